@@ -1,0 +1,49 @@
+"""The case entity as the domain sees it: plaintext, no storage or channel concerns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from petitions.categories import Category
+from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome
+
+__all__ = ["Case"]
+
+
+@dataclass
+class Case:
+    """A petition and where it stands; identity and contact are never part of it."""
+
+    category: Category
+    description: str
+    channel: str
+    anonymous: bool
+    locale: str
+    created_at: datetime
+    state: CaseState = CaseState.REGISTERED
+    id: int | None = None
+    number: str | None = None
+    owner_officer_id: int | None = None
+    owner_unit: str | None = None
+    decided_at: datetime | None = None
+    responded_at: datetime | None = None
+    review_requested_at: datetime | None = None
+    reviewed_at: datetime | None = None
+    closed_at: datetime | None = None
+    extension_days: int | None = None
+    outcome: Outcome | None = None
+    deadline_at: datetime | None = None
+    priority: int = 0
+    linked_case_id: int | None = None
+    contact_reachable: bool = True
+    has_identity: bool = False
+    updated_at: datetime | None = field(default=None, compare=False)
+
+    @property
+    def is_open(self) -> bool:
+        """An open case is still being handled: it takes information and may be withdrawn.
+
+        A case not accepted is decided, not open: the answer names the right channel.
+        """
+        return self.state in WITHDRAWABLE_STATES
