@@ -1,0 +1,69 @@
+"""The composition root: builds the engine, vault, units of work and handlers once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.keys import ensure_keys
+from bot.settings import Settings
+from handlers.router import Handlers
+from handlers.services import HandlerConfig, Services
+from i18n import Translator, translator
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+from storage.uow import UnitOfWorkFactory
+from storage.vault import Keyring, Vault
+
+__all__ = ["Container", "build_container", "utc_now"]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    """The running service's long-lived objects."""
+
+    settings: Settings
+    engine: AsyncEngine
+    vault: Vault
+    uow: UnitOfWorkFactory
+    translator: Translator
+    services: Services
+    handlers: Handlers
+
+    async def close(self) -> None:
+        """Release the database connections."""
+        await self.engine.dispose()
+
+
+async def build_container(
+    settings: Settings,
+    *,
+    keyring: Keyring | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    migrate: bool = True,
+) -> Container:
+    """Wire everything from settings; migrates the embedded database on start."""
+    ring = keyring or ensure_keys(settings.keyring_file, embedded=settings.embedded)
+    vault = Vault(ring)
+    engine = create_engine(settings.database_url)
+    if migrate:
+        await upgrade(engine)
+    uow = UnitOfWorkFactory(session_factory(engine), vault)
+    tr = translator()
+    config = HandlerConfig(
+        policy=settings.policy,
+        draft_ttl=settings.draft_ttl,
+        admin_channels=settings.admin_channels,
+        default_locale=settings.default_locale,
+        admin_locale=settings.default_locale,
+    )
+    services = Services(uow=uow, clock=clock, t=tr.t, seal=vault.seal_field, config=config)
+    return Container(settings, engine, vault, uow, tr, services, Handlers(services))

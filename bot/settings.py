@@ -1,0 +1,217 @@
+"""Configuration: environment variables over an optional TOML file, read once into a
+frozen object (DESIGN.md §8). This is the only module that reads ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from i18n import LOCALES
+from petitions.deadlines import DeadlinePolicy
+from storage.db import default_sqlite_url, is_sqlite
+
+__all__ = ["Settings", "SettingsError", "TelegramSettings", "WeComSettings", "load_settings"]
+
+
+class SettingsError(Exception):
+    """The configuration is incomplete or wrong; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """Telegram channel settings."""
+
+    token: str = field(repr=False)
+    admin_chat_id: int | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    api_base_url: str = "https://api.telegram.org/bot"
+
+    @property
+    def file_base_url(self) -> str:
+        """The file-download address derived from the API address (``.../file/bot``)."""
+        base = self.api_base_url.rstrip("/")
+        if base.endswith("/bot"):
+            return base[: -len("/bot")] + "/file/bot"
+        return base + "/file/bot"
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    """WeCom (企业微信) self-built app settings."""
+
+    corp_id: str
+    agent_id: int
+    secret: str = field(repr=False)
+    token: str = field(repr=False)
+    aes_key: str = field(repr=False)
+    api_base_url: str = "https://qyapi.weixin.qq.com"
+    replay_window: int = 300
+    admin_chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with."""
+
+    data_dir: Path
+    database_url: str = field(repr=False)
+    keyring_file: Path
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_level: str = "INFO"
+    default_locale: str = "zh_CN"
+    draft_ttl: timedelta = timedelta(hours=24)
+    policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    telegram: TelegramSettings | None = None
+    wecom: WeComSettings | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on the embedded SQLite default."""
+        return is_sqlite(self.database_url)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The chat channels that are configured."""
+        names = []
+        if self.telegram:
+            names.append("telegram")
+        if self.wecom:
+            names.append("wecom")
+        return tuple(names)
+
+    @property
+    def admin_channels(self) -> tuple[str, ...]:
+        """Channels with an admin chat (or officers) that receive case cards."""
+        names = []
+        if self.telegram and self.telegram.admin_chat_id is not None:
+            names.append("telegram")
+        if self.wecom:
+            names.append("wecom")
+        return tuple(names)
+
+
+def _flatten(data: Mapping[str, Any]) -> dict[str, str]:
+    # [xinfang] data_dir = ... → XINFANG_DATA_DIR; [telegram] bot_token → TELEGRAM_BOT_TOKEN
+    flat: dict[str, str] = {}
+    for section, values in data.items():
+        if not isinstance(values, Mapping):
+            raise SettingsError(f"config file: [{section}] must be a table")
+        for key, value in values.items():
+            flat[f"{section}_{key}".upper()] = str(value)
+    return flat
+
+
+def _int(values: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+) -> Settings:
+    """Read the configuration once: TOML file (optional) overridden by the environment."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_file or (Path(env["XINFANG_CONFIG"]) if env.get("XINFANG_CONFIG") else None)
+    values: dict[str, str] = {}
+    if path is not None:
+        try:
+            values.update(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
+        except OSError as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    values.update(
+        {k: v for k, v in env.items() if k.startswith(("XINFANG_", "TELEGRAM_", "WECOM_"))}
+    )
+
+    data_dir = Path(values.get("XINFANG_DATA_DIR") or "./xinfang-data")
+    database_url = values.get("XINFANG_DATABASE_URL") or default_sqlite_url(data_dir)
+    locale = values.get("XINFANG_DEFAULT_LOCALE", "zh_CN")
+    if locale not in LOCALES:
+        raise SettingsError(f"XINFANG_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
+    try:
+        policy = DeadlinePolicy(
+            accept_days=_int(values, "XINFANG_ACCEPT_DAYS", 15, minimum=1),
+            handle_days=_int(values, "XINFANG_HANDLE_DAYS", 60, minimum=1),
+            extension_max_days=_int(values, "XINFANG_EXTENSION_MAX_DAYS", 30, minimum=1),
+            review_request_days=_int(values, "XINFANG_REVIEW_REQUEST_DAYS", 30, minimum=1),
+            review_days=_int(values, "XINFANG_REVIEW_DAYS", 30, minimum=1),
+        )
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        keyring_file=Path(
+            values.get("XINFANG_KEYRING_FILE") or data_dir / "keys" / "keyring.json"
+        ),
+        http_host=values.get("XINFANG_HTTP_HOST", "127.0.0.1"),
+        http_port=_int(values, "XINFANG_HTTP_PORT", 8080, minimum=0),
+        log_level=values.get("XINFANG_LOG_LEVEL", "INFO").upper(),
+        default_locale=locale,
+        draft_ttl=timedelta(hours=_int(values, "XINFANG_DRAFT_TTL_HOURS", 24, minimum=1)),
+        policy=policy,
+        telegram=_telegram(values),
+        wecom=_wecom(values),
+    )
+
+
+def _telegram(values: Mapping[str, str]) -> TelegramSettings | None:
+    token = values.get("TELEGRAM_BOT_TOKEN")
+    if not token:
+        return None
+    admin = values.get("TELEGRAM_ADMIN_CHAT_ID")
+    try:
+        admin_id = int(admin) if admin else None
+    except ValueError:
+        raise SettingsError(
+            "TELEGRAM_ADMIN_CHAT_ID must be a number like -1001234567890"
+        ) from None
+    webhook = values.get("TELEGRAM_WEBHOOK_URL") or None
+    secret = values.get("TELEGRAM_WEBHOOK_SECRET") or None
+    if webhook and not secret:
+        raise SettingsError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET as well")
+    return TelegramSettings(
+        token=token,
+        admin_chat_id=admin_id,
+        webhook_url=webhook,
+        webhook_secret=secret,
+        api_base_url=values.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org/bot",
+    )
+
+
+def _wecom(values: Mapping[str, str]) -> WeComSettings | None:
+    names = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+    given = [n for n in names if values.get(n)]
+    if not given:
+        return None
+    missing = [n for n in names if not values.get(n)]
+    if missing:
+        raise SettingsError(f"WeCom is partly configured; also set {', '.join(missing)}")
+    if len(values["WECOM_AES_KEY"]) != 43:
+        raise SettingsError("WECOM_AES_KEY must be the 43-character EncodingAESKey")
+    return WeComSettings(
+        corp_id=values["WECOM_CORP_ID"],
+        agent_id=_int(values, "WECOM_AGENT_ID", 0),
+        secret=values["WECOM_SECRET"],
+        token=values["WECOM_TOKEN"],
+        aes_key=values["WECOM_AES_KEY"],
+        api_base_url=values.get("WECOM_API_BASE_URL") or "https://qyapi.weixin.qq.com",
+        replay_window=_int(values, "WECOM_REPLAY_WINDOW", 300),
+        admin_chat_id=values.get("WECOM_ADMIN_CHAT_ID") or None,
+    )

@@ -1,0 +1,1 @@
+"""Channel-neutral conversations: intake, tracking, officer actions (DESIGN.md §2)."""

@@ -1,0 +1,81 @@
+"""Message ids for the names of domain values, marked for extraction."""
+
+from __future__ import annotations
+
+from i18n import N_
+from petitions.categories import Category
+from petitions.roles import Role
+from petitions.states import CaseState, Outcome, Redirect
+
+__all__ = ["CATEGORY", "ERRORS", "FIELDS", "OUTCOME", "REDIRECT", "ROLE", "STATE"]
+
+STATE: dict[CaseState, str] = {
+    CaseState.REGISTERED: N_("state.registered"),
+    CaseState.ACCEPTED: N_("state.accepted"),
+    CaseState.NOT_ACCEPTED: N_("state.not_accepted"),
+    CaseState.TRANSFERRED: N_("state.transferred"),
+    CaseState.IN_PROGRESS: N_("state.in_progress"),
+    CaseState.EXTENDED: N_("state.extended"),
+    CaseState.RESPONDED: N_("state.responded"),
+    CaseState.REVIEW_REQUESTED: N_("state.review_requested"),
+    CaseState.REVIEWING: N_("state.reviewing"),
+    CaseState.REVIEWED: N_("state.reviewed"),
+    CaseState.CLOSED: N_("state.closed"),
+    CaseState.WITHDRAWN: N_("state.withdrawn"),
+}
+
+CATEGORY: dict[Category, str] = {
+    Category.PAY: N_("category.pay"),
+    Category.LABOR: N_("category.labor"),
+    Category.INSURANCE: N_("category.insurance"),
+    Category.SAFETY: N_("category.safety"),
+    Category.RESTRUCTURING: N_("category.restructuring"),
+    Category.CONDUCT: N_("category.conduct"),
+    Category.DISCIPLINE: N_("category.discipline"),
+    Category.SUGGESTION: N_("category.suggestion"),
+    Category.OTHER: N_("category.other"),
+}
+
+OUTCOME: dict[Outcome, str] = {
+    Outcome.SUPPORTED: N_("outcome.supported"),
+    Outcome.EXPLAINED: N_("outcome.explained"),
+    Outcome.NOT_SUPPORTED: N_("outcome.not_supported"),
+}
+
+REDIRECT: dict[Redirect, str] = {
+    Redirect.ARBITRATION: N_("redirect.arbitration"),
+    Redirect.COURT: N_("redirect.court"),
+    Redirect.DISCIPLINE: N_("redirect.discipline"),
+    Redirect.ADMINISTRATIVE: N_("redirect.administrative"),
+    Redirect.OTHER: N_("redirect.other"),
+}
+
+ROLE: dict[Role, str] = {
+    Role.EMPLOYEE: N_("role.employee"),
+    Role.OFFICER: N_("role.officer"),
+    Role.LEADER: N_("role.leader"),
+    Role.CUSTODIAN: N_("role.custodian"),
+    Role.DISCIPLINE: N_("role.discipline"),
+    Role.SYSTEM: N_("role.system"),
+}
+
+ERRORS: dict[str, str] = {
+    "invalid_transition": N_("error.invalid_transition"),
+    "not_permitted": N_("error.not_permitted"),
+    "missing_field": N_("error.missing_field"),
+    "invalid_field": N_("error.invalid_field"),
+    "extension_used": N_("error.extension_used"),
+    "review_window_closed": N_("error.review_window_closed"),
+    "invalid_tracking_code": N_("error.invalid_tracking_code"),
+    "case_not_found": N_("error.case_not_found"),
+    "domain": N_("error.domain"),
+}
+
+FIELDS: dict[str, str] = {
+    "reason": N_("field.reason"),
+    "outcome": N_("field.outcome"),
+    "extension_days": N_("field.extension_days"),
+    "destination": N_("field.destination"),
+    "redirect": N_("field.redirect"),
+    "text": N_("field.text"),
+}

@@ -1,0 +1,437 @@
+"""The officers' side: list and view cases, take actions, notes and answers.
+
+Commands (in the admin chat, or in a private chat with the bot on channels without one):
+``/cases [open|mine|unassigned|overdue|all]``, ``/case REF``, ``/take REF``,
+``/accept REF``, ``/reject REF CHANNEL REASON``, ``/transfer REF UNIT REASON``,
+``/begin REF``, ``/extend REF DAYS REASON``, ``/respond REF OUTCOME TEXT``,
+``/reviewstart REF``, ``/reviewdone REF OUTCOME TEXT``, ``/close REF``,
+``/note REF TEXT``, ``/answer REF TEXT``. REF is a case number or id. Buttons on case
+cards start the same actions and ask for missing fields one at a time. Every action is
+checked against the officer's role and audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from handlers.inbound import Button, Reply
+from handlers.labels import CATEGORY, FIELDS, OUTCOME, REDIRECT, STATE
+from handlers.notify import notify_employee, status_payload
+from handlers.ports import CaseFilter, Officer
+from handlers.text import clean_text
+from handlers.turn import Turn
+from handlers.views import admin_case_detail
+from i18n import N_
+from petitions.case import Case
+from petitions.deadlines import DeadlinePolicy, is_overdue
+from petitions.errors import CaseNotFound, InvalidField, MissingField, NotPermitted
+from petitions.lifecycle import Action, Fields, apply, can_view, rule_for
+from petitions.roles import Role
+from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
+
+__all__ = ["OFFICER_COMMANDS", "handle_officer"]
+
+OFFICER_COMMANDS = frozenset(
+    {
+        "cases",
+        "case",
+        "take",
+        "accept",
+        "reject",
+        "transfer",
+        "begin",
+        "extend",
+        "respond",
+        "reviewstart",
+        "reviewdone",
+        "close",
+        "note",
+        "answer",
+        "ohelp",
+    }
+)
+
+_COMMAND_ACTION = {
+    "accept": Action.ACCEPT,
+    "reject": Action.NOT_ACCEPT,
+    "transfer": Action.TRANSFER,
+    "begin": Action.START,
+    "extend": Action.EXTEND,
+    "respond": Action.RESPOND,
+    "reviewstart": Action.START_REVIEW,
+    "reviewdone": Action.COMPLETE_REVIEW,
+    "close": Action.CLOSE,
+}
+# Positional arguments after REF, in the order a command takes them.
+_COMMAND_ARGS: dict[Action, tuple[str, ...]] = {
+    Action.NOT_ACCEPT: ("redirect", "reason"),
+    Action.TRANSFER: ("destination", "reason"),
+    Action.EXTEND: ("extension_days", "reason"),
+    Action.RESPOND: ("outcome", "text"),
+    Action.COMPLETE_REVIEW: ("outcome", "text"),
+}
+_PROMPT = {
+    "reason": N_("officer.ask_reason"),
+    "redirect": N_("officer.ask_redirect"),
+    "destination": N_("officer.ask_destination"),
+    "extension_days": N_("officer.ask_days"),
+    "outcome": N_("officer.ask_outcome"),
+    "text": N_("officer.ask_text"),
+}
+
+def parse_command(text: str) -> tuple[str, list[str]] | None:
+    """Split ``/cmd@bot arg ...`` into the command name and its words."""
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()
+    return name, rest.split()
+
+
+async def _resolve(turn: Turn, officer: Officer, ref: str | None) -> Case:
+    case: Case | None = None
+    if ref:
+        ref = ref.strip()
+        if ref.isdigit():
+            case = await turn.uow.cases.get(int(ref), for_update=True)
+        else:
+            case = await turn.uow.cases.by_number(ref)
+            if case is not None and case.id is not None:
+                case = await turn.uow.cases.get(case.id, for_update=True)
+    if case is None:
+        raise CaseNotFound()
+    if not can_view(officer.role, case):
+        raise NotPermitted(action="view", role=officer.role.value)
+    return case
+
+
+async def handle_officer(turn: Turn, officer: Officer) -> list[Reply]:
+    """Handle one input from a registered officer."""
+    inbound = turn.inbound
+    if inbound.button and inbound.button.startswith(("o:", "oo:", "or:")):
+        return await _button(turn, officer, inbound.button)
+    text = inbound.text
+    if text is not None:
+        parsed = parse_command(text.strip())
+        if parsed and parsed[0] == "cancel" and turn.step.startswith("officer."):
+            await turn.end()
+            return [Reply(turn.t("officer.cancelled"))]
+        if parsed and parsed[0] in OFFICER_COMMANDS:
+            return await _command(turn, officer, parsed[0], parsed[1])
+        if turn.step.startswith("officer."):
+            return await _continue(turn, officer, clean_text(text))
+        if inbound.case_ref is not None and inbound.in_admin_chat:
+            # A reply to a case's message in the admin chat is an explicit answer.
+            case = await _resolve(turn, officer, str(inbound.case_ref))
+            return await _answer(turn, officer, case, clean_text(text))
+    # Anything else in the admin chat is the officers' own conversation.
+    return []
+
+
+async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) -> list[Reply]:
+    t = turn.t
+    if name == "ohelp":
+        return [Reply(t("officer.help"))]
+    if name == "cases":
+        return [await _list(turn, officer, words[0] if words else "open")]
+    if not words:
+        return [Reply(t("officer.need_ref"))]
+    case = await _resolve(turn, officer, words[0])
+    rest = words[1:]
+    if name == "case":
+        return await _view(turn, case)
+    if name == "take":
+        return await _take(turn, officer, case)
+    if name in ("note", "answer"):
+        body = clean_text(" ".join(rest))
+        if not body:
+            raise MissingField(field="text")
+        if name == "note":
+            return await _note(turn, officer, case, body)
+        return await _answer(turn, officer, case, body)
+    action = _COMMAND_ACTION[name]
+    names = _COMMAND_ARGS.get(action, ())
+    values: dict[str, Any] = {}
+    for i, field in enumerate(names):
+        if i == len(names) - 1:
+            joined = " ".join(rest[i:])
+            if joined:
+                values[field] = joined
+        elif i < len(rest):
+            values[field] = rest[i]
+    return await _act(turn, officer, case, action, _parse_fields(values))
+
+
+def _parse_fields(values: dict[str, Any]) -> Fields:
+    def enum(kind: type[Outcome] | type[Redirect], field: str) -> Any:
+        raw = values.get(field)
+        if raw is None:
+            return None
+        try:
+            return kind(str(raw).lower())
+        except ValueError:
+            raise InvalidField(field=field) from None
+
+    days = values.get("extension_days")
+    if days is not None:
+        try:
+            days = int(days)
+        except (TypeError, ValueError):
+            raise InvalidField(field="extension_days") from None
+    return Fields(
+        reason=values.get("reason"),
+        outcome=enum(Outcome, "outcome"),
+        extension_days=days,
+        destination=values.get("destination"),
+        redirect=enum(Redirect, "redirect"),
+        text=values.get("text"),
+    )
+
+
+async def _act(
+    turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
+) -> list[Reply]:
+    """Apply an action, or ask for the first missing field."""
+    missing = [f for f in rule_for(action).required if getattr(fields, f) in (None, "")]
+    if missing:
+        # Check the role and state before asking questions the officer cannot use.
+        probe = replace(case)
+        apply(probe, action, officer.role, _PLACEHOLDER, turn.now, _policy(turn))
+        draft = {"case_id": case.id, "action": action.value, "values": _fields_dict(fields)}
+        await turn.goto(f"officer.{missing[0]}", draft)
+        return [_prompt(turn, missing[0], case)]
+    assert case.id is not None
+    record = apply(case, action, officer.role, fields, turn.now, _policy(turn))
+    await turn.uow.cases.save(case)
+    detail = {k: v for k, v in _fields_dict(fields).items() if v is not None}
+    employee_detail = {k: v for k, v in detail.items() if k != "text"}
+    await turn.uow.cases.add_event(
+        case.id,
+        "transition",
+        turn.now,
+        officer.role,
+        actor_officer_id=officer.id,
+        from_state=record.from_state,
+        to_state=record.to_state,
+        detail=_timeline_detail(employee_detail),
+    )
+    if fields.text and action in (Action.RESPOND, Action.COMPLETE_REVIEW):
+        await turn.uow.cases.add_message(case.id, "answer", fields.text, turn.now, officer.id)
+    await turn.uow.audit.add(
+        turn.now,
+        officer.role,
+        f"case.{action.value}",
+        actor_officer_id=officer.id,
+        case_id=case.id,
+        detail=detail,
+    )
+    await notify_employee(turn, case, "status", status_payload(case, record))
+    if turn.step.startswith("officer."):
+        await turn.end()
+    return [
+        Reply(
+            turn.t(
+                "officer.done",
+                number=case.number,
+                state=turn.t(STATE[case.state]),
+                deadline=turn.date(case.deadline_at),
+            ),
+            case_id=case.id,
+        )
+    ]
+
+
+def _timeline_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    # The employee's timeline shows these under stable names.
+    out: dict[str, Any] = {}
+    if "reason" in detail:
+        out["reason"] = detail["reason"]
+    if "redirect" in detail:
+        out["redirect"] = detail["redirect"]
+    if "destination" in detail:
+        out["unit"] = detail["destination"]
+    if "extension_days" in detail:
+        out["days"] = detail["extension_days"]
+    if "outcome" in detail:
+        out["outcome"] = detail["outcome"]
+    return out
+
+
+# Satisfies every field rule, so a probe fails only on state, role or extension rules.
+_PLACEHOLDER = Fields(
+    reason="-",
+    outcome=Outcome.EXPLAINED,
+    extension_days=1,
+    destination="-",
+    redirect=Redirect.OTHER,
+    text="-",
+)
+
+
+def _fields_dict(fields: Fields) -> dict[str, Any]:
+    return {
+        "reason": fields.reason,
+        "outcome": fields.outcome.value if fields.outcome else None,
+        "extension_days": fields.extension_days,
+        "destination": fields.destination,
+        "redirect": fields.redirect.value if fields.redirect else None,
+        "text": fields.text,
+    }
+
+
+def _policy(turn: Turn) -> DeadlinePolicy:
+    return turn.services.config.policy
+
+
+def _prompt(turn: Turn, field: str, case: Case) -> Reply:
+    t = turn.t
+    cancel = (Button(t("button.cancel"), "o:cancel:0"),)
+    if field == "outcome":
+        row = tuple(Button(t(OUTCOME[o]), f"oo:{o.value}") for o in Outcome)
+        return Reply(t(_PROMPT[field], number=case.number), (row, cancel))
+    if field == "redirect":
+        rows = tuple((Button(t(REDIRECT[r]), f"or:{r.value}"),) for r in Redirect)
+        return Reply(t(_PROMPT[field], number=case.number), (*rows, cancel))
+    return Reply(t(_PROMPT[field], number=case.number), (cancel,))
+
+
+async def _continue(turn: Turn, officer: Officer, value: str, *, raw: Any = None) -> list[Reply]:
+    field = turn.step.removeprefix("officer.")
+    d = turn.draft
+    case = await _resolve(turn, officer, str(d.get("case_id")))
+    values: dict[str, Any] = dict(d.get("values") or {})
+    values[field] = raw if raw is not None else value
+    if not value and raw is None:
+        return [_prompt(turn, field, case)]
+    try:
+        fields = _parse_fields(values)
+    except InvalidField:
+        error = Reply(turn.t("error.invalid_field", field=turn.t(FIELDS[field])))
+        return [error, _prompt(turn, field, case)]
+    return await _act(turn, officer, case, Action(d["action"]), fields)
+
+
+async def _button(turn: Turn, officer: Officer, payload: str) -> list[Reply]:
+    if payload.startswith(("oo:", "or:")):
+        if not turn.step.startswith("officer."):
+            return [Reply(turn.t("error.stale"))]
+        value = payload[3:]
+        return await _continue(turn, officer, value, raw=value)
+    _, verb, ref = (payload.split(":", 2) + ["", ""])[:3]
+    if verb == "cancel":
+        await turn.end()
+        return [Reply(turn.t("officer.cancelled"))]
+    case = await _resolve(turn, officer, ref)
+    if verb == "view":
+        return await _view(turn, case)
+    if verb == "take":
+        return await _take(turn, officer, case)
+    try:
+        action = Action(verb)
+    except ValueError:
+        return [Reply(turn.t("error.stale"))]
+    return await _act(turn, officer, case, action, Fields())
+
+
+async def _view(turn: Turn, case: Case) -> list[Reply]:
+    assert case.id is not None
+    uow = turn.uow
+    files = []
+    for info in await uow.attachments.list(case.id):
+        item = await uow.attachments.data(info.id)
+        if item is not None:
+            files.append(item)
+    return admin_case_detail(
+        turn.t,
+        case,
+        await uow.cases.events(case.id),
+        await uow.cases.messages(case.id),
+        files,
+        turn.now,
+    )
+
+
+async def _take(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+    assert case.id is not None
+    if case.state in TERMINAL_STATES:
+        raise NotPermitted(action="take", role=officer.role.value)
+    previous = case.owner_officer_id
+    case.owner_officer_id = officer.id
+    case.updated_at = turn.now
+    await turn.uow.cases.save(case)
+    await turn.uow.cases.add_event(
+        case.id, "assigned", turn.now, officer.role, actor_officer_id=officer.id
+    )
+    await turn.uow.audit.add(
+        turn.now,
+        officer.role,
+        "case.take",
+        actor_officer_id=officer.id,
+        case_id=case.id,
+        detail={"previous_owner": previous},
+    )
+    return [Reply(turn.t("officer.taken", number=case.number), case_id=case.id)]
+
+
+async def _note(turn: Turn, officer: Officer, case: Case, body: str) -> list[Reply]:
+    assert case.id is not None
+    await turn.uow.cases.add_message(case.id, "note", body, turn.now, officer.id)
+    await turn.uow.audit.add(
+        turn.now, officer.role, "case.note", actor_officer_id=officer.id, case_id=case.id
+    )
+    return [Reply(turn.t("officer.noted", number=case.number), case_id=case.id)]
+
+
+async def _answer(turn: Turn, officer: Officer, case: Case, body: str) -> list[Reply]:
+    assert case.id is not None
+    if not body:
+        raise MissingField(field="text")
+    if case.state in TERMINAL_STATES:
+        return [Reply(turn.t("officer.case_closed", number=case.number), case_id=case.id)]
+    if officer.role not in (Role.OFFICER, Role.LEADER, Role.DISCIPLINE):
+        raise NotPermitted(action="answer", role=officer.role.value)
+    await turn.uow.cases.add_message(case.id, "answer", body, turn.now, officer.id)
+    await turn.uow.cases.add_event(
+        case.id, "answered", turn.now, officer.role, actor_officer_id=officer.id
+    )
+    await turn.uow.audit.add(
+        turn.now, officer.role, "case.answer", actor_officer_id=officer.id, case_id=case.id
+    )
+    await notify_employee(turn, case, "answer", {"number": case.number, "text": body})
+    return [Reply(turn.t("officer.answer_sent", number=case.number), case_id=case.id)]
+
+
+async def _list(turn: Turn, officer: Officer, which: str) -> Reply:
+    t = turn.t
+    open_states = frozenset(s for s in CaseState if s not in TERMINAL_STATES)
+    flt = CaseFilter(states=open_states, limit=30)
+    if which == "mine":
+        flt = CaseFilter(states=open_states, owner_officer_id=officer.id, limit=30)
+    elif which == "unassigned":
+        flt = CaseFilter(states=open_states, unassigned=True, limit=30)
+    elif which == "overdue":
+        flt = CaseFilter(states=open_states, overdue_at=turn.now, limit=30)
+    elif which == "all":
+        flt = CaseFilter(limit=30)
+    elif which != "open":
+        return Reply(t("officer.list_usage"))
+    cases = [c for c in await turn.uow.cases.list(flt) if can_view(officer.role, c)]
+    if which == "overdue":
+        cases = [c for c in cases if is_overdue(c, turn.now)]
+    if not cases:
+        return Reply(t("officer.list_empty"))
+    lines = [t("officer.list_header", count=len(cases))]
+    for c in cases:
+        flag = t("admin.overdue_flag") if is_overdue(c, turn.now) else ""
+        lines.append(
+            t(
+                "officer.list_line",
+                number=c.number,
+                category=t(CATEGORY[c.category]),
+                state=t(STATE[c.state]),
+                deadline=turn.date(c.deadline_at),
+                flag=flag,
+            )
+        )
+    return Reply("\n".join(lines))

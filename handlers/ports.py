@@ -1,0 +1,240 @@
+"""The ports the handlers need; ``storage`` implements them (DESIGN.md §2).
+
+Repositories take and return plaintext records; encryption and blind indexes happen
+behind them. Repositories never commit: the unit of work does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from handlers.inbound import FileIn
+from petitions.case import Case
+from petitions.roles import Role
+from petitions.states import CaseState
+
+__all__ = [
+    "AttachmentInfo",
+    "AttachmentRepository",
+    "AuditRepository",
+    "CaseFilter",
+    "CaseMessage",
+    "CaseRepository",
+    "Contact",
+    "Conversation",
+    "ConversationRepository",
+    "Officer",
+    "OfficerRepository",
+    "OutboxMessage",
+    "OutboxRepository",
+    "RateLimitRepository",
+    "TimelineEntry",
+    "UnitOfWork",
+]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """Where to push updates for a case; stored only sealed with the delivery key."""
+
+    channel: str
+    chat_id: str
+
+    def __repr__(self) -> str:
+        return f"Contact(channel={self.channel!r}, chat_id=<redacted>)"
+
+
+@dataclass(frozen=True)
+class Officer:
+    """A registered member of staff."""
+
+    id: int
+    name: str
+    role: Role
+    unit: str | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One entry of a case's timeline."""
+
+    at: datetime
+    kind: str
+    actor_role: Role
+    from_state: CaseState | None
+    to_state: CaseState | None
+    detail: Mapping[str, Any]
+    actor_officer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseMessage:
+    """Text on a case: ``employee`` (added information), ``answer`` or ``note`` (internal)."""
+
+    at: datetime
+    kind: str
+    body: str
+    author_officer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """Evidence metadata; the bytes are fetched separately."""
+
+    id: int
+    kind: str
+    name: str
+    mime: str
+    size: int
+
+
+@dataclass
+class Conversation:
+    """Where a chat stands in a guided conversation."""
+
+    step: str
+    draft: dict[str, Any] = field(default_factory=dict)
+    locale: str | None = None
+    updated_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message to deliver later: to the employee of a case, an admin chat, or an officer."""
+
+    audience: str  # employee | admin | officer
+    channel: str
+    kind: str
+    payload: Mapping[str, Any]
+    created_at: datetime
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """Which cases an officer lists."""
+
+    states: frozenset[CaseState] | None = None
+    owner_officer_id: int | None = None
+    unassigned: bool = False
+    overdue_at: datetime | None = None
+    categories: frozenset[str] | None = None
+    exclude_categories: frozenset[str] | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+class CaseRepository(Protocol):
+    """Cases and their timeline, messages and sealed fields."""
+
+    async def add(
+        self,
+        case: Case,
+        tracking_code: str,
+        contact: Contact | None,
+        identity: Mapping[str, str] | None,
+    ) -> Case: ...
+    async def get(self, case_id: int, *, for_update: bool = False) -> Case | None: ...
+    async def by_number(self, number: str) -> Case | None: ...
+    async def by_tracking_code(self, normalized_code: str) -> Case | None: ...
+    async def save(self, case: Case) -> None: ...
+    async def list(self, flt: CaseFilter) -> Sequence[Case]: ...
+    async def add_event(
+        self,
+        case_id: int,
+        kind: str,
+        at: datetime,
+        actor_role: Role,
+        *,
+        actor_officer_id: int | None = None,
+        from_state: CaseState | None = None,
+        to_state: CaseState | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+    async def events(self, case_id: int) -> Sequence[TimelineEntry]: ...
+    async def add_message(
+        self, case_id: int, kind: str, body: str, at: datetime, author_officer_id: int | None
+    ) -> None: ...
+    async def messages(self, case_id: int) -> Sequence[CaseMessage]: ...
+
+
+class AttachmentRepository(Protocol):
+    """Evidence files, encrypted at rest."""
+
+    async def add_draft(self, channel: str, sender_id: str, file: FileIn, at: datetime) -> int: ...
+    async def count_drafts(self, channel: str, sender_id: str) -> int: ...
+    async def claim_drafts(self, channel: str, sender_id: str, case_id: int) -> int: ...
+    async def delete_drafts(self, channel: str, sender_id: str) -> int: ...
+    async def add(self, case_id: int, file: FileIn, at: datetime) -> int: ...
+    async def list(self, case_id: int) -> Sequence[AttachmentInfo]: ...
+    async def data(self, attachment_id: int) -> tuple[AttachmentInfo, bytes] | None: ...
+
+
+class ConversationRepository(Protocol):
+    """Conversation state per sender, so a restart resumes an intake."""
+
+    async def get(self, channel: str, sender_id: str) -> Conversation | None: ...
+    async def save(self, channel: str, sender_id: str, conversation: Conversation) -> None: ...
+    async def delete(self, channel: str, sender_id: str) -> None: ...
+
+
+class OutboxRepository(Protocol):
+    """Messages waiting for delivery."""
+
+    async def add(self, message: OutboxMessage) -> None: ...
+
+
+class OfficerRepository(Protocol):
+    """Staff and their channel accounts."""
+
+    async def by_account(self, channel: str, account_id: str) -> Officer | None: ...
+    async def get(self, officer_id: int) -> Officer | None: ...
+
+
+class AuditRepository(Protocol):
+    """The audit log."""
+
+    async def add(
+        self,
+        at: datetime,
+        actor_role: Role,
+        action: str,
+        *,
+        actor_officer_id: int | None = None,
+        case_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+
+class RateLimitRepository(Protocol):
+    """Fixed-window counters keyed by a blind index of the given key."""
+
+    async def count(self, key: str, window: timedelta, now: datetime) -> int: ...
+    async def hit(self, key: str, window: timedelta, now: datetime) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction; leaving without commit() rolls back."""
+
+    cases: CaseRepository
+    attachments: AttachmentRepository
+    conversations: ConversationRepository
+    outbox: OutboxRepository
+    officers: OfficerRepository
+    audit: AuditRepository
+    limits: RateLimitRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...

@@ -1,0 +1,160 @@
+"""The entry point of the handlers: one Inbound in, replies out, in one unit of work."""
+
+from __future__ import annotations
+
+import logging
+
+from handlers.inbound import Button, Inbound, Reply
+from handlers.intake import ask_current, handle_intake, start_intake
+from handlers.labels import ERRORS, FIELDS
+from handlers.officer import OFFICER_COMMANDS, handle_officer, parse_command
+from handlers.ports import Conversation, Officer
+from handlers.services import Services
+from handlers.tracking import ask_code, handle_tracking, lookup
+from handlers.turn import Turn
+from i18n import LOCALES, normalize_locale
+from petitions.codes import looks_like_tracking_code
+from petitions.errors import DomainError
+
+__all__ = ["Handlers"]
+
+log = logging.getLogger(__name__)
+
+EMPLOYEE_COMMANDS = frozenset({"start", "help", "new", "status", "cancel", "lang"})
+
+
+class Handlers:
+    """Channel-neutral conversations; adapters call :meth:`handle` for every inbound event."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        """Handle one inbound event and return the replies for the same chat."""
+        async with self.services.uow() as uow:
+            conversation = await uow.conversations.get(inbound.channel, inbound.sender_id)
+            now = self.services.clock()
+            if conversation and conversation.expires_at and conversation.expires_at < now:
+                await uow.attachments.delete_drafts(inbound.channel, inbound.sender_id)
+                expired_locale = conversation.locale
+                conversation = (
+                    Conversation("idle", locale=expired_locale) if expired_locale else None
+                )
+            locale = (
+                (conversation.locale if conversation else None)
+                or normalize_locale(inbound.locale)
+                or self.services.config.default_locale
+            )
+            turn = Turn(inbound, uow, self.services, now, locale, conversation)
+            officer = await uow.officers.by_account(inbound.channel, inbound.sender_id)
+            try:
+                replies = await self._dispatch(turn, officer)
+            except DomainError as error:
+                # Leaving the unit of work without commit undoes the half-done change;
+                # the person gets the reason in their language.
+                log.info("refused: %s", error.code)
+                return [self._error_reply(turn, error)]
+            await uow.commit()
+            return replies
+
+    def _error_reply(self, turn: Turn, error: DomainError) -> Reply:
+        params = dict(error.params)
+        if "field" in params and params["field"] in FIELDS:
+            params["field"] = turn.t(FIELDS[params["field"]])
+        return Reply(turn.t(ERRORS.get(error.code, ERRORS["domain"]), **params))
+
+    async def _dispatch(self, turn: Turn, officer: Officer | None) -> list[Reply]:
+        inbound = turn.inbound
+        if inbound.in_admin_chat:
+            if officer is None:
+                # Only registered officers act; other members' chatter is not ours to answer.
+                if inbound.button or (inbound.text or "").startswith("/"):
+                    return [Reply(turn.t("officer.not_registered"))]
+                return []
+            return await handle_officer(turn, officer)
+        command = parse_command(inbound.text.strip()) if inbound.text else None
+        if officer is not None and (
+            (command and command[0] in OFFICER_COMMANDS)
+            or (inbound.button or "").startswith(("o:", "oo:", "or:"))
+            or turn.step.startswith("officer.")
+        ):
+            return await handle_officer(turn, officer)
+        return await self._employee(turn, command)
+
+    async def _employee(self, turn: Turn, command: tuple[str, list[str]] | None) -> list[Reply]:
+        inbound, t = turn.inbound, turn.t
+        if command and command[0] in EMPLOYEE_COMMANDS:
+            return await self._employee_command(turn, command[0], command[1])
+        if inbound.unsupported:
+            return [Reply(t("error.unsupported"))]
+        button = inbound.button or ""
+        if button == "menu:new":
+            return await start_intake(turn)
+        if button == "menu:status":
+            return await ask_code(turn)
+        if button.startswith("lang:"):
+            return await self._set_locale(turn, button.removeprefix("lang:"))
+        step = turn.step
+        if step.startswith("intake."):
+            return await handle_intake(turn)
+        if step.startswith("track."):
+            if inbound.text and looks_like_tracking_code(inbound.text) and step != "track.add":
+                return await lookup(turn, inbound.text)
+            return await handle_tracking(turn)
+        if inbound.text and looks_like_tracking_code(inbound.text):
+            return await lookup(turn, inbound.text)
+        if inbound.button:
+            return [Reply(t("error.stale")), self._menu(turn)]
+        if inbound.file:
+            return [Reply(t("menu.file_outside")), self._menu(turn)]
+        return [self._menu(turn)]
+
+    async def _employee_command(self, turn: Turn, name: str, args: list[str]) -> list[Reply]:
+        t = turn.t
+        if name in ("start", "help"):
+            return [Reply(t("guide.text")), self._menu(turn)]
+        if name == "new":
+            return await start_intake(turn)
+        if name == "status":
+            if args:
+                return await lookup(turn, " ".join(args))
+            return await ask_code(turn)
+        if name == "cancel":
+            if turn.step.startswith("intake."):
+                await turn.uow.attachments.delete_drafts(
+                    turn.inbound.channel, turn.inbound.sender_id
+                )
+            had = turn.step != "idle"
+            await turn.end()
+            return [Reply(t("intake.cancelled") if had else t("menu.nothing_to_cancel"))]
+        # /lang
+        if args and args[0] in LOCALES:
+            return await self._set_locale(turn, args[0])
+        buttons = ((Button("中文", "lang:zh_CN"), Button("English", "lang:en")),)
+        return [Reply(t("menu.choose_language"), buttons)]
+
+    async def _set_locale(self, turn: Turn, locale: str) -> list[Reply]:
+        if locale not in LOCALES:
+            return [Reply(turn.t("error.stale"))]
+        turn.locale = locale
+        if turn.conversation is None:
+            turn.conversation = Conversation("idle", locale=locale, updated_at=turn.now)
+        turn.conversation.locale = locale
+        turn.conversation.updated_at = turn.now
+        await turn.uow.conversations.save(
+            turn.inbound.channel, turn.inbound.sender_id, turn.conversation
+        )
+        replies = [Reply(turn.t("menu.language_set"))]
+        if turn.step.startswith("intake."):
+            replies.extend(await ask_current(turn))
+        return replies
+
+    def _menu(self, turn: Turn) -> Reply:
+        t = turn.t
+        return Reply(
+            t("menu.text"),
+            (
+                (Button(t("button.new_petition"), "menu:new"),),
+                (Button(t("button.check_status"), "menu:status"),),
+            ),
+        )

@@ -1,0 +1,70 @@
+"""What the handlers are given by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from handlers.ports import UnitOfWork
+from petitions.deadlines import DeadlinePolicy
+
+__all__ = ["Clock", "HandlerConfig", "IdentitySealer", "Services", "Translate"]
+
+
+class Clock(Protocol):
+    """Returns the current time, timezone-aware UTC."""
+
+    def __call__(self) -> datetime: ...
+
+
+class Translate(Protocol):
+    """Looks a message id up in a locale."""
+
+    def __call__(self, key: str, locale: str | None = None, /, **params: Any) -> str: ...
+
+
+class IdentitySealer(Protocol):
+    """Seals one identity field to the custodian at once, so no draft holds it readable."""
+
+    def __call__(self, field: str, value: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class HandlerConfig:
+    """Limits and policies of the conversations."""
+
+    policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    draft_ttl: timedelta = timedelta(hours=24)
+    admin_channels: tuple[str, ...] = ()
+    admin_locale: str = "zh_CN"
+    default_locale: str = "zh_CN"
+    min_description: int = 10
+    max_description: int = 10_000
+    max_message: int = 4_000
+    max_files: int = 10
+    max_file_bytes: int = 20 * 1024 * 1024
+    allowed_mime_prefixes: tuple[str, ...] = (
+        "image/",
+        "application/pdf",
+        "text/plain",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument",
+        "application/vnd.ms-excel",
+        "audio/",
+        "video/",
+    )
+    tracking_failures: int = 5
+    tracking_window: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a handler needs from the outside, passed down once."""
+
+    uow: Callable[[], UnitOfWork]
+    clock: Clock
+    t: Translate
+    seal: IdentitySealer
+    config: HandlerConfig = field(default_factory=HandlerConfig)

@@ -1,0 +1,183 @@
+"""Everything an employee does with a tracking code: status, adding information,
+asking for a review, withdrawing. Wrong codes are throttled per sender."""
+
+from __future__ import annotations
+
+from handlers.inbound import Button, Reply
+from handlers.notify import notify_admins
+from handlers.text import clean_text
+from handlers.turn import Turn
+from handlers.views import employee_status
+from petitions.case import Case
+from petitions.codes import normalize_tracking_code
+from petitions.deadlines import DeadlinePolicy
+from petitions.errors import InvalidTrackingCode
+from petitions.lifecycle import Action, Fields, apply
+from petitions.roles import Role
+from petitions.states import CaseState
+
+__all__ = ["ask_code", "handle_tracking", "lookup"]
+
+
+def _failure_key(turn: Turn) -> str:
+    return f"track-fail:{turn.inbound.channel}:{turn.inbound.sender_id}"
+
+
+async def ask_code(turn: Turn) -> list[Reply]:
+    """Ask for a tracking code."""
+    await turn.goto("track.code", {})
+    return [Reply(turn.t("track.ask_code"))]
+
+
+async def lookup(turn: Turn, typed: str) -> list[Reply]:
+    """Show a case's status by tracking code, or say clearly why not."""
+    cfg = turn.services.config
+    key = _failure_key(turn)
+    failures = await turn.uow.limits.count(key, cfg.tracking_window, turn.now)
+    if failures >= cfg.tracking_failures:
+        minutes = int(cfg.tracking_window.total_seconds() // 60)
+        return [Reply(turn.t("track.throttled", minutes=minutes))]
+    try:
+        code = normalize_tracking_code(typed)
+    except InvalidTrackingCode:
+        await turn.uow.limits.hit(key, cfg.tracking_window, turn.now)
+        return [Reply(turn.t("track.malformed"))]
+    case = await turn.uow.cases.by_tracking_code(code)
+    if case is None:
+        used = await turn.uow.limits.hit(key, cfg.tracking_window, turn.now)
+        left = cfg.tracking_failures - used
+        return [Reply(turn.t("track.not_found", left=max(left, 0)))]
+    await turn.goto("track.case", {"case_id": case.id})
+    return [await _status(turn, case)]
+
+
+async def _status(turn: Turn, case: Case) -> Reply:
+    assert case.id is not None
+    events = await turn.uow.cases.events(case.id)
+    messages = await turn.uow.cases.messages(case.id)
+    return employee_status(turn.t, case, events, messages)
+
+
+async def handle_tracking(turn: Turn) -> list[Reply]:
+    """Handle input while the employee has a case open by its code."""
+    t, inbound, step = turn.t, turn.inbound, turn.step
+    if step == "track.code":
+        if inbound.text is None:
+            return [Reply(t("track.ask_code"))]
+        return await lookup(turn, inbound.text)
+
+    case_id = turn.draft.get("case_id")
+    case = await turn.uow.cases.get(int(case_id), for_update=True) if case_id else None
+    if case is None:
+        await turn.end()
+        return [Reply(t("error.stale"))]
+    button = inbound.button
+
+    if button == "cs:done":
+        await turn.end()
+        return [Reply(t("track.closed_view"))]
+    if button == "cs:back":
+        await turn.goto("track.case")
+        return [await _status(turn, case)]
+
+    if step == "track.case":
+        if button == "cs:add":
+            if not case.is_open:
+                return [Reply(t("track.case_closed"))]
+            await turn.goto("track.add")
+            return [Reply(t("track.ask_info"), ((Button(t("button.back"), "cs:back"),),))]
+        if button == "cs:withdraw":
+            await turn.goto("track.withdraw")
+            return [
+                Reply(
+                    t("track.confirm_withdraw"),
+                    (
+                        (Button(t("button.withdraw_confirm"), "cs:withdraw_yes"),),
+                        (Button(t("button.back"), "cs:back"),),
+                    ),
+                )
+            ]
+        if button == "cs:review":
+            await turn.goto("track.review")
+            return [Reply(t("track.ask_review_reason"), ((Button(t("button.back"), "cs:back"),),))]
+        return [await _status(turn, case)]
+
+    if step == "track.add":
+        return await _add_info(turn, case)
+
+    if step == "track.withdraw" and button == "cs:withdraw_yes":
+        record = apply(case, Action.WITHDRAW, Role.EMPLOYEE, Fields(), turn.now, _policy(turn))
+        await _record(turn, case, record.from_state, "withdraw")
+        await notify_admins(turn, case, "case_withdrawn", {})
+        await turn.end()
+        return [Reply(t("track.withdrawn", number=case.number))]
+
+    if step == "track.review":
+        if inbound.text is None:
+            return [Reply(t("track.ask_review_reason"))]
+        reason = clean_text(inbound.text)
+        fields = Fields(reason=reason)
+        record = apply(case, Action.REQUEST_REVIEW, Role.EMPLOYEE, fields, turn.now, _policy(turn))
+        await _record(turn, case, record.from_state, "request_review", {"reason": reason})
+        await notify_admins(turn, case, "review_requested", {})
+        await turn.goto("track.case")
+        return [Reply(t("track.review_requested", date=turn.date(case.deadline_at)))]
+
+    return [await _status(turn, case)]
+
+
+def _policy(turn: Turn) -> DeadlinePolicy:
+    return turn.services.config.policy
+
+
+async def _record(
+    turn: Turn,
+    case: Case,
+    from_state: CaseState,
+    action: str,
+    detail: dict[str, str] | None = None,
+) -> None:
+    assert case.id is not None
+    await turn.uow.cases.save(case)
+    await turn.uow.cases.add_event(
+        case.id,
+        "transition",
+        turn.now,
+        Role.EMPLOYEE,
+        from_state=from_state,
+        to_state=case.state,
+        detail=detail,
+    )
+    await turn.uow.audit.add(turn.now, Role.EMPLOYEE, f"case.{action}", case_id=case.id)
+
+
+async def _add_info(turn: Turn, case: Case) -> list[Reply]:
+    t, inbound, cfg = turn.t, turn.inbound, turn.services.config
+    assert case.id is not None
+    if not case.is_open:
+        await turn.end()
+        return [Reply(t("track.case_closed"))]
+    if inbound.file is not None:
+        file = inbound.file
+        if len(file.data) > cfg.max_file_bytes:
+            return [Reply(t("intake.file_too_big", max_mb=cfg.max_file_bytes // (1024 * 1024)))]
+        if not file.mime.startswith(cfg.allowed_mime_prefixes):
+            return [Reply(t("intake.file_type"))]
+        existing = len(await turn.uow.attachments.list(case.id))
+        if existing >= cfg.max_files * 2:
+            return [Reply(t("intake.too_many_files", max=cfg.max_files * 2))]
+        await turn.uow.attachments.add(case.id, file, turn.now)
+    elif inbound.text is not None:
+        body = clean_text(inbound.text)
+        if not body:
+            return [Reply(t("track.ask_info"))]
+        if len(body) > cfg.max_message:
+            return [Reply(t("intake.too_long", length=len(body), max=cfg.max_message))]
+        await turn.uow.cases.add_message(case.id, "employee", body, turn.now, None)
+    else:
+        return [Reply(t("track.ask_info"))]
+    await turn.uow.cases.add_event(case.id, "info_added", turn.now, Role.EMPLOYEE)
+    await turn.uow.audit.add(turn.now, Role.EMPLOYEE, "case.add_info", case_id=case.id)
+    await notify_admins(turn, case, "case_info", {})
+    await turn.goto("track.add")
+    return [Reply(t("track.info_added"), ((Button(t("button.done"), "cs:back"),),))]

@@ -1,0 +1,78 @@
+"""One inbound event being handled: its unit of work, clock reading and locale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from handlers.inbound import Inbound
+from handlers.ports import Conversation, UnitOfWork
+from handlers.services import Services
+
+__all__ = ["Turn"]
+
+_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class Turn:
+    """The context of handling one Inbound."""
+
+    inbound: Inbound
+    uow: UnitOfWork
+    services: Services
+    now: datetime
+    locale: str
+    conversation: Conversation | None
+
+    def t(self, key: str, **params: Any) -> str:
+        """Translate a message id into this turn's locale."""
+        return self.services.t(key, self.locale, **params)
+
+    @property
+    def step(self) -> str:
+        """The conversation step, ``idle`` when there is none."""
+        return self.conversation.step if self.conversation else "idle"
+
+    @property
+    def draft(self) -> dict[str, Any]:
+        """The conversation's draft (empty when there is none)."""
+        return self.conversation.draft if self.conversation else {}
+
+    async def goto(self, step: str, draft: dict[str, Any] | None = None) -> None:
+        """Move the conversation to a step, keeping or replacing its draft."""
+        keep = self.draft if draft is None else draft
+        self.conversation = Conversation(
+            step=step,
+            draft=keep,
+            locale=self.conversation.locale if self.conversation else None,
+            updated_at=self.now,
+            expires_at=self.now + self.services.config.draft_ttl,
+        )
+        await self.uow.conversations.save(
+            self.inbound.channel, self.inbound.sender_id, self.conversation
+        )
+
+    async def end(self) -> None:
+        """Leave the conversation; a chosen language is remembered."""
+        chosen = self.conversation.locale if self.conversation else None
+        if chosen:
+            self.conversation = Conversation(
+                step="idle", locale=chosen, updated_at=self.now, expires_at=None
+            )
+            await self.uow.conversations.save(
+                self.inbound.channel, self.inbound.sender_id, self.conversation
+            )
+        else:
+            self.conversation = None
+            await self.uow.conversations.delete(self.inbound.channel, self.inbound.sender_id)
+
+    def date(self, value: datetime | None) -> str:
+        """Format a date in the office's time zone."""
+        return value.astimezone(_ZONE).strftime("%Y-%m-%d") if value else "—"
+
+    def datetime(self, value: datetime) -> str:
+        """Format a moment in the office's time zone."""
+        return value.astimezone(_ZONE).strftime("%Y-%m-%d %H:%M")

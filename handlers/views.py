@@ -1,0 +1,262 @@
+"""How cases look to employees and to officers, and how outbox rows become messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from handlers.inbound import Button, FileOut, Reply
+from handlers.labels import CATEGORY, OUTCOME, REDIRECT, ROLE, STATE
+from handlers.ports import AttachmentInfo, CaseMessage, TimelineEntry, UnitOfWork
+from handlers.services import Translate
+from i18n import N_
+from petitions.case import Case
+from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
+from petitions.lifecycle import Action, allowed_actions
+from petitions.roles import Role
+from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome, Redirect
+
+__all__ = [
+    "admin_case_card",
+    "admin_case_detail",
+    "employee_status",
+    "render_admin",
+    "render_employee",
+]
+
+_ZONE = ZoneInfo("Asia/Shanghai")
+T = Callable[..., str]
+
+
+def _date(value: datetime | str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(_ZONE).strftime("%Y-%m-%d")
+
+
+def _deadline_line(t: T, case: Case) -> str:
+    if case.deadline_at is None:
+        return ""
+    if case.state in OFFICE_DEADLINE_STATES:
+        return t("view.deadline_office", date=_date(case.deadline_at))
+    if case.state in (CaseState.RESPONDED, CaseState.REVIEWED):
+        return t("view.deadline_review_window", date=_date(case.deadline_at))
+    return ""
+
+
+def _event_line(t: T, e: TimelineEntry) -> str:
+    d = e.detail
+    if e.kind == "submitted":
+        return t("timeline.submitted", date=_date(e.at))
+    if e.kind == "info_added":
+        return t("timeline.info_added", date=_date(e.at))
+    if e.kind == "identity_disclosed":
+        return t("timeline.identity_disclosed", date=_date(e.at))
+    if e.to_state is None:
+        return t("timeline.other", date=_date(e.at))
+    line = t("timeline.state", date=_date(e.at), state=t(STATE[e.to_state]))
+    extra = []
+    if "unit" in d:
+        extra.append(t("view.handled_by", unit=d["unit"]))
+    if "days" in d:
+        extra.append(t("view.extended_days", days=d["days"]))
+    if "redirect" in d:
+        extra.append(t("view.redirect", channel=t(REDIRECT[Redirect(d["redirect"])])))
+    if "reason" in d:
+        extra.append(t("view.reason", reason=d["reason"]))
+    return "\n".join([line, *("   " + x for x in extra)])
+
+
+def employee_status(
+    t: T, case: Case, events: Sequence[TimelineEntry], messages: Sequence[CaseMessage]
+) -> Reply:
+    """The case as its employee sees it by tracking code: never officers' names or notes."""
+    lines = [
+        t("view.case_header", number=case.number or "—"),
+        t("view.category", category=t(CATEGORY[case.category])),
+        t("view.state", state=t(STATE[case.state])),
+    ]
+    if case.owner_unit:
+        lines.append(t("view.handled_by", unit=case.owner_unit))
+    deadline = _deadline_line(t, case)
+    if deadline:
+        lines.append(deadline)
+    lines.append("")
+    lines.append(t("view.timeline"))
+    lines.extend(_event_line(t, e) for e in events)
+    answers = [m for m in messages if m.kind == "answer"]
+    if answers:
+        lines.append("")
+        lines.append(t("view.answers"))
+        lines.extend(t("view.answer_line", date=_date(m.at), text=m.body) for m in answers)
+    if case.outcome:
+        lines.append(t("view.outcome", outcome=t(OUTCOME[case.outcome])))
+    if not case.contact_reachable:
+        lines.append(t("view.unreachable_hint"))
+    buttons: list[tuple[Button, ...]] = []
+    if case.is_open and case.state is not CaseState.NOT_ACCEPTED:
+        buttons.append((Button(t("button.add_info"), "cs:add"),))
+    if case.state is CaseState.RESPONDED:
+        buttons.append((Button(t("button.request_review"), "cs:review"),))
+    if case.state in WITHDRAWABLE_STATES:
+        buttons.append((Button(t("button.withdraw"), "cs:withdraw"),))
+    buttons.append((Button(t("button.done"), "cs:done"),))
+    return Reply("\n".join(lines), tuple(buttons))
+
+
+_ACTION_LABEL = {
+    Action.ACCEPT: N_("button.o.accept"),
+    Action.NOT_ACCEPT: N_("button.o.not_accept"),
+    Action.TRANSFER: N_("button.o.transfer"),
+    Action.START: N_("button.o.start"),
+    Action.EXTEND: N_("button.o.extend"),
+    Action.RESPOND: N_("button.o.respond"),
+    Action.START_REVIEW: N_("button.o.start_review"),
+    Action.COMPLETE_REVIEW: N_("button.o.complete_review"),
+    Action.CLOSE: N_("button.o.close"),
+}
+_MESSAGE_KIND = {
+    "employee": N_("admin.msg_employee"),
+    "answer": N_("admin.msg_answer"),
+    "note": N_("admin.msg_note"),
+}
+
+
+def _officer_buttons(t: T, case: Case) -> tuple[tuple[Button, ...], ...]:
+    actions: list[Action] = []
+    for role in (Role.OFFICER, Role.DISCIPLINE, Role.LEADER):
+        for action in allowed_actions(case, role):
+            if action in _ACTION_LABEL and action not in actions:
+                actions.append(action)
+    buttons = [Button(t(_ACTION_LABEL[a]), f"o:{a.value}:{case.id}") for a in actions]
+    buttons.append(Button(t("button.o.view"), f"o:view:{case.id}"))
+    rows = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
+    return rows
+
+
+def admin_case_card(
+    t: T, case: Case, attachments: Sequence[AttachmentInfo], now: datetime
+) -> Reply:
+    """The case card posted to the admin chat: content, never identity or contact."""
+    if case.category.routes_to_discipline:
+        text = t(
+            "admin.card_discipline",
+            number=case.number,
+            date=_date(case.created_at),
+            deadline=_date(case.deadline_at),
+        )
+        return Reply(text, ((Button(t("button.o.view"), f"o:view:{case.id}"),),), case_id=case.id)
+    lines = [
+        t("admin.card_header", number=case.number),
+        t("view.category", category=t(CATEGORY[case.category])),
+        t("view.state", state=t(STATE[case.state])),
+        t("admin.deadline", date=_date(case.deadline_at)),
+    ]
+    if is_overdue(case, now):
+        lines.append(t("admin.overdue"))
+    if case.owner_unit:
+        lines.append(t("view.handled_by", unit=case.owner_unit))
+    lines.append(t("admin.real_name") if case.has_identity else t("admin.anonymous"))
+    if attachments:
+        lines.append(t("admin.evidence", count=len(attachments)))
+    lines.extend(["", case.description])
+    return Reply("\n".join(lines), _officer_buttons(t, case), case_id=case.id)
+
+
+def admin_case_detail(
+    t: T,
+    case: Case,
+    events: Sequence[TimelineEntry],
+    messages: Sequence[CaseMessage],
+    attachments: Sequence[tuple[AttachmentInfo, bytes]],
+    now: datetime,
+) -> list[Reply]:
+    """Everything about a case for staff who may view it: card, timeline, messages, files."""
+    card = admin_case_card(t, case, [a for a, _ in attachments], now)
+    if case.category.routes_to_discipline:
+        lines = [
+            t("admin.card_header", number=case.number),
+            t("view.category", category=t(CATEGORY[case.category])),
+            t("view.state", state=t(STATE[case.state])),
+            t("admin.deadline", date=_date(case.deadline_at)),
+            "",
+            case.description,
+        ]
+        card = Reply("\n".join(lines), _officer_buttons(t, case), case_id=case.id)
+    lines = [t("view.timeline")]
+    for e in events:
+        who = t(ROLE[e.actor_role])
+        lines.append(f"{_event_line(t, e)} ({who})")
+    for m in messages:
+        lines.append(t(_MESSAGE_KIND[m.kind], date=_date(m.at), text=m.body))
+    files = tuple(FileOut(a.kind, a.name, a.mime, data) for a, data in attachments)
+    return [card, Reply("\n".join(lines), files=files, case_id=case.id)]
+
+
+def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
+    """Turn an employee outbox row into the message to send, in the employee's language."""
+    loc = payload.get("locale")
+
+    def tr(key: str, **params: Any) -> str:
+        return t(key, loc, **params)
+
+    number = payload.get("number", "—")
+    if kind == "answer":
+        return Reply(tr("push.answer", number=number, text=payload["text"]))
+    if kind == "disclosure":
+        return Reply(
+            tr(
+                "push.disclosure",
+                number=number,
+                date=_date(payload["at"]),
+                role=tr(ROLE[Role(payload["role"])]),
+                reason=payload["reason"],
+            )
+        )
+    state = CaseState(payload["state"])
+    lines = [tr("push.status", number=number, state=tr(STATE[state]))]
+    if "unit" in payload:
+        lines.append(tr("view.handled_by", unit=payload["unit"]))
+    if "redirect" in payload:
+        lines.append(tr("view.redirect", channel=tr(REDIRECT[Redirect(payload["redirect"])])))
+    if "days" in payload:
+        lines.append(tr("view.extended_days", days=payload["days"]))
+    if "reason" in payload:
+        lines.append(tr("view.reason", reason=payload["reason"]))
+    if "outcome" in payload:
+        lines.append(tr("view.outcome", outcome=tr(OUTCOME[Outcome(payload["outcome"])])))
+    if "text" in payload:
+        lines.append(tr("push.answer_text", text=payload["text"]))
+    if payload.get("deadline"):
+        if state in OFFICE_DEADLINE_STATES:
+            lines.append(tr("view.deadline_office", date=_date(payload["deadline"])))
+        elif state in (CaseState.RESPONDED, CaseState.REVIEWED):
+            lines.append(tr("view.deadline_review_window", date=_date(payload["deadline"])))
+    lines.append(tr("push.check_hint"))
+    return Reply("\n".join(lines))
+
+
+async def render_admin(
+    uow: UnitOfWork, t: Translate, locale: str, kind: str, payload: dict[str, Any], now: datetime
+) -> list[Reply]:
+    """Turn an admin outbox row into messages for the admin chat."""
+
+    def tr(key: str, **params: Any) -> str:
+        return t(key, locale, **params)
+
+    case = await uow.cases.get(int(payload["case_id"]))
+    if case is None:
+        return []
+    if kind == "case_card":
+        return [admin_case_card(tr, case, await uow.attachments.list(case.id or 0), now)]
+    if kind == "case_info":
+        return [Reply(tr("admin.info_added", number=case.number), case_id=case.id)]
+    if kind == "case_withdrawn":
+        return [Reply(tr("admin.withdrawn", number=case.number), case_id=case.id)]
+    if kind == "review_requested":
+        return [Reply(tr("admin.review_requested", number=case.number), case_id=case.id)]
+    return [Reply(tr("admin.case_changed", number=case.number), case_id=case.id)]

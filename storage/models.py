@@ -1,0 +1,237 @@
+"""SQLAlchemy models. Columns ending in ``_ct`` hold ciphertext made by the vault;
+columns ending in ``_index`` hold HMAC blind indexes. Nothing else identifies a person.
+The schema is created only by Alembic migrations (``storage/migrations``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AttachmentRow",
+    "AuditRow",
+    "Base",
+    "CaseEventRow",
+    "CaseMessageRow",
+    "CaseRow",
+    "ConversationRow",
+    "OfficerAccountRow",
+    "OfficerRow",
+    "OutboxRow",
+    "ProcessedUpdateRow",
+    "RateLimitRow",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention so migrations are stable."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), bytes: LargeBinary()}
+
+
+class OfficerRow(Base):
+    """A person who handles cases; their name is staff data, not petitioner data."""
+
+    __tablename__ = "officers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    unit: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class OfficerAccountRow(Base):
+    """An officer's account on one channel: an index to find them, ciphertext to reach them."""
+
+    __tablename__ = "officer_accounts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    account_index: Mapped[str] = mapped_column(String(64), unique=True)
+    account_ct: Mapped[bytes]
+
+
+class CaseRow(Base):
+    """A petition."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    tracking_index: Mapped[str] = mapped_column(String(64), unique=True)
+    category: Mapped[str] = mapped_column(String(20), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    anonymous: Mapped[bool] = mapped_column(Boolean)
+    locale: Mapped[str] = mapped_column(String(10))
+    description_ct: Mapped[bytes]
+    identity_ct: Mapped[bytes | None]
+    contact_ct: Mapped[bytes | None]
+    contact_reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    owner_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    owner_unit: Mapped[str | None] = mapped_column(String(100))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    extension_days: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    review_requested_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class CaseEventRow(Base):
+    """One entry of a case's timeline: a transition or another recorded fact."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(30))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    actor_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str | None] = mapped_column(String(20))
+    detail_ct: Mapped[bytes | None]
+
+
+class CaseMessageRow(Base):
+    """Text exchanged on a case: from the employee, answers to them, or internal notes."""
+
+    __tablename__ = "case_messages"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))  # employee | answer | note
+    author_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    body_ct: Mapped[bytes]
+
+
+class AttachmentRow(Base):
+    """Evidence: the file itself, encrypted; a draft's files belong to its sender index."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    draft_owner_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20))  # photo | document
+    mime: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    name_ct: Mapped[bytes]
+    data_ct: Mapped[bytes]
+
+
+class ConversationRow(Base):
+    """Where a chat stands in a guided conversation; the draft is encrypted."""
+
+    __tablename__ = "conversations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    sender_index: Mapped[str] = mapped_column(String(64), unique=True)
+    step: Mapped[str] = mapped_column(String(40))
+    locale: Mapped[str | None] = mapped_column(String(10))
+    draft_ct: Mapped[bytes | None]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class OutboxRow(Base):
+    """A message waiting to be delivered, written in the transaction that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    audience: Mapped[str] = mapped_column(String(20))  # employee | admin | officer
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(30))
+    payload_ct: Mapped[bytes]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditRow(Base):
+    """Who did what to which case; details encrypted."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor_role: Mapped[str] = mapped_column(String(20))
+    actor_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    detail_ct: Mapped[bytes | None]
+
+
+class ProcessedUpdateRow(Base):
+    """Inbound updates already handled (Telegram update_id, WeCom MsgId), for idempotency."""
+
+    __tablename__ = "processed_updates"
+    key_index: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RateLimitRow(Base):
+    """A fixed-window counter, e.g. failed tracking-code look-ups per sender."""
+
+    __tablename__ = "rate_limits"
+    key_index: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,665 @@
+"""Repositories: plaintext records in, ciphertext and blind indexes in the database.
+
+They never commit; :class:`storage.uow.SqlUnitOfWork` owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.inbound import FileIn
+from handlers.ports import (
+    AttachmentInfo,
+    CaseFilter,
+    CaseMessage,
+    Contact,
+    Conversation,
+    Officer,
+    OutboxMessage,
+    TimelineEntry,
+)
+from petitions.case import Case
+from petitions.categories import Category
+from petitions.codes import format_case_number
+from petitions.roles import Role
+from petitions.states import CaseState, Outcome
+from storage.models import (
+    AttachmentRow,
+    AuditRow,
+    CaseEventRow,
+    CaseMessageRow,
+    CaseRow,
+    ConversationRow,
+    OfficerAccountRow,
+    OfficerRow,
+    OutboxRow,
+    RateLimitRow,
+)
+from storage.vault import Vault, pack_identity
+
+__all__ = [
+    "SqlAttachments",
+    "SqlAudit",
+    "SqlCases",
+    "SqlConversations",
+    "SqlOfficers",
+    "SqlOutbox",
+    "SqlRateLimits",
+    "sender_index",
+]
+
+
+def sender_index(vault: Vault, channel: str, sender_id: str) -> str:
+    """Blind index of a channel account (conversations, draft files)."""
+    return vault.blind_index("sender", f"{channel}:{sender_id}")
+
+
+def _case_from_row(row: CaseRow, description: str) -> Case:
+    return Case(
+        id=row.id,
+        number=row.number,
+        category=Category(row.category),
+        description=description,
+        channel=row.channel,
+        anonymous=row.anonymous,
+        locale=row.locale,
+        created_at=row.created_at,
+        state=CaseState(row.state),
+        owner_officer_id=row.owner_officer_id,
+        owner_unit=row.owner_unit,
+        decided_at=row.decided_at,
+        responded_at=row.responded_at,
+        review_requested_at=row.review_requested_at,
+        reviewed_at=row.reviewed_at,
+        closed_at=row.closed_at,
+        extension_days=row.extension_days,
+        outcome=Outcome(row.outcome) if row.outcome else None,
+        deadline_at=row.deadline_at,
+        priority=row.priority,
+        linked_case_id=row.linked_case_id,
+        contact_reachable=row.contact_reachable,
+        has_identity=row.identity_ct is not None,
+        updated_at=row.updated_at,
+    )
+
+
+_MUTABLE = (
+    "state",
+    "owner_officer_id",
+    "owner_unit",
+    "decided_at",
+    "responded_at",
+    "review_requested_at",
+    "reviewed_at",
+    "closed_at",
+    "extension_days",
+    "deadline_at",
+    "priority",
+    "linked_case_id",
+    "contact_reachable",
+    "locale",
+)
+
+
+class SqlCases:
+    """Cases, their timeline and their messages."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    def _case(self, row: CaseRow) -> Case:
+        text = self._v.decrypt_text(row.description_ct, "case.description")
+        return _case_from_row(row, text)
+
+    async def add(
+        self,
+        case: Case,
+        tracking_code: str,
+        contact: Contact | None,
+        identity: Mapping[str, str] | None,
+    ) -> Case:
+        """Insert a case; the tracking code is kept only as a blind index.
+
+        ``identity`` holds fields already sealed to the custodian (Vault.seal_field).
+        """
+        now = case.updated_at or case.created_at
+        row = CaseRow(
+            tracking_index=self._v.blind_index("tracking", tracking_code),
+            category=case.category.value,
+            state=case.state.value,
+            channel=case.channel,
+            anonymous=case.anonymous,
+            locale=case.locale,
+            description_ct=self._v.encrypt_text(case.description, "case.description"),
+            identity_ct=pack_identity(identity) if identity else None,
+            contact_ct=(
+                self._v.seal_contact({"channel": contact.channel, "chat_id": contact.chat_id})
+                if contact
+                else None
+            ),
+            contact_reachable=contact is not None,
+            owner_officer_id=case.owner_officer_id,
+            owner_unit=case.owner_unit,
+            priority=case.priority,
+            linked_case_id=case.linked_case_id,
+            created_at=case.created_at,
+            updated_at=now,
+            deadline_at=case.deadline_at,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        row.number = format_case_number(case.created_at.year, row.id)
+        await self._s.flush()
+        case.id, case.number = row.id, row.number
+        case.has_identity = identity is not None
+        case.contact_reachable = row.contact_reachable
+        return case
+
+    async def get(self, case_id: int, *, for_update: bool = False) -> Case | None:
+        """Return a case by id; for_update locks the row on PostgreSQL."""
+        stmt = select(CaseRow).where(CaseRow.id == case_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self._s.execute(stmt)).scalar_one_or_none()
+        return self._case(row) if row else None
+
+    async def by_number(self, number: str) -> Case | None:
+        """Return a case by its public number."""
+        stmt = select(CaseRow).where(CaseRow.number == number.strip().upper())
+        row = (await self._s.execute(stmt)).scalar_one_or_none()
+        return self._case(row) if row else None
+
+    async def by_tracking_code(self, normalized_code: str) -> Case | None:
+        """Return the case whose tracking code this is, via its blind index."""
+        index = self._v.blind_index("tracking", normalized_code)
+        row = (
+            await self._s.execute(select(CaseRow).where(CaseRow.tracking_index == index))
+        ).scalar_one_or_none()
+        return self._case(row) if row else None
+
+    async def save(self, case: Case) -> None:
+        """Write a case's changed state fields."""
+        if case.id is None:
+            raise ValueError("case has no id")
+        values: dict[str, Any] = {name: getattr(case, name) for name in _MUTABLE}
+        values["state"] = case.state.value
+        values["outcome"] = case.outcome.value if case.outcome else None
+        values["updated_at"] = case.updated_at or case.created_at
+        await self._s.execute(update(CaseRow).where(CaseRow.id == case.id).values(**values))
+
+    async def list(self, flt: CaseFilter) -> Sequence[Case]:
+        """Return cases matching a filter, most urgent deadline first."""
+        stmt = select(CaseRow)
+        if flt.states is not None:
+            stmt = stmt.where(CaseRow.state.in_([s.value for s in flt.states]))
+        if flt.owner_officer_id is not None:
+            stmt = stmt.where(CaseRow.owner_officer_id == flt.owner_officer_id)
+        if flt.unassigned:
+            stmt = stmt.where(CaseRow.owner_officer_id.is_(None))
+        if flt.overdue_at is not None:
+            stmt = stmt.where(CaseRow.deadline_at < flt.overdue_at)
+        if flt.categories is not None:
+            stmt = stmt.where(CaseRow.category.in_(flt.categories))
+        if flt.exclude_categories:
+            stmt = stmt.where(CaseRow.category.not_in(flt.exclude_categories))
+        stmt = (
+            stmt.order_by(CaseRow.deadline_at.is_(None), CaseRow.deadline_at, CaseRow.id)
+            .limit(flt.limit)
+            .offset(flt.offset)
+        )
+        rows = (await self._s.execute(stmt)).scalars().all()
+        return [self._case(r) for r in rows]
+
+    async def add_event(
+        self,
+        case_id: int,
+        kind: str,
+        at: datetime,
+        actor_role: Role,
+        *,
+        actor_officer_id: int | None = None,
+        from_state: CaseState | None = None,
+        to_state: CaseState | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append to a case's timeline."""
+        self._s.add(
+            CaseEventRow(
+                case_id=case_id,
+                at=at,
+                kind=kind,
+                actor_role=actor_role.value,
+                actor_officer_id=actor_officer_id,
+                from_state=from_state.value if from_state else None,
+                to_state=to_state.value if to_state else None,
+                detail_ct=self._v.encrypt_json(dict(detail), "case.event") if detail else None,
+            )
+        )
+
+    async def events(self, case_id: int) -> Sequence[TimelineEntry]:
+        """Return a case's timeline, oldest first."""
+        stmt = (
+            select(CaseEventRow)
+            .where(CaseEventRow.case_id == case_id)
+            .order_by(CaseEventRow.at, CaseEventRow.id)
+        )
+        rows = (await self._s.execute(stmt)).scalars().all()
+        return [
+            TimelineEntry(
+                at=r.at,
+                kind=r.kind,
+                actor_role=Role(r.actor_role),
+                from_state=CaseState(r.from_state) if r.from_state else None,
+                to_state=CaseState(r.to_state) if r.to_state else None,
+                detail=self._v.decrypt_json(r.detail_ct, "case.event") if r.detail_ct else {},
+                actor_officer_id=r.actor_officer_id,
+            )
+            for r in rows
+        ]
+
+    async def add_message(
+        self, case_id: int, kind: str, body: str, at: datetime, author_officer_id: int | None
+    ) -> None:
+        """Record text exchanged on a case."""
+        self._s.add(
+            CaseMessageRow(
+                case_id=case_id,
+                at=at,
+                kind=kind,
+                author_officer_id=author_officer_id,
+                body_ct=self._v.encrypt_text(body, "case.message"),
+            )
+        )
+
+    async def messages(self, case_id: int) -> Sequence[CaseMessage]:
+        """Return a case's messages, oldest first."""
+        stmt = (
+            select(CaseMessageRow)
+            .where(CaseMessageRow.case_id == case_id)
+            .order_by(CaseMessageRow.at, CaseMessageRow.id)
+        )
+        rows = (await self._s.execute(stmt)).scalars().all()
+        return [
+            CaseMessage(
+                at=r.at,
+                kind=r.kind,
+                body=self._v.decrypt_text(r.body_ct, "case.message"),
+                author_officer_id=r.author_officer_id,
+            )
+            for r in rows
+        ]
+
+    async def sealed_identity(self, case_id: int) -> bytes | None:
+        """Return the sealed identity blob of a case (only the reveal command uses this)."""
+        stmt = select(CaseRow.identity_ct).where(CaseRow.id == case_id)
+        return (await self._s.execute(stmt)).scalar_one_or_none()
+
+    async def contact(self, case_id: int) -> Contact | None:
+        """Decrypt where to push a case's updates (only the delivery worker uses this)."""
+        stmt = select(CaseRow.contact_ct).where(CaseRow.id == case_id)
+        blob = (await self._s.execute(stmt)).scalar_one_or_none()
+        if blob is None:
+            return None
+        data = self._v.open_contact(blob)
+        return Contact(data["channel"], data["chat_id"])
+
+
+class SqlAttachments:
+    """Evidence files, encrypted."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    def _row(self, file: FileIn, at: datetime) -> AttachmentRow:
+        return AttachmentRow(
+            at=at,
+            kind=file.kind,
+            mime=file.mime[:100],
+            size=len(file.data),
+            name_ct=self._v.encrypt_text(file.name, "attachment.name"),
+            data_ct=self._v.encrypt(file.data, "attachment.data"),
+        )
+
+    async def add_draft(self, channel: str, sender_id: str, file: FileIn, at: datetime) -> int:
+        """Keep a file sent during an intake until the petition is submitted."""
+        row = self._row(file, at)
+        row.draft_owner_index = sender_index(self._v, channel, sender_id)
+        self._s.add(row)
+        await self._s.flush()
+        return row.id
+
+    async def count_drafts(self, channel: str, sender_id: str) -> int:
+        """Count the files of a sender's current draft."""
+        owner = sender_index(self._v, channel, sender_id)
+        stmt = select(func.count()).where(AttachmentRow.draft_owner_index == owner)
+        return int((await self._s.execute(stmt)).scalar_one())
+
+    async def claim_drafts(self, channel: str, sender_id: str, case_id: int) -> int:
+        """Move a draft's files to the submitted case."""
+        owner = sender_index(self._v, channel, sender_id)
+        result = await self._s.execute(
+            update(AttachmentRow)
+            .where(AttachmentRow.draft_owner_index == owner)
+            .values(case_id=case_id, draft_owner_index=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_drafts(self, channel: str, sender_id: str) -> int:
+        """Drop the files of an abandoned draft."""
+        owner = sender_index(self._v, channel, sender_id)
+        result = await self._s.execute(
+            delete(AttachmentRow).where(AttachmentRow.draft_owner_index == owner)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def add(self, case_id: int, file: FileIn, at: datetime) -> int:
+        """Attach a file to an existing case."""
+        row = self._row(file, at)
+        row.case_id = case_id
+        self._s.add(row)
+        await self._s.flush()
+        return row.id
+
+    def _info(self, row: AttachmentRow) -> AttachmentInfo:
+        return AttachmentInfo(
+            id=row.id,
+            kind=row.kind,
+            name=self._v.decrypt_text(row.name_ct, "attachment.name"),
+            mime=row.mime,
+            size=row.size,
+        )
+
+    async def list(self, case_id: int) -> Sequence[AttachmentInfo]:
+        """Return the evidence of a case without the bytes."""
+        stmt = (
+            select(AttachmentRow)
+            .where(AttachmentRow.case_id == case_id)
+            .order_by(AttachmentRow.id)
+        )
+        # Loading data_ct here would be wasteful, but the row is small next to a round-trip;
+        # deferred loading can come when cases hold many large files.
+        return [self._info(r) for r in (await self._s.execute(stmt)).scalars().all()]
+
+    async def data(self, attachment_id: int) -> tuple[AttachmentInfo, bytes] | None:
+        """Return one file with its bytes, decrypted."""
+        row = await self._s.get(AttachmentRow, attachment_id)
+        if row is None:
+            return None
+        return self._info(row), self._v.decrypt(row.data_ct, "attachment.data")
+
+
+class SqlConversations:
+    """Conversation state per sender; drafts encrypted."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def _row(self, channel: str, sender_id: str) -> ConversationRow | None:
+        index = sender_index(self._v, channel, sender_id)
+        stmt = select(ConversationRow).where(ConversationRow.sender_index == index)
+        return (await self._s.execute(stmt)).scalar_one_or_none()
+
+    async def get(self, channel: str, sender_id: str) -> Conversation | None:
+        """Return a sender's conversation, if any."""
+        row = await self._row(channel, sender_id)
+        if row is None:
+            return None
+        draft = self._v.decrypt_json(row.draft_ct, "conversation.draft") if row.draft_ct else {}
+        return Conversation(
+            step=row.step,
+            draft=draft,
+            locale=row.locale,
+            updated_at=row.updated_at,
+            expires_at=row.expires_at,
+        )
+
+    async def save(self, channel: str, sender_id: str, conversation: Conversation) -> None:
+        """Create or update a sender's conversation."""
+        row = await self._row(channel, sender_id)
+        if row is None:
+            row = ConversationRow(sender_index=sender_index(self._v, channel, sender_id))
+            self._s.add(row)
+        row.step = conversation.step
+        row.locale = conversation.locale
+        row.draft_ct = (
+            self._v.encrypt_json(conversation.draft, "conversation.draft")
+            if conversation.draft
+            else None
+        )
+        if conversation.updated_at is None:
+            raise ValueError("conversation.updated_at must be set")
+        row.updated_at = conversation.updated_at
+        row.expires_at = conversation.expires_at
+
+    async def delete(self, channel: str, sender_id: str) -> None:
+        """Forget a sender's conversation."""
+        index = sender_index(self._v, channel, sender_id)
+        await self._s.execute(delete(ConversationRow).where(ConversationRow.sender_index == index))
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete conversations and draft files idle past their expiry."""
+        expired = select(ConversationRow.sender_index).where(ConversationRow.expires_at < now)
+        owners = list((await self._s.execute(expired)).scalars().all())
+        if not owners:
+            return 0
+        await self._s.execute(
+            delete(AttachmentRow).where(AttachmentRow.draft_owner_index.in_(owners))
+        )
+        await self._s.execute(
+            delete(ConversationRow).where(ConversationRow.sender_index.in_(owners))
+        )
+        return len(owners)
+
+
+class SqlOutbox:
+    """The outbox table."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def add(self, message: OutboxMessage) -> None:
+        """Queue a message in the current transaction."""
+        self._s.add(
+            OutboxRow(
+                created_at=message.created_at,
+                case_id=message.case_id,
+                audience=message.audience,
+                channel=message.channel,
+                kind=message.kind,
+                payload_ct=self._v.encrypt_json(dict(message.payload), "outbox.payload"),
+                status="pending",
+                attempts=0,
+                next_attempt_at=message.created_at,
+            )
+        )
+
+    def payload(self, row: OutboxRow) -> dict[str, Any]:
+        """Decrypt a row's payload."""
+        result: dict[str, Any] = self._v.decrypt_json(row.payload_ct, "outbox.payload")
+        return result
+
+    async def for_case(self, case_id: int) -> Sequence[OutboxRow]:
+        """Return a case's outbox rows, oldest first."""
+        stmt = select(OutboxRow).where(OutboxRow.case_id == case_id).order_by(OutboxRow.id)
+        return (await self._s.execute(stmt)).scalars().all()
+
+
+class SqlOfficers:
+    """Officers and their channel accounts."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    @staticmethod
+    def _officer(row: OfficerRow) -> Officer:
+        return Officer(row.id, row.name, Role(row.role), row.unit, row.active)
+
+    def _account_index(self, channel: str, account_id: str) -> str:
+        return self._v.blind_index("officer", f"{channel}:{account_id}")
+
+    async def by_account(self, channel: str, account_id: str) -> Officer | None:
+        """Return the active officer who owns this channel account."""
+        stmt = (
+            select(OfficerRow)
+            .join(OfficerAccountRow, OfficerAccountRow.officer_id == OfficerRow.id)
+            .where(
+                OfficerAccountRow.account_index == self._account_index(channel, account_id),
+                OfficerRow.active.is_(True),
+            )
+        )
+        row = (await self._s.execute(stmt)).scalar_one_or_none()
+        return self._officer(row) if row else None
+
+    async def get(self, officer_id: int) -> Officer | None:
+        """Return an officer by id."""
+        row = await self._s.get(OfficerRow, officer_id)
+        return self._officer(row) if row else None
+
+    async def add(
+        self,
+        name: str,
+        role: Role,
+        at: datetime,
+        *,
+        unit: str | None = None,
+        accounts: Mapping[str, str] | None = None,
+    ) -> Officer:
+        """Register an officer with accounts per channel."""
+        row = OfficerRow(name=name, role=role.value, unit=unit, active=True, created_at=at)
+        self._s.add(row)
+        await self._s.flush()
+        for channel, account_id in (accounts or {}).items():
+            self._s.add(
+                OfficerAccountRow(
+                    officer_id=row.id,
+                    channel=channel,
+                    account_index=self._account_index(channel, account_id),
+                    account_ct=self._v.seal_contact(
+                        {"channel": channel, "chat_id": account_id}, "officer.account"
+                    ),
+                )
+            )
+        await self._s.flush()
+        return self._officer(row)
+
+    async def list(self, *, include_inactive: bool = False) -> Sequence[Officer]:
+        """Return officers by id."""
+        stmt = select(OfficerRow).order_by(OfficerRow.id)
+        if not include_inactive:
+            stmt = stmt.where(OfficerRow.active.is_(True))
+        return [self._officer(r) for r in (await self._s.execute(stmt)).scalars().all()]
+
+    async def channels_of(self, officer_id: int) -> list[str]:
+        """Return the channels an officer has accounts on."""
+        stmt = select(OfficerAccountRow.channel).where(OfficerAccountRow.officer_id == officer_id)
+        return sorted((await self._s.execute(stmt)).scalars().all())
+
+    async def accounts(self, channel: str) -> list[tuple[Officer, str]]:
+        """Return active officers with their decrypted account id on a channel."""
+        stmt = (
+            select(OfficerRow, OfficerAccountRow)
+            .join(OfficerAccountRow, OfficerAccountRow.officer_id == OfficerRow.id)
+            .where(OfficerAccountRow.channel == channel, OfficerRow.active.is_(True))
+        )
+        result = []
+        for officer, account in (await self._s.execute(stmt)).all():
+            data = self._v.open_contact(account.account_ct, "officer.account")
+            result.append((self._officer(officer), data["chat_id"]))
+        return result
+
+    async def deactivate(self, officer_id: int) -> bool:
+        """Remove an officer: keep the row for the audit trail, drop the accounts."""
+        row = await self._s.get(OfficerRow, officer_id)
+        if row is None or not row.active:
+            return False
+        row.active = False
+        await self._s.execute(
+            delete(OfficerAccountRow).where(OfficerAccountRow.officer_id == officer_id)
+        )
+        return True
+
+
+class SqlAudit:
+    """The audit log."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def add(
+        self,
+        at: datetime,
+        actor_role: Role,
+        action: str,
+        *,
+        actor_officer_id: int | None = None,
+        case_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record an action."""
+        self._s.add(
+            AuditRow(
+                at=at,
+                actor_role=actor_role.value,
+                actor_officer_id=actor_officer_id,
+                action=action,
+                case_id=case_id,
+                detail_ct=self._v.encrypt_json(dict(detail), "audit.detail") if detail else None,
+            )
+        )
+
+    async def list(self, case_id: int | None = None) -> list[dict[str, Any]]:
+        """Return audit entries (decrypted details), oldest first."""
+        stmt = select(AuditRow).order_by(AuditRow.id)
+        if case_id is not None:
+            stmt = stmt.where(AuditRow.case_id == case_id)
+        return [
+            {
+                "at": r.at,
+                "actor_role": r.actor_role,
+                "actor_officer_id": r.actor_officer_id,
+                "action": r.action,
+                "case_id": r.case_id,
+                "detail": self._v.decrypt_json(r.detail_ct, "audit.detail") if r.detail_ct else {},
+            }
+            for r in (await self._s.execute(stmt)).scalars().all()
+        ]
+
+
+class SqlRateLimits:
+    """Fixed-window counters under blind indexes."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def _current(self, key: str, window: timedelta, now: datetime) -> RateLimitRow | None:
+        row = await self._s.get(RateLimitRow, self._v.blind_index("limit", key))
+        if row is not None and now - row.window_start >= window:
+            row.window_start, row.count = now, 0
+        return row
+
+    async def count(self, key: str, window: timedelta, now: datetime) -> int:
+        """Return the hits in the current window."""
+        row = await self._current(key, window, now)
+        return row.count if row else 0
+
+    async def hit(self, key: str, window: timedelta, now: datetime) -> int:
+        """Count one more hit and return the total in the current window."""
+        row = await self._current(key, window, now)
+        if row is None:
+            row = RateLimitRow(key_index=self._v.blind_index("limit", key), window_start=now)
+            row.count = 0
+            self._s.add(row)
+        row.count += 1
+        return row.count

@@ -1,0 +1,76 @@
+"""The unit of work: one session, one transaction, all repositories (DESIGN.md §8)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import (
+    SqlAttachments,
+    SqlAudit,
+    SqlCases,
+    SqlConversations,
+    SqlOfficers,
+    SqlOutbox,
+    SqlRateLimits,
+)
+from storage.vault import Vault
+
+__all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
+
+
+class SqlUnitOfWork:
+    """Owns one AsyncSession; leaving the block without commit() rolls back."""
+
+    cases: SqlCases
+    attachments: SqlAttachments
+    conversations: SqlConversations
+    outbox: SqlOutbox
+    officers: SqlOfficers
+    audit: SqlAudit
+    limits: SqlRateLimits
+    session: AsyncSession
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
+        self._sessions = sessions
+        self.vault = vault
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        v = self.vault
+        self.cases = SqlCases(self.session, v)
+        self.attachments = SqlAttachments(self.session, v)
+        self.conversations = SqlConversations(self.session, v)
+        self.outbox = SqlOutbox(self.session, v)
+        self.officers = SqlOfficers(self.session, v)
+        self.audit = SqlAudit(self.session, v)
+        self.limits = SqlRateLimits(self.session, v)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        """Commit everything done in this unit of work."""
+        await self.session.commit()
+
+
+class UnitOfWorkFactory:
+    """Makes units of work; the composition root holds one."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
+        self.sessions = sessions
+        self.vault = vault
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.sessions, self.vault)
