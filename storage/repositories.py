@@ -300,6 +300,12 @@ class SqlCases:
         stmt = select(CaseRow.identity_ct).where(CaseRow.id == case_id)
         return (await self._s.execute(stmt)).scalar_one_or_none()
 
+    async def mark_unreachable(self, case_id: int) -> None:
+        """Remember that pushes to this case's chat fail for good (the bot was blocked)."""
+        await self._s.execute(
+            update(CaseRow).where(CaseRow.id == case_id).values(contact_reachable=False)
+        )
+
     async def contact(self, case_id: int) -> Contact | None:
         """Decrypt where to push a case's updates (only the delivery worker uses this)."""
         stmt = select(CaseRow.contact_ct).where(CaseRow.id == case_id)
@@ -486,6 +492,44 @@ class SqlOutbox:
         """Decrypt a row's payload."""
         result: dict[str, Any] = self._v.decrypt_json(row.payload_ct, "outbox.payload")
         return result
+
+    async def due(self, channels: Sequence[str], now: datetime, limit: int) -> Sequence[OutboxRow]:
+        """Return pending rows of these channels, oldest first, including ones not yet due.
+
+        Rows not yet due are returned too so the caller can hold back later rows for the
+        same recipient and keep their order.
+        """
+        stmt = (
+            select(OutboxRow)
+            .where(OutboxRow.status == "pending", OutboxRow.channel.in_(channels))
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return (await self._s.execute(stmt)).scalars().all()
+
+    async def mark(
+        self,
+        row_id: int,
+        status: str,
+        *,
+        now: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record a delivery attempt's result."""
+        values: dict[str, Any] = {"status": status, "attempts": OutboxRow.attempts + 1}
+        if status == "sent":
+            values["sent_at"] = now
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        if error is not None:
+            values["last_error"] = error[:200]
+        await self._s.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
+
+    async def counts(self) -> dict[str, int]:
+        """Return the number of rows per status."""
+        stmt = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+        return {status: int(n) for status, n in (await self._s.execute(stmt)).all()}
 
     async def for_case(self, case_id: int) -> Sequence[OutboxRow]:
         """Return a case's outbox rows, oldest first."""

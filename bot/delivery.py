@@ -1,0 +1,205 @@
+"""The outbox delivery worker (DESIGN.md §6).
+
+Rows are written by the handlers in the same transaction as the change that caused them.
+The worker renders each due row, hands it to its channel's sender and records the result
+in a transaction of its own: ``sent`` only after the platform accepted it; ``pending``
+with a later ``next_attempt_at`` after 429/5xx/timeouts; ``unreachable`` when the chat
+blocked the bot (the case stays readable by tracking code); ``failed`` when the platform
+refused it for good. Rows for one recipient go out in order: a row waiting for a retry
+holds back the rows after it.
+
+Delivery is at-least-once: a crash after the platform accepted a message and before the
+``sent`` mark is committed sends that one message again on restart. The window is one
+commit long; chat platforms offer no idempotency key that could close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.channels import Delivery, OutboxSender, Rejected, RetryLater, Unreachable
+from handlers.services import Translate
+from handlers.views import render_admin, render_employee
+from storage.models import OutboxRow
+from storage.uow import UnitOfWorkFactory
+
+__all__ = ["DeliveryWorker", "backoff"]
+
+log = logging.getLogger(__name__)
+
+
+def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> float:
+    """Seconds to wait before the next try: exponential with jitter, capped."""
+    delay = min(cap, base * (2 ** max(attempts, 0)))
+    return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not security
+
+
+@dataclass
+class _Stats:
+    sent: int = 0
+    retried: int = 0
+    unreachable: int = 0
+    failed: int = 0
+
+
+class DeliveryWorker:
+    """Delivers due outbox rows through the channels' senders."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        t: Translate,
+        senders: Mapping[str, OutboxSender],
+        clock: Callable[[], datetime],
+        *,
+        admin_locale: str = "zh_CN",
+        batch: int = 200,
+        concurrency: int = 16,
+        poll_interval: float = 0.5,
+        max_attempts: int = 50,
+    ) -> None:
+        self._uow = uow
+        self._t = t
+        self._senders = dict(senders)
+        self._clock = clock
+        self._admin_locale = admin_locale
+        self._batch = batch
+        self._concurrency = concurrency
+        self._poll = poll_interval
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self.stats = _Stats()
+
+    def wake(self) -> None:
+        """Look for new rows now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # keep delivering; the row stays pending
+                log.exception("delivery pass failed")
+            self._wake.clear()
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait(waits, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+
+    async def run_once(self) -> int:
+        """Deliver every row that is due now; return how many were attempted."""
+        now = self._clock()
+        async with self._uow() as uow:
+            rows = list(await uow.outbox.due(list(self._senders), now, self._batch))
+        groups: dict[tuple[str, str, int | None], list[OutboxRow]] = {}
+        held: set[tuple[str, str, int | None]] = set()
+        for row in rows:
+            key = (row.channel, row.audience, row.case_id if row.audience != "admin" else None)
+            if key in held:
+                continue
+            if row.next_attempt_at > now:
+                held.add(key)  # keep the order: nothing after a waiting row goes first
+                continue
+            groups.setdefault(key, []).append(row)
+        if not groups:
+            return 0
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def deliver_group(group: list[OutboxRow]) -> int:
+            async with gate:
+                done = 0
+                for row in group:
+                    done += 1
+                    if not await self._deliver(row):
+                        break  # a retry holds back the rest of this recipient's rows
+                return done
+
+        counts = await asyncio.gather(*(deliver_group(g) for g in groups.values()))
+        return sum(counts)
+
+    async def _render(self, row: OutboxRow) -> Delivery | None:
+        async with self._uow() as uow:
+            payload = uow.outbox.payload(row)
+            chat_id: str | None = None
+            if row.audience == "employee":
+                contact = await uow.cases.contact(row.case_id) if row.case_id else None
+                case = await uow.cases.get(row.case_id) if row.case_id else None
+                if contact is None or case is None or not case.contact_reachable:
+                    return None
+                chat_id = contact.chat_id
+                replies = [render_employee(self._t, row.kind, payload)]
+            elif row.audience == "officer":
+                chat_id = str(payload.get("chat_id") or "") or None
+                replies = await render_admin(
+                    uow, self._t, self._admin_locale, row.kind, payload, self._clock()
+                )
+            else:
+                replies = await render_admin(
+                    uow, self._t, self._admin_locale, row.kind, payload, self._clock()
+                )
+        return Delivery(row.id, row.audience, row.kind, row.case_id, chat_id, tuple(replies))
+
+    async def _deliver(self, row: OutboxRow) -> bool:
+        """Send one row and record the result; return False when it must wait."""
+        sender = self._senders[row.channel]
+        delivery = await self._render(row)
+        now = self._clock()
+        if delivery is None:
+            await self._mark(row, "unreachable", now, error="no reachable contact")
+            self.stats.unreachable += 1
+            return True
+        if not delivery.replies:
+            await self._mark(row, "sent", now)
+            return True
+        try:
+            await sender.send(delivery)
+        except RetryLater as wait:
+            if row.attempts + 1 >= self._max_attempts:
+                await self._mark(row, "failed", now, error=f"gave up: {wait.reason}")
+                self.stats.failed += 1
+                log.error("outbox row %s failed after %s attempts", row.id, row.attempts + 1)
+                return True
+            after = wait.after if wait.after > 0 else backoff(row.attempts, cap=60.0)
+            next_at = now + timedelta(seconds=after)
+            await self._mark(row, "pending", now, next_attempt_at=next_at, error=wait.reason)
+            self.stats.retried += 1
+            return False
+        except Unreachable:
+            await self._mark(row, "unreachable", now, error="recipient unreachable")
+            if row.audience == "employee" and row.case_id is not None:
+                async with self._uow() as uow:
+                    await uow.cases.mark_unreachable(row.case_id)
+                    await uow.commit()
+            self.stats.unreachable += 1
+            return True
+        except Rejected as exc:
+            await self._mark(row, "failed", now, error=str(exc)[:200])
+            self.stats.failed += 1
+            log.error("outbox row %s rejected by %s", row.id, row.channel)
+            return True
+        await self._mark(row, "sent", self._clock())
+        self.stats.sent += 1
+        return True
+
+    async def _mark(
+        self,
+        row: OutboxRow,
+        status: str,
+        now: datetime,
+        *,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        async with self._uow() as uow:
+            await uow.outbox.mark(
+                row.id, status, now=now, next_attempt_at=next_attempt_at, error=error
+            )
+            await uow.commit()
