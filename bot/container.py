@@ -49,6 +49,7 @@ async def build_container(
     keyring: Keyring | None = None,
     clock: Callable[[], datetime] = utc_now,
     migrate: bool = True,
+    admin_channels: tuple[str, ...] | None = None,
 ) -> Container:
     """Wire everything from settings; migrates the embedded database on start."""
     ring = keyring or ensure_keys(settings.keyring_file, embedded=settings.embedded)
@@ -61,7 +62,7 @@ async def build_container(
     config = HandlerConfig(
         policy=settings.policy,
         draft_ttl=settings.draft_ttl,
-        admin_channels=settings.admin_channels,
+        admin_channels=settings.admin_channels if admin_channels is None else admin_channels,
         default_locale=settings.default_locale,
         admin_locale=settings.default_locale,
     )

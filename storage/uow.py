@@ -14,6 +14,7 @@ from storage.repositories import (
     SqlConversations,
     SqlOfficers,
     SqlOutbox,
+    SqlProcessedUpdates,
     SqlRateLimits,
 )
 from storage.vault import Vault
@@ -31,6 +32,7 @@ class SqlUnitOfWork:
     officers: SqlOfficers
     audit: SqlAudit
     limits: SqlRateLimits
+    processed: SqlProcessedUpdates
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
@@ -47,6 +49,7 @@ class SqlUnitOfWork:
         self.officers = SqlOfficers(self.session, v)
         self.audit = SqlAudit(self.session, v)
         self.limits = SqlRateLimits(self.session, v)
+        self.processed = SqlProcessedUpdates(self.session, v)
         return self
 
     async def __aexit__(
@@ -55,10 +58,9 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await self.session.rollback()
-        finally:
-            await self.session.close()
+        # close() ends the transaction (rolling back anything not committed) and detaches
+        # loaded objects without expiring them, so values read here stay usable after.
+        await self.session.close()
 
     async def commit(self) -> None:
         """Commit everything done in this unit of work."""

@@ -43,6 +43,7 @@ __all__ = [
     "open_identity",
     "open_sealed",
     "pack_identity",
+    "reseal_identity",
     "seal_to",
 ]
 
@@ -270,6 +271,21 @@ class Vault:
         result: dict[str, str] = json.loads(self._open(self.keyring.delivery, blob, purpose))
         return result
 
+    def rewrap(self, blob: bytes, purpose: str, kind: str) -> bytes | None:
+        """Re-encrypt a ciphertext under the active key of its kind, or None if it already is.
+
+        ``kind`` is ``content`` or ``delivery``; used by ``xinfang keys rotate``.
+        """
+        if kind == "content":
+            keys, active = self.keyring.content, self.keyring.active_content
+        elif kind == "delivery":
+            keys, active = self.keyring.delivery, self.keyring.active_delivery
+        else:
+            raise ValueError(f"unknown key kind {kind!r}")
+        if _split(blob)[0] == active:
+            return None
+        return self._seal(keys, active, self._open(keys, blob, purpose), purpose)
+
     def key_id_of(self, blob: bytes) -> str:
         """Return the id of the key that made a ciphertext."""
         return _split(blob)[0]
@@ -301,6 +317,19 @@ class Vault:
 def pack_identity(sealed_fields: Mapping[str, str]) -> bytes:
     """Store a case's sealed identity fields as one column value."""
     return json.dumps(dict(sealed_fields), sort_keys=True).encode("ascii")
+
+
+def reseal_identity(
+    private: X25519PrivateKey, blob: bytes, recipient: X25519PublicKey, kid: str
+) -> bytes:
+    """Open a case's sealed identity with the old custodian key and seal it to a new one."""
+    fields = open_identity(private, blob)
+    return pack_identity(
+        {
+            name: _b64(seal_to(recipient, kid, value.encode("utf-8"), aad=name.encode()))
+            for name, value in fields.items()
+        }
+    )
 
 
 def open_identity(private: X25519PrivateKey, blob: bytes) -> dict[str, str]:

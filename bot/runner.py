@@ -1,0 +1,127 @@
+"""``xinfang run``: one aiohttp server for every HTTP endpoint, the channels, and the
+outbox delivery worker (led by one process when several share a PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.channels import Channel
+from bot.container import Container
+from bot.delivery import DeliveryWorker
+
+__all__ = ["build_channels", "build_web_app", "run_service"]
+
+log = logging.getLogger(__name__)
+
+# An arbitrary constant naming the delivery leadership lock on PostgreSQL.
+DELIVERY_LOCK = 0x58494E46
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    # One place that turns unexpected failures into a bare 500: no traceback, body or
+    # query string (which may carry signatures) reaches the client or the log line.
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.Response(status=500, text="internal error")
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def build_web_app(channels: list[Channel]) -> web.Application:
+    """The shared aiohttp application with every channel's routes."""
+    app = web.Application(middlewares=[_errors], client_max_size=25 * 1024 * 1024)
+    app.router.add_get("/healthz", _health)
+    for channel in channels:
+        channel.add_routes(app)
+    return app
+
+
+def build_channels(container: Container) -> list[Channel]:
+    """Create the configured channels."""
+    channels: list[Channel] = []
+    settings = container.settings
+    if settings.telegram is not None:
+        from bot.telegram import TelegramChannel
+
+        channels.append(TelegramChannel(container, settings.telegram))
+    if settings.wecom is not None:
+        from bot.wecom.channel import WeComChannel
+
+        channels.append(WeComChannel(container, settings.wecom))
+    return channels
+
+
+async def _deliver_as_leader(engine: AsyncEngine, worker: DeliveryWorker, stop: asyncio.Event):
+    if engine.dialect.name != "postgresql":
+        await worker.run(stop)  # the embedded database serves one process
+        return
+    async with engine.connect() as conn:
+        while not stop.is_set():
+            query = text("SELECT pg_try_advisory_lock(:key)")
+            leader = (await conn.execute(query, {"key": DELIVERY_LOCK})).scalar()
+            await conn.commit()
+            if leader:
+                log.info("this process delivers the outbox")
+                try:
+                    await worker.run(stop)
+                finally:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": DELIVERY_LOCK}
+                    )
+                    await conn.commit()
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5)
+
+
+async def run_service(
+    container: Container, channels: list[Channel], stop: asyncio.Event | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM (or ``stop``) and shut down cleanly."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    settings = container.settings
+    app = build_web_app(channels)
+    runner = web.AppRunner(app, access_log=None)  # access logs would hold callback queries
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info("HTTP server on %s:%s", settings.http_host, settings.http_port)
+    worker = DeliveryWorker(
+        container.uow,
+        container.translator.t,
+        {c.name: c.sender for c in channels},
+        container.services.clock,
+        admin_locale=settings.default_locale,
+    )
+    started: list[Channel] = []
+    try:
+        for channel in channels:
+            await channel.start()
+            started.append(channel)
+        await _deliver_as_leader(container.engine, worker, stop)
+    finally:
+        for channel in reversed(started):
+            with contextlib.suppress(Exception):
+                await channel.stop()
+        await runner.cleanup()
