@@ -38,17 +38,16 @@ async def reveal_identity(
         if case is None or case.id is None:
             raise CaseNotFound()
         sealed = await uow.cases.sealed_identity(case.id)
-        if sealed is None:
-            raise DisclosureError(f"case {case.number} is anonymous: there is no identity")
-        try:
-            identity = open_identity(private, sealed)
-        except VaultError:
-            async with uow_factory() as audit_uow:
-                await audit_uow.audit.add(
-                    now, Role.CUSTODIAN, "identity.reveal_failed", case_id=case.id
-                )
-                await audit_uow.commit()
-            raise DisclosureError("this private key cannot open the case's identity") from None
+    if sealed is None:
+        raise DisclosureError(f"case {case.number} is anonymous: there is no identity")
+    try:
+        identity = open_identity(private, sealed)
+    except VaultError:
+        async with uow_factory() as uow:
+            await uow.audit.add(now, Role.CUSTODIAN, "identity.reveal_failed", case_id=case.id)
+            await uow.commit()
+        raise DisclosureError("this private key cannot open the case's identity") from None
+    async with uow_factory() as uow:
         await uow.audit.add(
             now, Role.CUSTODIAN, "identity.reveal", case_id=case.id, detail={"reason": reason}
         )
