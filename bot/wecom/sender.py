@@ -1,0 +1,164 @@
+"""Outbox sender for WeCom: pushes to employees, and case cards to officers on WeCom.
+
+Employee and officer rows carry the recipient's userid in ``Delivery.chat_id``. Admin rows
+(``chat_id`` None) go to every active officer registered on WeCom, in one ``message/send``
+call, and, when ``WECOM_ADMIN_CHAT_ID`` is set, as a short alert to that app group chat.
+Admin rows are rendered from case content only, so an employee's userid never reaches them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from bot.channels import Delivery, Rejected, RetryLater, Unreachable
+from bot.wecom.client import HTTP_ERRCODE, TOKEN_ERRCODES, WeComApiError, WeComClient
+from bot.wecom.render import Outgoing, PendingChoices, render_reply
+from handlers.inbound import Reply
+from storage.uow import UnitOfWorkFactory
+
+__all__ = [
+    "RETRY_AFTER",
+    "UNREACHABLE_ERRCODES",
+    "WeComSender",
+    "classify_error",
+    "send_outgoing",
+]
+
+log = logging.getLogger(__name__)
+
+# userid not found; user outside the app's visible range (可见范围)
+UNREACHABLE_ERRCODES = frozenset({60111, 81013})
+# API frequency limit: wait out the minute; concurrency limit / system busy: back off briefly.
+# 0 lets the delivery worker choose its own jittered backoff.
+RETRY_AFTER: dict[int, float] = {45009: 60.0, 45033: 5.0, HTTP_ERRCODE: 0.0}
+# Credentials or token trouble is not this message's fault: keep the row, try again later.
+_RETRY_ALSO = TOKEN_ERRCODES | {40001, 40013, 41001}
+
+ClientSource = Callable[[], Awaitable[WeComClient]]
+
+
+def classify_error(exc: WeComApiError) -> RetryLater | Unreachable | Rejected:
+    """Map a WeCom API failure to what the delivery worker should do with the row."""
+    code = exc.errcode
+    if code in UNREACHABLE_ERRCODES:
+        return Unreachable(f"wecom errcode {code}")
+    if code in RETRY_AFTER or exc.retryable or (exc.http_status or 0) >= 500:
+        return RetryLater(RETRY_AFTER.get(code, 0.0), f"wecom errcode {code}")
+    if code in _RETRY_ALSO:
+        return RetryLater(300.0, f"wecom errcode {code}")
+    # Only the code: WeCom's errmsg may quote the userid it refused.
+    return Rejected(f"wecom errcode {code}")
+
+
+async def send_outgoing(
+    client: WeComClient, touser: str, message: Outgoing, choices: PendingChoices | None = None
+) -> dict[str, Any]:
+    """Send one rendered message to ``touser`` (``a|b`` for several members)."""
+    if message.msgtype == "template_card":
+        answer = await client.send_template_card(touser, message.payload)
+    else:
+        answer = await client.send_message(touser, message.msgtype, message.payload)
+    if message.options and choices is not None:
+        for member in touser.split("|"):
+            choices.offer(member, message.options)
+    return answer
+
+
+class WeComSender:
+    """Sends outbox rows on WeCom; raises RetryLater, Unreachable or Rejected."""
+
+    channel = "wecom"
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        client: ClientSource,
+        *,
+        admin_chat_id: str | None = None,
+        choices: PendingChoices | None = None,
+        memory: int = 1000,
+    ) -> None:
+        self._uow = uow
+        self._client = client
+        self._admin_chat_id = admin_chat_id
+        self._choices = choices
+        # Parts of a row already accepted by WeCom, so a retry after a partial failure does
+        # not repeat them (in this process; a restart may repeat, see bot/delivery.py).
+        self._done: OrderedDict[int, set[str]] = OrderedDict()
+        self._memory = memory
+
+    async def send(self, delivery: Delivery) -> None:
+        """Send one outbox row."""
+        client = await self._client()
+        done = self._done.setdefault(delivery.row_id, set())
+        self._done.move_to_end(delivery.row_id)
+        while len(self._done) > self._memory:
+            self._done.popitem(last=False)
+        if delivery.chat_id is not None:
+            await self._to_members(client, [delivery.chat_id], delivery, done, single=True)
+        else:
+            if self._admin_chat_id:
+                await self._alert(client, self._admin_chat_id, delivery.replies, done)
+            async with self._uow() as uow:
+                accounts = await uow.officers.accounts("wecom")
+            # SqlOfficers.accounts' return annotation names its own `list` method (a typo
+            # for the builtin that mypy reads as such): spell the type out here.
+            pairs: list[tuple[object, str]] = list(accounts)
+            members = sorted({userid for _officer, userid in pairs})
+            if members:
+                await self._to_members(client, members, delivery, done, single=False)
+            elif not self._admin_chat_id:
+                log.warning("outbox row %s: no officer is registered on WeCom", delivery.row_id)
+        self._done.pop(delivery.row_id, None)
+        log.debug("wecom outbox row %s (%s) sent", delivery.row_id, delivery.kind)
+
+    async def _to_members(
+        self,
+        client: WeComClient,
+        members: Sequence[str],
+        delivery: Delivery,
+        done: set[str],
+        *,
+        single: bool,
+    ) -> None:
+        wait = max(client.limiter.delay(m) for m in members)
+        if wait > 0:  # let the worker hold the row instead of blocking it here
+            raise RetryLater(wait, "wecom per-member limit")
+        touser = "|".join(members[:1000])
+        for r, reply in enumerate(delivery.replies):
+            for m, message in enumerate(render_reply(reply)):
+                step = f"m{r}.{m}"
+                if step in done:
+                    continue
+                try:
+                    answer = await send_outgoing(client, touser, message, self._choices)
+                except WeComApiError as exc:
+                    raise classify_error(exc) from None
+                invalid = [u for u in str(answer.get("invaliduser") or "").split("|") if u]
+                if invalid and single:
+                    raise Unreachable("wecom invaliduser")
+                if invalid:
+                    log.warning("wecom: %d officer account(s) no longer valid", len(invalid))
+                done.add(step)
+
+    async def _alert(
+        self, client: WeComClient, chatid: str, replies: Sequence[Reply], done: set[str]
+    ) -> None:
+        if "alert" in done:
+            return
+        # App group chats take no template cards: a one-line heads-up, details in the app.
+        lines = [r.text.strip().partition("\n")[0] for r in replies if r.text.strip()]
+        if not lines:
+            return
+        try:
+            await client.appchat_send(chatid, "text", {"content": "\n".join(lines)})
+        except WeComApiError as exc:
+            outcome = classify_error(exc)
+            if isinstance(outcome, RetryLater):
+                raise outcome from None
+            # A wrong or dissolved group chat must not stop the cards to the officers.
+            log.error("wecom admin chat alert refused (errcode %d)", exc.errcode)
+        done.add("alert")
