@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, SettingsError, load_settings
 from petitions.errors import DomainError
@@ -19,11 +20,9 @@ __all__ = ["main"]
 
 log = logging.getLogger("xinfang")
 
-NO_CHANNEL_HELP = """\
-No chat channel is configured, so there is nothing to run yet.
-
-Configure at least one (environment variables, or the same keys in a TOML file given
-with --config / XINFANG_CONFIG):
+CHANNELS_HELP = """\
+To run for real, configure at least one channel (environment variables, or the same keys
+in a TOML file given with --config / XINFANG_CONFIG):
 
   Telegram   TELEGRAM_BOT_TOKEN        the token from @BotFather
              TELEGRAM_ADMIN_CHAT_ID    the officers' supergroup, e.g. -1001234567890
@@ -32,9 +31,17 @@ with --config / XINFANG_CONFIG):
   WeCom      WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET,
              WECOM_TOKEN, WECOM_AES_KEY    from the self-built app's API settings
 
-Then register officers:  xinfang officers add NAME --role officer --telegram USER_ID
-See README.md, "Configuration". To try xinfang locally without any token:  xinfang console
+  Web        XINFANG_WEB=true          the employee page and the officers' page (intranet)
+
+Then register officers:  xinfang officers add NAME --role officer --telegram USER_ID [--web]
+See README.md, "Configuration". Local modes without any token: xinfang playground (the
+browser), xinfang console (the terminal).
 """
+NO_CHANNEL_HELP = (
+    "No chat channel is configured, so `xinfang run` starts local mode: the web channel on\n"
+    "127.0.0.1 with the embedded defaults, for one person to try the whole flow.\n\n"
+    + CHANNELS_HELP
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -58,11 +65,8 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if not settings.channels:
-        # Create keys and schema anyway (first run on the embedded default), then explain.
-        container = await build_container(settings)
-        await container.close()
         print(NO_CHANNEL_HELP, file=sys.stderr)
-        return 2
+        return await _local(args)
     container = await build_container(settings)
     try:
         channels = build_channels(container)
@@ -72,6 +76,56 @@ async def _run(args: argparse.Namespace) -> int:
     finally:
         await container.close()
     return 0
+
+
+async def _local(args: argparse.Namespace) -> int:
+    """Local mode in the browser: the web channel on 127.0.0.1 with a demo officer."""
+    from dataclasses import replace
+
+    from bot.container import build_container
+    from bot.runner import build_channels, run_service
+    from bot.settings import WebSettings
+    from bot.web.local import DEMO_LOGIN, ensure_demo_officer
+
+    settings = _settings(args)
+    if not settings.embedded:
+        # A demo leader with a printed password has no place in a real database.
+        print("xinfang: local mode runs on the embedded database only", file=sys.stderr)
+        print("(unset XINFANG_DATABASE_URL, or configure a channel)", file=sys.stderr)
+        return 2
+    local = replace(
+        settings,
+        http_host="127.0.0.1",
+        telegram=None,
+        wecom=None,
+        web=replace(settings.web or WebSettings(), local=True),
+    )
+    container = await build_container(local)
+    try:
+        password = await ensure_demo_officer(container)
+
+        def started(urls: list[str]) -> None:
+            base = urls[0] if urls else f"http://127.0.0.1:{local.http_port}"
+            print(f"xinfang local mode — data in {local.data_dir}")
+            print(f"  open {base}/local   employee chat and admin chat side by side")
+            print(f"  employee page {base}/   officers' page {base}/admin")
+            print(f"  officer login: {DEMO_LOGIN}   password: {password}   (new on every start)")
+            print("Ctrl-C stops; the data stays in the data directory.", flush=True)
+
+        try:
+            await run_service(container, build_channels(container), started=started)
+        except OSError as exc:
+            print(f"xinfang: cannot listen on 127.0.0.1:{local.http_port}: {exc.strerror}")
+            print("(another program uses the port? set XINFANG_HTTP_PORT)", file=sys.stderr)
+            return 1
+    finally:
+        await container.close()
+    print(f"stopped; data kept in {local.data_dir}")
+    return 0
+
+
+async def _playground(args: argparse.Namespace) -> int:
+    return await _local(args)
 
 
 async def _migrate(args: argparse.Namespace) -> int:
@@ -232,21 +286,50 @@ async def _officers(args: argparse.Namespace) -> int:
                     for ch, value in (("telegram", args.telegram), ("wecom", args.wecom))
                     if value
                 }
-                if not accounts:
-                    print("give at least one account: --telegram USER_ID or --wecom USERID")
+                if not accounts and not args.web:
+                    print("give at least one account: --telegram USER_ID, --wecom USERID or --web")
                     return 2
                 for channel, account in accounts.items():
                     if await uow.officers.by_account(channel, account):
                         print(f"that {channel} account already belongs to an officer")
                         return 2
+                login = (args.web_login or args.name).strip()
+                if args.web and await uow.web.login_taken(login):
+                    print(f"the web login {login!r} is taken: choose another with --web-login")
+                    return 2
+                password = _web_password() if args.web else None
                 officer = await uow.officers.add(
                     args.name, Role(args.role), utc_now(), unit=args.unit, accounts=accounts
                 )
+                if password is not None:
+                    await _set_web_login(uow, officer.id, login, password)
                 await uow.audit.add(
                     utc_now(), Role.SYSTEM, "officer.add", detail={"officer_id": officer.id}
                 )
                 await uow.commit()
                 print(f"added officer #{officer.id} {officer.name} ({officer.role.value})")
+                if password is not None:
+                    _print_web_login(login, password)
+            elif args.officers_cmd == "web":
+                officer = await uow.officers.get(args.id)
+                if officer is None or not officer.active:
+                    print(f"no active officer #{args.id}")
+                    return 1
+                login = (args.login or officer.name).strip()
+                found = await uow.web.credentials(login)
+                if found is not None and found[0] != officer.id:
+                    print(f"the web login {login!r} is taken: choose another with --login")
+                    return 2
+                password = _web_password()
+                await _set_web_login(uow, officer.id, login, password)
+                await uow.audit.add(
+                    utc_now(),
+                    Role.SYSTEM,
+                    "officer.web_password",
+                    detail={"officer_id": officer.id},
+                )
+                await uow.commit()
+                _print_web_login(login, password)
             elif args.officers_cmd == "list":
                 officers = await uow.officers.list(include_inactive=args.all)
                 if not officers:
@@ -270,6 +353,40 @@ async def _officers(args: argparse.Namespace) -> int:
     return 0
 
 
+class _PasswordError(Exception):
+    """The typed web password was refused."""
+
+
+def _web_password() -> str:
+    """Ask for a web password on a terminal (empty: generate one); generate otherwise."""
+    from bot.web.passwords import MIN_LENGTH, generate_password
+
+    if not sys.stdin.isatty():
+        return generate_password()
+    typed = getpass.getpass("web password (empty: generate one): ")
+    if not typed:
+        return generate_password()
+    if len(typed) < MIN_LENGTH:
+        raise _PasswordError(f"a web password needs at least {MIN_LENGTH} characters")
+    if getpass.getpass("again: ") != typed:
+        raise _PasswordError("the two passwords differ")
+    return typed
+
+
+async def _set_web_login(uow: Any, officer_id: int, login: str, password: str) -> None:
+    from bot.container import utc_now
+    from bot.web.passwords import hash_password
+
+    hashed = await asyncio.to_thread(hash_password, password)
+    await uow.web.set_login(officer_id, login, hashed, utc_now())
+
+
+def _print_web_login(login: str, password: str) -> None:
+    print(f"web login: {login}")
+    print(f"web password: {password}")
+    print("(shown this once: only an Argon2id hash is kept; sign in at /admin)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -282,7 +399,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="xinfang 0.1.0")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the bot: HTTP server, channels, delivery")
+    sub.add_parser(
+        "run",
+        help="run the bot: HTTP server, channels, delivery (local mode when none configured)",
+        description="Run the service: the HTTP server, the configured channels and the\n"
+        "outbox delivery. With no channel configured it starts local mode instead: the web\n"
+        "channel on 127.0.0.1, the embedded defaults and a one-time demo officer login.",
+        epilog=CHANNELS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.add_parser(
+        "playground",
+        help="local mode in the browser: employee and admin chat side by side, no token",
+    )
     sub.add_parser("migrate", help="create or upgrade the database schema")
     sub.add_parser(
         "console", help="local mode: play employee and officer in the terminal, no token"
@@ -320,6 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--unit", help="the officer's unit")
     add.add_argument("--telegram", metavar="USER_ID", help="Telegram numeric user id")
     add.add_argument("--wecom", metavar="USERID", help="WeCom userid")
+    add.add_argument(
+        "--web",
+        action="store_true",
+        help="give a web login (password prompted, or generated and printed once)",
+    )
+    add.add_argument("--web-login", metavar="LOGIN", help="web login name (default: NAME)")
+    webp = osub.add_parser("web", help="give an existing officer a web login or new password")
+    webp.add_argument("id", type=int)
+    webp.add_argument("--login", help="web login name (default: the officer's name)")
     lst = osub.add_parser("list", help="list officers")
     lst.add_argument("--all", action="store_true", help="include removed officers")
     rm = osub.add_parser("remove", help="remove an officer (kept in the audit trail)")
@@ -331,6 +469,7 @@ _COMMANDS = {
     "run": _run,
     "migrate": _migrate,
     "console": _console,
+    "playground": _playground,
     "officers": _officers,
     "identity": _identity_reveal,
 }
@@ -353,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handler(args))
     except KeyboardInterrupt:
         return 130
-    except (SettingsError, KeyringError, VaultError) as exc:
+    except (SettingsError, KeyringError, VaultError, _PasswordError) as exc:
         print(f"xinfang: {exc}", file=sys.stderr)
         return 2
     except DomainError as exc:

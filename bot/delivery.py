@@ -83,11 +83,11 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set."""
         while not stop.is_set():
+            self._wake.clear()  # before the pass, so a wake() during it is not lost
             try:
                 await self.run_once()
             except Exception:  # keep delivering; the row stays pending
                 log.exception("delivery pass failed")
-            self._wake.clear()
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait(waits, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
@@ -53,6 +54,12 @@ def build_web_app(channels: list[Channel]) -> web.Application:
     return app
 
 
+def _url(address: Any) -> str:
+    host, port = address[0], address[1]
+    host = f"[{host}]" if ":" in str(host) else host
+    return f"http://{host}:{port}"
+
+
 def build_channels(container: Container) -> list[Channel]:
     """Create the configured channels."""
     channels: list[Channel] = []
@@ -65,6 +72,10 @@ def build_channels(container: Container) -> list[Channel]:
         from bot.wecom.channel import WeComChannel
 
         channels.append(WeComChannel(container, settings.wecom))
+    if settings.web is not None:
+        from bot.web import WebChannel
+
+        channels.append(WebChannel(container, settings.web))
     return channels
 
 
@@ -92,9 +103,17 @@ async def _deliver_as_leader(engine: AsyncEngine, worker: DeliveryWorker, stop: 
 
 
 async def run_service(
-    container: Container, channels: list[Channel], stop: asyncio.Event | None = None
+    container: Container,
+    channels: list[Channel],
+    stop: asyncio.Event | None = None,
+    *,
+    started: Callable[[list[str]], None] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM (or ``stop``) and shut down cleanly."""
+    """Serve until SIGINT/SIGTERM (or ``stop``) and shut down cleanly.
+
+    ``started`` is called with the server's addresses (``http://host:port``) once it
+    listens, which tells the real port when ``XINFANG_HTTP_PORT`` is 0.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -107,6 +126,8 @@ async def run_service(
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
     log.info("HTTP server on %s:%s", settings.http_host, settings.http_port)
+    if started is not None:
+        started([_url(address) for address in runner.addresses])
     worker = DeliveryWorker(
         container.uow,
         container.translator.t,

@@ -15,7 +15,14 @@ from i18n import LOCALES
 from petitions.deadlines import DeadlinePolicy
 from storage.db import default_sqlite_url, is_sqlite
 
-__all__ = ["Settings", "SettingsError", "TelegramSettings", "WeComSettings", "load_settings"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "TelegramSettings",
+    "WeComSettings",
+    "WebSettings",
+    "load_settings",
+]
 
 
 class SettingsError(Exception):
@@ -56,6 +63,17 @@ class WeComSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """Web channel settings (employee page and officers' admin page)."""
+
+    secure_cookies: bool = False  # set behind HTTPS (a TLS-terminating proxy)
+    max_upload_mb: int = 20
+    officer_session_hours: int = 12
+    officer_idle_minutes: int = 120
+    local: bool = False  # local mode: demo officer and the side-by-side page
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
 
@@ -70,6 +88,7 @@ class Settings:
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
     telegram: TelegramSettings | None = None
     wecom: WeComSettings | None = None
+    web: WebSettings | None = None
 
     @property
     def embedded(self) -> bool:
@@ -84,6 +103,8 @@ class Settings:
             names.append("telegram")
         if self.wecom:
             names.append("wecom")
+        if self.web:
+            names.append("web")
         return tuple(names)
 
     @property
@@ -94,6 +115,8 @@ class Settings:
             names.append("telegram")
         if self.wecom:
             names.append("wecom")
+        if self.web:
+            names.append("web")  # the officers' page is the web channel's admin chat
         return tuple(names)
 
 
@@ -168,6 +191,27 @@ def load_settings(
         policy=policy,
         telegram=_telegram(values),
         wecom=_wecom(values),
+        web=_web(values),
+    )
+
+
+def _flag(values: Mapping[str, str], name: str) -> bool:
+    raw = (values.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _web(values: Mapping[str, str]) -> WebSettings | None:
+    if not _flag(values, "XINFANG_WEB"):
+        return None
+    return WebSettings(
+        secure_cookies=_flag(values, "XINFANG_WEB_SECURE_COOKIES"),
+        max_upload_mb=_int(values, "XINFANG_WEB_MAX_UPLOAD_MB", 20, minimum=1),
+        officer_session_hours=_int(values, "XINFANG_WEB_SESSION_HOURS", 12, minimum=1),
+        officer_idle_minutes=_int(values, "XINFANG_WEB_IDLE_MINUTES", 120, minimum=1),
     )
 
 

@@ -45,6 +45,7 @@ def _cancel_row(turn: Turn) -> tuple[Button, ...]:
 async def start_intake(turn: Turn) -> list[Reply]:
     """Begin a new petition, or resume the one in progress."""
     if turn.step.startswith("intake."):
+        await turn.goto(turn.step)  # coming back is activity: the idle time starts again
         return [Reply(turn.t("intake.resuming")), *await ask_current(turn)]
     await turn.uow.attachments.delete_drafts(turn.inbound.channel, turn.inbound.sender_id)
     await turn.goto("intake.category", {})

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from handlers.inbound import Button, Reply
-from handlers.labels import CATEGORY, FIELDS, OUTCOME, REDIRECT, STATE
+from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME, REDIRECT, STATE
 from handlers.notify import notify_employee, status_payload
 from handlers.ports import CaseFilter, Officer
 from handlers.text import clean_text
@@ -25,7 +25,14 @@ from handlers.views import admin_case_detail
 from i18n import N_
 from petitions.case import Case
 from petitions.deadlines import DeadlinePolicy, is_overdue
-from petitions.errors import CaseNotFound, InvalidField, MissingField, NotPermitted
+from petitions.errors import (
+    CaseNotFound,
+    ExtensionAlreadyUsed,
+    InvalidField,
+    InvalidTransition,
+    MissingField,
+    NotPermitted,
+)
 from petitions.lifecycle import Action, Fields, apply, can_view, rule_for
 from petitions.roles import Role
 from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
@@ -193,6 +200,14 @@ async def _act(
     turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
 ) -> list[Reply]:
     """Apply an action, or ask for the first missing field."""
+    if (
+        action is Action.EXTEND
+        and case.state is CaseState.EXTENDED
+        and officer.role in rule_for(action).roles
+    ):
+        # The table extends only IN_PROGRESS cases, so a second extension would read as
+        # "wrong state"; the one-extension rule is the reason the approver needs to hear.
+        raise ExtensionAlreadyUsed()
     missing = [f for f in rule_for(action).required if getattr(fields, f) in (None, "")]
     if missing:
         # Check the role and state before asking questions the officer cannot use.
@@ -297,6 +312,17 @@ def _prompt(turn: Turn, field: str, case: Case) -> Reply:
 
 
 async def _continue(turn: Turn, officer: Officer, value: str, *, raw: Any = None) -> list[Reply]:
+    try:
+        return await _continue_action(turn, officer, value, raw)
+    except (CaseNotFound, ExtensionAlreadyUsed, InvalidTransition, NotPermitted) as error:
+        # The case moved on (another officer acted) while this one was answering; the
+        # question cannot be used any more, so it is dropped instead of being asked forever.
+        # Nothing was written: apply() refuses before any change.
+        await turn.end()
+        return [Reply(turn.t(ERRORS[error.code]))]
+
+
+async def _continue_action(turn: Turn, officer: Officer, value: str, raw: Any) -> list[Reply]:
     field = turn.step.removeprefix("officer.")
     d = turn.draft
     case = await _resolve(turn, officer, str(d.get("case_id")))

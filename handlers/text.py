@@ -28,11 +28,12 @@ def split_text(text: str, limit: int) -> list[str]:
         raise ValueError("limit must be positive")
     parts: list[str] = []
     rest = text
+    half = max(1, limit // 2)  # a cut at 0 would never shorten the rest (limit 1 looped)
     while len(rest) > limit:
         cut = rest.rfind("\n", 0, limit)
-        if cut < limit // 2:
+        if cut < half:
             cut = rest.rfind(" ", 0, limit)
-        if cut < limit // 2:
+        if cut < half:
             cut = limit
         parts.append(rest[:cut])
         rest = rest[cut:].lstrip("\n") if rest[cut : cut + 1] == "\n" else rest[cut:]

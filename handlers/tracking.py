@@ -4,6 +4,7 @@ asking for a review, withdrawing. Wrong codes are throttled per sender."""
 from __future__ import annotations
 
 from handlers.inbound import Button, Reply
+from handlers.labels import ERRORS
 from handlers.notify import notify_admins
 from handlers.text import clean_text
 from handlers.turn import Turn
@@ -11,7 +12,7 @@ from handlers.views import employee_status
 from petitions.case import Case
 from petitions.codes import normalize_tracking_code
 from petitions.deadlines import DeadlinePolicy
-from petitions.errors import InvalidTrackingCode
+from petitions.errors import InvalidTrackingCode, InvalidTransition, ReviewWindowClosed
 from petitions.lifecycle import Action, Fields, apply
 from petitions.roles import Role
 from petitions.states import CaseState
@@ -117,7 +118,14 @@ async def handle_tracking(turn: Turn) -> list[Reply]:
             return [Reply(t("track.ask_review_reason"))]
         reason = clean_text(inbound.text)
         fields = Fields(reason=reason)
-        record = apply(case, Action.REQUEST_REVIEW, Role.EMPLOYEE, fields, turn.now, _policy(turn))
+        try:
+            record = apply(
+                case, Action.REQUEST_REVIEW, Role.EMPLOYEE, fields, turn.now, _policy(turn)
+            )
+        except (InvalidTransition, ReviewWindowClosed) as error:
+            # No reason can make this request possible: back to the case, not the question.
+            await turn.goto("track.case")
+            return [Reply(t(ERRORS[error.code]))]
         await _record(turn, case, record.from_state, "request_review", {"reason": reason})
         await notify_admins(turn, case, "review_requested", {})
         await turn.goto("track.case")

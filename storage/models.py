@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,6 +36,9 @@ __all__ = [
     "OutboxRow",
     "ProcessedUpdateRow",
     "RateLimitRow",
+    "TelegramRefRow",
+    "WebCredentialRow",
+    "WebSessionRow",
 ]
 
 
@@ -235,3 +239,42 @@ class RateLimitRow(Base):
     key_index: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_start: Mapped[datetime]
     count: Mapped[int] = mapped_column(Integer)
+
+
+class TelegramRefRow(Base):
+    """Which admin-chat message (kind ``message``) or forum topic (kind ``topic``, by
+    message_thread_id) belongs to which case; the chat is kept as a blind index."""
+
+    __tablename__ = "telegram_refs"
+    __table_args__ = (UniqueConstraint("chat_index", "kind", "ref_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    chat_index: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10))  # message | topic
+    ref_id: Mapped[int] = mapped_column(BigInteger)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+
+
+class WebCredentialRow(Base):
+    """An officer's web login: the login name as a blind index and an Argon2id hash."""
+
+    __tablename__ = "web_credentials"
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), primary_key=True
+    )
+    login_index: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class WebSessionRow(Base):
+    """A signed-in officer's browser session; the cookie value is kept as a blind index."""
+
+    __tablename__ = "web_sessions"
+    token_index: Mapped[str] = mapped_column(String(64), primary_key=True)
+    officer_id: Mapped[int] = mapped_column(
+        ForeignKey("officers.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

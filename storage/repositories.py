@@ -5,6 +5,7 @@ They never commit; :class:`storage.uow.SqlUnitOfWork` owns the transaction.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +39,11 @@ from storage.models import (
     OfficerAccountRow,
     OfficerRow,
     OutboxRow,
+    ProcessedUpdateRow,
     RateLimitRow,
+    TelegramRefRow,
+    WebCredentialRow,
+    WebSessionRow,
 )
 from storage.vault import Vault, pack_identity
 
@@ -49,7 +54,10 @@ __all__ = [
     "SqlConversations",
     "SqlOfficers",
     "SqlOutbox",
+    "SqlProcessedUpdates",
     "SqlRateLimits",
+    "SqlTelegramRefs",
+    "SqlWeb",
     "sender_index",
 ]
 
@@ -603,12 +611,12 @@ class SqlOfficers:
             stmt = stmt.where(OfficerRow.active.is_(True))
         return [self._officer(r) for r in (await self._s.execute(stmt)).scalars().all()]
 
-    async def channels_of(self, officer_id: int) -> list[str]:
+    async def channels_of(self, officer_id: int) -> builtins.list[str]:
         """Return the channels an officer has accounts on."""
         stmt = select(OfficerAccountRow.channel).where(OfficerAccountRow.officer_id == officer_id)
         return sorted((await self._s.execute(stmt)).scalars().all())
 
-    async def accounts(self, channel: str) -> list[tuple[Officer, str]]:
+    async def accounts(self, channel: str) -> builtins.list[tuple[Officer, str]]:
         """Return active officers with their decrypted account id on a channel."""
         stmt = (
             select(OfficerRow, OfficerAccountRow)
@@ -662,7 +670,7 @@ class SqlAudit:
             )
         )
 
-    async def list(self, case_id: int | None = None) -> list[dict[str, Any]]:
+    async def list(self, case_id: int | None = None) -> builtins.list[dict[str, Any]]:
         """Return audit entries (decrypted details), oldest first."""
         stmt = select(AuditRow).order_by(AuditRow.id)
         if case_id is not None:
@@ -707,3 +715,205 @@ class SqlRateLimits:
             self._s.add(row)
         row.count += 1
         return row.count
+
+
+class SqlProcessedUpdates:
+    """Inbound updates already handled (Telegram update_id, WeCom MsgId), by blind index."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def mark(self, key: str, at: datetime) -> bool:
+        """Record ``key`` (e.g. ``wecom:msg:123``); False if it was recorded before."""
+        values = {"key_index": self._v.blind_index("update", key), "at": at}
+        # INSERT .. ON CONFLICT DO NOTHING is atomic on both databases, so two workers
+        # handed the same retry cannot both see it as new.
+        if self._s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(ProcessedUpdateRow).values(**values).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(ProcessedUpdateRow).values(**values).on_conflict_do_nothing()
+        result = await self._s.execute(stmt)
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+    async def purge(self, before: datetime) -> int:
+        """Forget updates recorded before ``before`` (platforms stop retrying after minutes)."""
+        result = await self._s.execute(
+            delete(ProcessedUpdateRow).where(ProcessedUpdateRow.at < before)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class SqlTelegramRefs:
+    """Admin-chat messages and forum topics that belong to a case (Telegram adapter)."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    def _chat(self, chat_id: int) -> str:
+        return self._v.blind_index("telegram.chat", str(chat_id))
+
+    async def add(self, chat_id: int, kind: str, ref_id: int, case_id: int, at: datetime) -> None:
+        """Remember that message or topic ``ref_id`` in this chat belongs to a case."""
+        self._s.add(
+            TelegramRefRow(
+                chat_index=self._chat(chat_id), kind=kind, ref_id=ref_id, case_id=case_id, at=at
+            )
+        )
+        await self._s.flush()
+
+    async def case_of(self, chat_id: int, kind: str, ref_id: int) -> int | None:
+        """Return the case a message or topic belongs to, if any."""
+        stmt = select(TelegramRefRow.case_id).where(
+            TelegramRefRow.chat_index == self._chat(chat_id),
+            TelegramRefRow.kind == kind,
+            TelegramRefRow.ref_id == ref_id,
+        )
+        return (await self._s.execute(stmt)).scalars().first()
+
+    async def topic_of(self, chat_id: int, case_id: int) -> int | None:
+        """Return the forum topic (message_thread_id) of a case, if one was created."""
+        stmt = (
+            select(TelegramRefRow.ref_id)
+            .where(
+                TelegramRefRow.chat_index == self._chat(chat_id),
+                TelegramRefRow.kind == "topic",
+                TelegramRefRow.case_id == case_id,
+            )
+            .order_by(TelegramRefRow.id)
+        )
+        return (await self._s.execute(stmt)).scalars().first()
+
+
+class SqlWeb:
+    """The web channel's officer logins and sessions, and its admin-chat history.
+
+    Login names and session tokens are kept only as blind indexes; an officer's web
+    account is ``officer:<id>`` on channel ``web``, so a removed officer (whose accounts
+    are dropped) can no longer act even with a live session.
+    """
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    def _login(self, login: str) -> str:
+        return self._v.blind_index("web.login", login.strip().casefold())
+
+    def _token(self, token: str) -> str:
+        return self._v.blind_index("web.session", token)
+
+    @staticmethod
+    def account_of(officer_id: int) -> str:
+        """The officer's account id on the web channel (``officers.by_account("web", …)``)."""
+        return f"officer:{officer_id}"
+
+    async def set_login(
+        self, officer_id: int, login: str, password_hash: str, at: datetime
+    ) -> None:
+        """Give an officer a web login (or a new password) and their web account."""
+        row = await self._s.get(WebCredentialRow, officer_id)
+        if row is None:
+            row = WebCredentialRow(officer_id=officer_id, updated_at=at)
+            self._s.add(row)
+        row.login_index = self._login(login)
+        row.password_hash = password_hash
+        row.updated_at = at
+        account = self.account_of(officer_id)
+        # The same index and sealing as SqlOfficers.add, so officers.by_account finds it.
+        index = self._v.blind_index("officer", f"web:{account}")
+        found = await self._s.execute(
+            select(OfficerAccountRow.id).where(OfficerAccountRow.account_index == index)
+        )
+        if found.scalar_one_or_none() is None:
+            self._s.add(
+                OfficerAccountRow(
+                    officer_id=officer_id,
+                    channel="web",
+                    account_index=index,
+                    account_ct=self._v.seal_contact(
+                        {"channel": "web", "chat_id": account}, "officer.account"
+                    ),
+                )
+            )
+        await self._s.flush()
+
+    async def login_taken(self, login: str) -> bool:
+        """Whether a web login name is in use."""
+        stmt = select(WebCredentialRow.officer_id).where(
+            WebCredentialRow.login_index == self._login(login)
+        )
+        return (await self._s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def credentials(self, login: str) -> tuple[int, str] | None:
+        """Return (officer id, password hash) of an active officer's login, if any."""
+        stmt = (
+            select(WebCredentialRow.officer_id, WebCredentialRow.password_hash)
+            .join(OfficerRow, OfficerRow.id == WebCredentialRow.officer_id)
+            .where(WebCredentialRow.login_index == self._login(login), OfficerRow.active.is_(True))
+        )
+        found = (await self._s.execute(stmt)).first()
+        return (int(found[0]), str(found[1])) if found else None
+
+    async def update_hash(self, officer_id: int, password_hash: str, at: datetime) -> None:
+        """Store a re-computed hash (stronger parameters) after a successful login."""
+        await self._s.execute(
+            update(WebCredentialRow)
+            .where(WebCredentialRow.officer_id == officer_id)
+            .values(password_hash=password_hash, updated_at=at)
+        )
+
+    async def open_session(
+        self, token: str, officer_id: int, now: datetime, lifetime: timedelta
+    ) -> None:
+        """Record a new signed-in session."""
+        self._s.add(
+            WebSessionRow(
+                token_index=self._token(token),
+                officer_id=officer_id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+        await self._s.flush()
+
+    async def session_officer(self, token: str, now: datetime, idle: timedelta) -> int | None:
+        """Return the officer of a live session and note the activity; None when expired."""
+        row = await self._s.get(WebSessionRow, self._token(token))
+        if row is None:
+            return None
+        if row.expires_at <= now or now - row.last_seen_at >= idle:
+            await self._s.delete(row)
+            return None
+        if now - row.last_seen_at >= timedelta(minutes=1):
+            row.last_seen_at = now  # fewer writes: activity is noted once a minute
+        return row.officer_id
+
+    async def close_session(self, token: str) -> None:
+        """Sign a session out."""
+        await self._s.execute(
+            delete(WebSessionRow).where(WebSessionRow.token_index == self._token(token))
+        )
+
+    async def purge_sessions(self, now: datetime) -> int:
+        """Forget sessions past their absolute expiry."""
+        stmt = delete(WebSessionRow).where(WebSessionRow.expires_at <= now)
+        result = await self._s.execute(stmt)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def admin_feed(self, limit: int) -> Sequence[OutboxRow]:
+        """The web admin chat's latest messages (its outbox rows), oldest first."""
+        stmt = (
+            select(OutboxRow)
+            .where(OutboxRow.channel == "web", OutboxRow.audience == "admin")
+            .order_by(OutboxRow.id.desc())
+            .limit(limit)
+        )
+        rows = (await self._s.execute(stmt)).scalars().all()
+        return list(reversed(rows))

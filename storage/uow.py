@@ -16,6 +16,8 @@ from storage.repositories import (
     SqlOutbox,
     SqlProcessedUpdates,
     SqlRateLimits,
+    SqlTelegramRefs,
+    SqlWeb,
 )
 from storage.vault import Vault
 
@@ -32,7 +34,9 @@ class SqlUnitOfWork:
     officers: SqlOfficers
     audit: SqlAudit
     limits: SqlRateLimits
+    telegram: SqlTelegramRefs
     processed: SqlProcessedUpdates
+    web: SqlWeb
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
@@ -49,7 +53,9 @@ class SqlUnitOfWork:
         self.officers = SqlOfficers(self.session, v)
         self.audit = SqlAudit(self.session, v)
         self.limits = SqlRateLimits(self.session, v)
+        self.telegram = SqlTelegramRefs(self.session, v)
         self.processed = SqlProcessedUpdates(self.session, v)
+        self.web = SqlWeb(self.session, v)
         return self
 
     async def __aexit__(

@@ -232,6 +232,8 @@ class Vault:
         key = keys.get(kid)
         if key is None:
             raise VaultError(f"no key {kid!r} in the keyring")
+        if len(body) < 12 + 16:  # nonce and tag; AESGCM would raise a bare ValueError
+            raise VaultError("ciphertext is truncated")
         try:
             return AESGCM(key).decrypt(body[:12], body[12:], purpose.encode())
         except InvalidTag:

@@ -29,6 +29,7 @@ class ChatUser:
     locale: str | None = "zh-hans"
     in_admin_chat: bool = False
     last: list[Reply] = field(default_factory=list)
+    history: list[Reply] = field(default_factory=list)  # every reply this user got
 
     async def _send(self, **kwargs: object) -> list[Reply]:
         inbound = Inbound(
@@ -40,6 +41,7 @@ class ChatUser:
             **kwargs,  # type: ignore[arg-type]
         )
         self.last = await self.handlers.handle(inbound)
+        self.history.extend(self.last)
         return self.last
 
     async def say(self, text: str, *, case_ref: int | None = None) -> list[Reply]:

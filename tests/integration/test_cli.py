@@ -55,14 +55,8 @@ def _file_real_name_case(data_dir: Path, name: str, phone: str) -> tuple[str, st
     return asyncio.run(go())
 
 
-def test_run_without_a_channel_creates_keys_explains_and_exits_2(deployment, capsys):
-    assert main(["run"]) == 2
-    err = capsys.readouterr().err
-    assert "TELEGRAM_BOT_TOKEN" in err and "WECOM_CORP_ID" in err
-    keyring = deployment / "data" / "keys" / "keyring.json"
-    assert keyring.exists()
-    assert stat.S_IMODE(keyring.stat().st_mode) == 0o600
-    assert list((deployment / "data" / "keys").glob("custodian-*.private.pem"))
+# `xinfang run` with no channel now starts local mode (keys, schema, web channel on
+# 127.0.0.1): tests/e2e/test_web_local_mode.py runs it as a process and stops it.
 
 
 def test_a_bad_setting_is_a_clear_error_not_a_traceback(deployment, monkeypatch, capsys):

@@ -1,0 +1,271 @@
+"""The Telegram channel: PTB in, the channel-neutral handlers, replies out (thin).
+
+One PTB ``TypeHandler`` receives every update; commands are passed through as text
+because the handlers parse them. See docs/telegram.md for the design decisions.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.container import Container
+from bot.delivery import DeliveryWorker
+from bot.settings import TelegramSettings
+from bot.telegram.dedup import (
+    Claim,
+    ClaimingUnitOfWorkFactory,
+    DuplicateUpdate,
+    claim_alone,
+    current_claim,
+)
+from bot.telegram.inbound import CHANNEL, chat_key, to_inbound
+from bot.telegram.limiter import SendLimiter, TelegramRateLimiter
+from bot.telegram.output import Output
+from bot.telegram.processor import PerChatUpdateProcessor
+from bot.telegram.sender import TelegramSender
+from handlers.inbound import Inbound, Reply
+from handlers.officer import OFFICER_COMMANDS, parse_command
+from handlers.router import Handlers
+
+__all__ = ["WEBHOOK_PATH", "TelegramChannel", "quiet_http_logs"]
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+ALLOWED_UPDATES = ["message", "callback_query"]
+_MEMBER = ("creator", "administrator", "member", "restricted")
+
+
+def quiet_http_logs() -> None:
+    """Keep request logging off even at DEBUG: Bot API URLs contain the token, and PTB's
+    debug lines carry chat ids and message texts."""
+    logging.getLogger("telegram").setLevel(logging.INFO)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class TelegramChannel:
+    """Implements :class:`bot.channels.Channel` for Telegram with python-telegram-bot."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        container: Container,
+        settings: TelegramSettings,
+        *,
+        application_builder: ApplicationBuilder | None = None,  # type: ignore[type-arg]
+        limiter: SendLimiter | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        quiet_http_logs()
+        self.container = container
+        self.settings = settings
+        self.limiter = limiter or SendLimiter()
+        self.processor = PerChatUpdateProcessor(concurrency, key=chat_key)
+        builder = application_builder
+        if builder is None:
+            builder = (
+                ApplicationBuilder()
+                .token(settings.token)
+                .base_url(settings.api_base_url)
+                .base_file_url(settings.file_base_url)
+            )
+        builder = (
+            builder.rate_limiter(TelegramRateLimiter(self.limiter))
+            .concurrent_updates(self.processor)
+            .connection_pool_size(max(concurrency * 2, 8))
+        )
+        if settings.webhook_url:
+            builder = builder.updater(None)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self._running = False
+        # Handlers whose unit of work records the update id in the same transaction.
+        self.handlers = Handlers(
+            replace(container.services, uow=ClaimingUnitOfWorkFactory(container.uow))
+        )
+        self.output = Output(
+            lambda: self.application.bot,
+            container.uow,
+            container.services.clock,
+            settings.admin_chat_id,
+        )
+        self.sender = TelegramSender(self.output, lambda: self._running)
+        self.worker: DeliveryWorker | None = None
+        self.stats = {"updates": 0, "duplicates": 0, "failed": 0}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def delivery_worker(self, **options: Any) -> DeliveryWorker:
+        """A DeliveryWorker for this channel's sender, woken after every handled update."""
+        c = self.container
+        self.worker = DeliveryWorker(
+            c.uow,
+            c.translator.t,
+            {self.name: self.sender},
+            c.services.clock,
+            admin_locale=c.settings.default_locale,
+            **options,
+        )
+        return self.worker
+
+    def add_routes(self, app: web.Application) -> None:
+        """Add ``POST /telegram/webhook`` when webhook mode is configured."""
+        if self.settings.webhook_url:
+            app.router.add_post(WEBHOOK_PATH, self._webhook)
+
+    async def start(self) -> None:
+        """Connect to the Bot API and start polling or register the webhook."""
+        app = self.application
+        await app.initialize()
+        await app.start()
+        self._running = True
+        if self.settings.webhook_url:
+            await app.bot.set_webhook(
+                self.settings.webhook_url,
+                secret_token=self.settings.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(
+                poll_interval=0, timeout=30, allowed_updates=ALLOWED_UPDATES
+            )
+        log.info("telegram channel started (%s)", "webhook" if self.webhook else "polling")
+
+    async def stop(self) -> None:
+        """Stop receiving, finish the updates in hand and close the connections."""
+        app = self.application
+        self._running = False
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    @property
+    def webhook(self) -> bool:
+        """True in webhook mode."""
+        return bool(self.settings.webhook_url)
+
+    # ------------------------------------------------------------------ webhook
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        expected = self.settings.webhook_secret or ""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.Response(status=403)
+        if not self._running:
+            return web.Response(status=503)  # Telegram retries later
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400)
+        await self.application.update_queue.put(update)
+        return web.Response(status=200)
+
+    # ------------------------------------------------------------------ updates
+
+    async def _lookup(self, chat_id: int, kind: str, ref_id: int) -> int | None:
+        async with self.container.uow() as uow:
+            return await uow.telegram.case_of(chat_id, kind, ref_id)
+
+    async def _download(self, file_id: str) -> bytes:
+        file = await self.application.bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.stats["updates"] += 1
+        claim = Claim(f"telegram:{update.update_id}", self.container.services.clock())
+        current_claim.set(claim)
+        query = update.callback_query
+        alert: str | None = None
+        try:
+            inbound = await to_inbound(
+                update,
+                admin_chat_id=self.settings.admin_chat_id,
+                bot_id=self.application.bot.id,
+                download=self._download,
+                lookup=self._lookup,
+            )
+            replies: list[Reply] = []
+            if inbound is not None:
+                refused = await self._refuse_outsider(inbound)
+                replies = refused if refused is not None else await self.handlers.handle(inbound)
+            if not claim.done and not await claim_alone(self.container.uow, claim):
+                raise DuplicateUpdate()
+            if self.worker is not None:
+                self.worker.wake()
+            if inbound is None or not replies:
+                return
+            chat = update.effective_chat
+            assert chat is not None
+            if query is not None and inbound.in_admin_chat and _is_notice(replies):
+                alert = replies[0].text[:200]  # a refusal: tell the presser, not the room
+                return
+            message = update.effective_message
+            thread = (
+                message.message_thread_id
+                if message is not None and message.is_topic_message
+                else None
+            )
+            await self.output.send(chat.id, replies, push=False, thread_id=thread)
+        except (DuplicateUpdate, IntegrityError):
+            self.stats["duplicates"] += 1
+            log.info("duplicate telegram update skipped")
+        finally:
+            current_claim.set(None)
+            if query is not None:
+                try:
+                    await query.answer(alert, show_alert=alert is not None)
+                except TelegramError as error:
+                    log.debug("answerCallbackQuery failed: %s", type(error).__name__)
+
+    async def _refuse_outsider(self, inbound: Inbound) -> list[Reply] | None:
+        """Officers act from a private chat only while they are members of the admin chat."""
+        admin = self.settings.admin_chat_id
+        if admin is None or inbound.in_admin_chat or not _officer_input(inbound):
+            return None
+        try:
+            member = await self.application.bot.get_chat_member(admin, int(inbound.sender_id))
+            status = member.status
+        except TelegramError:
+            status = "unknown"
+        if status in _MEMBER:
+            return None
+        t = self.container.translator.t
+        return [Reply(t("officer.not_registered", inbound.locale))]
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # The one PTB error handler: the type only, never the update (it holds ids and text).
+        self.stats["failed"] += 1
+        error = context.error
+        log.error(
+            "telegram update failed: %s",
+            type(error).__name__,
+            exc_info=(type(error), error, error.__traceback__) if error else None,
+        )
+
+
+def _officer_input(inbound: Inbound) -> bool:
+    if inbound.button is not None:
+        return inbound.button.startswith(("o:", "oo:", "or:"))
+    command = parse_command(inbound.text.strip()) if inbound.text else None
+    return command is not None and command[0] in OFFICER_COMMANDS
+
+
+def _is_notice(replies: list[Reply]) -> bool:
+    only = replies[0]
+    return len(replies) == 1 and not only.buttons and not only.files and only.case_id is None

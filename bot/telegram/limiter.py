@@ -1,0 +1,239 @@
+"""Telegram's flood limits, kept by us before Telegram has to enforce them.
+
+PTB's ``AIORateLimiter`` holds every call with a chat id to 30/s together, lets about 60
+through in its first second and has no per-private-chat limit, so it is replaced here by
+:class:`TelegramRateLimiter`: ≤30 messages/s overall, ≤1 message/s per private chat,
+≤20 messages/min per group, with interactive replies served before queued pushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+__all__ = [
+    "PUSH",
+    "SEND_ENDPOINTS",
+    "SendLimiter",
+    "SendLimits",
+    "TelegramRateLimiter",
+    "retry_after_seconds",
+]
+
+# Calls that put a message into a chat; Telegram's flood limits count these.
+SEND_ENDPOINTS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendVideo",
+        "sendAudio",
+        "sendVoice",
+        "sendAnimation",
+        "sendSticker",
+        "sendMediaGroup",
+        "sendLocation",
+        "sendContact",
+        "copyMessage",
+        "copyMessages",
+        "forwardMessage",
+        "forwardMessages",
+        "createForumTopic",
+    }
+)
+
+# rate_limit_args for queued pushes (the outbox); interactive replies pass nothing.
+PUSH: dict[str, Any] = {"push": True}
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """Seconds Telegram asked us to wait, whether PTB gives an int or a timedelta."""
+    with warnings.catch_warnings():
+        # PTB 22 warns unless PTB_TIMEDELTA is set; both forms are handled here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    """The budgets (per Telegram's bot FAQ) and the slack kept for network jitter."""
+
+    overall_per_second: int = 30
+    private_interval: float = 1.0
+    group_per_minute: int = 20
+    push_reserve: int = 4  # of the overall budget per second, kept for interactive replies
+    margin: float = 0.1  # seconds added to every window
+
+
+_IN_FLIGHT = float("inf")
+
+
+class _Slot:
+    """One send: counted from acquire() and, once answered, until its answer's time."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = _IN_FLIGHT
+
+
+class SendLimiter:
+    """Decides when the next message to a chat may go; time and sleep are injectable.
+
+    A send counts as happening *when its answer arrives* (and without end while it is in
+    flight): Telegram sees the request somewhere in between, so stamping the start would
+    let network jitter squeeze two messages closer than the limit.
+    """
+
+    def __init__(
+        self,
+        limits: SendLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.limits = limits or SendLimits()
+        self._clock = clock
+        self._sleep = sleep
+        self._overall: list[_Slot] = []
+        self._private: dict[int, _Slot] = {}
+        self._groups: dict[int, list[_Slot]] = {}
+        self._blocked: dict[int | None, float] = {}
+        self._interactive_waiting = 0
+        self.sent = 0
+        self.waited = 0
+
+    @staticmethod
+    def _window_wait(slots: list[_Slot], budget: int, window: float, now: float) -> float:
+        slots[:] = [s for s in slots if s.at > now - window]
+        if len(slots) < budget:
+            return 0.0
+        times = sorted(s.at for s in slots)
+        return times[len(times) - budget] + window - now
+
+    def _wait(self, chat_id: int | None, now: float, interactive: bool) -> float:
+        lim = self.limits
+        wait = max(self._blocked.get(None, 0.0) - now, self._blocked.get(chat_id, 0.0) - now, 0.0)
+        budget = lim.overall_per_second
+        if not interactive:
+            budget = max(1, budget - lim.push_reserve)
+            if self._interactive_waiting:
+                wait = max(wait, 0.05)  # interactive replies first
+        wait = max(wait, self._window_wait(self._overall, budget, 1.0 + lim.margin, now))
+        if chat_id is None:
+            return wait
+        if chat_id > 0:
+            last = self._private.get(chat_id)
+            if last is not None:
+                wait = max(wait, last.at + lim.private_interval + lim.margin - now)
+        else:
+            group = self._groups.setdefault(chat_id, [])
+            wait = max(
+                wait, self._window_wait(group, lim.group_per_minute, 60.0 + lim.margin, now)
+            )
+        return wait
+
+    def _take(self, chat_id: int | None, now: float) -> _Slot:
+        slot = _Slot()
+        self._overall.append(slot)
+        self.sent += 1
+        if chat_id is not None and chat_id > 0:
+            if len(self._private) > 50_000:  # forget chats quiet for longer than the interval
+                horizon = now - self.limits.private_interval - self.limits.margin
+                self._private = {c: s for c, s in self._private.items() if s.at > horizon}
+            self._private[chat_id] = slot
+        elif chat_id is not None:
+            self._groups.setdefault(chat_id, []).append(slot)
+        return slot
+
+    async def acquire(self, chat_id: int | None, *, interactive: bool) -> _Slot:
+        """Wait until a message to this chat fits every budget; release() it when answered."""
+        if interactive:
+            self._interactive_waiting += 1
+        try:
+            while True:
+                now = self._clock()
+                wait = self._wait(chat_id, now, interactive)
+                if wait <= 0:
+                    return self._take(chat_id, now)
+                self.waited += 1
+                # In-flight sends have no end yet: look again shortly rather than forever.
+                await self._sleep(min(wait, 0.25))
+        finally:
+            if interactive:
+                self._interactive_waiting -= 1
+
+    def release(self, slot: _Slot) -> None:
+        """The send was answered (or failed): it counts from now."""
+        slot.at = self._clock()
+
+    def block(self, chat_id: int | None, seconds: float) -> None:
+        """Send nothing to this chat (None: to anyone) for ``seconds`` (after a 429)."""
+        until = self._clock() + seconds
+        self._blocked[chat_id] = max(self._blocked.get(chat_id, 0.0), until)
+
+
+def _chat_id(data: dict[str, Any]) -> int | None:
+    raw = data.get("chat_id")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and raw.lstrip("-").isdigit():
+        return int(raw)
+    return None  # @channelusername or no chat: only the overall budget applies
+
+
+class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
+    """PTB rate limiter over :class:`SendLimiter`.
+
+    Interactive calls wait for their budget and retry a 429 after ``retry_after`` (up to
+    ``max_retries`` times); pushes (``rate_limit_args=PUSH``) raise the 429 so the outbox
+    can reschedule the row instead of holding a worker.
+    """
+
+    def __init__(self, limiter: SendLimiter | None = None, *, max_retries: int = 3) -> None:
+        self.limiter = limiter or SendLimiter()
+        self.max_retries = max_retries
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: dict[str, Any] | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Wait for the budget of a send, then make the call."""
+        if endpoint not in SEND_ENDPOINTS:
+            return await callback(*args, **kwargs)
+        push = bool(rate_limit_args and rate_limit_args.get("push"))
+        chat_id = _chat_id(data)
+        attempt = 0
+        while True:
+            slot = await self.limiter.acquire(chat_id, interactive=not push)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                seconds = retry_after_seconds(error)
+                self.limiter.block(chat_id, seconds)
+                attempt += 1
+                if push or attempt > self.max_retries:
+                    raise
+            finally:
+                self.limiter.release(slot)

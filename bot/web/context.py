@@ -1,0 +1,127 @@
+"""What the web channel's routes share: the container, the live hub, settings, helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from bot.settings import WebSettings
+from bot.web.hub import Hub, KeyedLocks
+from i18n import normalize_locale
+from storage.uow import UnitOfWorkFactory
+from storage.vault import Vault
+
+if TYPE_CHECKING:
+    from bot.container import Container
+
+__all__ = ["WebContext", "error", "read_json", "sse_stream", "valid_token"]
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+JSON_LIMIT = 64 * 1024
+HEARTBEAT = 15.0
+
+
+def valid_token(value: str | None) -> bool:
+    """Whether a cookie value has the shape of our tokens (256 bits, URL-safe base64)."""
+    return bool(value) and _TOKEN.match(value or "") is not None
+
+
+def error(code: str, status: int) -> web.Response:
+    """A JSON error; the page shows its translated label ``error_<code>``."""
+    return web.json_response({"error": code}, status=status)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """Read a small JSON object body, or raise 415/413/400."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(
+            text='{"error": "type"}', content_type="application/json"
+        )
+    if (request.content_length or 0) > JSON_LIMIT:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=JSON_LIMIT,
+            actual_size=request.content_length or 0,
+            text='{"error": "too_big"}',
+            content_type="application/json",
+        )
+    raw = await request.content.read(JSON_LIMIT + 1)
+    if len(raw) > JSON_LIMIT:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=JSON_LIMIT,
+            actual_size=len(raw),
+            text='{"error": "too_big"}',
+            content_type="application/json",
+        )
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text='{"error": "bad_request"}', content_type="application/json")
+    return data
+
+
+@dataclass
+class WebContext:
+    """Shared state of one web channel."""
+
+    container: Container
+    settings: WebSettings
+    hub: Hub = field(default_factory=Hub)
+    locks: KeyedLocks = field(default_factory=KeyedLocks)
+
+    @property
+    def vault(self) -> Vault:
+        """The vault (blind indexes for tokens)."""
+        return self.container.vault
+
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        """Units of work."""
+        return self.container.uow
+
+    def now(self) -> datetime:
+        """The service clock (a fake one in tests)."""
+        return self.container.services.clock()
+
+    def secure(self, request: web.Request) -> bool:
+        """Whether cookies get the Secure flag (HTTPS, or configured behind a proxy)."""
+        return self.settings.secure_cookies or request.secure
+
+    def locale(self, raw: object) -> str | None:
+        """A catalog locale from the page's language, if it names one."""
+        return normalize_locale(raw) if isinstance(raw, str) else None
+
+    @property
+    def max_upload(self) -> int:
+        """The largest evidence file accepted, in bytes."""
+        return self.settings.max_upload_mb * 1024 * 1024
+
+
+async def sse_stream(
+    request: web.Request, hub: Hub, topics: tuple[str, ...]
+) -> web.StreamResponse:
+    """Stream pushed events to an open page until it leaves or the server stops."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    with hub.subscribe(*topics) as queue:
+        await response.write(b"retry: 3000\n: open\n\n")
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), HEARTBEAT)
+            except TimeoutError:
+                await response.write(b": ping\n\n")  # notices a page that went away
+                continue
+            if event is None:
+                break
+            data = json.dumps(event, ensure_ascii=False)
+            await response.write(f"data: {data}\n\n".encode())
+    return response

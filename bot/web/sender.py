@@ -1,0 +1,47 @@
+"""The web channel's outbox sender.
+
+A web page has no address to push to when it is closed. The sender hands a row to every
+open page that listens for it (Server-Sent Events) and otherwise counts the row as
+delivered *by code*: the employee sees the status and the answers when they come back
+with the tracking code, and the officers' page loads the admin chat's recent messages
+from the outbox when it opens. So a web row is never retried and never unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.channels import Delivery
+from bot.web.hub import ADMIN_TOPIC, Hub, employee_topic, officer_topic
+from bot.web.render import replies_json
+
+__all__ = ["WebSender"]
+
+log = logging.getLogger(__name__)
+
+
+class WebSender:
+    """Pushes rendered outbox rows to open pages."""
+
+    channel = "web"
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    async def send(self, delivery: Delivery) -> None:
+        """Push to the pages that are open; closed pages read it later (never raises)."""
+        staff = delivery.audience != "employee"
+        event = {
+            "row": delivery.row_id,
+            "replies": replies_json(delivery.replies, files=staff),
+        }
+        if delivery.audience == "employee":
+            topics = (employee_topic(delivery.chat_id),) if delivery.chat_id else ()
+            reached = self._hub.publish(event, *topics, case_id=delivery.case_id)
+        elif delivery.audience == "officer" and delivery.chat_id:
+            reached = self._hub.publish(event, officer_topic(delivery.chat_id))
+        else:
+            reached = self._hub.publish(event, ADMIN_TOPIC)
+        log.debug(
+            "web row %s (%s) reached %d open page(s)", delivery.row_id, delivery.kind, reached
+        )
