@@ -144,6 +144,13 @@ def _int(values: Mapping[str, str], name: str, default: int, *, minimum: int = 0
     return value
 
 
+def _port(values: Mapping[str, str]) -> int:
+    port = _int(values, "XINFANG_HTTP_PORT", 8080, minimum=0)
+    if port > 65535:
+        raise SettingsError(f"XINFANG_HTTP_PORT must be at most 65535, got {port}")
+    return port
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, config_file: Path | None = None
 ) -> Settings:
@@ -184,7 +191,7 @@ def load_settings(
             values.get("XINFANG_KEYRING_FILE") or data_dir / "keys" / "keyring.json"
         ),
         http_host=values.get("XINFANG_HTTP_HOST", "127.0.0.1"),
-        http_port=_int(values, "XINFANG_HTTP_PORT", 8080, minimum=0),
+        http_port=_port(values),
         log_level=values.get("XINFANG_LOG_LEVEL", "INFO").upper(),
         default_locale=locale,
         draft_ttl=timedelta(hours=_int(values, "XINFANG_DRAFT_TTL_HOURS", 24, minimum=1)),

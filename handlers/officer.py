@@ -33,7 +33,7 @@ from petitions.errors import (
     MissingField,
     NotPermitted,
 )
-from petitions.lifecycle import Action, Fields, apply, can_view, rule_for
+from petitions.lifecycle import MAX_TEXT, Action, Fields, apply, can_view, rule_for
 from petitions.roles import Role
 from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
 
@@ -154,6 +154,8 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
         body = clean_text(" ".join(rest))
         if not body:
             raise MissingField(field="text")
+        if len(body) > MAX_TEXT:
+            raise InvalidField(field="text", max=MAX_TEXT)
         if name == "note":
             return await _note(turn, officer, case, body)
         return await _answer(turn, officer, case, body)
@@ -413,6 +415,8 @@ async def _answer(turn: Turn, officer: Officer, case: Case, body: str) -> list[R
     assert case.id is not None
     if not body:
         raise MissingField(field="text")
+    if len(body) > MAX_TEXT:
+        raise InvalidField(field="text", max=MAX_TEXT)
     if case.state in TERMINAL_STATES:
         return [Reply(turn.t("officer.case_closed", number=case.number), case_id=case.id)]
     if officer.role not in (Role.OFFICER, Role.LEADER, Role.DISCIPLINE):

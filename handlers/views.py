@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -252,7 +253,16 @@ async def render_admin(
     if case is None:
         return []
     if kind == "case_card":
-        return [admin_case_card(tr, case, await uow.attachments.list(case.id or 0), now)]
+        infos = await uow.attachments.list(case.id or 0)
+        card = admin_case_card(tr, case, infos, now)
+        if case.category.routes_to_discipline:
+            return [card]  # evidence of a report stays with the discipline role
+        files = []
+        for info in infos:
+            item = await uow.attachments.data(info.id)
+            if item is not None:
+                files.append(FileOut(info.kind, info.name, info.mime, item[1]))
+        return [replace(card, files=tuple(files))]
     if kind == "case_info":
         return [Reply(tr("admin.info_added", number=case.number), case_id=case.id)]
     if kind == "case_withdrawn":
