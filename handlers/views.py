@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -60,16 +60,21 @@ def _event_line(t: T, e: TimelineEntry) -> str:
     if e.to_state is None:
         return t("timeline.other", date=_date(e.at))
     line = t("timeline.state", date=_date(e.at), state=t(STATE[e.to_state]))
-    extra = []
+    return "\n".join([line, *("   " + x for x in _detail_lines(t, d))])
+
+
+def _detail_lines(t: T, d: Mapping[str, Any]) -> list[str]:
+    """The facts of a transition shown to the employee: unit, days, right channel, reason."""
+    lines = []
     if "unit" in d:
-        extra.append(t("view.handled_by", unit=d["unit"]))
-    if "days" in d:
-        extra.append(t("view.extended_days", days=d["days"]))
+        lines.append(t("view.handled_by", unit=d["unit"]))
     if "redirect" in d:
-        extra.append(t("view.redirect", channel=t(REDIRECT[Redirect(d["redirect"])])))
+        lines.append(t("view.redirect", channel=t(REDIRECT[Redirect(d["redirect"])])))
+    if "days" in d:
+        lines.append(t("view.extended_days", days=d["days"]))
     if "reason" in d:
-        extra.append(t("view.reason", reason=d["reason"]))
-    return "\n".join([line, *("   " + x for x in extra)])
+        lines.append(t("view.reason", reason=d["reason"]))
+    return lines
 
 
 def employee_status(
@@ -220,14 +225,7 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
         )
     state = CaseState(payload["state"])
     lines = [tr("push.status", number=number, state=tr(STATE[state]))]
-    if "unit" in payload:
-        lines.append(tr("view.handled_by", unit=payload["unit"]))
-    if "redirect" in payload:
-        lines.append(tr("view.redirect", channel=tr(REDIRECT[Redirect(payload["redirect"])])))
-    if "days" in payload:
-        lines.append(tr("view.extended_days", days=payload["days"]))
-    if "reason" in payload:
-        lines.append(tr("view.reason", reason=payload["reason"]))
+    lines.extend(_detail_lines(tr, payload))
     if "outcome" in payload:
         lines.append(tr("view.outcome", outcome=tr(OUTCOME[Outcome(payload["outcome"])])))
     if "text" in payload:
