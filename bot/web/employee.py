@@ -93,9 +93,8 @@ class EmployeeRoutes:
             if not isinstance(part, BodyPartReader):
                 return error("bad_request", 400)  # nested multipart
             if part.name == "locale":
-                locale = self._ctx.locale(
-                    (await part.read(decode=False))[:20].decode("ascii", "replace")
-                )
+                raw = (await part.read_chunk(1024))[:20]  # a language code, never a big field
+                locale = self._ctx.locale(raw.decode("ascii", "replace"))
             elif part.name == "file" and name is None:
                 name = part.filename or "file"
                 chunks, size = [], 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -68,7 +69,7 @@ class PageRoutes:
         app.router.add_static("/static", STATIC_DIR, follow_symlinks=False)
 
     @staticmethod
-    def _page(name: str) -> web.Handler:
+    def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
         path = STATIC_DIR / name
 
         async def page(_request: web.Request) -> web.FileResponse:

@@ -134,7 +134,7 @@ class Harness:
         found = await self.until(
             chat, since, lambda ms: any(CODE.search(m.get("text", "")) for m in ms)
         )
-        match = next(CODE.search(m["text"]) for m in found if CODE.search(m.get("text", "")))
+        match = next(CODE.search(m.get("text", "")) for m in found if CODE.search(m.get("text", "")))
         assert match is not None
         return match.group(0)
 
@@ -194,19 +194,21 @@ async def test_an_anonymous_petition_travels_from_employee_to_officer_and_back(
     code = await tg.file_petition()
 
     # The case card reaches the admin chat through the outbox: content, no identity.
-    [card] = await tg.until(tg.admin, 0, lambda ms: any(NUMBER.search(m["text"]) for m in ms))
+    [card] = await tg.until(tg.admin, 0, lambda ms: any(NUMBER.search(m.get("text", "")) for m in ms))
     number = NUMBER.search(card["text"]).group(0)  # type: ignore[union-attr]
     assert "加班费" in card["text"]
     for secret in (str(EMPLOYEE), "张三", "zhangsan", code):
         assert secret not in tg.texts(tg.admin)
     accept = next(p for p in tg.buttons(card) if p.startswith("o:accept:"))
     assert not fake.calls_to("forwardMessage")
+    # The evidence travels with the card, as a copy uploaded by the bot.
+    await tg.until(tg.admin, 0, lambda ms: any("photo" in m for m in ms))
 
     # A registered officer accepts by the card's button; the bot confirms in the admin chat.
     await tg.add_officer()
     since = len(fake.sent_to(tg.admin))
     fake.callback_query(tg.admin, OFFICER, accept, card["message_id"])
-    await tg.until(tg.admin, since, lambda ms: any(number in m["text"] for m in ms))
+    await tg.until(tg.admin, since, lambda ms: any(number in m.get("text", "") for m in ms))
 
     # Officers' own talk stays internal; a reply to the card is an answer to the employee.
     fake.user_message(tg.admin, OFFICER, "内部讨论：先问问财务", chat_type="supergroup")
@@ -216,8 +218,8 @@ async def test_an_anonymous_petition_travels_from_employee_to_officer_and_back(
     )
     await tg.until(tg.admin, since, bool)  # the bot confirms the answer in the admin chat
 
-    await tg.until(EMPLOYEE, 0, lambda ms: any("已安排财务本月补发" in m["text"] for m in ms))
-    await tg.until(EMPLOYEE, 0, lambda ms: any("已受理" in m["text"] for m in ms))
+    await tg.until(EMPLOYEE, 0, lambda ms: any("已安排财务本月补发" in m.get("text", "") for m in ms))
+    await tg.until(EMPLOYEE, 0, lambda ms: any("已受理" in m.get("text", "") for m in ms))
     assert "内部讨论" not in tg.texts(EMPLOYEE)
 
     # The employee sees both by tracking code.
@@ -301,9 +303,9 @@ async def test_a_petition_longer_than_a_message_is_split_never_cut(tg: Harness) 
     tg.fake.callback_query(EMPLOYEE, EMPLOYEE, "rv:submit", message["message_id"])
     cards = await tg.until(tg.admin, 0, lambda ms: any(tg.buttons(m) for m in ms))
     assert len(cards) >= 2
-    assert all(len(m["text"]) <= 4096 for m in cards)
+    assert all(len(m.get("text", "")) <= 4096 for m in cards)
     assert not any(tg.buttons(m) for m in cards[:-1])
-    joined = "".join(m["text"] for m in cards)
+    joined = "".join(m.get("text", "") for m in cards)
     for line in long_text.splitlines():
         assert line in joined
 
@@ -339,5 +341,5 @@ async def test_in_a_forum_each_case_gets_a_topic_and_only_explicit_replies_answe
         )
         [confirm, *_] = await tg.until(tg.admin, since, bool)
         assert confirm.get("message_thread_id") == thread
-        await tg.until(EMPLOYEE, 0, lambda ms: any("已安排财务本月补发" in m["text"] for m in ms))
+        await tg.until(EMPLOYEE, 0, lambda ms: any("已安排财务本月补发" in m.get("text", "") for m in ms))
         assert "等财务回复" not in tg.texts(EMPLOYEE)
