@@ -273,6 +273,48 @@ async def _identity_reveal(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- stats ------------------------------------------------------------------------------------
+async def _stats(args: argparse.Namespace) -> int:
+    from bot.container import build_container, utc_now
+    from bot.stats import build_report, report_csv, report_text, report_xlsx
+    from handlers.officer import stats_period
+    from petitions.deadlines import OFFICE_ZONE
+
+    settings = _settings(args)
+    container = await build_container(settings, migrate=False)
+    try:
+        now = utc_now()
+        words = [w for w in (args.start, args.end) if w]
+        if args.end and not args.start:
+            words = [f"{now.astimezone(OFFICE_ZONE).year}-01-01", args.end]
+        period = stats_period(words, now)
+        if period is None:
+            print("xinfang: --from and --to are dates like 2026-01-31, --from first")
+            return 2
+        async with container.uow() as uow:
+            report = await build_report(uow, period[0], period[1], now, settings.policy)
+    finally:
+        await container.close()
+    locale = args.lang or settings.default_locale
+
+    def tr(key: str, **params: Any) -> str:
+        return container.translator.t(key, locale, **params)
+
+    print(report_text(report, tr, settings.policy))
+    if args.csv:
+        args.csv.write_bytes(report_csv(report, tr, settings.policy))
+        print(f"CSV written to {args.csv}")
+    if args.xlsx:
+        args.xlsx.write_bytes(report_xlsx(report, tr, settings.policy))
+        print(f"XLSX written to {args.xlsx}")
+    if args.chart:
+        from bot.stats_chart import render_chart
+
+        args.chart.write_bytes(render_chart(report, tr, settings.policy))
+        print(f"chart written to {args.chart}")
+    return 0
+
+
 # -- officers ---------------------------------------------------------------------------------
 async def _officers(args: argparse.Namespace) -> int:
     from bot.container import build_container, utc_now
@@ -462,6 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--all", action="store_true", help="include removed officers")
     rm = osub.add_parser("remove", help="remove an officer (kept in the audit trail)")
     rm.add_argument("id", type=int)
+
+    st = sub.add_parser(
+        "stats",
+        help="statistics of a period: rates, counts, overdue cases (no identities)",
+        description="Print the statistics of the cases registered in a period (local dates,\n"
+        "both included; default: this year so far). Categories with fewer than 3 cases in a\n"
+        "unit are merged so that nobody can be singled out.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day")
+    st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (default: today)")
+    st.add_argument("--lang", choices=("zh_CN", "en"), help="language of the labels")
+    st.add_argument("--csv", type=Path, metavar="FILE", help="also write the figures as CSV")
+    st.add_argument("--xlsx", type=Path, metavar="FILE", help="also write an XLSX workbook")
+    st.add_argument("--chart", type=Path, metavar="FILE", help="also draw the chart (PNG)")
     return parser
 
 
@@ -472,6 +529,7 @@ _COMMANDS = {
     "playground": _playground,
     "officers": _officers,
     "identity": _identity_reveal,
+    "stats": _stats,
 }
 _KEYS = {"init": _keys_init, "show": _keys_show, "rotate": _keys_rotate}
 

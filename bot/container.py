@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.keys import ensure_keys
 from bot.settings import Settings
+from bot.stats import StatsService  # matplotlib loads only when a chart is drawn
 from handlers.router import Handlers
 from handlers.services import HandlerConfig, Services
 from i18n import Translator, translator
@@ -65,6 +66,15 @@ async def build_container(
         admin_channels=settings.admin_channels if admin_channels is None else admin_channels,
         default_locale=settings.default_locale,
         admin_locale=settings.default_locale,
+        leaders_chats=settings.leaders_chats,
+        schedule=settings.schedule,
     )
-    services = Services(uow=uow, clock=clock, t=tr.t, seal=vault.seal_field, config=config)
+    services = Services(
+        uow=uow,
+        clock=clock,
+        t=tr.t,
+        seal=vault.seal_field,
+        config=config,
+        stats=StatsService(tr.t, settings.policy),
+    )
     return Container(settings, engine, vault, uow, tr, services, Handlers(services))

@@ -1,5 +1,6 @@
-"""``xinfang run``: one aiohttp server for every HTTP endpoint, the channels, and the
-outbox delivery worker (led by one process when several share a PostgreSQL)."""
+"""``xinfang run``: one aiohttp server for every HTTP endpoint, the channels, the outbox
+delivery worker and the deadline scheduler (both led by one process when several share a
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels import Channel
 from bot.container import Container
 from bot.delivery import DeliveryWorker
+from bot.scheduler import Scheduler
 
 __all__ = ["build_channels", "build_web_app", "run_service"]
 
@@ -79,9 +81,23 @@ def build_channels(container: Container) -> list[Channel]:
     return channels
 
 
-async def _deliver_as_leader(engine: AsyncEngine, worker: DeliveryWorker, stop: asyncio.Event):
+async def _lead(worker: DeliveryWorker, scheduler: Scheduler | None, stop: asyncio.Event) -> None:
+    # The leader delivers the outbox and runs the scheduler; what the scheduler queues is
+    # delivered by the same worker.
+    if scheduler is None:
+        await worker.run(stop)
+        return
+    await asyncio.gather(worker.run(stop), scheduler.run(stop))
+
+
+async def _deliver_as_leader(
+    engine: AsyncEngine,
+    worker: DeliveryWorker,
+    stop: asyncio.Event,
+    scheduler: Scheduler | None = None,
+) -> None:
     if engine.dialect.name != "postgresql":
-        await worker.run(stop)  # the embedded database serves one process
+        await _lead(worker, scheduler, stop)  # the embedded database serves one process
         return
     async with engine.connect() as conn:
         while not stop.is_set():
@@ -89,9 +105,9 @@ async def _deliver_as_leader(engine: AsyncEngine, worker: DeliveryWorker, stop: 
             leader = (await conn.execute(query, {"key": DELIVERY_LOCK})).scalar()
             await conn.commit()
             if leader:
-                log.info("this process delivers the outbox")
+                log.info("this process delivers the outbox and runs the scheduler")
                 try:
-                    await worker.run(stop)
+                    await _lead(worker, scheduler, stop)
                 finally:
                     await conn.execute(
                         text("SELECT pg_advisory_unlock(:key)"), {"key": DELIVERY_LOCK}
@@ -140,7 +156,8 @@ async def run_service(
         for channel in channels:
             await channel.start()
             started.append(channel)
-        await _deliver_as_leader(container.engine, worker, stop)
+        scheduler = Scheduler(container.uow, container.services, container.services.clock)
+        await _deliver_as_leader(container.engine, worker, stop, scheduler)
     finally:
         for channel in reversed(started):
             with contextlib.suppress(Exception):

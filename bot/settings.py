@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from i18n import LOCALES
-from petitions.deadlines import DeadlinePolicy
+from petitions.deadlines import DeadlinePolicy, WorkingDaysPolicy
+from petitions.schedule import SchedulePolicy
 from storage.db import default_sqlite_url, is_sqlite
 
 __all__ = [
@@ -86,6 +87,9 @@ class Settings:
     default_locale: str = "zh_CN"
     draft_ttl: timedelta = timedelta(hours=24)
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    schedule: SchedulePolicy = field(default_factory=SchedulePolicy)
+    # (channel, chat id) of the leaders' chat(s) for overdue alerts and escalations.
+    leaders_chats: tuple[tuple[str, str], ...] = ()
     telegram: TelegramSettings | None = None
     wecom: WeComSettings | None = None
     web: WebSettings | None = None
@@ -174,13 +178,26 @@ def load_settings(
     locale = values.get("XINFANG_DEFAULT_LOCALE", "zh_CN")
     if locale not in LOCALES:
         raise SettingsError(f"XINFANG_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
+    working = _flag(values, "XINFANG_WORKING_DAYS")
+    followup_days = _int(values, "XINFANG_FOLLOWUP_DAYS", 30, minimum=0)
     try:
-        policy = DeadlinePolicy(
+        policy = (WorkingDaysPolicy if working else DeadlinePolicy)(
             accept_days=_int(values, "XINFANG_ACCEPT_DAYS", 15, minimum=1),
             handle_days=_int(values, "XINFANG_HANDLE_DAYS", 60, minimum=1),
             extension_max_days=_int(values, "XINFANG_EXTENSION_MAX_DAYS", 30, minimum=1),
             review_request_days=_int(values, "XINFANG_REVIEW_REQUEST_DAYS", 30, minimum=1),
             review_days=_int(values, "XINFANG_REVIEW_DAYS", 30, minimum=1),
+            followup_days=followup_days or 30,
+            digest_window_days=_int(values, "XINFANG_DIGEST_DAYS", 3, minimum=1),
+        )
+        schedule = SchedulePolicy(
+            reminders=tuple(
+                p.strip()
+                for p in (values.get("XINFANG_REMINDERS") or "50%,3d").split(",")
+                if p.strip()
+            ),
+            digest_hour=_int(values, "XINFANG_DIGEST_HOUR", 9, minimum=0),
+            follow_up=followup_days > 0,  # 0 turns the follow-up off
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
@@ -196,10 +213,30 @@ def load_settings(
         default_locale=locale,
         draft_ttl=timedelta(hours=_int(values, "XINFANG_DRAFT_TTL_HOURS", 24, minimum=1)),
         policy=policy,
+        schedule=schedule,
+        leaders_chats=_leaders_chats(values),
         telegram=_telegram(values),
         wecom=_wecom(values),
         web=_web(values),
     )
+
+
+def _leaders_chats(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    # XINFANG_LEADERS_CHAT=telegram:-1002222,wecom:leader1|leader2
+    raw = values.get("XINFANG_LEADERS_CHAT") or ""
+    chats = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        channel, sep, chat = part.partition(":")
+        if not sep or channel not in ("telegram", "wecom", "web") or not chat:
+            raise SettingsError(
+                "XINFANG_LEADERS_CHAT must be CHANNEL:CHAT_ID[,...], "
+                f"e.g. telegram:-1002222 or wecom:leader1|leader2; got {part!r}"
+            )
+        chats.append((channel, chat))
+    return tuple(chats)
 
 
 def _flag(values: Mapping[str, str], name: str) -> bool:

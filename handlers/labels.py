@@ -7,7 +7,7 @@ from petitions.categories import Category
 from petitions.roles import Role
 from petitions.states import CaseState, Outcome, Redirect
 
-__all__ = ["CATEGORY", "ERRORS", "FIELDS", "OUTCOME", "REDIRECT", "ROLE", "STATE"]
+__all__ = ["CATEGORY", "ERRORS", "FIELDS", "OUTCOME", "RATING", "REDIRECT", "ROLE", "STATE"]
 
 STATE: dict[CaseState, str] = {
     CaseState.REGISTERED: N_("state.registered"),
@@ -78,4 +78,10 @@ FIELDS: dict[str, str] = {
     "destination": N_("field.destination"),
     "redirect": N_("field.redirect"),
     "text": N_("field.text"),
+}
+
+RATING: dict[str, str] = {
+    "satisfied": N_("rating.satisfied"),
+    "basic": N_("rating.basic"),
+    "unsatisfied": N_("rating.unsatisfied"),
 }

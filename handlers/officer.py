@@ -5,7 +5,8 @@ Commands (in the admin chat, or in a private chat with the bot on channels witho
 ``/accept REF``, ``/reject REF CHANNEL REASON``, ``/transfer REF UNIT REASON``,
 ``/begin REF``, ``/extend REF DAYS REASON``, ``/respond REF OUTCOME TEXT``,
 ``/reviewstart REF``, ``/reviewdone REF OUTCOME TEXT``, ``/close REF``,
-``/note REF TEXT``, ``/answer REF TEXT``. REF is a case number or id. Buttons on case
+``/note REF TEXT``, ``/answer REF TEXT``, ``/assign REF OFFICER_ID REASON``,
+``/take REF [REASON]``, ``/stats [FROM [TO]]``. REF is a case number or id. Buttons on case
 cards start the same actions and ask for missing fields one at a time. Every action is
 checked against the officer's role and audited.
 """
@@ -13,8 +14,10 @@ checked against the officer's role and audited.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from handlers.feedback import SATISFACTION, open_question
 from handlers.inbound import Button, Reply
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME, REDIRECT, STATE
 from handlers.notify import notify_employee, status_payload
@@ -24,7 +27,7 @@ from handlers.turn import Turn
 from handlers.views import admin_case_detail
 from i18n import N_
 from petitions.case import Case
-from petitions.deadlines import DeadlinePolicy, is_overdue
+from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, is_overdue
 from petitions.errors import (
     CaseNotFound,
     ExtensionAlreadyUsed,
@@ -56,6 +59,8 @@ OFFICER_COMMANDS = frozenset(
         "note",
         "answer",
         "ohelp",
+        "assign",
+        "stats",
     }
 )
 
@@ -108,7 +113,7 @@ async def _resolve(turn: Turn, officer: Officer, ref: str | None) -> Case:
                 case = await turn.uow.cases.get(case.id, for_update=True)
     if case is None:
         raise CaseNotFound()
-    if not can_view(officer.role, case):
+    if not can_view(officer.role, case) or case.excluded_officer_id == officer.id:
         raise NotPermitted(action="view", role=officer.role.value)
     return case
 
@@ -142,6 +147,8 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
         return [Reply(t("officer.help"))]
     if name == "cases":
         return [await _list(turn, officer, words[0] if words else "open")]
+    if name == "stats":
+        return await _stats(turn, officer, words)
     if not words:
         return [Reply(t("officer.need_ref"))]
     case = await _resolve(turn, officer, words[0])
@@ -149,7 +156,9 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
     if name == "case":
         return await _view(turn, case)
     if name == "take":
-        return await _take(turn, officer, case)
+        return await _take(turn, officer, case, clean_text(" ".join(rest)) or None)
+    if name == "assign":
+        return await _assign(turn, officer, case, rest)
     if name in ("note", "answer"):
         body = clean_text(" ".join(rest))
         if not body:
@@ -220,6 +229,11 @@ async def _act(
         return [_prompt(turn, missing[0], case)]
     assert case.id is not None
     record = apply(case, action, officer.role, fields, turn.now, _policy(turn))
+    assigned = action is Action.ACCEPT and case.owner_officer_id is None
+    if assigned:
+        # From acceptance on every case has an owner: the officer who accepted it.
+        case.owner_officer_id = officer.id
+        case.owner_unit = case.owner_unit or officer.unit
     await turn.uow.cases.save(case)
     detail = {k: v for k, v in _fields_dict(fields).items() if v is not None}
     employee_detail = {k: v for k, v in detail.items() if k != "text"}
@@ -233,6 +247,15 @@ async def _act(
         to_state=record.to_state,
         detail=_timeline_detail(employee_detail),
     )
+    if assigned:
+        await turn.uow.cases.add_event(
+            case.id,
+            "assigned",
+            turn.now,
+            officer.role,
+            actor_officer_id=officer.id,
+            detail={"owner": officer.id, "reason": turn.t("officer.reason_accepted")},
+        )
     if fields.text and action in (Action.RESPOND, Action.COMPLETE_REVIEW):
         await turn.uow.cases.add_message(case.id, "answer", fields.text, turn.now, officer.id)
     await turn.uow.audit.add(
@@ -243,7 +266,11 @@ async def _act(
         case_id=case.id,
         detail=detail,
     )
-    await notify_employee(turn, case, "status", status_payload(case, record))
+    payload = status_payload(case, record)
+    if action in (Action.RESPOND, Action.COMPLETE_REVIEW):
+        # The answer comes with one-tap rating buttons (满意 / 基本满意 / 不满意).
+        payload["survey"] = await open_question(turn.uow, case, SATISFACTION, turn.now)
+    await notify_employee(turn, case, "status", payload)
     if turn.step.startswith("officer."):
         await turn.end()
     return [
@@ -380,7 +407,9 @@ async def _view(turn: Turn, case: Case) -> list[Reply]:
     )
 
 
-async def _take(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+async def _take(
+    turn: Turn, officer: Officer, case: Case, reason: str | None = None
+) -> list[Reply]:
     assert case.id is not None
     if case.state in TERMINAL_STATES:
         raise NotPermitted(action="take", role=officer.role.value)
@@ -388,8 +417,11 @@ async def _take(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
     case.owner_officer_id = officer.id
     case.updated_at = turn.now
     await turn.uow.cases.save(case)
+    detail: dict[str, Any] = {"owner": officer.id, "previous_owner": previous}
+    if reason:
+        detail["reason"] = reason
     await turn.uow.cases.add_event(
-        case.id, "assigned", turn.now, officer.role, actor_officer_id=officer.id
+        case.id, "assigned", turn.now, officer.role, actor_officer_id=officer.id, detail=detail
     )
     await turn.uow.audit.add(
         turn.now,
@@ -397,9 +429,85 @@ async def _take(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
         "case.take",
         actor_officer_id=officer.id,
         case_id=case.id,
-        detail={"previous_owner": previous},
+        detail={"previous_owner": previous, **({"reason": reason} if reason else {})},
     )
     return [Reply(turn.t("officer.taken", number=case.number), case_id=case.id)]
+
+
+async def _assign(turn: Turn, officer: Officer, case: Case, words: list[str]) -> list[Reply]:
+    """Hand a case to another officer, with a reason; recorded, never silent."""
+    assert case.id is not None
+    if len(words) < 2 or not words[0].isdigit():
+        return [Reply(turn.t("officer.assign_usage"))]
+    reason = clean_text(" ".join(words[1:]))
+    if len(reason) > MAX_TEXT:
+        raise InvalidField(field="reason", max=MAX_TEXT)
+    if officer.role not in (Role.OFFICER, Role.LEADER, Role.DISCIPLINE):
+        raise NotPermitted(action="assign", role=officer.role.value)
+    if case.state in TERMINAL_STATES:
+        raise NotPermitted(action="assign", role=officer.role.value)
+    target = await turn.uow.officers.get(int(words[0]))
+    if (
+        target is None
+        or not target.active
+        or not can_view(target.role, case)
+        or target.id == case.excluded_officer_id
+    ):
+        return [Reply(turn.t("officer.assign_unknown"))]
+    previous = case.owner_officer_id
+    case.owner_officer_id = target.id
+    case.owner_unit = target.unit or case.owner_unit
+    case.updated_at = turn.now
+    await turn.uow.cases.save(case)
+    detail = {"owner": target.id, "previous_owner": previous, "reason": reason}
+    await turn.uow.cases.add_event(
+        case.id, "assigned", turn.now, officer.role, actor_officer_id=officer.id, detail=detail
+    )
+    await turn.uow.audit.add(
+        turn.now,
+        officer.role,
+        "case.assign",
+        actor_officer_id=officer.id,
+        case_id=case.id,
+        detail=detail,
+    )
+    text = turn.t("officer.assigned", number=case.number, name=target.name)
+    return [Reply(text, case_id=case.id)]
+
+
+def _parse_day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def stats_period(words: list[str], now: datetime) -> tuple[datetime, datetime] | None:
+    """Read ``[FROM [TO]]`` (local dates, inclusive) into [start, end) in UTC.
+
+    Without dates: from the first of January of this year to today.
+    """
+    zone = OFFICE_ZONE
+    today = now.astimezone(zone).date()
+    first = _parse_day(words[0]) if words else date(today.year, 1, 1)
+    last = _parse_day(words[1]) if len(words) > 1 else today
+    if first is None or last is None or last < first:
+        return None
+    start = datetime(first.year, first.month, first.day, tzinfo=zone)
+    end = datetime(last.year, last.month, last.day, tzinfo=zone) + timedelta(days=1)
+    return start, end
+
+
+async def _stats(turn: Turn, officer: Officer, words: list[str]) -> list[Reply]:
+    if officer.role not in (Role.OFFICER, Role.LEADER, Role.DISCIPLINE):
+        raise NotPermitted(action="stats", role=officer.role.value)
+    period = stats_period(words, turn.now)
+    if period is None:
+        return [Reply(turn.t("officer.stats_usage"))]
+    reporter = turn.services.stats
+    if reporter is None:
+        return [Reply(turn.t("officer.stats_unavailable"))]
+    return await reporter(turn.uow, period[0], period[1], turn.locale, turn.now)
 
 
 async def _note(turn: Turn, officer: Officer, case: Case, body: str) -> list[Reply]:
@@ -446,7 +554,11 @@ async def _list(turn: Turn, officer: Officer, which: str) -> Reply:
         flt = CaseFilter(limit=30)
     elif which != "open":
         return Reply(t("officer.list_usage"))
-    cases = [c for c in await turn.uow.cases.list(flt) if can_view(officer.role, c)]
+    cases = [
+        c
+        for c in await turn.uow.cases.list(flt)
+        if can_view(officer.role, c) and c.excluded_officer_id != officer.id
+    ]
     if which == "overdue":
         cases = [c for c in cases if is_overdue(c, turn.now)]
     if not cases:

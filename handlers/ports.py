@@ -27,6 +27,9 @@ __all__ = [
     "Contact",
     "Conversation",
     "ConversationRepository",
+    "Feedback",
+    "FeedbackRepository",
+    "NoticeRepository",
     "Officer",
     "OfficerRepository",
     "OutboxMessage",
@@ -116,6 +119,23 @@ class OutboxMessage:
     case_id: int | None = None
 
 
+@dataclass
+class Feedback:
+    """A question put to the employee: ``satisfaction`` with an answer, or the
+    ``follow_up`` (回头望) after closing, and what they answered."""
+
+    id: int
+    case_id: int
+    kind: str
+    created_at: datetime
+    answered_at: datetime | None = None
+    rating: str | None = None  # satisfied | basic | unsatisfied
+    comment: str | None = None
+    solved: bool | None = None
+    retaliation: bool | None = None
+    linked_case_id: int | None = None
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     """Which cases an officer lists."""
@@ -162,6 +182,26 @@ class CaseRepository(Protocol):
         self, case_id: int, kind: str, body: str, at: datetime, author_officer_id: int | None
     ) -> None: ...
     async def messages(self, case_id: int) -> Sequence[CaseMessage]: ...
+    async def add_linked(self, case: Case, tracking_code: str, source_case_id: int) -> Case: ...
+    async def created_between(self, start: datetime, end: datetime) -> Sequence[Case]: ...
+
+
+class FeedbackRepository(Protocol):
+    """Satisfaction and follow-up questions, found by the token their buttons carry."""
+
+    async def open(self, case_id: int, kind: str, token: str, at: datetime) -> Feedback: ...
+    async def by_token(self, token: str) -> Feedback | None: ...
+    async def save(self, feedback: Feedback) -> None: ...
+    async def for_cases(self, case_ids: Sequence[int]) -> Sequence[Feedback]: ...
+
+
+class NoticeRepository(Protocol):
+    """Notices the scheduler has sent, each exactly once."""
+
+    async def sent(self, scope: str) -> set[tuple[str, str]]: ...
+    async def claim(
+        self, scope: str, kind: str, key: str, at: datetime, case_id: int | None = None
+    ) -> bool: ...
 
 
 class AttachmentRepository(Protocol):
@@ -195,6 +235,7 @@ class OfficerRepository(Protocol):
 
     async def by_account(self, channel: str, account_id: str) -> Officer | None: ...
     async def get(self, officer_id: int) -> Officer | None: ...
+    async def list(self, *, include_inactive: bool = False) -> Sequence[Officer]: ...
 
 
 class AuditRepository(Protocol):
@@ -229,6 +270,8 @@ class UnitOfWork(Protocol):
     officers: OfficerRepository
     audit: AuditRepository
     limits: RateLimitRepository
+    feedback: FeedbackRepository
+    notices: NoticeRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

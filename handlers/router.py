@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from handlers.feedback import handle_feedback
 from handlers.inbound import Button, Inbound, Reply
 from handlers.intake import ask_current, handle_intake, start_intake
 from handlers.labels import ERRORS, FIELDS
@@ -94,7 +95,11 @@ class Handlers:
             return await ask_code(turn)
         if button.startswith("lang:"):
             return await self._set_locale(turn, button.removeprefix("lang:"))
+        if button.startswith(("fb:", "fu:")):
+            return await handle_feedback(turn)
         step = turn.step
+        if step.startswith("fb.") and not button:
+            return await handle_feedback(turn)
         if step.startswith("intake."):
             return await handle_intake(turn)
         if step.startswith("track."):

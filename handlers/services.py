@@ -7,10 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from handlers.inbound import Reply
 from handlers.ports import UnitOfWork
 from petitions.deadlines import DeadlinePolicy
+from petitions.schedule import SchedulePolicy
 
-__all__ = ["Clock", "HandlerConfig", "IdentitySealer", "Services", "Translate"]
+__all__ = [
+    "Clock",
+    "HandlerConfig",
+    "IdentitySealer",
+    "Services",
+    "StatsReporter",
+    "Translate",
+]
 
 
 class Clock(Protocol):
@@ -31,13 +40,24 @@ class IdentitySealer(Protocol):
     def __call__(self, field: str, value: str) -> str: ...
 
 
+class StatsReporter(Protocol):
+    """Builds the statistics of a period as admin-chat replies (text, chart, exports)."""
+
+    async def __call__(
+        self, uow: UnitOfWork, start: datetime, end: datetime, locale: str, now: datetime
+    ) -> list[Reply]: ...
+
+
 @dataclass(frozen=True)
 class HandlerConfig:
     """Limits and policies of the conversations."""
 
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    schedule: SchedulePolicy = field(default_factory=SchedulePolicy)
     draft_ttl: timedelta = timedelta(hours=24)
     admin_channels: tuple[str, ...] = ()
+    # (channel, chat id) of the leaders' chat; empty: the admin chats, leaders named.
+    leaders_chats: tuple[tuple[str, str], ...] = ()
     admin_locale: str = "zh_CN"
     default_locale: str = "zh_CN"
     min_description: int = 10
@@ -68,3 +88,4 @@ class Services:
     t: Translate
     seal: IdentitySealer
     config: HandlerConfig = field(default_factory=HandlerConfig)
+    stats: StatsReporter | None = None

@@ -3,6 +3,7 @@ asking for a review, withdrawing. Wrong codes are throttled per sender."""
 
 from __future__ import annotations
 
+from handlers.feedback import request_review
 from handlers.inbound import Button, Reply
 from handlers.labels import ERRORS
 from handlers.notify import notify_admins
@@ -117,17 +118,12 @@ async def handle_tracking(turn: Turn) -> list[Reply]:
         if inbound.text is None:
             return [Reply(t("track.ask_review_reason"))]
         reason = clean_text(inbound.text)
-        fields = Fields(reason=reason)
         try:
-            record = apply(
-                case, Action.REQUEST_REVIEW, Role.EMPLOYEE, fields, turn.now, _policy(turn)
-            )
+            await request_review(turn, case, reason)
         except (InvalidTransition, ReviewWindowClosed) as error:
             # No reason can make this request possible: back to the case, not the question.
             await turn.goto("track.case")
             return [Reply(t(ERRORS[error.code]))]
-        await _record(turn, case, record.from_state, "request_review", {"reason": reason})
-        await notify_admins(turn, case, "review_requested", {})
         await turn.goto("track.case")
         return [Reply(t("track.review_requested", date=turn.date(case.deadline_at)))]
 

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers.inbound import Button, FileOut, Reply
-from handlers.labels import CATEGORY, OUTCOME, REDIRECT, ROLE, STATE
+from handlers.labels import CATEGORY, OUTCOME, RATING, REDIRECT, ROLE, STATE
 from handlers.ports import AttachmentInfo, CaseMessage, TimelineEntry, UnitOfWork
 from handlers.services import Translate
 from i18n import N_
@@ -20,12 +20,18 @@ from petitions.roles import Role
 from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome, Redirect
 
 __all__ = [
+    "RATING",
     "admin_case_card",
     "admin_case_detail",
     "employee_status",
+    "followup_buttons",
     "render_admin",
     "render_employee",
+    "satisfaction_buttons",
 ]
+
+# Timeline entries for staff only: who owns a case, ratings and follow-up answers.
+STAFF_ONLY_EVENTS = frozenset({"assigned", "rated", "follow_up"})
 
 _ZONE = ZoneInfo("Asia/Shanghai")
 T = Callable[..., str]
@@ -57,6 +63,18 @@ def _event_line(t: T, e: TimelineEntry) -> str:
         return t("timeline.info_added", date=_date(e.at))
     if e.kind == "identity_disclosed":
         return t("timeline.identity_disclosed", date=_date(e.at))
+    if e.kind == "rated" and d.get("rating") in RATING:
+        return t("timeline.rated", date=_date(e.at), rating=t(RATING[d["rating"]]))
+    if e.kind == "follow_up" and "solved" in d:
+        key = N_("timeline.follow_up_solved") if d["solved"] else N_("timeline.follow_up_unsolved")
+        return t(key, date=_date(e.at))
+    if e.kind == "assigned":
+        owner = d.get("owner")
+        if owner == "leaders":
+            return t("timeline.assigned_leaders", date=_date(e.at))
+        if d.get("reason"):
+            return t("timeline.assigned_reason", date=_date(e.at), reason=d["reason"])
+        return t("timeline.assigned", date=_date(e.at))
     if e.to_state is None:
         return t("timeline.other", date=_date(e.at))
     line = t("timeline.state", date=_date(e.at), state=t(STATE[e.to_state]))
@@ -93,7 +111,7 @@ def employee_status(
         lines.append(deadline)
     lines.append("")
     lines.append(t("view.timeline"))
-    lines.extend(_event_line(t, e) for e in events)
+    lines.extend(_event_line(t, e) for e in events if e.kind not in STAFF_ONLY_EVENTS)
     answers = [m for m in messages if m.kind == "answer"]
     if answers:
         lines.append("")
@@ -129,7 +147,41 @@ _MESSAGE_KIND = {
     "employee": N_("admin.msg_employee"),
     "answer": N_("admin.msg_answer"),
     "note": N_("admin.msg_note"),
+    "feedback": N_("admin.msg_feedback"),
 }
+
+
+def satisfaction_buttons(t: T, token: str) -> tuple[tuple[Button, ...], ...]:
+    """One-tap rating of an answer: 满意 / 基本满意 / 不满意."""
+    return (
+        (
+            Button(t("rating.satisfied"), f"fb:{token}:s"),
+            Button(t("rating.basic"), f"fb:{token}:b"),
+            Button(t("rating.unsatisfied"), f"fb:{token}:u"),
+        ),
+    )
+
+
+def followup_buttons(
+    t: T, token: str, *, solved: bool = True, retaliation: bool = True
+) -> tuple[tuple[Button, ...], ...]:
+    """The follow-up's two questions (回头望): solved? retaliation? (those still open)."""
+    rows: list[tuple[Button, ...]] = []
+    if solved:
+        rows.append(
+            (
+                Button(t("button.fu_solved"), f"fu:{token}:y"),
+                Button(t("button.fu_unsolved"), f"fu:{token}:n"),
+            )
+        )
+    if retaliation:
+        rows.append(
+            (
+                Button(t("button.fu_no_retaliation"), f"fu:{token}:r0"),
+                Button(t("button.fu_retaliation"), f"fu:{token}:r1"),
+            )
+        )
+    return tuple(rows)
 
 
 def _officer_buttons(t: T, case: Case) -> tuple[tuple[Button, ...], ...]:
@@ -213,6 +265,10 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
     number = payload.get("number", "—")
     if kind == "answer":
         return Reply(tr("push.answer", number=number, text=payload["text"]))
+    if kind == "follow_up":
+        return Reply(
+            tr("push.follow_up", number=number), followup_buttons(tr, str(payload["token"]))
+        )
     if kind == "disclosure":
         return Reply(
             tr(
@@ -235,7 +291,12 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
             lines.append(tr("view.deadline_office", date=_date(payload["deadline"])))
         elif state in (CaseState.RESPONDED, CaseState.REVIEWED):
             lines.append(tr("view.deadline_review_window", date=_date(payload["deadline"])))
+    if payload.get("auto"):
+        lines.append(tr("push.auto_closed"))
     lines.append(tr("push.check_hint"))
+    if payload.get("survey"):
+        lines.append(tr("push.rate_hint"))
+        return Reply("\n".join(lines), satisfaction_buttons(tr, str(payload["survey"])))
     return Reply("\n".join(lines))
 
 
@@ -247,9 +308,14 @@ async def render_admin(
     def tr(key: str, **params: Any) -> str:
         return t(key, locale, **params)
 
-    case = await uow.cases.get(int(payload["case_id"]))
+    if kind == "digest":
+        return [_digest(tr, payload)]
+    case_id = payload.get("case_id")
+    case = await uow.cases.get(int(case_id)) if case_id is not None else None
     if case is None:
         return []
+    mention = await _leaders_line(uow, tr) if payload.get("leaders") else None
+    number = case.number
     if kind == "case_card":
         infos = await uow.attachments.list(case.id or 0)
         card = admin_case_card(tr, case, infos, now)
@@ -262,9 +328,68 @@ async def render_admin(
                 files.append(FileOut(info.kind, info.name, info.mime, item[1]))
         return [replace(card, files=tuple(files))]
     if kind == "case_info":
-        return [Reply(tr("admin.info_added", number=case.number), case_id=case.id)]
+        return [Reply(tr("admin.info_added", number=number), case_id=case.id)]
     if kind == "case_withdrawn":
-        return [Reply(tr("admin.withdrawn", number=case.number), case_id=case.id)]
+        return [Reply(tr("admin.withdrawn", number=number), case_id=case.id)]
     if kind == "review_requested":
-        return [Reply(tr("admin.review_requested", number=case.number), case_id=case.id)]
-    return [Reply(tr("admin.case_changed", number=case.number), case_id=case.id)]
+        text = tr("admin.review_requested", number=number)
+        return [Reply(_with(text, mention), case_id=case.id)]
+    if kind in ("reminder", "overdue"):
+        key = N_("admin.reminder") if kind == "reminder" else N_("admin.overdue_alert")
+        text = tr(
+            key,
+            number=number,
+            state=tr(STATE[CaseState(payload["state"])]),
+            deadline=_date(payload["deadline"]),
+            owner=payload.get("owner") or tr("admin.owner_none"),
+        )
+        return [Reply(_with(text, mention), case_id=case.id)]
+    if kind == "retaliation":
+        if "source" in payload:
+            text = tr("admin.retaliation", number=number, source=payload["source"])
+        else:
+            text = tr("admin.retaliation_hidden", number=number)
+        return [Reply(_with(text, mention), case_id=case.id)]
+    if kind == "unsolved":
+        return [Reply(_with(tr("admin.unsolved", number=number), mention), case_id=case.id)]
+    if kind == "rated":
+        rating = tr(RATING.get(str(payload.get("rating")), "rating.unsatisfied"))
+        return [Reply(tr("admin.rated", number=number, rating=rating), case_id=case.id)]
+    if kind == "feedback_comment":
+        return [Reply(tr("admin.feedback_comment", number=number), case_id=case.id)]
+    return [Reply(tr("admin.case_changed", number=number), case_id=case.id)]
+
+
+def _with(text: str, mention: str | None) -> str:
+    return f"{text}\n{mention}" if mention else text
+
+
+async def _leaders_line(uow: UnitOfWork, tr: T) -> str:
+    names = [o.name for o in await uow.officers.list() if o.role is Role.LEADER and o.active]
+    if not names:
+        return tr("admin.leaders_role")
+    return tr("admin.leaders_named", names="、".join(names))
+
+
+def _digest(tr: T, payload: dict[str, Any]) -> Reply:
+    items = list(payload.get("items") or [])
+    lines = [
+        tr(
+            "admin.digest_header",
+            date=str(payload.get("date", "")),
+            due=int(payload.get("due_soon", 0)),
+            overdue=int(payload.get("overdue", 0)),
+        )
+    ]
+    for item in items:
+        lines.append(
+            tr(
+                "admin.digest_line",
+                number=item["number"],
+                state=tr(STATE[CaseState(item["state"])]),
+                deadline=_date(item["deadline"]),
+                owner=item.get("owner") or tr("admin.owner_none"),
+                flag=tr("admin.overdue_flag") if item.get("overdue") else "",
+            )
+        )
+    return Reply("\n".join(lines))

@@ -36,6 +36,8 @@ class Case:
     deadline_at: datetime | None = None
     priority: int = 0
     linked_case_id: int | None = None
+    # Staff who may not see the case (the original owner of a retaliation report).
+    excluded_officer_id: int | None = None
     contact_reachable: bool = True
     has_identity: bool = False
     updated_at: datetime | None = field(default=None, compare=False)

@@ -15,6 +15,7 @@ from petitions.errors import InvalidTrackingCode
 __all__ = [
     "CROCKFORD_ALPHABET",
     "format_case_number",
+    "generate_button_token",
     "generate_tracking_code",
     "looks_like_tracking_code",
     "normalize_tracking_code",
@@ -40,6 +41,11 @@ def generate_tracking_code() -> str:
         value >>= 5
     raw = "".join(reversed(symbols))
     return "-".join(raw[i : i + _GROUP] for i in range(0, CODE_LENGTH, _GROUP))
+
+
+def generate_button_token() -> str:
+    """Return a random 80-bit token for buttons that act on a case from a push."""
+    return generate_tracking_code().replace("-", "")
 
 
 def normalize_tracking_code(text: str) -> str:

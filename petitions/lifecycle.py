@@ -9,11 +9,11 @@ that storage writes to the timeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from petitions.case import Case
-from petitions.deadlines import DeadlinePolicy, deadline_for
+from petitions.deadlines import DeadlinePolicy, add_days, deadline_for
 from petitions.errors import (
     ExtensionAlreadyUsed,
     InvalidField,
@@ -227,7 +227,7 @@ def apply(
         raise ExtensionAlreadyUsed()
     _check_fields(rule, fields, policy)
     if action is Action.REQUEST_REVIEW:
-        window_end = (case.responded_at or now) + timedelta(days=policy.review_request_days)
+        window_end = add_days(case.responded_at or now, policy.review_request_days, policy)
         if now > window_end:
             raise ReviewWindowClosed()
 

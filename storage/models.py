@@ -31,6 +31,8 @@ __all__ = [
     "CaseMessageRow",
     "CaseRow",
     "ConversationRow",
+    "FeedbackRow",
+    "NoticeRow",
     "OfficerAccountRow",
     "OfficerRow",
     "OutboxRow",
@@ -123,6 +125,7 @@ class CaseRow(Base):
     owner_unit: Mapped[str | None] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    excluded_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     outcome: Mapped[str | None] = mapped_column(String(20))
     extension_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
@@ -278,3 +281,43 @@ class WebSessionRow(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class NoticeRow(Base):
+    """A scheduler notice already sent (reminder, overdue alert, automatic close,
+    follow-up, digest), keyed so that catch-up after downtime sends each exactly once.
+
+    ``scope`` is ``case:<id>`` or ``all`` (the digest): a unique constraint cannot use a
+    nullable case id, since NULLs never collide."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("scope", "kind", "due_key"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(30))
+    due_key: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime]
+
+
+class FeedbackRow(Base):
+    """A question put to the employee of a case: satisfaction with an answer, or the
+    follow-up (回头望) after closing. The buttons carry a random token kept here only as a
+    blind index, so a button works from the employee's chat and nowhere else."""
+
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # satisfaction | follow_up
+    token_index: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    rating: Mapped[str | None] = mapped_column(String(20))  # satisfied | basic | unsatisfied
+    comment_ct: Mapped[bytes | None]
+    solved: Mapped[bool | None] = mapped_column(Boolean)
+    retaliation: Mapped[bool | None] = mapped_column(Boolean)
+    linked_case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL")
+    )

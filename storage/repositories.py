@@ -20,6 +20,7 @@ from handlers.ports import (
     CaseMessage,
     Contact,
     Conversation,
+    Feedback,
     Officer,
     OutboxMessage,
     TimelineEntry,
@@ -36,6 +37,8 @@ from storage.models import (
     CaseMessageRow,
     CaseRow,
     ConversationRow,
+    FeedbackRow,
+    NoticeRow,
     OfficerAccountRow,
     OfficerRow,
     OutboxRow,
@@ -52,6 +55,8 @@ __all__ = [
     "SqlAudit",
     "SqlCases",
     "SqlConversations",
+    "SqlFeedback",
+    "SqlNotices",
     "SqlOfficers",
     "SqlOutbox",
     "SqlProcessedUpdates",
@@ -90,6 +95,7 @@ def _case_from_row(row: CaseRow, description: str) -> Case:
         deadline_at=row.deadline_at,
         priority=row.priority,
         linked_case_id=row.linked_case_id,
+        excluded_officer_id=row.excluded_officer_id,
         contact_reachable=row.contact_reachable,
         has_identity=row.identity_ct is not None,
         updated_at=row.updated_at,
@@ -109,6 +115,7 @@ _MUTABLE = (
     "deadline_at",
     "priority",
     "linked_case_id",
+    "excluded_officer_id",
     "contact_reachable",
     "locale",
 )
@@ -156,6 +163,7 @@ class SqlCases:
             owner_unit=case.owner_unit,
             priority=case.priority,
             linked_case_id=case.linked_case_id,
+            excluded_officer_id=case.excluded_officer_id,
             created_at=case.created_at,
             updated_at=now,
             deadline_at=case.deadline_at,
@@ -302,6 +310,57 @@ class SqlCases:
             )
             for r in rows
         ]
+
+    async def add_linked(self, case: Case, tracking_code: str, source_case_id: int) -> Case:
+        """Insert a case that reaches the same employee as another one (a retaliation
+        report from a follow-up): contact and sealed identity are copied as ciphertext."""
+        source = await self._s.get(CaseRow, source_case_id)
+        if source is None:
+            raise ValueError("source case not found")
+        case.linked_case_id = source_case_id
+        added = await self.add(case, tracking_code, None, None)
+        await self._s.execute(
+            update(CaseRow)
+            .where(CaseRow.id == added.id)
+            .values(
+                contact_ct=source.contact_ct,
+                contact_reachable=source.contact_reachable,
+                identity_ct=source.identity_ct,
+            )
+        )
+        added.contact_reachable = source.contact_reachable
+        added.has_identity = source.identity_ct is not None
+        return added
+
+    async def created_between(self, start: datetime, end: datetime) -> Sequence[Case]:
+        """Return the cases registered in [start, end), oldest first."""
+        stmt = (
+            select(CaseRow)
+            .where(CaseRow.created_at >= start, CaseRow.created_at < end)
+            .order_by(CaseRow.id)
+        )
+        return [self._case(r) for r in (await self._s.execute(stmt)).scalars().all()]
+
+    async def schedule_ids(
+        self, states: Sequence[CaseState], closed_before: datetime | None
+    ) -> builtins.list[int]:
+        """Ids of cases the scheduler must look at: those in ``states`` with a deadline,
+        and closed ones (closed before ``closed_before``) not yet followed up."""
+        stmt = select(CaseRow.id).where(
+            CaseRow.state.in_([s.value for s in states]), CaseRow.deadline_at.is_not(None)
+        )
+        ids = set((await self._s.execute(stmt)).scalars().all())
+        if closed_before is not None:
+            asked = select(NoticeRow.case_id).where(
+                NoticeRow.kind == "follow_up", NoticeRow.case_id.is_not(None)
+            )
+            stmt = select(CaseRow.id).where(
+                CaseRow.state == CaseState.CLOSED.value,
+                CaseRow.closed_at <= closed_before,
+                CaseRow.id.not_in(asked),
+            )
+            ids.update((await self._s.execute(stmt)).scalars().all())
+        return sorted(ids)
 
     async def sealed_identity(self, case_id: int) -> bytes | None:
         """Return the sealed identity blob of a case (only the reveal command uses this)."""
@@ -471,6 +530,116 @@ class SqlConversations:
             delete(ConversationRow).where(ConversationRow.sender_index.in_(owners))
         )
         return len(owners)
+
+
+class SqlNotices:
+    """Scheduler notices already sent, unique per (scope, kind, key)."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def sent(self, scope: str) -> set[tuple[str, str]]:
+        """Return (kind, key) of every notice sent for a scope (``case:<id>`` or ``all``)."""
+        stmt = select(NoticeRow.kind, NoticeRow.due_key).where(NoticeRow.scope == scope)
+        return {(k, d) for k, d in (await self._s.execute(stmt)).all()}
+
+    async def claim(
+        self, scope: str, kind: str, key: str, at: datetime, case_id: int | None = None
+    ) -> bool:
+        """Record a notice in this transaction; False if it was recorded before.
+
+        INSERT .. ON CONFLICT DO NOTHING is atomic on both databases, so of two passes
+        that race for a notice only one queues its message (written in the same
+        transaction).
+        """
+        values = {"scope": scope, "kind": kind, "due_key": key, "sent_at": at, "case_id": case_id}
+        if self._s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(NoticeRow).values(**values).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(NoticeRow).values(**values).on_conflict_do_nothing()
+        result = await self._s.execute(stmt)
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+class SqlFeedback:
+    """Satisfaction and follow-up questions; tokens as blind indexes, comments encrypted."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    def _feedback(self, row: FeedbackRow) -> Feedback:
+        return Feedback(
+            id=row.id,
+            case_id=row.case_id,
+            kind=row.kind,
+            created_at=row.created_at,
+            answered_at=row.answered_at,
+            rating=row.rating,
+            comment=(
+                self._v.decrypt_text(row.comment_ct, "feedback.comment")
+                if row.comment_ct
+                else None
+            ),
+            solved=row.solved,
+            retaliation=row.retaliation,
+            linked_case_id=row.linked_case_id,
+        )
+
+    async def open(self, case_id: int, kind: str, token: str, at: datetime) -> Feedback:
+        """Record a new question whose buttons carry ``token``."""
+        row = FeedbackRow(
+            case_id=case_id,
+            kind=kind,
+            token_index=self._v.blind_index("feedback", token),
+            created_at=at,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return self._feedback(row)
+
+    async def by_token(self, token: str) -> Feedback | None:
+        """Return the question a button's token belongs to."""
+        stmt = select(FeedbackRow).where(
+            FeedbackRow.token_index == self._v.blind_index("feedback", token)
+        )
+        row = (await self._s.execute(stmt)).scalar_one_or_none()
+        return self._feedback(row) if row else None
+
+    async def save(self, feedback: Feedback) -> None:
+        """Write the answers."""
+        await self._s.execute(
+            update(FeedbackRow)
+            .where(FeedbackRow.id == feedback.id)
+            .values(
+                answered_at=feedback.answered_at,
+                rating=feedback.rating,
+                comment_ct=(
+                    self._v.encrypt_text(feedback.comment, "feedback.comment")
+                    if feedback.comment
+                    else None
+                ),
+                solved=feedback.solved,
+                retaliation=feedback.retaliation,
+                linked_case_id=feedback.linked_case_id,
+            )
+        )
+
+    async def for_cases(self, case_ids: Sequence[int]) -> Sequence[Feedback]:
+        """Return the questions of these cases, oldest first."""
+        if not case_ids:
+            return []
+        stmt = (
+            select(FeedbackRow)
+            .where(FeedbackRow.case_id.in_(list(case_ids)))
+            .order_by(FeedbackRow.id)
+        )
+        return [self._feedback(r) for r in (await self._s.execute(stmt)).scalars().all()]
 
 
 class SqlOutbox:

@@ -16,6 +16,7 @@ from storage.models import (
     CaseMessageRow,
     CaseRow,
     ConversationRow,
+    FeedbackRow,
     OfficerAccountRow,
     OutboxRow,
 )
@@ -35,6 +36,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[Any, str, str, str], ...] = (
     (OutboxRow, "payload_ct", "outbox.payload", "content"),
     (AuditRow, "detail_ct", "audit.detail", "content"),
     (OfficerAccountRow, "account_ct", "officer.account", "delivery"),
+    (FeedbackRow, "comment_ct", "feedback.comment", "content"),
 )
 
 Progress = Callable[[str, int], None]

@@ -12,6 +12,8 @@ from storage.repositories import (
     SqlAudit,
     SqlCases,
     SqlConversations,
+    SqlFeedback,
+    SqlNotices,
     SqlOfficers,
     SqlOutbox,
     SqlProcessedUpdates,
@@ -37,6 +39,8 @@ class SqlUnitOfWork:
     telegram: SqlTelegramRefs
     processed: SqlProcessedUpdates
     web: SqlWeb
+    feedback: SqlFeedback
+    notices: SqlNotices
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
@@ -56,6 +60,8 @@ class SqlUnitOfWork:
         self.telegram = SqlTelegramRefs(self.session, v)
         self.processed = SqlProcessedUpdates(self.session, v)
         self.web = SqlWeb(self.session, v)
+        self.feedback = SqlFeedback(self.session, v)
+        self.notices = SqlNotices(self.session, v)
         return self
 
     async def __aexit__(

@@ -121,17 +121,19 @@ class SendLimiter:
         times = sorted(s.at for s in slots)
         return times[len(times) - budget] + window - now
 
-    def _wait(self, chat_id: int | None, now: float, interactive: bool) -> float:
+    def _wait(self, chat_id: int | None, now: float, interactive: bool) -> tuple[float, bool]:
+        """Seconds until a send to this chat fits, and whether the overall budget is why."""
         lim = self.limits
-        wait = max(self._blocked.get(None, 0.0) - now, self._blocked.get(chat_id, 0.0) - now, 0.0)
         budget = lim.overall_per_second
+        overall = max(self._blocked.get(None, 0.0) - now, 0.0)
         if not interactive:
             budget = max(1, budget - lim.push_reserve)
             if self._interactive_waiting:
-                wait = max(wait, 0.05)  # interactive replies first
-        wait = max(wait, self._window_wait(self._overall, budget, 1.0 + lim.margin, now))
+                overall = max(overall, 0.05)  # interactive replies first
+        overall = max(overall, self._window_wait(self._overall, budget, 1.0 + lim.margin, now))
+        wait = max(overall, self._blocked.get(chat_id, 0.0) - now)
         if chat_id is None:
-            return wait
+            return wait, overall > 0
         if chat_id > 0:
             last = self._private.get(chat_id)
             if last is not None:
@@ -141,7 +143,7 @@ class SendLimiter:
             wait = max(
                 wait, self._window_wait(group, lim.group_per_minute, 60.0 + lim.margin, now)
             )
-        return wait
+        return wait, overall > 0
 
     def _take(self, chat_id: int | None, now: float) -> _Slot:
         slot = _Slot()
@@ -157,20 +159,27 @@ class SendLimiter:
         return slot
 
     async def acquire(self, chat_id: int | None, *, interactive: bool) -> _Slot:
-        """Wait until a message to this chat fits every budget; release() it when answered."""
-        if interactive:
-            self._interactive_waiting += 1
+        """Wait until a message to this chat fits every budget; release() it when answered.
+
+        Pushes yield to interactive replies that wait for the *overall* budget; a reply
+        that waits only for its own chat's interval (1 s per private chat, 20/min per group)
+        does not hold pushes to other chats back.
+        """
+        starved = False  # counted in _interactive_waiting
         try:
             while True:
                 now = self._clock()
-                wait = self._wait(chat_id, now, interactive)
+                wait, overall = self._wait(chat_id, now, interactive)
                 if wait <= 0:
                     return self._take(chat_id, now)
+                if interactive and overall != starved:
+                    self._interactive_waiting += 1 if overall else -1
+                    starved = overall
                 self.waited += 1
                 # In-flight sends have no end yet: look again shortly rather than forever.
                 await self._sleep(min(wait, 0.25))
         finally:
-            if interactive:
+            if starved:
                 self._interactive_waiting -= 1
 
     def release(self, slot: _Slot) -> None:

@@ -1,0 +1,322 @@
+"""Statistics of a period: loaded from storage, computed by :mod:`petitions.statistics`,
+written as text (admin chat, ``xinfang stats``), CSV, XLSX and a chart.
+
+Nothing here identifies a petitioner: the facts carry dates, labels and answers only,
+and small category counts are merged per unit before anything is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from handlers.inbound import FileOut, Reply
+from handlers.labels import CATEGORY, STATE
+from handlers.ports import UnitOfWork
+from handlers.services import Translate
+from i18n import N_
+from petitions.categories import Category
+from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, is_overdue
+from petitions.states import CaseState
+from petitions.statistics import (
+    MERGED,
+    OTHER_UNITS,
+    CaseFacts,
+    Rate,
+    Report,
+    compute_report,
+)
+
+__all__ = [
+    "NO_OWNER",
+    "StatsService",
+    "build_report",
+    "load_facts",
+    "report_csv",
+    "report_text",
+    "report_xlsx",
+]
+
+NO_OWNER = "_none"
+T = Callable[..., str]
+
+
+async def load_facts(
+    uow: UnitOfWork, start: datetime, end: datetime, now: datetime
+) -> list[CaseFacts]:
+    """Read the facts of the cases registered in [start, end)."""
+    cases = await uow.cases.created_between(start, end)
+    ids = [c.id for c in cases if c.id is not None]
+    answers = await uow.feedback.for_cases(ids)
+    officers = {o.id: o for o in await uow.officers.list(include_inactive=True)}
+    rating: dict[int, str] = {}
+    unsolved: set[int] = set()
+    retaliation: set[int] = set()
+    for fb in answers:  # oldest first: the latest rating of a case wins
+        if fb.kind == "satisfaction" and fb.rating:
+            rating[fb.case_id] = fb.rating
+        if fb.kind == "follow_up":
+            if fb.solved is False:
+                unsolved.add(fb.case_id)
+            if fb.retaliation:
+                retaliation.add(fb.case_id)
+    facts = []
+    for c in cases:
+        assert c.id is not None
+        officer = officers.get(c.owner_officer_id) if c.owner_officer_id else None
+        unit = c.owner_unit or (officer.unit if officer else None) or NO_OWNER
+        owner = officer.name if officer else (c.owner_unit or NO_OWNER)
+        facts.append(
+            CaseFacts(
+                category=c.category.value,
+                state=c.state,
+                channel=c.channel,
+                unit=unit,
+                owner=owner,
+                created_at=c.created_at,
+                decided_at=c.decided_at,
+                responded_at=c.responded_at,
+                closed_at=c.closed_at,
+                deadline_at=c.deadline_at,
+                extension_days=c.extension_days,
+                review_requested=c.review_requested_at is not None,
+                overdue=is_overdue(c, now),
+                rating=rating.get(c.id),
+                unsolved=c.id in unsolved,
+                retaliation=c.id in retaliation,
+            )
+        )
+    return facts
+
+
+async def build_report(
+    uow: UnitOfWork, start: datetime, end: datetime, now: datetime, policy: DeadlinePolicy
+) -> Report:
+    """Load and compute the period's figures."""
+    facts = await load_facts(uow, start, end, now)
+    return compute_report(facts, policy, start=start, end=end, as_of=now)
+
+
+# -- labels --------------------------------------------------------------------------------
+
+
+def category_label(t: T, code: str) -> str:
+    """A category code (or the merged bucket) in words."""
+    if code == MERGED:
+        return t(N_("stats.merged"))
+    try:
+        return t(CATEGORY[Category(code)])
+    except ValueError:
+        return code
+
+
+def unit_label(t: T, unit: str) -> str:
+    """A unit (or the pooled small units, or none) in words."""
+    if unit == OTHER_UNITS:
+        return t(N_("stats.other_units"))
+    if unit == NO_OWNER:
+        return t(N_("stats.no_unit"))
+    return unit
+
+
+def owner_label(t: T, owner: str) -> str:
+    """An owner in words."""
+    return t(N_("stats.no_owner")) if owner == NO_OWNER else owner
+
+
+def state_label(t: T, state: str) -> str:
+    """A state code in words."""
+    return t(STATE[CaseState(state)])
+
+
+def percent(rate: Rate) -> str:
+    """A rate as ``83.3%`` (or ``—`` when nothing was counted)."""
+    value = rate.value
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _day(value: datetime, policy: DeadlinePolicy) -> str:
+    return value.astimezone(OFFICE_ZONE).strftime("%Y-%m-%d")
+
+
+def period_text(report: Report, policy: DeadlinePolicy) -> tuple[str, str]:
+    """The period's first and last local day."""
+    return _day(report.start, policy), _day(report.end - timedelta(seconds=1), policy)
+
+
+def _pairs(items: dict[str, int], label: Callable[[str], str]) -> str:
+    return "，".join(f"{label(k)} {n}" for k, n in items.items()) or "—"
+
+
+def report_text(report: Report, t: T, policy: DeadlinePolicy) -> str:
+    """The figures as a message for the admin chat or the terminal."""
+    first, last = period_text(report, policy)
+    r = report
+    median_days = "—" if r.median_handling_days is None else f"{r.median_handling_days:.1f}"
+    lines = [
+        t("stats.header", start=first, end=last, now=_day(r.as_of, policy)),
+        t("stats.total", count=r.total),
+        t(
+            "stats.acceptance",
+            rate=percent(r.on_time_acceptance),
+            hits=r.on_time_acceptance.hits,
+            total=r.on_time_acceptance.total,
+        ),
+        t(
+            "stats.completion",
+            rate=percent(r.on_time_completion),
+            hits=r.on_time_completion.hits,
+            total=r.on_time_completion.total,
+        ),
+        t(
+            "stats.satisfaction",
+            rate=percent(r.satisfaction),
+            satisfied=r.ratings["satisfied"],
+            basic=r.ratings["basic"],
+            unsatisfied=r.ratings["unsatisfied"],
+        ),
+        t("stats.median", days=median_days),
+        t("stats.reviews", reviews=r.reviews, retaliations=r.retaliations, unsolved=r.unsolved),
+        t(
+            "stats.overdue",
+            count=r.overdue_total,
+            owners=_pairs(r.overdue_by_owner, lambda o: owner_label(t, o)),
+        ),
+        t("stats.by_category", items=_pairs(r.by_category, lambda c: category_label(t, c))),
+        t("stats.by_state", items=_pairs(r.by_state, lambda s: state_label(t, s))),
+        t("stats.by_channel", items=_pairs(r.by_channel, lambda c: c)),
+        t("stats.by_unit"),
+    ]
+    units: dict[str, list[str]] = {}
+    for unit, category, n in r.by_unit_category:
+        units.setdefault(unit, []).append(f"{category_label(t, category)} {n}")
+    for unit, cells in units.items():
+        lines.append(f"  {unit_label(t, unit)}：" + "，".join(cells))
+    return "\n".join(lines)
+
+
+def report_rows(report: Report, t: T, policy: DeadlinePolicy) -> list[tuple[str, str, Any]]:
+    """Every figure as (section, item, value) rows: the CSV and the XLSX summary."""
+    r = report
+    first, last = period_text(r, policy)
+    rows: list[tuple[str, str, Any]] = [
+        ("period", "from", first),
+        ("period", "to", last),
+        ("period", "as_of", _day(r.as_of, policy)),
+        ("summary", "total", r.total),
+    ]
+    for name, rate in (
+        ("on_time_acceptance", r.on_time_acceptance),
+        ("on_time_completion", r.on_time_completion),
+        ("satisfaction", r.satisfaction),
+    ):
+        value = rate.value
+        rows.append(("rate", name, "" if value is None else round(value, 4)))
+        rows.append(("rate", f"{name}_hits", rate.hits))
+        rows.append(("rate", f"{name}_total", rate.total))
+    rows.append(
+        ("summary", "median_handling_days", "" if r.median_handling_days is None
+         else r.median_handling_days)
+    )
+    for name, value in (
+        ("reviews", r.reviews),
+        ("retaliations", r.retaliations),
+        ("unsolved", r.unsolved),
+        ("overdue", r.overdue_total),
+    ):
+        rows.append(("summary", name, value))
+    rows += [("rating", k, n) for k, n in r.ratings.items()]
+    rows += [("category", category_label(t, k), n) for k, n in r.by_category.items()]
+    rows += [("state", state_label(t, k), n) for k, n in r.by_state.items()]
+    rows += [("channel", k, n) for k, n in r.by_channel.items()]
+    rows += [("overdue_by_owner", owner_label(t, k), n) for k, n in r.overdue_by_owner.items()]
+    rows += [
+        (f"unit:{unit_label(t, u)}", category_label(t, c), n) for u, c, n in r.by_unit_category
+    ]
+    return rows
+
+
+def report_csv(report: Report, t: T, policy: DeadlinePolicy) -> bytes:
+    """The figures as CSV (UTF-8 with a byte order mark, so spreadsheet programs read
+    the Chinese labels right)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "item", "value"])
+    writer.writerows(report_rows(report, t, policy))
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def report_xlsx(report: Report, t: T, policy: DeadlinePolicy) -> bytes:
+    """The figures as an XLSX workbook: a summary sheet and one sheet per breakdown."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    summary = book.active
+    assert summary is not None
+    summary.title = "summary"
+    summary.append(["section", "item", "value"])
+    for row in report_rows(report, t, policy):
+        summary.append(list(row))
+    tables: list[tuple[str, list[tuple[Any, ...]]]] = [
+        ("category", [(category_label(t, k), n) for k, n in report.by_category.items()]),
+        ("state", [(state_label(t, k), n) for k, n in report.by_state.items()]),
+        ("channel", list(report.by_channel.items())),
+        (
+            "unit",
+            [
+                (unit_label(t, u), category_label(t, c), n)
+                for u, c, n in report.by_unit_category
+            ],
+        ),
+        (
+            "overdue",
+            [(owner_label(t, k), n) for k, n in report.overdue_by_owner.items()],
+        ),
+    ]
+    for title, rows in tables:
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(list(row))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+class StatsService:
+    """The ``/stats`` answer in the admin chat: figures, a chart and CSV/XLSX exports."""
+
+    def __init__(self, t: Translate, policy: DeadlinePolicy) -> None:
+        self._t = t
+        self._policy = policy
+
+    async def __call__(
+        self, uow: UnitOfWork, start: datetime, end: datetime, locale: str, now: datetime
+    ) -> list[Reply]:
+        """Build the replies for a period."""
+
+        def tr(key: str, **params: Any) -> str:
+            return self._t(key, locale, **params)
+
+        report = await build_report(uow, start, end, now, self._policy)
+        text = report_text(report, tr, self._policy)
+        first, last = period_text(report, self._policy)
+        stem = f"xinfang-stats-{first}-{last}"
+        from bot.stats_chart import render_chart
+
+        # Drawing takes a few hundred milliseconds: off the event loop.
+        png = await asyncio.to_thread(render_chart, report, tr, self._policy)
+        files = (
+            FileOut("photo", f"{stem}.png", "image/png", png),
+            FileOut("document", f"{stem}.csv", "text/csv", report_csv(report, tr, self._policy)),
+            FileOut(
+                "document",
+                f"{stem}.xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                report_xlsx(report, tr, self._policy),
+            ),
+        )
+        return [Reply(text), Reply(tr(N_("stats.files")), files=files)]

@@ -1,0 +1,139 @@
+"""What the scheduler does for one case, or for the daily digest, in one unit of work.
+
+Which notices are due is decided by :mod:`petitions.schedule` (pure). Here each due
+notice is claimed in the notices table and its message queued in the outbox in the same
+transaction: a notice is sent exactly once however often (or late) passes run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from handlers.feedback import FOLLOW_UP, open_question
+from handlers.notify import queue_admins, queue_employee, queue_leaders, status_payload
+from handlers.ports import CaseFilter, UnitOfWork
+from handlers.services import Services
+from petitions.case import Case
+from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
+from petitions.lifecycle import Action, Fields, apply
+from petitions.roles import Role
+from petitions.schedule import (
+    AUTO_CLOSE,
+    OVERDUE,
+    Notice,
+    digest_key,
+    due_notices,
+)
+from petitions.schedule import (
+    FOLLOW_UP as FOLLOW_UP_NOTICE,
+)
+
+__all__ = ["DIGEST", "owner_label", "process_case", "send_digest"]
+
+DIGEST = "digest"
+
+
+async def owner_label(uow: UnitOfWork, case: Case) -> str | None:
+    """The case's owner as staff know it: the officer's name (and unit), or the unit."""
+    if case.owner_officer_id is not None:
+        officer = await uow.officers.get(case.owner_officer_id)
+        if officer is not None:
+            unit = case.owner_unit or officer.unit
+            return f"{officer.name}（{unit}）" if unit else officer.name
+    return case.owner_unit
+
+
+async def process_case(
+    uow: UnitOfWork, services: Services, case_id: int, now: datetime
+) -> list[str]:
+    """Send what is due for one case; return the kinds of the notices sent now."""
+    case = await uow.cases.get(case_id, for_update=True)
+    if case is None or case.id is None:
+        return []
+    notices = due_notices(case, services.config.policy, services.config.schedule, now)
+    if not notices:
+        return []
+    scope = f"case:{case.id}"
+    sent = await uow.notices.sent(scope)
+    done: list[str] = []
+    for notice in notices:
+        if (notice.kind, notice.key_text) in sent:
+            continue
+        if not await uow.notices.claim(scope, notice.kind, notice.key_text, now, case.id):
+            continue  # another pass got there first
+        await _act(uow, services, case, notice, now)
+        done.append(notice.kind)
+    return done
+
+
+async def _act(
+    uow: UnitOfWork, services: Services, case: Case, notice: Notice, now: datetime
+) -> None:
+    assert case.id is not None
+    cfg = services.config
+    if notice.is_reminder or notice.kind == OVERDUE:
+        alert: dict[str, Any] = {
+            "state": case.state.value,
+            "deadline": notice.key_text,
+            "owner": await owner_label(uow, case),
+        }
+        if notice.is_reminder:
+            alert["point"] = notice.point
+            await queue_admins(uow, cfg, case.id, "reminder", alert, now)
+        else:
+            await queue_leaders(uow, cfg, case.id, "overdue", alert, now)
+        return
+    if notice.kind == AUTO_CLOSE:
+        record = apply(case, Action.CLOSE, Role.SYSTEM, Fields(), now, cfg.policy)
+        await uow.cases.save(case)
+        await uow.cases.add_event(
+            case.id,
+            "transition",
+            now,
+            Role.SYSTEM,
+            from_state=record.from_state,
+            to_state=record.to_state,
+        )
+        await uow.audit.add(now, Role.SYSTEM, "case.close", case_id=case.id, detail={"auto": True})
+        payload = {**status_payload(case, record), "auto": True}
+        await queue_employee(uow, case, "status", payload, now)
+        return
+    if notice.kind == FOLLOW_UP_NOTICE:
+        token = await open_question(uow, case, FOLLOW_UP, now)
+        await uow.audit.add(now, Role.SYSTEM, "case.follow_up_asked", case_id=case.id)
+        await queue_employee(uow, case, "follow_up", {"number": case.number, "token": token}, now)
+
+
+async def send_digest(uow: UnitOfWork, services: Services, now: datetime) -> bool:
+    """Queue today's digest of cases due soon (and overdue) once; True if it was queued."""
+    policy = services.config.policy
+    day = digest_key(now, services.config.schedule)
+    if day is None or not await uow.notices.claim("all", DIGEST, day.isoformat(), now):
+        return False
+    horizon = now + timedelta(days=policy.digest_window_days)
+    flt = CaseFilter(states=OFFICE_DEADLINE_STATES, overdue_at=horizon, limit=200)
+    items: list[dict[str, Any]] = []
+    overdue = 0
+    for case in await uow.cases.list(flt):
+        late = is_overdue(case, now)
+        overdue += late
+        items.append(
+            {
+                "number": case.number,
+                "state": case.state.value,
+                "deadline": case.deadline_at.isoformat() if case.deadline_at else None,
+                "owner": await owner_label(uow, case),
+                "overdue": late,
+            }
+        )
+    if not items:
+        return False  # nothing due: no message, and the day is marked done
+    payload = {
+        "date": day.isoformat(),
+        "items": items,
+        "overdue": overdue,
+        "due_soon": len(items) - overdue,
+    }
+    await queue_admins(uow, services.config, None, DIGEST, payload, now)
+    return True

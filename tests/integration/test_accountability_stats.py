@@ -1,0 +1,359 @@
+"""Statistics on a seeded data set whose figures were computed by hand: the rates, the
+merging of small categories, the CSV/XLSX exports, the chart, ``/stats`` in the admin
+chat and ``xinfang stats`` on the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import struct
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.container import Container
+from bot.stats import build_report, report_csv, report_text, report_xlsx
+from bot.stats_chart import HEIGHT_PX, WIDTH_PX, cjk_font, render_chart
+from handlers.officer import stats_period
+from petitions.case import Case
+from petitions.categories import Category
+from petitions.codes import generate_tracking_code, normalize_tracking_code
+from petitions.deadlines import DeadlinePolicy, deadline_for
+from petitions.roles import Role
+from petitions.states import CaseState
+from petitions.statistics import MERGED, OTHER_UNITS
+from tests.helpers.clock import FakeClock
+from tests.helpers.databases import (  # noqa: F401 - fixtures
+    reused_database_url,
+    shared_postgres_database,
+)
+from tests.helpers.flow import add_officer
+
+AS_OF = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
+POLICY = DeadlinePolicy()
+
+
+def d(month: int, day: int) -> datetime:
+    return datetime(2026, month, day, 2, 0, tzinfo=UTC)
+
+
+async def seed(container: Container) -> None:
+    """Ten cases (see the expectations below for the arithmetic)."""
+    async with container.uow() as uow:
+        wang = await uow.officers.add("王专员", Role.OFFICER, d(1, 1), unit="一分厂")
+        await uow.commit()
+    S = CaseState
+    rows = [
+        # n, unit, category, channel, created, decided, responded, state, ext, review
+        (
+            1,
+            "一分厂",
+            Category.PAY,
+            "telegram",
+            d(1, 5),
+            d(1, 10),
+            d(2, 20),
+            S.CLOSED,
+            None,
+            False,
+        ),
+        (2, "一分厂", Category.PAY, "telegram", d(2, 1), d(2, 20), d(5, 1), S.CLOSED, None, True),
+        (3, "一分厂", Category.PAY, "wecom", d(3, 1), d(3, 5), d(5, 20), S.CLOSED, 20, False),
+        (
+            4,
+            "一分厂",
+            Category.LABOR,
+            "wecom",
+            d(4, 1),
+            d(4, 2),
+            None,
+            S.NOT_ACCEPTED,
+            None,
+            False,
+        ),
+        (5, "二分厂", Category.SAFETY, "telegram", d(5, 1), None, None, S.REGISTERED, None, False),
+        (
+            6,
+            "二分厂",
+            Category.SAFETY,
+            "telegram",
+            d(6, 1),
+            d(6, 3),
+            None,
+            S.IN_PROGRESS,
+            None,
+            False,
+        ),
+        (7, "二分厂", Category.SAFETY, "web", d(12, 20), None, None, S.REGISTERED, None, False),
+        (8, "三分厂", Category.CONDUCT, "telegram", d(7, 1), None, None, S.WITHDRAWN, None, False),
+        (
+            9,
+            "一分厂",
+            Category.INSURANCE,
+            "web",
+            d(8, 1),
+            d(8, 3),
+            None,
+            S.IN_PROGRESS,
+            None,
+            False,
+        ),
+        (
+            10,
+            "一分厂",
+            Category.INSURANCE,
+            "web",
+            d(12, 28),
+            None,
+            None,
+            S.REGISTERED,
+            None,
+            False,
+        ),
+    ]
+    ratings = {1: "satisfied", 2: "unsatisfied", 3: "basic"}
+    ids: dict[int, int] = {}
+    async with container.uow() as uow:
+        for n, unit, category, channel, created, decided, responded, state, ext, review in rows:
+            case = Case(
+                category=category,
+                description=f"案件{n}",
+                channel=channel,
+                anonymous=True,
+                locale="zh_CN",
+                created_at=created,
+                owner_unit=unit,
+            )
+            await uow.cases.add(
+                case, normalize_tracking_code(generate_tracking_code()), None, None
+            )
+            assert case.id is not None
+            ids[n] = case.id
+            case.state, case.decided_at, case.responded_at = state, decided, responded
+            case.extension_days = ext
+            case.review_requested_at = d(5, 5) if review else None
+            case.closed_at = d(6, 1) if state is S.CLOSED else None
+            case.owner_officer_id = wang.id if n in (6, 9) else None
+            case.deadline_at = deadline_for(case, POLICY)
+            case.updated_at = created
+            await uow.cases.save(case)
+            if n in ratings:
+                answer = await uow.feedback.open(case.id, "satisfaction", f"tok{n}", d(6, 1))
+                answer.rating = ratings[n]
+                await uow.feedback.save(answer)
+        unsolved = await uow.feedback.open(ids[1], "follow_up", "fu1", d(7, 1))
+        unsolved.solved = False
+        await uow.feedback.save(unsolved)
+        harmed = await uow.feedback.open(ids[3], "follow_up", "fu3", d(7, 1))
+        harmed.solved, harmed.retaliation = True, True
+        await uow.feedback.save(harmed)
+        await uow.commit()
+
+
+async def year_report(container: Container):  # type: ignore[no-untyped-def]
+    period = stats_period(["2026-01-01", "2026-12-31"], AS_OF)
+    assert period is not None
+    async with container.uow() as uow:
+        return await build_report(uow, period[0], period[1], AS_OF, POLICY)
+
+
+async def test_the_rates_match_the_hand_computed_figures(container: Container) -> None:
+    await seed(container)
+    r = await year_report(container)
+    assert r.total == 10
+    # Acceptance: decided 1 ✓, 2 ✗ (19 days), 3 ✓, 4 ✓, 6 ✓, 9 ✓; 5 undecided past its
+    # deadline ✗; 7 and 10 not yet due and 8 withdrawn are left out → 5/7.
+    assert (r.on_time_acceptance.hits, r.on_time_acceptance.total) == (5, 7)
+    # Completion: 1 ✓, 2 ✗ (answered 05-01 > 04-21), 3 ✓ (05-20 ≤ 05-24 with 20 days'
+    # extension), 6 ✗ and 9 ✗ (unanswered past the deadline); 4 was not accepted → 2/5.
+    assert (r.on_time_completion.hits, r.on_time_completion.total) == (2, 5)
+    # Satisfaction: satisfied + fairly satisfied of three ratings → 2/3.
+    assert (r.satisfaction.hits, r.satisfaction.total) == (2, 3)
+    assert r.ratings == {"satisfied": 1, "basic": 1, "unsatisfied": 1}
+    # Handling time: 46, 89 and 80 days → median 80.
+    assert r.median_handling_days == 80.0
+    assert r.overdue_by_owner == {"王专员": 2, "二分厂": 1} and r.overdue_total == 3
+    assert (r.reviews, r.retaliations, r.unsolved) == (1, 1, 1)
+    assert r.by_state == {
+        "closed": 3,
+        "registered": 3,
+        "in_progress": 2,
+        "not_accepted": 1,
+        "withdrawn": 1,
+    }
+    assert r.by_channel == {"telegram": 5, "web": 3, "wecom": 2}
+    # 一分厂: pay 3 stays; labor 1 + insurance 2 merge into 3. 二分厂: safety 3.
+    # 三分厂 has one case: pooled with the other small units, its category merged.
+    assert r.by_unit_category == [
+        ("一分厂", "pay", 3),
+        ("一分厂", MERGED, 3),
+        ("二分厂", "safety", 3),
+        (OTHER_UNITS, MERGED, 1),
+    ]
+    assert r.by_category == {MERGED: 4, "pay": 3, "safety": 3}
+
+
+async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
+    container: Container,
+) -> None:
+    await seed(container)
+    r = await year_report(container)
+    t = container.translator.t
+
+    def tr(key: str, **params: object) -> str:
+        return t(key, "zh_CN", **params)
+
+    text = report_text(r, tr, POLICY)
+    for expected in (
+        "2026-01-01 至 2026-12-31",
+        "案件总数：10 件",
+        "及时受理率：71.4%（5/7）",
+        "按期办结率：40.0%（2/5）",
+        "满意率：66.7%（满意 1，基本满意 1，不满意 1）",
+        "办理用时中位数：80.0 天",
+        "申请复查：1 件；反映打击报复：1 件；回头望未解决：1 件",
+        "超期案件：3 件（按负责人：王专员 2，二分厂 1）",
+        "一分厂：薪酬福利 3，其他（合并） 3",
+        "其他单位（合并）：其他（合并） 1",
+    ):
+        assert expected in text, expected
+    assert "三分厂" not in text and "劳动关系" not in text and "案件1" not in text
+
+    rows = list(csv.reader(io.StringIO(report_csv(r, tr, POLICY).decode("utf-8-sig"))))
+    values = {(s, i): v for s, i, v in rows[1:]}
+    assert values[("rate", "on_time_acceptance")] == "0.7143"
+    assert values[("rate", "on_time_completion")] == "0.4"
+    assert values[("rate", "satisfaction")] == "0.6667"
+    assert values[("summary", "median_handling_days")] == "80.0"
+    assert values[("unit:一分厂", "其他（合并）")] == "3"
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(report_xlsx(r, tr, POLICY)))
+    assert book.sheetnames == ["summary", "category", "state", "channel", "unit", "overdue"]
+    summary = {(row[0], row[1]): row[2] for row in book["summary"].iter_rows(values_only=True)}
+    assert summary[("summary", "total")] == 10
+    assert summary[("rate", "on_time_completion_hits")] == 2
+    assert [tuple(row) for row in book["overdue"].iter_rows(values_only=True)] == [
+        ("王专员", 2),
+        ("二分厂", 1),
+    ]
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+async def test_the_chart_is_a_real_png_with_bars_in_the_report_colours(
+    container: Container,
+) -> None:
+    await seed(container)
+    r = await year_report(container)
+
+    def tr(key: str, **params: object) -> str:
+        return container.translator.t(key, "zh_CN", **params)
+
+    png = render_chart(r, tr, POLICY)
+    assert _png_size(png) == (WIDTH_PX, HEIGHT_PX)
+    assert 20_000 < len(png) < 2_000_000
+    from matplotlib.image import imread
+
+    pixels = imread(io.BytesIO(png))
+    assert pixels.shape[:2] == (HEIGHT_PX, WIDTH_PX)
+    rgb = (pixels[:, :, :3] * 255).round().astype(int)
+    white = (rgb == 255).all(axis=2).mean()
+    assert 0.5 < white < 0.97  # drawn on, not blank and not a solid block
+
+    def share(hex_colour: str) -> float:
+        want = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
+        return float((abs(rgb - want).sum(axis=2) <= 6).mean())
+
+    # Each panel's bars are there: categories red, states blue, rates green, overdue orange.
+    for colour in ("#c0392b", "#2980b9", "#27ae60", "#e67e22"):
+        assert share(colour) > 0.003, colour
+    # More cases per category than overdue cases per owner: the red bars cover more.
+    assert share("#c0392b") > share("#e67e22")
+
+
+def test_the_project_installs_a_chinese_font_for_the_chart() -> None:
+    if os.environ.get("CI") != "true" and cjk_font() is None:
+        pytest.skip("fonts-wqy-microhei is not installed on this machine")
+    assert cjk_font() == "WenQuanYi Micro Hei"
+
+
+async def test_stats_in_the_admin_chat_answer_with_figures_a_chart_and_exports(
+    container: Container, clock: FakeClock
+) -> None:
+    await seed(container)
+    clock.now = AS_OF
+    officer = await add_officer(container)
+    replies = await officer.say("/stats 2026-01-01 2026-12-31")
+    assert "及时受理率：71.4%（5/7）" in replies[0].text
+    files = replies[1].files
+    assert [(f.kind, f.name.rsplit(".", 1)[1]) for f in files] == [
+        ("photo", "png"),
+        ("document", "csv"),
+        ("document", "xlsx"),
+    ]
+    assert _png_size(files[0].data) == (WIDTH_PX, HEIGHT_PX)
+    await officer.say("/stats 2026-12-31 2026-01-01")
+    assert officer.text == container.translator.t("officer.stats_usage", "zh_CN")
+
+
+async def test_xinfang_stats_prints_the_figures_of_a_period(
+    container: Container,
+    env: dict[str, str],
+    keys: tuple[object, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    from bot.cli import main
+
+    await seed(container)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr("bot.container.utc_now", lambda: AS_OF)
+    argv = [
+        "stats",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-12-31",
+        "--csv",
+        str(tmp_path / "s.csv"),
+        "--xlsx",
+        str(tmp_path / "s.xlsx"),
+        "--chart",
+        str(tmp_path / "s.png"),
+    ]
+    assert await asyncio.to_thread(main, argv) == 0  # the console script, as typed
+    out = capsys.readouterr().out
+    assert "及时受理率：71.4%（5/7）" in out and "按期办结率：40.0%（2/5）" in out
+    assert "满意率：66.7%" in out and "办理用时中位数：80.0 天" in out
+    assert (tmp_path / "s.csv").read_bytes().startswith(b"\xef\xbb\xbfsection,item,value")
+    assert (tmp_path / "s.xlsx").read_bytes()[:2] == b"PK"
+    assert _png_size((tmp_path / "s.png").read_bytes()) == (WIDTH_PX, HEIGHT_PX)
+
+
+async def test_without_a_chinese_font_the_chart_still_renders_and_warns(
+    container: Container, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from matplotlib import font_manager
+
+    await seed(container)
+    r = await year_report(container)
+    latin = [f for f in font_manager.fontManager.ttflist if f.name == "DejaVu Sans"]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", latin)
+    cjk_font.cache_clear()
+    try:
+        png = render_chart(r, lambda key, **p: container.translator.t(key, "zh_CN", **p), POLICY)
+    finally:
+        cjk_font.cache_clear()
+    assert _png_size(png) == (WIDTH_PX, HEIGHT_PX) and len(png) > 20_000
+    assert "no CJK font found" in caplog.text
