@@ -40,6 +40,9 @@ def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> float:
     return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not security
 
 
+_Key = tuple[str, str, int | None]  # channel, audience, case (None for an admin chat)
+
+
 @dataclass
 class _Stats:
     sent: int = 0
@@ -63,6 +66,7 @@ class DeliveryWorker:
         concurrency: int = 16,
         poll_interval: float = 0.5,
         max_attempts: int = 50,
+        grace: float = 10.0,
     ) -> None:
         self._uow = uow
         self._t = t
@@ -73,6 +77,7 @@ class DeliveryWorker:
         self._concurrency = concurrency
         self._poll = poll_interval
         self._max_attempts = max_attempts
+        self._grace = grace
         self._wake = asyncio.Event()
         self.stats = _Stats()
 
@@ -81,26 +86,57 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set."""
+        """Deliver until ``stop`` is set.
+
+        Each recipient's rows go out in a task of their own, so a recipient that has to
+        wait (an admin group at 20 messages a minute, a chat after a 429) holds back nobody
+        else; the next pass starts new recipients while earlier ones are still sending.
+        """
+        gate = asyncio.Semaphore(self._concurrency)
+        inflight: dict[_Key, asyncio.Task[int]] = {}
+
+        def finished(key: _Key) -> None:
+            inflight.pop(key, None)
+            self._wake.set()  # the recipient may have more rows now
+
         while not stop.is_set():
             self._wake.clear()  # before the pass, so a wake() during it is not lost
             try:
-                await self.run_once()
-            except Exception:  # keep delivering; the row stays pending
+                for key, group in (await self._plan(exclude=set(inflight))).items():
+                    task = asyncio.create_task(self._deliver_group(group, gate, stop))
+                    inflight[key] = task
+                    task.add_done_callback(lambda _t, k=key: finished(k))
+            except Exception:  # keep delivering; the rows stay pending
                 log.exception("delivery pass failed")
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait(waits, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()
+        # Let sends under way finish and be marked (each group stops after its current row);
+        # only a send stuck past the grace period is cancelled, and its row stays pending.
+        if inflight:
+            await asyncio.wait(list(inflight.values()), timeout=self._grace)
+        for task in list(inflight.values()):
+            task.cancel()
+        await asyncio.gather(*inflight.values(), return_exceptions=True)
 
     async def run_once(self) -> int:
-        """Deliver every row that is due now; return how many were attempted."""
+        """Deliver every row that is due now and wait for it; return how many were attempted."""
+        groups = await self._plan()
+        if not groups:
+            return 0
+        gate = asyncio.Semaphore(self._concurrency)
+        counts = await asyncio.gather(*(self._deliver_group(g, gate) for g in groups.values()))
+        return sum(counts)
+
+    async def _plan(self, exclude: set[_Key] | None = None) -> dict[_Key, list[OutboxRow]]:
+        """Group due rows by recipient, oldest first, behind any row still waiting to retry."""
         now = self._clock()
         async with self._uow() as uow:
             rows = list(await uow.outbox.due(list(self._senders), now, self._batch))
-        groups: dict[tuple[str, str, int | None], list[OutboxRow]] = {}
-        held: set[tuple[str, str, int | None]] = set()
+        groups: dict[_Key, list[OutboxRow]] = {}
+        held: set[_Key] = set(exclude or ())
         for row in rows:
             key = (row.channel, row.audience, row.case_id if row.audience != "admin" else None)
             if key in held:
@@ -109,21 +145,20 @@ class DeliveryWorker:
                 held.add(key)  # keep the order: nothing after a waiting row goes first
                 continue
             groups.setdefault(key, []).append(row)
-        if not groups:
-            return 0
-        gate = asyncio.Semaphore(self._concurrency)
+        return groups
 
-        async def deliver_group(group: list[OutboxRow]) -> int:
-            async with gate:
-                done = 0
-                for row in group:
-                    done += 1
-                    if not await self._deliver(row):
-                        break  # a retry holds back the rest of this recipient's rows
-                return done
-
-        counts = await asyncio.gather(*(deliver_group(g) for g in groups.values()))
-        return sum(counts)
+    async def _deliver_group(
+        self, group: list[OutboxRow], gate: asyncio.Semaphore, stop: asyncio.Event | None = None
+    ) -> int:
+        async with gate:
+            done = 0
+            for row in group:
+                if stop is not None and stop.is_set():
+                    break
+                done += 1
+                if not await self._deliver(row):
+                    break  # a retry holds back the rest of this recipient's rows
+            return done
 
     async def _render(self, row: OutboxRow) -> Delivery | None:
         async with self._uow() as uow:

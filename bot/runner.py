@@ -151,6 +151,9 @@ async def run_service(
         container.services.clock,
         admin_locale=settings.default_locale,
     )
+    for channel in channels:
+        if hasattr(channel, "worker"):
+            channel.worker = worker  # lets the channel wake delivery after each update
     started: list[Channel] = []
     try:
         for channel in channels:

@@ -316,14 +316,8 @@ async def _submit(turn: Turn) -> list[Reply]:
     await turn.uow.audit.add(turn.now, Role.EMPLOYEE, "case.submit", case_id=case.id)
     await notify_admins(turn, case, "case_card", {})
     await turn.end()
-    return [
-        Reply(
-            t(
-                "intake.submitted",
-                number=case.number,
-                code=code,
-                date=turn.date(case.deadline_at),
-            )
-        ),
-        Reply(t("intake.keep_code")),
-    ]
+    submitted = t(
+        "intake.submitted", number=case.number, code=code, date=turn.date(case.deadline_at)
+    )
+    keep = t("intake.keep_code")
+    return [Reply(f"{submitted}\n\n{keep}")]

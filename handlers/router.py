@@ -117,7 +117,10 @@ class Handlers:
     async def _employee_command(self, turn: Turn, name: str, args: list[str]) -> list[Reply]:
         t = turn.t
         if name in ("start", "help"):
-            return [Reply(t("guide.text")), self._menu(turn)]
+            # One message, not two: each extra message costs the chat a second of its
+            # one-per-second budget on Telegram.
+            menu, guide = self._menu(turn), t("guide.text")
+            return [Reply(f"{guide}\n\n{menu.text}", menu.buttons)]
         if name == "new":
             return await start_intake(turn)
         if name == "status":

@@ -294,7 +294,7 @@ async def test_kill_during_delivery_loses_no_row_and_repeats_only_the_unmarked(
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # the kill races the handling; when handling wins, nothing is lost
     reason="polling confirms an update (next getUpdates offset) before it is handled: "
     "a kill -9 in between loses it; see the report on bench/README.md",
 )

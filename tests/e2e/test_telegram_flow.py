@@ -327,7 +327,7 @@ async def test_a_duplicate_update_is_handled_once(tg: Harness) -> None:
     update = tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
     tg.fake.raw_update(dict(update))
     await eventually(lambda: tg.channel.stats["duplicates"] == 1)
-    assert len(tg.fake.sent_to(EMPLOYEE)) == 2  # guide and menu, once
+    assert len(tg.fake.sent_to(EMPLOYEE)) == 1  # the guide with its menu, once
 
 
 async def test_in_a_forum_each_case_gets_a_topic_and_only_explicit_replies_answer(

@@ -47,7 +47,7 @@ def vault(ring: Keyring) -> Vault:
 def test_content_round_trips_through_aes_gcm(vault: Vault, data: bytes):
     blob = vault.encrypt(data, "case.description")
     assert vault.decrypt(blob, "case.description") == data
-    if data:
+    if len(data) >= 8:  # a 1-byte plaintext appears in random ciphertext by chance
         assert data not in blob
 
 
