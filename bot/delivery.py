@@ -171,12 +171,10 @@ class DeliveryWorker:
                     return None
                 chat_id = contact.chat_id
                 replies = [render_employee(self._t, row.kind, payload)]
-            elif row.audience == "officer":
-                chat_id = str(payload.get("chat_id") or "") or None
-                replies = await render_admin(
-                    uow, self._t, self._admin_locale, row.kind, payload, self._clock()
-                )
             else:
+                # An officer row names its officer's chat; an admin row goes to the admin chat.
+                if row.audience == "officer":
+                    chat_id = str(payload.get("chat_id") or "") or None
                 replies = await render_admin(
                     uow, self._t, self._admin_locale, row.kind, payload, self._clock()
                 )
