@@ -173,7 +173,10 @@ class TelegramChannel:
             update = Update.de_json(data, self.application.bot)
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400)
-        await self.application.update_queue.put(update)
+        # Handled before the 200: Telegram redelivers anything not acknowledged, so a
+        # crash mid-update loses nothing, and the update_id claim makes a redelivery (or
+        # the same update posted to another worker process) a no-op.
+        await self.processor.process_update(update, self.application.process_update(update))
         return web.Response(status=200)
 
     # ------------------------------------------------------------------ updates
