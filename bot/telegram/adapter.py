@@ -32,6 +32,7 @@ from bot.telegram.limiter import SendLimiter, TelegramRateLimiter
 from bot.telegram.output import Output
 from bot.telegram.processor import PerChatUpdateProcessor
 from bot.telegram.sender import TelegramSender
+from bot.telegram.transport import AiohttpRequest
 from handlers.inbound import Inbound, Reply
 from handlers.officer import OFFICER_COMMANDS, parse_command
 from handlers.router import Handlers
@@ -83,7 +84,9 @@ class TelegramChannel:
         builder = (
             builder.rate_limiter(TelegramRateLimiter(self.limiter))
             .concurrent_updates(self.processor)
-            .connection_pool_size(max(concurrency * 2, 8))
+            .request(AiohttpRequest(max(concurrency * 2, 8)))
+            # Long polling holds its connection for up to 30 s: give it its own.
+            .get_updates_request(AiohttpRequest(1, read_timeout=5.0))
         )
         if settings.webhook_url:
             builder = builder.updater(None)
