@@ -258,6 +258,19 @@ class TelegramRefRow(Base):
     at: Mapped[datetime]
 
 
+class TelegramInboxRow(Base):
+    """Updates fetched by long polling and not yet known to be handled: written before the
+    next getUpdates confirms them to Telegram, so a crash in between loses none. The update
+    (ids, names, text) is encrypted; ``key_index`` matches ``processed_updates``."""
+
+    __tablename__ = "telegram_inbox"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key_index: Mapped[str] = mapped_column(String(64), unique=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    payload_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class WebCredentialRow(Base):
     """An officer's web login: the login name as a blind index and an Argon2id hash."""
 
@@ -318,6 +331,4 @@ class FeedbackRow(Base):
     comment_ct: Mapped[bytes | None]
     solved: Mapped[bool | None] = mapped_column(Boolean)
     retaliation: Mapped[bool | None] = mapped_column(Boolean)
-    linked_case_id: Mapped[int | None] = mapped_column(
-        ForeignKey("cases.id", ondelete="SET NULL")
-    )
+    linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))

@@ -44,6 +44,7 @@ from storage.models import (
     OutboxRow,
     ProcessedUpdateRow,
     RateLimitRow,
+    TelegramInboxRow,
     TelegramRefRow,
     WebCredentialRow,
     WebSessionRow,
@@ -61,6 +62,7 @@ __all__ = [
     "SqlOutbox",
     "SqlProcessedUpdates",
     "SqlRateLimits",
+    "SqlTelegramInbox",
     "SqlTelegramRefs",
     "SqlWeb",
     "sender_index",
@@ -957,6 +959,60 @@ class SqlTelegramRefs:
             .order_by(TelegramRefRow.id)
         )
         return (await self._s.execute(stmt)).scalars().first()
+
+
+class SqlTelegramInbox:
+    """Polled Telegram updates kept until handled (see TelegramInboxRow)."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def add(self, updates: Sequence[tuple[int, dict[str, Any]]], at: datetime) -> None:
+        """Keep these (update_id, update as JSON) pairs; ones kept before are left alone."""
+        rows = [
+            {
+                "key_index": self._v.blind_index("update", f"telegram:{update_id}"),
+                "update_id": update_id,
+                "payload_ct": self._v.encrypt_json(data, "telegram.inbox"),
+                "at": at,
+            }
+            for update_id, data in updates
+        ]
+        if not rows:
+            return
+        if self._s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(TelegramInboxRow).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(TelegramInboxRow).on_conflict_do_nothing()
+        await self._s.execute(stmt, rows)
+
+    async def unhandled(self) -> builtins.list[dict[str, Any]]:
+        """Kept updates with no processed_updates record, oldest first."""
+        handled = select(ProcessedUpdateRow.key_index).where(
+            ProcessedUpdateRow.key_index == TelegramInboxRow.key_index
+        )
+        stmt = (
+            select(TelegramInboxRow.payload_ct)
+            .where(~handled.exists())
+            .order_by(TelegramInboxRow.update_id)
+        )
+        blobs = (await self._s.execute(stmt)).scalars().all()
+        return [self._v.decrypt_json(blob, "telegram.inbox") for blob in blobs]
+
+    async def purge(self, before: datetime) -> int:
+        """Forget handled updates, and any kept since before ``before`` (handled or not)."""
+        handled = select(ProcessedUpdateRow.key_index)
+        result = await self._s.execute(
+            delete(TelegramInboxRow).where(
+                TelegramInboxRow.key_index.in_(handled) | (TelegramInboxRow.at < before)
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 class SqlWeb:

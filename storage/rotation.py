@@ -19,6 +19,7 @@ from storage.models import (
     FeedbackRow,
     OfficerAccountRow,
     OutboxRow,
+    TelegramInboxRow,
 )
 from storage.vault import Vault, reseal_identity
 
@@ -37,6 +38,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[Any, str, str, str], ...] = (
     (AuditRow, "detail_ct", "audit.detail", "content"),
     (OfficerAccountRow, "account_ct", "officer.account", "delivery"),
     (FeedbackRow, "comment_ct", "feedback.comment", "content"),
+    (TelegramInboxRow, "payload_ct", "telegram.inbox", "content"),
 )
 
 Progress = Callable[[str, int], None]

@@ -18,6 +18,7 @@ from storage.repositories import (
     SqlOutbox,
     SqlProcessedUpdates,
     SqlRateLimits,
+    SqlTelegramInbox,
     SqlTelegramRefs,
     SqlWeb,
 )
@@ -37,6 +38,7 @@ class SqlUnitOfWork:
     audit: SqlAudit
     limits: SqlRateLimits
     telegram: SqlTelegramRefs
+    telegram_inbox: SqlTelegramInbox
     processed: SqlProcessedUpdates
     web: SqlWeb
     feedback: SqlFeedback
@@ -58,6 +60,7 @@ class SqlUnitOfWork:
         self.audit = SqlAudit(self.session, v)
         self.limits = SqlRateLimits(self.session, v)
         self.telegram = SqlTelegramRefs(self.session, v)
+        self.telegram_inbox = SqlTelegramInbox(self.session, v)
         self.processed = SqlProcessedUpdates(self.session, v)
         self.web = SqlWeb(self.session, v)
         self.feedback = SqlFeedback(self.session, v)

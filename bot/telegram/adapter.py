@@ -6,6 +6,8 @@ because the handlers parse them. See docs/telegram.md for the design decisions.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 from dataclasses import replace
@@ -30,6 +32,7 @@ from bot.telegram.dedup import (
 from bot.telegram.inbound import CHANNEL, chat_key, to_inbound
 from bot.telegram.limiter import SendLimiter, TelegramRateLimiter
 from bot.telegram.output import Output
+from bot.telegram.polling import Poller
 from bot.telegram.processor import PerChatUpdateProcessor
 from bot.telegram.sender import TelegramSender
 from bot.telegram.transport import AiohttpRequest
@@ -88,8 +91,9 @@ class TelegramChannel:
             # Long polling holds its connection for up to 30 s: give it its own.
             .get_updates_request(AiohttpRequest(1, read_timeout=5.0))
         )
-        if settings.webhook_url:
-            builder = builder.updater(None)
+        # No PTB Updater: polling is ours (bot/telegram/polling.py) so that a fetched
+        # update is kept before Telegram is told it arrived.
+        builder = builder.updater(None)
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
@@ -106,6 +110,14 @@ class TelegramChannel:
         )
         self.sender = TelegramSender(self.output, lambda: self._running)
         self.worker: DeliveryWorker | None = None
+        self.poller = Poller(
+            lambda: self.application.bot,
+            container.uow,
+            container.services.clock,
+            self.application.update_queue.put,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        self._polling: asyncio.Task[None] | None = None
         self.stats = {"updates": 0, "duplicates": 0, "failed": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -141,18 +153,18 @@ class TelegramChannel:
                 allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            assert app.updater is not None
-            await app.updater.start_polling(
-                poll_interval=0, timeout=30, allowed_updates=ALLOWED_UPDATES
-            )
+            self._polling = asyncio.create_task(self.poller.run(), name="telegram-polling")
         log.info("telegram channel started (%s)", "webhook" if self.webhook else "polling")
 
     async def stop(self) -> None:
         """Stop receiving, finish the updates in hand and close the connections."""
         app = self.application
         self._running = False
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+            self._polling = None
         if app.running:
             await app.stop()
         await app.shutdown()

@@ -1,0 +1,130 @@
+"""Long polling that loses no update when the process dies.
+
+``getUpdates`` with ``offset=N`` tells Telegram that every update below N was received, and
+Telegram forgets them. PTB's ``Updater`` asks for the next batch as soon as it has queued
+the last one, so a ``kill -9`` before those updates were handled lost them for good. Here a
+batch is written to the database (encrypted, ``telegram_inbox``) before the next request
+confirms it; on start, kept updates without a ``processed_updates`` record are handled
+first. The update_id claim in the handler's transaction (bot/telegram/dedup.py) makes a
+replayed update that had in fact been handled a no-op, so every update is handled once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from telegram import Bot, Update
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
+
+from storage.uow import UnitOfWorkFactory
+
+__all__ = ["Poller"]
+
+log = logging.getLogger(__name__)
+
+# Kept updates that were never handled (a handler bug) are dropped after this long; it
+# must stay below the scheduler's PROCESSED_TTL, or a handled update could look new.
+INBOX_TTL = timedelta(hours=12)
+_PURGE_EVERY = 60.0  # seconds between clean-ups of handled updates
+
+
+class Poller:
+    """Fetches updates, keeps them, then hands them to ``submit`` (PTB's update queue)."""
+
+    def __init__(
+        self,
+        bot: Callable[[], Bot],
+        uow: UnitOfWorkFactory,
+        clock: Callable[[], datetime],
+        submit: Callable[[Update], Any],
+        *,
+        allowed_updates: Sequence[str],
+        timeout: int = 30,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._bot = bot
+        self._uow = uow
+        self._clock = clock
+        self._submit = submit
+        self._allowed = list(allowed_updates)
+        self._timeout = timeout
+        self._max_backoff = max_backoff
+        self.offset: int | None = None
+        self.fetched = 0
+        self.replayed = 0
+
+    async def replay(self) -> int:
+        """Hand over updates kept by an earlier run and not handled; return how many."""
+        await self._purge()  # first: anything older than INBOX_TTL is not replayed
+        async with self._uow() as uow:
+            kept = await uow.telegram_inbox.unhandled()
+        bot = self._bot()
+        for data in kept:
+            update = Update.de_json(data, bot)
+            await self._submit(update)
+            self.offset = max(self.offset or 0, update.update_id + 1)
+        self.replayed += len(kept)
+        if kept:
+            log.info("replaying %d telegram updates kept before a restart", len(kept))
+        return len(kept)
+
+    async def _keep(self, updates: Sequence[Update]) -> None:
+        pairs = [(u.update_id, u.to_dict()) for u in updates]
+        async with self._uow() as uow:
+            await uow.telegram_inbox.add(pairs, self._clock())
+            await uow.commit()
+
+    async def _purge(self) -> None:
+        async with self._uow() as uow:
+            await uow.telegram_inbox.purge(self._clock() - INBOX_TTL)
+            await uow.commit()
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        bot = self._bot()
+        await bot.delete_webhook()
+        await self.replay()
+        backoff = 1.0
+        loop = asyncio.get_running_loop()
+        next_purge = loop.time() + _PURGE_EVERY
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=self.offset,
+                    timeout=self._timeout,
+                    allowed_updates=self._allowed,
+                    read_timeout=self._timeout + 10,
+                )
+                if updates:
+                    # Kept before the next request confirms them; if keeping fails, the
+                    # offset stays and Telegram hands the same batch out again.
+                    await self._keep(updates)
+                    for update in updates:
+                        await self._submit(update)
+                    self.offset = updates[-1].update_id + 1
+                    self.fetched += len(updates)
+                if loop.time() >= next_purge:
+                    await self._purge()
+                    next_purge = loop.time() + _PURGE_EVERY
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except InvalidToken:
+                log.error("telegram rejected the bot token; polling stopped")
+                raise
+            except Conflict:
+                log.warning("another getUpdates or a webhook is active for this bot; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+            except (NetworkError, TelegramError) as error:
+                log.warning("telegram polling failed (%s); retrying", type(error).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+            except Exception as error:  # the database: keep trying, lose nothing
+                log.error("keeping polled updates failed (%s); retrying", type(error).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
