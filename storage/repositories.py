@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.inbound import FileIn
@@ -470,21 +472,47 @@ class SqlAttachments:
         return self._info(row), self._v.decrypt(row.data_ct, "attachment.data")
 
 
+# Hot paths (every update reads its conversation and asks whether the sender is an
+# officer) use statements built once, in Core: building and ORM-loading them per call was
+# a measurable share of the bot's CPU (bench/telegram_load.py, py-spy).
+_CONV = ConversationRow.__table__.c
+_CONVERSATION = select(
+    _CONV.id, _CONV.step, _CONV.locale, _CONV.draft_ct, _CONV.updated_at, _CONV.expires_at
+).where(_CONV.sender_index == bindparam("ix"))
+_CONVERSATION_UPDATE = (
+    update(ConversationRow.__table__)
+    .where(_CONV.id == bindparam("row_id"))
+    .values(
+        step=bindparam("step"),
+        locale=bindparam("locale"),
+        draft_ct=bindparam("draft_ct"),
+        updated_at=bindparam("updated_at"),
+        expires_at=bindparam("expires_at"),
+    )
+)
+_CONVERSATION_INSERT = insert(ConversationRow.__table__)
+_CONVERSATION_DELETE = delete(ConversationRow.__table__).where(
+    _CONV.sender_index == bindparam("ix")
+)
+
+
 class SqlConversations:
     """Conversation state per sender; drafts encrypted."""
 
     def __init__(self, session: AsyncSession, vault: Vault) -> None:
         self._s = session
         self._v = vault
+        # sender index -> row id (0: known to have no row) as seen in this transaction
+        self._ids: dict[str, int] = {}
 
-    async def _row(self, channel: str, sender_id: str) -> ConversationRow | None:
-        index = sender_index(self._v, channel, sender_id)
-        stmt = select(ConversationRow).where(ConversationRow.sender_index == index)
-        return (await self._s.execute(stmt)).scalar_one_or_none()
+    async def _load(self, index: str) -> Any:
+        row = (await self._s.execute(_CONVERSATION, {"ix": index})).first()
+        self._ids[index] = row.id if row is not None else 0
+        return row
 
     async def get(self, channel: str, sender_id: str) -> Conversation | None:
         """Return a sender's conversation, if any."""
-        row = await self._row(channel, sender_id)
+        row = await self._load(sender_index(self._v, channel, sender_id))
         if row is None:
             return None
         draft = self._v.decrypt_json(row.draft_ct, "conversation.draft") if row.draft_ct else {}
@@ -498,26 +526,34 @@ class SqlConversations:
 
     async def save(self, channel: str, sender_id: str, conversation: Conversation) -> None:
         """Create or update a sender's conversation."""
-        row = await self._row(channel, sender_id)
-        if row is None:
-            row = ConversationRow(sender_index=sender_index(self._v, channel, sender_id))
-            self._s.add(row)
-        row.step = conversation.step
-        row.locale = conversation.locale
-        row.draft_ct = (
-            self._v.encrypt_json(conversation.draft, "conversation.draft")
-            if conversation.draft
-            else None
-        )
         if conversation.updated_at is None:
             raise ValueError("conversation.updated_at must be set")
-        row.updated_at = conversation.updated_at
-        row.expires_at = conversation.expires_at
+        index = sender_index(self._v, channel, sender_id)
+        if index not in self._ids:
+            await self._load(index)
+        values = {
+            "step": conversation.step,
+            "locale": conversation.locale,
+            "draft_ct": (
+                self._v.encrypt_json(conversation.draft, "conversation.draft")
+                if conversation.draft
+                else None
+            ),
+            "updated_at": conversation.updated_at,
+            "expires_at": conversation.expires_at,
+        }
+        row_id = self._ids[index]
+        if row_id:
+            await self._s.execute(_CONVERSATION_UPDATE, {"row_id": row_id, **values})
+            return
+        result = await self._s.execute(_CONVERSATION_INSERT, {"sender_index": index, **values})
+        self._ids[index] = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
     async def delete(self, channel: str, sender_id: str) -> None:
         """Forget a sender's conversation."""
         index = sender_index(self._v, channel, sender_id)
-        await self._s.execute(delete(ConversationRow).where(ConversationRow.sender_index == index))
+        await self._s.execute(_CONVERSATION_DELETE, {"ix": index})
+        self._ids[index] = 0
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete conversations and draft files idle past their expiry."""
@@ -716,6 +752,17 @@ class SqlOutbox:
         return (await self._s.execute(stmt)).scalars().all()
 
 
+_OFF = OfficerRow.__table__.c
+_ACC = OfficerAccountRow.__table__.c
+_OFFICER_BY_ACCOUNT = (
+    select(_OFF.id, _OFF.name, _OFF.role, _OFF.unit, _OFF.active)
+    .select_from(
+        OfficerRow.__table__.join(OfficerAccountRow.__table__, _ACC.officer_id == _OFF.id)
+    )
+    .where(_ACC.account_index == bindparam("ix"), _OFF.active.is_(True))
+)
+
+
 class SqlOfficers:
     """Officers and their channel accounts."""
 
@@ -732,16 +779,11 @@ class SqlOfficers:
 
     async def by_account(self, channel: str, account_id: str) -> Officer | None:
         """Return the active officer who owns this channel account."""
-        stmt = (
-            select(OfficerRow)
-            .join(OfficerAccountRow, OfficerAccountRow.officer_id == OfficerRow.id)
-            .where(
-                OfficerAccountRow.account_index == self._account_index(channel, account_id),
-                OfficerRow.active.is_(True),
-            )
-        )
-        row = (await self._s.execute(stmt)).scalar_one_or_none()
-        return self._officer(row) if row else None
+        ix = self._account_index(channel, account_id)
+        row = (await self._s.execute(_OFFICER_BY_ACCOUNT, {"ix": ix})).first()
+        if row is None:
+            return None
+        return Officer(row.id, row.name, Role(row.role), row.unit, row.active)
 
     async def get(self, officer_id: int) -> Officer | None:
         """Return an officer by id."""
@@ -888,6 +930,12 @@ class SqlRateLimits:
         return row.count
 
 
+_MARK = {
+    True: pg_insert(ProcessedUpdateRow.__table__).on_conflict_do_nothing(),
+    False: sqlite_insert(ProcessedUpdateRow.__table__).on_conflict_do_nothing(),
+}
+
+
 class SqlProcessedUpdates:
     """Inbound updates already handled (Telegram update_id, WeCom MsgId), by blind index."""
 
@@ -900,15 +948,8 @@ class SqlProcessedUpdates:
         values = {"key_index": self._v.blind_index("update", key), "at": at}
         # INSERT .. ON CONFLICT DO NOTHING is atomic on both databases, so two workers
         # handed the same retry cannot both see it as new.
-        if self._s.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            stmt: Any = pg_insert(ProcessedUpdateRow).values(**values).on_conflict_do_nothing()
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            stmt = sqlite_insert(ProcessedUpdateRow).values(**values).on_conflict_do_nothing()
-        result = await self._s.execute(stmt)
+        stmt = _MARK[self._s.get_bind().dialect.name == "postgresql"]
+        result = await self._s.execute(stmt, values)
         return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
     async def purge(self, before: datetime) -> int:
