@@ -718,9 +718,13 @@ def report(opts: argparse.Namespace, phases: dict[str, Phase]) -> None:
             f"    {'budget left by (b): 30 - sends/s':40}{'':>14}{left:>14.1f}"
             f"   ≥ 95 % {share * 100:.0f} % {_verdict(share >= 0.95)}"
         )
-        ceiling = max(0.0, 26 / (1.1 + opts.rtt / 1000) - xc.sends_per_s)
+        from bot.telegram.limiter import SendLimits
+
+        lim = SendLimits()
+        window = 1.0 + lim.margin + opts.rtt / 1000  # a send counts until answer + 1 s
+        ceiling = max(0.0, lim.overall_per_second / window - xc.sends_per_s)
         w(
-            f"    {'limiter ceiling: 26/(1.1 s+RTT) - replies':40}{'':>14}{ceiling:>14.1f}"
+            f"    {'limiter ceiling: 30/(1 s+margin+RTT) - replies':40}{'':>14}{ceiling:>14.1f}"
             f"   (pushes at {xc.pushes_per_s / ceiling * 100 if ceiling else 0:.0f} % of it)"
         )
         w(f"    {'(b) latency p50/p95/p99 ms meanwhile':40}{'':>14}{_lat(xc.latencies):>14}")

@@ -72,7 +72,7 @@ class SendLimits:
     private_interval: float = 1.0
     group_per_minute: int = 20
     push_reserve: int = 4  # of the overall budget per second, kept for interactive replies
-    margin: float = 0.1  # seconds added to every window
+    margin: float = 0.03  # seconds added to every window (sends count from their answer)
 
 
 _IN_FLIGHT = float("inf")
@@ -110,6 +110,7 @@ class SendLimiter:
         self._groups: dict[int, list[_Slot]] = {}
         self._blocked: dict[int | None, float] = {}
         self._interactive_waiting = 0
+        self._changed = asyncio.Event()  # set (and replaced) whenever a send is answered
         self.sent = 0
         self.waited = 0
 
@@ -176,15 +177,32 @@ class SendLimiter:
                     self._interactive_waiting += 1 if overall else -1
                     starved = overall
                 self.waited += 1
-                # In-flight sends have no end yet: look again shortly rather than forever.
-                await self._sleep(min(wait, 0.25))
+                await self._nap(wait)
         finally:
             if starved:
                 self._interactive_waiting -= 1
 
+    async def _nap(self, wait: float) -> None:
+        """Sleep until ``wait`` is over or any send is answered, whichever comes first.
+
+        An answered send can end the wait early (a slot's time becomes known), and while
+        the slot that decides the wait is in flight its end is unknown (``wait`` is
+        infinite): waking on answers, not on a polling interval, keeps replies prompt.
+        """
+        changed = self._changed
+        sleeper = asyncio.ensure_future(self._sleep(min(wait, 1.0)))
+        waker = asyncio.ensure_future(changed.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
     def release(self, slot: _Slot) -> None:
         """The send was answered (or failed): it counts from now."""
         slot.at = self._clock()
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def block(self, chat_id: int | None, seconds: float) -> None:
         """Send nothing to this chat (None: to anyone) for ``seconds`` (after a 429)."""
