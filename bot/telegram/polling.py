@@ -86,13 +86,16 @@ class Poller:
     async def run(self) -> None:
         """Poll until cancelled."""
         bot = self._bot()
-        await bot.delete_webhook()
-        await self.replay()
+        started = False
         backoff = 1.0
         loop = asyncio.get_running_loop()
         next_purge = loop.time() + _PURGE_EVERY
         while True:
             try:
+                if not started:  # inside the loop: a failure here is retried like any other
+                    await bot.delete_webhook()
+                    await self.replay()
+                    started = True
                 updates = await bot.get_updates(
                     offset=self.offset,
                     timeout=self._timeout,
