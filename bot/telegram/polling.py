@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
+from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
+from bot.telegram.limiter import retry_after_seconds
 from storage.uow import UnitOfWorkFactory
 
 __all__ = ["Poller"]
@@ -80,8 +81,10 @@ class Poller:
 
     async def _purge(self) -> None:
         async with self._uow() as uow:
-            await uow.telegram_inbox.purge(self._clock() - INBOX_TTL)
+            dropped = await uow.telegram_inbox.purge(self._clock() - INBOX_TTL)
             await uow.commit()
+        if dropped:
+            log.debug("telegram inbox: %d handled or expired updates dropped", dropped)
 
     async def run(self) -> None:
         """Poll until cancelled."""
@@ -119,6 +122,9 @@ class Poller:
             except InvalidToken:
                 log.error("telegram rejected the bot token; polling stopped")
                 raise
+            except RetryAfter as error:
+                log.warning("telegram asked polling to slow down")
+                await asyncio.sleep(retry_after_seconds(error))
             except Conflict:
                 log.warning("another getUpdates or a webhook is active for this bot; retrying")
                 await asyncio.sleep(backoff)
@@ -128,6 +134,8 @@ class Poller:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
             except Exception as error:  # the database: keep trying, lose nothing
-                log.error("keeping polled updates failed (%s); retrying", type(error).__name__)
+                log.error(
+                    "telegram polling: database step failed (%s); retrying", type(error).__name__
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
