@@ -13,17 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    Conflict,
+    EndPointNotFound,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBUserWarning
 
 from bot.telegram.limiter import retry_after_seconds
 from storage.uow import UnitOfWorkFactory
 
 __all__ = ["Poller"]
+
+# Bot.do_api_request warns when the endpoint has a Bot method; getUpdates is asked for raw
+# on purpose (see Poller.run).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +86,8 @@ class Poller:
             log.info("replaying %d telegram updates kept before a restart", len(kept))
         return len(kept)
 
-    async def _keep(self, updates: Sequence[Update]) -> None:
-        pairs = [(u.update_id, u.to_dict()) for u in updates]
+    async def _keep(self, updates: Sequence[dict[str, Any]]) -> None:
+        pairs = [(int(u["update_id"]), u) for u in updates]
         async with self._uow() as uow:
             await uow.telegram_inbox.add(pairs, self._clock())
             await uow.commit()
@@ -99,16 +112,22 @@ class Poller:
                     await bot.delete_webhook()
                     await self.replay()
                     started = True
-                updates = await bot.get_updates(
-                    offset=self.offset,
-                    timeout=self._timeout,
-                    allowed_updates=self._allowed,
+                # The raw JSON, not Bot.get_updates: it is what we keep (as Telegram sent
+                # it, and without PTB's to_dict() per update), then parsed once.
+                raw = await bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={
+                        "offset": self.offset,
+                        "timeout": self._timeout,
+                        "allowed_updates": self._allowed,
+                    },
                     read_timeout=self._timeout + 10,
                 )
-                if updates:
+                if raw:
                     # Kept before the next request confirms them; if keeping fails, the
                     # offset stays and Telegram hands the same batch out again.
-                    await self._keep(updates)
+                    await self._keep(raw)
+                    updates = Update.de_list(raw, bot)
                     for update in updates:
                         await self._submit(update)
                     self.offset = updates[-1].update_id + 1
@@ -122,6 +141,9 @@ class Poller:
             except InvalidToken:
                 log.error("telegram rejected the bot token; polling stopped")
                 raise
+            except EndPointNotFound as error:  # do_api_request's name for a 401/404
+                log.error("telegram rejected the bot token; polling stopped")
+                raise InvalidToken(error.message) from error
             except RetryAfter as error:
                 log.warning("telegram asked polling to slow down")
                 await asyncio.sleep(retry_after_seconds(error))
