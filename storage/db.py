@@ -71,7 +71,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             poolclass=AsyncAdaptedQueuePool,
             pool_size=1,
             max_overflow=0,
-            pool_timeout=30,
+            pool_timeout=10,  # as long as busy_timeout: a nested unit of work fails alike
             **options,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
