@@ -19,6 +19,10 @@ from telegram.request import BaseRequest, RequestData
 
 __all__ = ["AiohttpRequest"]
 
+# An employee's file name goes into a multipart header: escape it as browsers and httpx do
+# (HTML5: '"' and control characters percent-encoded; aiohttp itself doubles backslashes).
+_FILENAME_ESCAPES = {ord('"'): "%22"} | {c: f"%{c:02X}" for c in range(0x20) if c != 0x1B}
+
 
 class AiohttpRequest(BaseRequest):
     """A :class:`telegram.request.BaseRequest` over one :class:`aiohttp.ClientSession`.
@@ -105,7 +109,8 @@ class AiohttpRequest(BaseRequest):
             for name, value in (params or {}).items():
                 form.add_field(name, value)
             for name, (filename, content, mime) in files.items():
-                form.add_field(name, content, filename=filename, content_type=mime)
+                safe = filename.translate(_FILENAME_ESCAPES) if filename else filename
+                form.add_field(name, content, filename=safe, content_type=mime)
             data = form
         try:
             async with session.request(method, url, data=data, timeout=timeout) as response:

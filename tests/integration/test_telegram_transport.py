@@ -276,6 +276,25 @@ async def test_an_upload_is_multipart_with_field_name_filename_type_and_bytes(ap
     ]
 
 
+@pytest.mark.parametrize(
+    "name", ['证据 "甲".pdf', "a\\b.pdf", "行\n换.pdf", 'x";name="evil.pdf']
+)
+async def test_a_file_name_with_quotes_or_control_characters_is_escaped_like_httpx(
+    api: FakeApi, name: str
+):
+    async def send(bot: Bot) -> None:
+        await bot.send_document(CHAT, InputFile(PDF, filename=name))
+
+    httpx_call, ours = await call_both(api, send)
+    parts = parse_multipart(ours.content_type, ours.body)
+    expected = parse_multipart(httpx_call.content_type, httpx_call.body)
+    assert [(p.name, p.filename, p.data) for p in parts] == [
+        (p.name, p.filename, p.data) for p in expected
+    ]
+    # The name cannot break out of its header into another parameter or part.
+    assert [p.name for p in parts] == ["chat_id", "document"]
+
+
 async def test_a_photo_upload_reaches_aiohttps_own_multipart_parser():
     received: dict[str, Any] = {}
 
