@@ -11,6 +11,7 @@ server, parses HTTP in C and keeps its own connection pool. PTB documents
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -18,6 +19,8 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 __all__ = ["AiohttpRequest"]
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 # An employee's file name goes into a multipart header: escape it as browsers and httpx do
 # (HTML5: '"' and control characters percent-encoded; aiohttp itself doubles backslashes).
@@ -103,7 +106,12 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
-        data: Any = params
+        data: Any = None
+        headers: dict[str, str] | None = None
+        if params and not files:
+            # Encoded here, as aiohttp's FormData would, without building one per call.
+            data = urlencode(params, doseq=True).encode()
+            headers = _FORM
         if files:
             form = aiohttp.FormData(quote_fields=False)
             for name, value in (params or {}).items():
@@ -113,7 +121,9 @@ class AiohttpRequest(BaseRequest):
                 form.add_field(name, content, filename=safe, content_type=mime)
             data = form
         try:
-            async with session.request(method, url, data=data, timeout=timeout) as response:
+            async with session.request(
+                method, url, data=data, headers=headers, timeout=timeout
+            ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
             raise TimedOut() from error
