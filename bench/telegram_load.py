@@ -161,7 +161,17 @@ async def _serve_xinfang(opts: argparse.Namespace) -> None:
 
     async def record() -> None:  # when asked to stop: a delivery pass may delay the exit
         await stop.wait()
-        figures = {"statements": dict(statements), "updates": channel.stats["updates"]}
+        waits = sorted(getattr(limiter, "interactive_waits", ()))
+        figures = {
+            "statements": dict(statements),
+            "updates": channel.stats["updates"],
+            "reply_waits_ms": [
+                round(1000 * waits[min(len(waits) - 1, int(q * len(waits)))], 1)
+                for q in (0.5, 0.95, 0.99)
+            ]
+            if waits
+            else [],
+        }
         (Path(opts.data) / "stats.json").write_text(json.dumps(figures))
 
     recorder = asyncio.create_task(record())
@@ -424,6 +434,7 @@ class Phase:
     own_cpu: float = 0.0
     sql: dict[str, int] = field(default_factory=dict)
     bot_updates: int = 0
+    reply_waits: list[float] = field(default_factory=list)  # limiter, whole run, ms
     sends_per_s: float = 0.0
     pushes_per_s: float = 0.0
     pushes_delivered: int = 0
@@ -561,6 +572,7 @@ async def closed_loop(kind: str, opts: argparse.Namespace, work: Path) -> Phase:
         phase.rss_mb, phase.cpu, phase.own_cpu = fake.rss_mb, fake.cpu, fake.own_cpu
         phase.sql = fake.bot_stats.get("statements", {})
         phase.bot_updates = fake.bot_stats.get("updates", 0)
+        phase.reply_waits = fake.bot_stats.get("reply_waits_ms", [])
     return phase
 
 
@@ -609,6 +621,7 @@ async def open_loop(
         phase.rss_mb, phase.cpu, phase.own_cpu = fake.rss_mb, fake.cpu, fake.own_cpu
         phase.sql = fake.bot_stats.get("statements", {})
         phase.bot_updates = fake.bot_stats.get("updates", 0)
+        phase.reply_waits = fake.bot_stats.get("reply_waits_ms", [])
         phase.pushes_delivered = len(fake.push_chats)
         phase.push_duplicates = sum(fake.push_chats.values()) - len(fake.push_chats)
         if kind == "xinfang":
@@ -701,6 +714,9 @@ def report(opts: argparse.Namespace, phases: dict[str, Phase]) -> None:
         w(f"    {'peak RSS MB':40}{eb.rss_mb:>14.0f}{xb.rss_mb:>14.0f}")
         w(f"    {'bot CPU s / fake+load CPU s':40}{_cpu(eb):>14}{_cpu(xb):>14}")
         w(f"    {'officer accepts':40}{eb.accepts:>14}{xb.accepts:>14}")
+        if xb.reply_waits:
+            waits = "/".join(f"{v:.0f}" for v in xb.reply_waits)
+            w(f"    {'replies waiting for the limiter p50/95/99':40}{'':>14}{waits:>14}")
         sp = xb.status_push_latency
         w(
             f"    xinfang status pushes after /accept: {len(sp)} arrived, p50/p95 "
@@ -731,6 +747,9 @@ def report(opts: argparse.Namespace, phases: dict[str, Phase]) -> None:
         verdict = f"p99 ≤ 300 {_verdict(p99c <= 300)}" if opts.rtt == 50 else ""
         w(f"    {'(b) updates/s meanwhile':40}{'':>14}{xc.rate:>14.1f}   {verdict}")
         w(f"    {'interactive sends/s meanwhile':40}{'':>14}{xc.sends_per_s:>14.1f}")
+        if xc.reply_waits:
+            waits = "/".join(f"{v:.0f}" for v in xc.reply_waits)
+            w(f"    {'replies waiting for the limiter p50/95/99':40}{'':>14}{waits:>14}")
         w(f"    {'flood-limit violations':40}{'':>14}{xc.flood:>14}")
         w(f"    {'lost updates (no reply in 20 s)':40}{'':>14}{xc.lost:>14}")
         w(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -113,6 +114,8 @@ class SendLimiter:
         self._changed = asyncio.Event()  # set (and replaced) whenever a send is answered
         self.sent = 0
         self.waited = 0
+        # How long recent interactive replies waited for their budget (seconds).
+        self.interactive_waits: deque[float] = deque(maxlen=10_000)
 
     @staticmethod
     def _window_wait(slots: list[_Slot], budget: int, window: float, now: float) -> float:
@@ -167,11 +170,14 @@ class SendLimiter:
         does not hold pushes to other chats back.
         """
         starved = False  # counted in _interactive_waiting
+        began = self._clock()
         try:
             while True:
                 now = self._clock()
                 wait, overall = self._wait(chat_id, now, interactive)
                 if wait <= 0:
+                    if interactive:
+                        self.interactive_waits.append(now - began)
                     return self._take(chat_id, now)
                 if interactive and overall != starved:
                     self._interactive_waiting += 1 if overall else -1
