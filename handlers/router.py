@@ -47,7 +47,13 @@ class Handlers:
                 or self.services.config.default_locale
             )
             turn = Turn(inbound, uow, self.services, now, locale, conversation)
-            officer = await uow.officers.by_account(inbound.channel, inbound.sender_id)
+            # Only officer-shaped input needs to know who the sender is (one query less
+            # for every ordinary employee message).
+            officer = (
+                await uow.officers.by_account(inbound.channel, inbound.sender_id)
+                if inbound.in_admin_chat or _officer_shaped(inbound, turn.step)
+                else None
+            )
             try:
                 replies = await self._dispatch(turn, officer)
             except DomainError as error:
@@ -74,11 +80,7 @@ class Handlers:
                 return []
             return await handle_officer(turn, officer)
         command = parse_command(inbound.text.strip()) if inbound.text else None
-        if officer is not None and (
-            (command and command[0] in OFFICER_COMMANDS)
-            or (inbound.button or "").startswith(("o:", "oo:", "or:"))
-            or turn.step.startswith("officer.")
-        ):
+        if officer is not None and _officer_shaped(inbound, turn.step):
             return await handle_officer(turn, officer)
         return await self._employee(turn, command)
 
@@ -166,3 +168,11 @@ class Handlers:
                 (Button(t("button.check_status"), "menu:status"),),
             ),
         )
+
+
+def _officer_shaped(inbound: Inbound, step: str) -> bool:
+    """An officer command, an officer button, or a step of an officer's question."""
+    if (inbound.button or "").startswith(("o:", "oo:", "or:")) or step.startswith("officer."):
+        return True
+    command = parse_command(inbound.text.strip()) if inbound.text else None
+    return command is not None and command[0] in OFFICER_COMMANDS
