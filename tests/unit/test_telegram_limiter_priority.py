@@ -46,3 +46,50 @@ async def test_a_reply_waiting_for_the_overall_budget_goes_before_pushes() -> No
     with pytest.raises(asyncio.CancelledError):
         await reply
     assert lim._interactive_waiting == 0
+
+
+def ticking() -> tuple[SendLimiter, list[float]]:
+    """A limiter whose sleep moves the clock on by exactly what was asked."""
+    now = [1000.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    return SendLimiter(clock=lambda: now[0], sleep=sleep), now
+
+
+async def test_the_overall_budget_counts_a_send_from_its_start_not_its_answer() -> None:
+    lim, now = ticking()
+    slots = [await lim.acquire(chat, interactive=True) for chat in range(1, 31)]
+    now[0] += 0.5  # Telegram answers half a second later
+    for slot in slots:
+        lim.release(slot)
+    await lim.acquire(31, interactive=True)
+    assert now[0] == pytest.approx(1000.0 + 1.0 + lim.limits.margin)
+
+
+async def test_a_private_chat_counts_its_last_message_from_the_answer() -> None:
+    lim, now = ticking()
+    slot = await lim.acquire(5, interactive=True)
+    now[0] += 0.5
+    lim.release(slot)
+    await lim.acquire(5, interactive=True)
+    assert now[0] == pytest.approx(1000.5 + 1.0 + lim.limits.margin)
+
+
+async def test_pushes_start_evenly_spaced_and_leave_the_reserve_to_replies() -> None:
+    lim, now = ticking()
+    starts = []
+    for chat in range(1, 41):
+        lim.release(await lim.acquire(chat, interactive=False))
+        starts.append(now[0])
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert min(gaps) >= lim.limits.push_spacing - 1e-9
+    in_one_window = [t for t in starts if t < starts[0] + 1.0 + lim.limits.margin - 1e-6]
+    budget = lim.limits.overall_per_second - lim.limits.push_reserve
+    assert len(in_one_window) == budget
+    # A reply still finds its slot at once, in the same window the pushes filled.
+    before = now[0]
+    await lim.acquire(99, interactive=True)
+    assert now[0] == before
