@@ -9,6 +9,7 @@ through in its first second and has no per-private-chat limit, so it is replaced
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import warnings
 from collections import deque
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -29,6 +30,8 @@ __all__ = [
     "TelegramRateLimiter",
     "retry_after_seconds",
 ]
+
+log = logging.getLogger(__name__)
 
 # Calls that put a message into a chat; Telegram's flood limits count these.
 SEND_ENDPOINTS = frozenset(
@@ -234,6 +237,10 @@ class SendLimiter:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    async def pause(self, seconds: float) -> None:
+        """Sleep on the limiter's clock (a retry's backoff)."""
+        await self._sleep(seconds)
+
     def block(self, chat_id: int | None, seconds: float) -> None:
         """Send nothing to this chat (None: to anyone) for ``seconds`` (after a 429)."""
         until = self._clock() + seconds
@@ -252,14 +259,20 @@ def _chat_id(data: dict[str, Any]) -> int | None:
 class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
     """PTB rate limiter over :class:`SendLimiter`.
 
-    Interactive calls wait for their budget and retry a 429 after ``retry_after`` (up to
-    ``max_retries`` times); pushes (``rate_limit_args=PUSH``) raise the 429 so the outbox
-    can reschedule the row instead of holding a worker.
+    Interactive calls wait for their budget, retry a 429 after ``retry_after`` and a server
+    error, timeout or dropped connection after a short backoff (up to ``max_retries`` times
+    in all): the reply that carries a tracking code exists nowhere else, so one 502 must not
+    lose it (a retried timeout may show a message twice; a lost one is worse). Pushes
+    (``rate_limit_args=PUSH``) raise at once so the outbox can reschedule the row instead of
+    holding a worker.
     """
 
-    def __init__(self, limiter: SendLimiter | None = None, *, max_retries: int = 3) -> None:
+    def __init__(
+        self, limiter: SendLimiter | None = None, *, max_retries: int = 3, backoff: float = 0.5
+    ) -> None:
         self.limiter = limiter or SendLimiter()
         self.max_retries = max_retries
+        self.backoff = backoff  # seconds before the first retry of a network error; doubles
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -283,7 +296,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         chat_id = _chat_id(data)
         attempt = 0
         while True:
-            slot = await self.limiter.acquire(chat_id, interactive=not push)
+            slot: _Slot | None = await self.limiter.acquire(chat_id, interactive=not push)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -292,5 +305,20 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 attempt += 1
                 if push or attempt > self.max_retries:
                     raise
-            finally:
+            except NetworkError as error:  # 5xx, timeouts, dropped connections
+                if push or isinstance(error, BadRequest) or attempt >= self.max_retries:
+                    raise
+                retry_in = self.backoff * 2**attempt
+                attempt += 1
+                log.warning(
+                    "telegram %s failed (%s); retrying in %.1f s",
+                    endpoint,
+                    type(error).__name__,
+                    retry_in,
+                )
                 self.limiter.release(slot)
+                slot = None
+                await self.limiter.pause(retry_in)
+            finally:
+                if slot is not None:
+                    self.limiter.release(slot)

@@ -11,7 +11,7 @@ import pytest
 
 from bot.container import Container
 from handlers.ports import CaseFilter, Contact, OutboxMessage
-from tests.e2e.test_telegram_flow import EMPLOYEE, NUMBER, Harness, eventually, running
+from tests.e2e.test_telegram_flow import CODE, EMPLOYEE, NUMBER, Harness, eventually, running
 from tests.helpers.builders import make_case
 from tests.helpers.clock import FakeClock
 
@@ -80,6 +80,37 @@ async def test_server_errors_are_retried_with_backoff_and_nothing_is_lost(tg: Ha
     await tg.fake.wait_for_messages(tg.admin, 1)
     await eventually(lambda: tg.worker.stats.sent == 1)
     assert await outbox(tg) == {"sent": 1}
+    assert tg.fake.flood_violations == 0
+
+
+async def test_server_errors_on_the_receipt_are_retried_so_the_tracking_code_arrives(
+    tg: Harness,
+) -> None:
+    chat = EMPLOYEE
+    await tg.say(chat, chat, "/start", expect="menu:new")
+    await tg.press(chat, chat, "menu:new", expect="cat:pay")
+    await tg.press(chat, chat, "cat:pay")
+    await tg.say(
+        chat, chat, "三个月没有发加班费了，车间主任说没有预算，要求补发。", expect="ev:done"
+    )
+    await tg.press(chat, chat, "ev:done", expect="anon:yes")
+    await tg.press(chat, chat, "anon:yes", expect="rv:submit")
+    tg.fake.fail_next("sendMessage", 502, chat_id=chat, count=1)
+    tg.fake.fail_next("sendMessage", 500, chat_id=chat, count=1)
+    since = len(tg.fake.sent_to(chat))
+    tg.fake.callback_query(
+        chat, chat, "rv:submit", tg.with_button(chat, "rv:submit")["message_id"]
+    )
+    [receipt] = await tg.until(chat, since, lambda ms: any(CODE.search(m["text"]) for m in ms))
+    failed = [c for c in tg.fake.calls_to("sendMessage") if c.status >= 500]
+    assert [c.status for c in failed] == [502, 500]
+    ok = next(c for c in tg.fake.calls_to("sendMessage") if c.result and c.at >= failed[-1].at)
+    assert ok.at - failed[-1].at >= 1.0  # the second retry waited its backoff (0.5 s, 1 s)
+    code = CODE.search(receipt["text"])
+    assert code is not None
+    assert sum(bool(CODE.search(t)) for t in tg.fake.texts_to(chat)) == 1  # once, not twice
+    [status, *_] = await tg.say(chat, chat, code.group(0))
+    assert NUMBER.search(status["text"])
     assert tg.fake.flood_violations == 0
 
 

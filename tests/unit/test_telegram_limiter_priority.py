@@ -1,13 +1,17 @@
-"""SendLimiter: pushes yield to interactive replies only when those wait for the overall
-budget, not when a reply waits for its own chat's 1 message/s."""
+"""SendLimiter and TelegramRateLimiter: how the budget is counted, how pushes yield to
+interactive replies (only when those wait for the overall budget, not for their own chat's
+1 message/s), and which failed sends are retried here."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.telegram import SendLimiter
+from bot.telegram.limiter import PUSH, TelegramRateLimiter
 
 
 def limiter() -> tuple[SendLimiter, list[float]]:
@@ -93,3 +97,52 @@ async def test_pushes_start_evenly_spaced_and_leave_the_reserve_to_replies() -> 
     before = now[0]
     await lim.acquire(99, interactive=True)
     assert now[0] == before
+
+
+def failing(errors: list[Exception]) -> tuple[Any, list[int]]:
+    """A Bot API call that raises the given errors in turn, then succeeds."""
+    calls = [0]
+
+    async def call() -> dict[str, Any]:
+        calls[0] += 1
+        if errors:
+            raise errors.pop(0)
+        return {"message_id": 1}
+
+    return call, calls
+
+
+async def send(rl: TelegramRateLimiter, call: Any, *, push: bool) -> Any:
+    return await rl.process_request(
+        call, (), {}, "sendMessage", {"chat_id": 5}, PUSH if push else None
+    )
+
+
+async def test_an_interactive_reply_is_retried_after_server_errors_with_backoff() -> None:
+    lim, now = ticking()
+    rl = TelegramRateLimiter(lim)
+    call, calls = failing([NetworkError("Bad Gateway"), TimedOut()])
+    assert await send(rl, call, push=False) == {"message_id": 1}
+    assert calls[0] == 3
+    # 0.5 s then 1 s of backoff; the last try also waited for chat 5's 1 s interval.
+    assert now[0] - 1000.0 >= 1.5
+
+
+async def test_an_interactive_reply_gives_up_after_three_retries() -> None:
+    lim, _ = ticking()
+    call, calls = failing([NetworkError("Bad Gateway") for _ in range(10)])
+    with pytest.raises(NetworkError):
+        await send(TelegramRateLimiter(lim), call, push=False)
+    assert calls[0] == 4
+
+
+@pytest.mark.parametrize(
+    ("error", "push"),
+    [(NetworkError("Bad Gateway"), True), (BadRequest("Message is too long"), False)],
+)
+async def test_pushes_and_bad_requests_are_not_retried_here(error: Exception, push: bool) -> None:
+    lim, _ = ticking()
+    call, calls = failing([error])
+    with pytest.raises(type(error)):
+        await send(TelegramRateLimiter(lim), call, push=push)
+    assert calls[0] == 1  # a push goes back to the outbox; a bad request would fail again
