@@ -43,14 +43,23 @@ async def _errors(
         return web.Response(status=500, text="internal error")
 
 
-async def _health(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+def _health(channels: list[Channel]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """200 while every channel works; 503 naming the channels that stopped for good (a
+    revoked bot token, say), so a supervisor or monitor sees what the log says."""
+
+    async def health(_request: web.Request) -> web.Response:
+        problems = {c.name: p for c in channels if (p := getattr(c, "problem", None))}
+        if problems:
+            return web.json_response({"ok": False, "problems": problems}, status=503)
+        return web.json_response({"ok": True})
+
+    return health
 
 
 def build_web_app(channels: list[Channel]) -> web.Application:
     """The shared aiohttp application with every channel's routes."""
     app = web.Application(middlewares=[_errors], client_max_size=25 * 1024 * 1024)
-    app.router.add_get("/healthz", _health)
+    app.router.add_get("/healthz", _health(channels))
     for channel in channels:
         channel.add_routes(app)
     return app

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from telegram import CallbackQuery, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.container import Container
@@ -117,6 +117,7 @@ class TelegramChannel:
             allowed_updates=ALLOWED_UPDATES,
         )
         self._polling: asyncio.Task[None] | None = None
+        self.problem: str | None = None  # why the channel stopped working, for /healthz
         self.stats = {"updates": 0, "duplicates": 0, "failed": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -153,7 +154,13 @@ class TelegramChannel:
             )
         else:
             self._polling = asyncio.create_task(self.poller.run(), name="telegram-polling")
+            self._polling.add_done_callback(self._polling_ended)
         log.info("telegram channel started (%s)", "webhook" if self.webhook else "polling")
+
+    def _polling_ended(self, task: asyncio.Task[None]) -> None:
+        # Polling retries everything but a rejected token; ending otherwise means stop().
+        if not task.cancelled() and isinstance(task.exception(), InvalidToken):
+            self.problem = "bot token rejected by Telegram; polling stopped"
 
     async def stop(self) -> None:
         """Stop receiving, finish the updates in hand and close the connections."""

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.container import Container
+from bot.runner import build_web_app
 from handlers.ports import CaseFilter, Contact, OutboxMessage
 from tests.e2e.test_telegram_flow import CODE, EMPLOYEE, NUMBER, Harness, eventually, running
 from tests.helpers.builders import make_case
@@ -174,3 +176,15 @@ async def test_updates_of_one_chat_are_handled_in_order(tg: Harness) -> None:
     texts = tg.fake.texts_to(EMPLOYEE)
     assert texts[0] == texts[1]  # /start and /help both show the guide (with the menu)
     assert "cat:pay" in tg.buttons(tg.fake.sent_to(EMPLOYEE)[-1])
+
+
+async def test_a_token_revoked_while_running_shows_in_healthz(tg: Harness) -> None:
+    async with TestClient(TestServer(build_web_app([tg.channel]), host="127.0.0.1")) as web:
+        assert (await web.get("/healthz")).status == 200
+        tg.fake.fail_next("getUpdates", 401, description="Unauthorized")
+        await tg.say(EMPLOYEE, EMPLOYEE, "/start", expect="menu:new")  # ends the long poll
+        await eventually(lambda: tg.channel.problem is not None)
+        answer = await web.get("/healthz")
+        assert answer.status == 503
+        body = await answer.json()
+        assert body["ok"] is False and "token" in body["problems"]["telegram"]
