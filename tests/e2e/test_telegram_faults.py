@@ -1,5 +1,6 @@
-"""Faults on the Telegram side: 429 storms, 5xx, blocked chats, bursts of pushes. No outbox
-row is lost, no flood limit is broken, the case stays readable by tracking code."""
+"""Faults on the Telegram side: 429 storms, 5xx, blocked chats, bursts of pushes, a flooding
+employee, a revoked token. No outbox row is lost, no flood limit is broken, the case stays
+readable by tracking code."""
 
 from __future__ import annotations
 
@@ -188,3 +189,39 @@ async def test_a_token_revoked_while_running_shows_in_healthz(tg: Harness) -> No
         assert answer.status == 503
         body = await answer.json()
         assert body["ok"] is False and "token" in body["problems"]["telegram"]
+
+
+async def test_a_flood_from_one_employee_keeps_the_limits_delays_nobody_else_and_loses_nothing(
+    tg: Harness,
+) -> None:
+    flooder, other = EMPLOYEE, 5551777
+    tg.fake.add_user(other, first_name="李四")
+    await tg.say(flooder, flooder, "/start", expect="menu:new")
+    await tg.press(flooder, flooder, "menu:new", expect="cat:pay")
+    await tg.press(flooder, flooder, "cat:pay")
+    await tg.say(flooder, flooder, "三个月没有发加班费了，车间主任说没有预算。", expect="ev:done")
+    since = len(tg.fake.sent_to(flooder))
+    for i in range(30):
+        if i % 3:
+            tg.fake.user_sticker(flooder, flooder)
+        else:
+            tg.fake.user_message(flooder, flooder, "！" * 5000)  # over Telegram's own size
+    # Another employee is answered while the flood is still being worked off (1 s per chat).
+    [first, *_] = await tg.say(other, other, "/start", expect="menu:new")
+    assert len(tg.fake.sent_to(flooder)) - since < 30
+    # Every flood message gets its answer, none is dropped, no limit is broken.
+    # 20 stickers: a notice each; the first long text fits the 10,000-character account
+    # (appended: a confirmation and the evidence question), the other nine are refused.
+    replies = await tg.until(flooder, since, lambda ms: len(ms) >= 31)
+    texts = [m["text"] for m in replies]
+    assert sum("暂不支持" in t for t in texts) == 20
+    assert sum("已补充" in t for t in texts) == 1
+    assert sum("内容太长" in t for t in texts) == 9
+    assert tg.fake.flood_violations == 0, tg.fake.flood_log
+    private = [c.at for c in tg.fake.calls_to("sendMessage") if c.params["chat_id"] == flooder]
+    assert all(b - a >= 0.9 for a, b in zip(private, private[1:], strict=False))
+    # The petition in progress survived: finish it.
+    await tg.press(flooder, flooder, "ev:done", expect="anon:yes")
+    await tg.press(flooder, flooder, "anon:yes", expect="rv:submit")
+    [receipt] = await tg.press(flooder, flooder, "rv:submit")
+    assert CODE.search(receipt["text"])
