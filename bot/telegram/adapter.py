@@ -86,7 +86,10 @@ class TelegramChannel:
         builder = (
             builder.rate_limiter(TelegramRateLimiter(self.limiter))
             .concurrent_updates(self.processor)
-            .request(AiohttpRequest(max(concurrency * 2, 8)))
+            # Every update may have a reply and a button's answer in flight, and the outbox
+            # up to 16 recipients: enough connections that a send the limiter has counted
+            # never then waits for one (it would reach Telegram later than counted).
+            .request(AiohttpRequest(concurrency * 2 + 20))
             # Long polling holds its connection for up to 30 s: give it its own.
             .get_updates_request(AiohttpRequest(1, read_timeout=5.0))
         )

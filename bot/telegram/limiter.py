@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import BadRequest, NetworkError, RetryAfter
+import aiohttp
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -88,21 +89,26 @@ _IN_FLIGHT = float("inf")
 
 
 class _Slot:
-    """One send to one chat: in flight from acquire() and, once answered, from then on."""
+    """One send: started at ``start``; answered at ``at`` (infinite while in flight)."""
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "start")
 
-    def __init__(self) -> None:
+    def __init__(self, start: float) -> None:
+        self.start = start
         self.at = _IN_FLIGHT
 
 
 class SendLimiter:
     """Decides when the next message to a chat may go; time and sleep are injectable.
 
-    The overall budget (30/s) counts a send from when it *starts*: every request takes
-    about the same way to Telegram, so starts 1 s + margin apart arrive about 1 s apart,
-    and only the jitter needs the margin. Counting from the answer instead would hold each
-    slot for an extra round trip, 5 % of the budget at 50 ms and a quarter at 250 ms.
+    The overall budget (30/s) counts a send from when it *starts*, delayed by however much
+    longer than the usual round trip it took: requests that take the usual way arrive at
+    Telegram as far apart as they started, so only jitter needs the margin; one that was
+    slow (a new connection's handshake, a retransmit) may have arrived late, and counts
+    from then; one still in flight past the usual round trip counts as arriving now. The
+    usual round trip is the shortest of the last 64 answered sends (none yet: the whole
+    round trip counts). Counting every send from its answer would hold each slot for an
+    extra round trip: 5 % of the budget at 50 ms, a fifth at 250 ms.
 
     A chat's own limits (1/s per private chat, 20/min per group) count a send from *its
     answer* (and without end while it is in flight): Telegram saw the request somewhere
@@ -120,7 +126,9 @@ class SendLimiter:
         self.limits = limits or SendLimits()
         self._clock = clock
         self._sleep = sleep
-        self._overall: deque[float] = deque()  # start times of the sends in the window
+        self._overall: list[_Slot] = []  # the sends that may still count
+        self._rtts: deque[float] = deque(maxlen=64)  # recent round trips of answered sends
+        self._rtt_floor = 0.0  # the usual round trip: the shortest of those
         self._last_push = -_IN_FLIGHT
         self._private: dict[int, _Slot] = {}
         self._groups: dict[int, list[_Slot]] = {}
@@ -142,12 +150,17 @@ class SendLimiter:
 
     def _overall_wait(self, budget: int, now: float) -> float:
         window = 1.0 + self.limits.margin
-        starts = self._overall
-        while starts and starts[0] <= now - window:
-            starts.popleft()
-        if len(starts) < budget:
+        floor = self._rtt_floor
+        # When each send may have reached Telegram (see the class docstring).
+        times = [max(s.start, min(s.at, now) - floor) for s in self._overall]
+        if times and min(times) <= now - window:
+            kept = [(t, s) for t, s in zip(times, self._overall, strict=True) if t > now - window]
+            self._overall = [s for _, s in kept]
+            times = [t for t, _ in kept]
+        if len(times) < budget:
             return 0.0
-        return starts[len(starts) - budget] + window - now
+        times.sort()
+        return times[len(times) - budget] + window - now
 
     def _wait(self, chat_id: int | None, now: float, interactive: bool) -> tuple[float, bool]:
         """Seconds until a send to this chat fits, and whether the overall budget is why."""
@@ -175,8 +188,8 @@ class SendLimiter:
         return wait, overall > 0
 
     def _take(self, chat_id: int | None, now: float, interactive: bool) -> _Slot:
-        slot = _Slot()
-        self._overall.append(now)
+        slot = _Slot(now)
+        self._overall.append(slot)
         if not interactive:
             self._last_push = now
         self.sent += 1
@@ -202,7 +215,7 @@ class SendLimiter:
             while True:
                 now = self._clock()
                 wait, overall = self._wait(chat_id, now, interactive)
-                if wait <= 0:
+                if wait <= 1e-9:  # float dust: a clock moved by exactly the wait may not move
                     if interactive:
                         self.interactive_waits.append(now - began)
                     return self._take(chat_id, now, interactive)
@@ -232,8 +245,10 @@ class SendLimiter:
             waker.cancel()
 
     def release(self, slot: _Slot) -> None:
-        """The send was answered (or failed): it counts from now."""
+        """The send was answered (or failed)."""
         slot.at = self._clock()
+        self._rtts.append(slot.at - slot.start)
+        self._rtt_floor = min(self._rtts)
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -245,6 +260,19 @@ class SendLimiter:
         """Send nothing to this chat (None: to anyone) for ``seconds`` (after a 429)."""
         until = self._clock() + seconds
         self._blocked[chat_id] = max(self._blocked.get(chat_id, 0.0), until)
+
+
+def _transient(error: NetworkError) -> bool:
+    """A failure that may pass if tried again at once: a timeout, a dropped connection, a
+    server error. Not a bad request, not a 413, not PTB's wrapper around an exception of
+    its own (a request after shutdown, say)."""
+    if isinstance(error, TimedOut):
+        return True
+    if isinstance(error, BadRequest):
+        return False
+    if error.__cause__ is not None:  # raised by the transport, or PTB's "unknown error"
+        return isinstance(error.__cause__, aiohttp.ClientError)
+    return "too large" not in error.message.lower()  # an HTTP status: 5xx, odd 429s
 
 
 def _chat_id(data: dict[str, Any]) -> int | None:
@@ -294,7 +322,7 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
             return await callback(*args, **kwargs)
         push = bool(rate_limit_args and rate_limit_args.get("push"))
         chat_id = _chat_id(data)
-        attempt = 0
+        attempt = failures = 0  # retries of any kind; of network errors (for the backoff)
         while True:
             slot: _Slot | None = await self.limiter.acquire(chat_id, interactive=not push)
             try:
@@ -305,10 +333,11 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 attempt += 1
                 if push or attempt > self.max_retries:
                     raise
-            except NetworkError as error:  # 5xx, timeouts, dropped connections
-                if push or isinstance(error, BadRequest) or attempt >= self.max_retries:
+            except NetworkError as error:
+                if push or not _transient(error) or attempt >= self.max_retries:
                     raise
-                retry_in = self.backoff * 2**attempt
+                retry_in = self.backoff * 2**failures
+                failures += 1
                 attempt += 1
                 log.warning(
                     "telegram %s failed (%s); retrying in %.1f s",

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.telegram import SendLimiter
-from bot.telegram.limiter import PUSH, TelegramRateLimiter
+from bot.telegram.limiter import PUSH, TelegramRateLimiter, _transient
 
 
 def limiter() -> tuple[SendLimiter, list[float]]:
@@ -146,3 +147,49 @@ async def test_pushes_and_bad_requests_are_not_retried_here(error: Exception, pu
     with pytest.raises(type(error)):
         await send(TelegramRateLimiter(lim), call, push=push)
     assert calls[0] == 1  # a push goes back to the outbox; a bad request would fail again
+
+
+async def test_a_slow_send_counts_from_when_it_may_have_reached_telegram() -> None:
+    lim, now = ticking()
+    lim.release(await lim.acquire(1, interactive=True))  # answered at once: usual RTT 0
+    now[0] += 5.0
+    start = now[0]
+    slots = [await lim.acquire(chat, interactive=True) for chat in range(2, 32)]
+    now[0] += 0.3  # a slow answer (say, new connections): up to 0.3 s later at Telegram
+    for slot in slots:
+        lim.release(slot)
+    await lim.acquire(99, interactive=True)
+    assert now[0] == pytest.approx(start + 0.3 + 1.0 + lim.limits.margin)
+
+
+async def test_a_send_still_in_flight_keeps_its_place_in_the_window() -> None:
+    lim, now = ticking()
+    for chat in range(1, 31):
+        await lim.acquire(chat, interactive=True)  # never answered
+    waiting = asyncio.create_task(lim.acquire(99, interactive=True))
+    await asyncio.sleep(0.05)  # the ticking clock runs on meanwhile
+    assert now[0] > 1000.0 + 2.0 and not waiting.done()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+def _wrapped(cause: BaseException) -> NetworkError:
+    error = NetworkError(f"wrapped {cause!r}")
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (TimedOut(), True),
+        (NetworkError("Bad Gateway"), True),  # an HTTP 5xx
+        (_wrapped(aiohttp.ServerDisconnectedError()), True),  # raised by our transport
+        (NetworkError("Request Entity Too Large"), False),  # 413: would fail again
+        (_wrapped(RuntimeError("This AiohttpRequest is not initialized!")), False),
+        (BadRequest("Message is too long"), False),
+    ],
+)
+def test_which_network_errors_are_retried(error: NetworkError, retried: bool) -> None:
+    assert _transient(error) is retried
