@@ -26,7 +26,7 @@ import random
 import sys
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from bot.telegram.limiter import SendLimiter, SendLimits
 
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for reserve, spaced in [(0, False), (0, True), (1, True), (2, True), (4, False), (4, True)]:
         limits = replace(base, push_reserve=reserve)
         if not spaced:
-            limits = _Unspaced(**{f: getattr(limits, f) for f in limits.__dataclass_fields__})
+            limits = _Unspaced(**asdict(limits))
         res = asyncio.run(
             _simulate(
                 limits,

@@ -431,6 +431,7 @@ class Phase:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     photo_latencies: list[float] = field(default_factory=list)  # the steps that send a photo
+    other_latencies: list[float] = field(default_factory=list)  # and the rest
     lost: int = 0
     flood: int = 0
     rss_mb: float = 0.0
@@ -611,7 +612,9 @@ async def open_loop(
             phase.updates = len(inside)
             phase.seconds = opts.duration
             phase.latencies = [d for _, d in inside]
-            phase.photo_latencies = [d for s, d in inside if s in load.stats.photo_sent]
+            photos = load.stats.photo_sent
+            phase.photo_latencies = [d for s, d in inside if s in photos]
+            phase.other_latencies = [d for s, d in inside if s not in photos]
             phase.lost = load.stats.lost
             phase.accepts = load.stats.accepts
             phase.flood = fake.flood_violations
@@ -660,10 +663,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def _by_step(phase: Phase) -> str:
     """xinfang's latency split: photo steps (getFile + download first) and the rest."""
-    photos = phase.photo_latencies
-    rest = list(phase.latencies)
-    for d in photos:
-        rest.remove(d)
+    photos, rest = phase.photo_latencies, phase.other_latencies
     return (
         f"    {'  photo steps / other steps p50/95/99':40}{'':>14}"
         f"{_lat(photos):>14} / {_lat(rest)}  ({len(photos)} / {len(rest)})"

@@ -79,9 +79,9 @@ class Handlers:
                     return [Reply(turn.t("officer.not_registered"))]
                 return []
             return await handle_officer(turn, officer)
-        command = parse_command(inbound.text.strip()) if inbound.text else None
-        if officer is not None and _officer_shaped(inbound, turn.step):
+        if officer is not None:  # looked up only for officer-shaped input (handle())
             return await handle_officer(turn, officer)
+        command = parse_command(inbound.text.strip()) if inbound.text else None
         return await self._employee(turn, command)
 
     async def _employee(self, turn: Turn, command: tuple[str, list[str]] | None) -> list[Reply]:
