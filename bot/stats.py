@@ -2,7 +2,8 @@
 written as text (admin chat, ``xinfang stats``), CSV, XLSX and a chart.
 
 Nothing here identifies a petitioner: the facts carry dates, labels and answers only,
-and small category counts are merged per unit before anything is shown.
+small category counts are merged per unit, and every renderer draws the masked figures
+of :func:`petitions.statistics.shown` (counts below 3 as "少于3"), never the exact ones.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, is_overdue
 from petitions.states import CaseState
 from petitions.statistics import (
     MERGED,
+    MIN_CELL,
+    OTHER_OWNERS,
     OTHER_UNITS,
     CaseFacts,
-    Rate,
+    Cell,
     Report,
+    Shown,
+    ShownRate,
     compute_report,
+    shown,
 )
 
 __all__ = [
@@ -124,7 +130,9 @@ def unit_label(t: T, unit: str) -> str:
 
 
 def owner_label(t: T, owner: str) -> str:
-    """An owner in words."""
+    """An owner (or the pooled owners with few overdue cases) in words."""
+    if owner == OTHER_OWNERS:
+        return t(N_("stats.other_owners"))
     return t(N_("stats.no_owner")) if owner == NO_OWNER else owner
 
 
@@ -133,81 +141,111 @@ def state_label(t: T, state: str) -> str:
     return t(STATE[CaseState(state)])
 
 
-def percent(rate: Rate) -> str:
-    """A rate as ``83.3%`` (or ``—`` when nothing was counted)."""
+def count_text(t: T, cell: Cell) -> str:
+    """A count as shown: the number from MIN_CELL up, otherwise "少于3" / "<3"."""
+    return str(cell.exact) if cell.exact is not None else t(N_("stats.fewer"), min=MIN_CELL)
+
+
+def count_value(t: T, cell: Cell) -> int | str:
+    """A count for a spreadsheet cell: the number, or the masked label as text."""
+    return cell.exact if cell.exact is not None else count_text(t, cell)
+
+
+def percent(rate: ShownRate) -> str:
+    """A rate as ``83.3%`` (or ``—`` when too few cases were counted)."""
     value = rate.value
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _view(report: Report | Shown) -> Shown:
+    # Renderers take either; an exact Report is always masked before anything is drawn.
+    return report if isinstance(report, Shown) else shown(report)
 
 
 def _day(value: datetime, policy: DeadlinePolicy) -> str:
     return value.astimezone(OFFICE_ZONE).strftime("%Y-%m-%d")
 
 
-def period_text(report: Report, policy: DeadlinePolicy) -> tuple[str, str]:
+def period_text(report: Report | Shown, policy: DeadlinePolicy) -> tuple[str, str]:
     """The period's first and last local day."""
     return _day(report.start, policy), _day(report.end - timedelta(seconds=1), policy)
 
 
-def _pairs(items: dict[str, int], label: Callable[[str], str]) -> str:
-    return "，".join(f"{label(k)} {n}" for k, n in items.items()) or "—"
+def _pairs(t: T, items: dict[str, Cell], label: Callable[[str], str]) -> str:
+    return "，".join(f"{label(k)} {count_text(t, n)}" for k, n in items.items()) or "—"
 
 
-def report_text(report: Report, t: T, policy: DeadlinePolicy) -> str:
-    """The figures as a message for the admin chat or the terminal."""
+def report_text(report: Report | Shown, t: T, policy: DeadlinePolicy) -> str:
+    """The masked figures as a message for the admin chat or the terminal."""
     first, last = period_text(report, policy)
-    r = report
+    r = _view(report)
+
+    def c(cell: Cell) -> str:
+        return count_text(t, cell)
+
     median_days = "—" if r.median_handling_days is None else f"{r.median_handling_days:.1f}"
     lines = [
         t("stats.header", start=first, end=last, now=_day(r.as_of, policy)),
-        t("stats.total", count=r.total),
+        t("stats.total", count=c(r.total)),
         t(
             "stats.acceptance",
             rate=percent(r.on_time_acceptance),
-            hits=r.on_time_acceptance.hits,
-            total=r.on_time_acceptance.total,
+            hits=c(r.on_time_acceptance.hits),
+            total=c(r.on_time_acceptance.total),
         ),
         t(
             "stats.completion",
             rate=percent(r.on_time_completion),
-            hits=r.on_time_completion.hits,
-            total=r.on_time_completion.total,
+            hits=c(r.on_time_completion.hits),
+            total=c(r.on_time_completion.total),
         ),
         t(
             "stats.satisfaction",
             rate=percent(r.satisfaction),
-            satisfied=r.ratings["satisfied"],
-            basic=r.ratings["basic"],
-            unsatisfied=r.ratings["unsatisfied"],
+            satisfied=c(r.ratings["satisfied"]),
+            basic=c(r.ratings["basic"]),
+            unsatisfied=c(r.ratings["unsatisfied"]),
         ),
         t("stats.median", days=median_days),
-        t("stats.reviews", reviews=r.reviews, retaliations=r.retaliations, unsolved=r.unsolved),
+        t(
+            "stats.reviews",
+            reviews=c(r.reviews),
+            retaliations=c(r.retaliations),
+            unsolved=c(r.unsolved),
+        ),
         t(
             "stats.overdue",
-            count=r.overdue_total,
-            owners=_pairs(r.overdue_by_owner, lambda o: owner_label(t, o)),
+            count=c(r.overdue_total),
+            owners=_pairs(t, r.overdue_by_owner, lambda o: owner_label(t, o)),
         ),
-        t("stats.by_category", items=_pairs(r.by_category, lambda c: category_label(t, c))),
-        t("stats.by_state", items=_pairs(r.by_state, lambda s: state_label(t, s))),
-        t("stats.by_channel", items=_pairs(r.by_channel, lambda c: c)),
+        t("stats.by_category", items=_pairs(t, r.by_category, lambda k: category_label(t, k))),
+        t("stats.by_state", items=_pairs(t, r.by_state, lambda s: state_label(t, s))),
+        t("stats.by_channel", items=_pairs(t, r.by_channel, lambda k: k)),
         t("stats.by_unit"),
     ]
     units: dict[str, list[str]] = {}
     for unit, category, n in r.by_unit_category:
-        units.setdefault(unit, []).append(f"{category_label(t, category)} {n}")
+        units.setdefault(unit, []).append(f"{category_label(t, category)} {c(n)}")
     for unit, cells in units.items():
         lines.append(f"  {unit_label(t, unit)}：" + "，".join(cells))
     return "\n".join(lines)
 
 
-def report_rows(report: Report, t: T, policy: DeadlinePolicy) -> list[tuple[str, str, Any]]:
-    """Every figure as (section, item, value) rows: the CSV and the XLSX summary."""
-    r = report
-    first, last = period_text(r, policy)
+def report_rows(
+    report: Report | Shown, t: T, policy: DeadlinePolicy
+) -> list[tuple[str, str, Any]]:
+    """Every masked figure as (section, item, value) rows: the CSV and the XLSX summary."""
+    first, last = period_text(report, policy)
+    r = _view(report)
+
+    def v(cell: Cell) -> int | str:
+        return count_value(t, cell)
+
     rows: list[tuple[str, str, Any]] = [
         ("period", "from", first),
         ("period", "to", last),
         ("period", "as_of", _day(r.as_of, policy)),
-        ("summary", "total", r.total),
+        ("summary", "total", v(r.total)),
     ]
     for name, rate in (
         ("on_time_acceptance", r.on_time_acceptance),
@@ -216,33 +254,35 @@ def report_rows(report: Report, t: T, policy: DeadlinePolicy) -> list[tuple[str,
     ):
         value = rate.value
         rows.append(("rate", name, "" if value is None else round(value, 4)))
-        rows.append(("rate", f"{name}_hits", rate.hits))
-        rows.append(("rate", f"{name}_total", rate.total))
+        rows.append(("rate", f"{name}_hits", v(rate.hits)))
+        rows.append(("rate", f"{name}_total", v(rate.total)))
     rows.append(
         ("summary", "median_handling_days", "" if r.median_handling_days is None
          else r.median_handling_days)
     )
-    for name, value in (
+    for name, cell in (
         ("reviews", r.reviews),
         ("retaliations", r.retaliations),
         ("unsolved", r.unsolved),
         ("overdue", r.overdue_total),
     ):
-        rows.append(("summary", name, value))
-    rows += [("rating", k, n) for k, n in r.ratings.items()]
-    rows += [("category", category_label(t, k), n) for k, n in r.by_category.items()]
-    rows += [("state", state_label(t, k), n) for k, n in r.by_state.items()]
-    rows += [("channel", k, n) for k, n in r.by_channel.items()]
-    rows += [("overdue_by_owner", owner_label(t, k), n) for k, n in r.overdue_by_owner.items()]
+        rows.append(("summary", name, v(cell)))
+    rows += [("rating", k, v(n)) for k, n in r.ratings.items()]
+    rows += [("category", category_label(t, k), v(n)) for k, n in r.by_category.items()]
+    rows += [("state", state_label(t, k), v(n)) for k, n in r.by_state.items()]
+    rows += [("channel", k, v(n)) for k, n in r.by_channel.items()]
     rows += [
-        (f"unit:{unit_label(t, u)}", category_label(t, c), n) for u, c, n in r.by_unit_category
+        ("overdue_by_owner", owner_label(t, k), v(n)) for k, n in r.overdue_by_owner.items()
+    ]
+    rows += [
+        (f"unit:{unit_label(t, u)}", category_label(t, c), v(n)) for u, c, n in r.by_unit_category
     ]
     return rows
 
 
-def report_csv(report: Report, t: T, policy: DeadlinePolicy) -> bytes:
-    """The figures as CSV (UTF-8 with a byte order mark, so spreadsheet programs read
-    the Chinese labels right)."""
+def report_csv(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
+    """The masked figures as CSV (UTF-8 with a byte order mark, so spreadsheet programs
+    read the Chinese labels right)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "item", "value"])
@@ -250,32 +290,31 @@ def report_csv(report: Report, t: T, policy: DeadlinePolicy) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def report_xlsx(report: Report, t: T, policy: DeadlinePolicy) -> bytes:
-    """The figures as an XLSX workbook: a summary sheet and one sheet per breakdown."""
+def report_xlsx(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
+    """The masked figures as an XLSX workbook: a summary sheet and one sheet per breakdown."""
     from openpyxl import Workbook
+
+    r = _view(report)
+
+    def v(cell: Cell) -> int | str:
+        return count_value(t, cell)
 
     book = Workbook()
     summary = book.active
     assert summary is not None
     summary.title = "summary"
     summary.append(["section", "item", "value"])
-    for row in report_rows(report, t, policy):
+    for row in report_rows(r, t, policy):
         summary.append(list(row))
     tables: list[tuple[str, list[tuple[Any, ...]]]] = [
-        ("category", [(category_label(t, k), n) for k, n in report.by_category.items()]),
-        ("state", [(state_label(t, k), n) for k, n in report.by_state.items()]),
-        ("channel", list(report.by_channel.items())),
+        ("category", [(category_label(t, k), v(n)) for k, n in r.by_category.items()]),
+        ("state", [(state_label(t, k), v(n)) for k, n in r.by_state.items()]),
+        ("channel", [(k, v(n)) for k, n in r.by_channel.items()]),
         (
             "unit",
-            [
-                (unit_label(t, u), category_label(t, c), n)
-                for u, c, n in report.by_unit_category
-            ],
+            [(unit_label(t, u), category_label(t, c), v(n)) for u, c, n in r.by_unit_category],
         ),
-        (
-            "overdue",
-            [(owner_label(t, k), n) for k, n in report.overdue_by_owner.items()],
-        ),
+        ("overdue", [(owner_label(t, k), v(n)) for k, n in r.overdue_by_owner.items()]),
     ]
     for title, rows in tables:
         sheet = book.create_sheet(title)
@@ -301,7 +340,7 @@ class StatsService:
         def tr(key: str, **params: Any) -> str:
             return self._t(key, locale, **params)
 
-        report = await build_report(uow, start, end, now, self._policy)
+        report = shown(await build_report(uow, start, end, now, self._policy))
         text = report_text(report, tr, self._policy)
         first, last = period_text(report, self._policy)
         stem = f"xinfang-stats-{first}-{last}"

@@ -3,6 +3,12 @@
 Chinese needs a CJK font. The project installs Debian's ``fonts-wqy-microhei``
 (``.ci/run`` and the README); any of :data:`CJK_FONTS` found by matplotlib is used. With
 none, the chart is still drawn (CJK glyphs show as boxes) and a warning is logged once.
+
+The chart draws the masked figures of :func:`petitions.statistics.shown`, like the text
+and the exports. A count below 3 gets no bar, only its label "少于3": a bar of any length
+would draw a number (a short bar would say 1 or 2, a zero-length one 0), and its label
+alone says exactly what the text says. Overdue owners with fewer than 3 cases are
+pooled into one bar. A rate over fewer than 3 cases gets no bar and "—".
 """
 
 from __future__ import annotations
@@ -21,10 +27,17 @@ matplotlib.use("Agg")  # no display, no GUI toolkit: before pyplot is imported
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bot.stats import category_label, owner_label, percent, period_text, state_label  # noqa: E402
+from bot.stats import (  # noqa: E402
+    category_label,
+    count_text,
+    owner_label,
+    percent,
+    period_text,
+    state_label,
+)
 from i18n import N_  # noqa: E402
 from petitions.deadlines import DeadlinePolicy  # noqa: E402
-from petitions.statistics import Report  # noqa: E402
+from petitions.statistics import Cell, Report, Shown, shown  # noqa: E402
 
 __all__ = ["CJK_FONTS", "WIDTH_PX", "HEIGHT_PX", "cjk_font", "render_chart"]
 
@@ -59,69 +72,84 @@ def cjk_font() -> str | None:
     return None
 
 
-def _bars(ax: Any, labels: list[str], values: list[float], color: str, title: str) -> None:
+def _bars(
+    ax: Any,
+    labels: list[str],
+    values: list[float | None],
+    texts: list[str],
+    color: str,
+    title: str,
+) -> None:
+    # A value of None (a masked count, a rate over too few cases) gets no bar, only its text.
     ax.set_title(title)
     if not labels:
         ax.text(0.5, 0.5, "—", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
     positions = list(range(len(labels)))
-    ax.barh(positions, values, color=color)
+    drawn = [(y, v) for y, v in zip(positions, values, strict=True) if v is not None]
+    ax.barh([y for y, _v in drawn], [v for _y, v in drawn], color=color)
     ax.set_yticks(positions, labels)
-    ax.invert_yaxis()
-    for y, v in zip(positions, values, strict=True):
-        ax.text(v, y, f" {v:g}", va="center")
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first item on top, also when no bar is drawn
+    if not drawn:
+        ax.set_xlim(0, 1)
+    for y, v, text in zip(positions, values, texts, strict=True):
+        ax.text(v or 0.0, y, f" {text}", va="center")
 
 
-def render_chart(report: Report, t: T, policy: DeadlinePolicy) -> bytes:
-    """Draw the period's chart as PNG bytes (1200×900 px)."""
+def _count_bars(
+    ax: Any, t: T, cells: dict[str, Cell], label: Any, color: str, title: str
+) -> None:
+    _bars(
+        ax,
+        [label(t, k) for k in cells],
+        [None if n.exact is None else float(n.exact) for n in cells.values()],
+        [count_text(t, n) for n in cells.values()],
+        color,
+        title,
+    )
+
+
+def render_chart(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
+    """Draw the period's masked chart as PNG bytes (1200×900 px)."""
+    r = report if isinstance(report, Shown) else shown(report)
     font = cjk_font()
     params: dict[str, Any] = {"font.size": 11, "axes.unicode_minus": False}
     if font:
         params["font.family"] = [font, "DejaVu Sans"]
-    first, last = period_text(report, policy)
+    first, last = period_text(r, policy)
     with matplotlib.rc_context(params), warnings.catch_warnings():
         # Without a CJK font every Chinese glyph would warn; one log line says it instead.
         warnings.filterwarnings("ignore", message="Glyph .* missing")
         fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
-        fig.suptitle(t(N_("stats.chart_title"), start=first, end=last, count=report.total))
+        fig.suptitle(
+            t(N_("stats.chart_title"), start=first, end=last, count=count_text(t, r.total))
+        )
         grid = fig.subplots(2, 2)
-        cats = report.by_category
-        _bars(
-            grid[0][0],
-            [category_label(t, c) for c in cats],
-            [float(n) for n in cats.values()],
-            "#c0392b",
+        _count_bars(
+            grid[0][0], t, r.by_category, category_label, "#c0392b",
             t(N_("stats.chart_category")),
         )
-        states = report.by_state
-        _bars(
-            grid[0][1],
-            [state_label(t, s) for s in states],
-            [float(n) for n in states.values()],
-            "#2980b9",
-            t(N_("stats.chart_state")),
+        _count_bars(
+            grid[0][1], t, r.by_state, state_label, "#2980b9", t(N_("stats.chart_state"))
         )
         rates = [
-            (t(N_("stats.chart_acceptance")), report.on_time_acceptance),
-            (t(N_("stats.chart_completion")), report.on_time_completion),
-            (t(N_("stats.chart_satisfaction")), report.satisfaction),
+            (t(N_("stats.chart_acceptance")), r.on_time_acceptance),
+            (t(N_("stats.chart_completion")), r.on_time_completion),
+            (t(N_("stats.chart_satisfaction")), r.satisfaction),
         ]
         ax = grid[1][0]
         _bars(
             ax,
-            [f"{label} {percent(rate)}" for label, rate in rates],
-            [round((rate.value or 0.0) * 100, 1) for _label, rate in rates],
+            [label for label, _rate in rates],
+            [None if rate.value is None else round(rate.value * 100, 1) for _l, rate in rates],
+            [percent(rate) for _label, rate in rates],
             "#27ae60",
             t(N_("stats.chart_rates")),
         )
         ax.set_xlim(0, 110)
-        owners = report.overdue_by_owner
-        _bars(
-            grid[1][1],
-            [owner_label(t, o) for o in owners],
-            [float(n) for n in owners.values()],
-            "#e67e22",
+        _count_bars(
+            grid[1][1], t, r.overdue_by_owner, owner_label, "#e67e22",
             t(N_("stats.chart_overdue")),
         )
         fig.tight_layout(rect=(0, 0, 1, 0.95))

@@ -15,6 +15,14 @@ Definitions (docs/accountability.md has the reasoning):
 Small numbers would single people out, so the category breakdown is made per unit and
 any category with fewer than :data:`MIN_CELL` cases in a unit is merged; units with
 fewer than :data:`MIN_CELL` cases are pooled first.
+
+:class:`Report` holds exact figures and is never shown as it is: :func:`shown` turns it
+into :class:`Shown`, where every count is a :class:`Cell` (exact from :data:`MIN_CELL` up,
+otherwise only "fewer than :data:`MIN_CELL`") and every rate needs :data:`MIN_CELL` cases
+in its denominator. Every renderer (text, CSV, XLSX, chart) reads :class:`Shown` only, so
+a one-case change below the threshold (0 → 1, 1 → 2) changes nothing staff can see.
+Statistics cover at least :data:`MIN_PERIOD_DAYS` days (configurable), checked with
+:func:`period_days` where a period is asked for.
 """
 
 from __future__ import annotations
@@ -22,27 +30,41 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from statistics import median
 
 from petitions.deadlines import DeadlinePolicy, add_days
 from petitions.states import CaseState
 
 __all__ = [
+    "CHANNELS",
     "MERGED",
     "MIN_CELL",
+    "MIN_PERIOD_DAYS",
+    "OTHER_OWNERS",
     "OTHER_UNITS",
+    "RATINGS",
     "CaseFacts",
+    "Cell",
     "Rate",
     "Report",
+    "Shown",
+    "ShownRate",
     "compute_report",
     "merge_small",
+    "period_days",
+    "shown",
+    "suppress",
 ]
 
 MIN_CELL = 3
+MIN_PERIOD_DAYS = 28  # the default shortest period (XINFANG_STATS_MIN_DAYS)
 MERGED = "_merged"  # the category bucket that holds merged small categories
 OTHER_UNITS = "_other_units"  # the pooled units with fewer than MIN_CELL cases
+OTHER_OWNERS = "_other_owners"  # the pooled owners with fewer than MIN_CELL overdue cases
 RATINGS = ("satisfied", "basic", "unsatisfied")
+# Always listed, so that a channel's first case does not show by its name appearing.
+CHANNELS = ("telegram", "wecom", "web")
 
 
 @dataclass(frozen=True)
@@ -82,7 +104,7 @@ class Rate:
 
 @dataclass(frozen=True)
 class Report:
-    """The figures of a period."""
+    """The exact figures of a period: staff see them only through :func:`shown`."""
 
     start: datetime
     end: datetime
@@ -103,6 +125,7 @@ class Report:
     retaliations: int
     unsolved: int
     notes: list[str] = field(default_factory=list)
+    answered: int = 0  # cases with an answer: the median's sample
 
 
 def merge_small(counts: Mapping[str, int], minimum: int = MIN_CELL) -> dict[str, int]:
@@ -215,4 +238,121 @@ def compute_report(
         reviews=sum(1 for f in cases if f.review_requested),
         retaliations=sum(1 for f in cases if f.retaliation),
         unsolved=sum(1 for f in cases if f.unsolved),
+        answered=len(handling),
+    )
+
+
+def period_days(start: datetime, end: datetime) -> int:
+    """The number of whole days in [start, end) (local dates, both ends included)."""
+    return (end - start) // timedelta(days=1)
+
+
+# -- what staff may see --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A count as staff see it: ``exact`` from :data:`MIN_CELL` up, else None ("<3").
+
+    0 is masked too: showing it would let a change from 0 to 1 be seen.
+    """
+
+    exact: int | None
+
+    @property
+    def masked(self) -> bool:
+        """True when only "fewer than MIN_CELL" may be shown."""
+        return self.exact is None
+
+
+def suppress(count: int, minimum: int = MIN_CELL) -> Cell:
+    """The shown form of a count: exact when at least ``minimum``, masked otherwise."""
+    return Cell(count if count >= minimum else None)
+
+
+@dataclass(frozen=True)
+class ShownRate:
+    """A rate as staff see it: no value unless its denominator has MIN_CELL cases."""
+
+    value: float | None
+    hits: Cell
+    total: Cell
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The figures of a period as staff may see them (every renderer reads this)."""
+
+    start: datetime
+    end: datetime
+    as_of: datetime
+    total: Cell
+    by_category: dict[str, Cell]
+    by_unit_category: list[tuple[str, str, Cell]]
+    by_state: dict[str, Cell]
+    by_channel: dict[str, Cell]
+    on_time_acceptance: ShownRate
+    on_time_completion: ShownRate
+    satisfaction: ShownRate
+    ratings: dict[str, Cell]
+    median_handling_days: float | None
+    overdue_by_owner: dict[str, Cell]
+    overdue_total: Cell
+    reviews: Cell
+    retaliations: Cell
+    unsolved: Cell
+
+
+def _shown_rate(rate: Rate) -> ShownRate:
+    value = rate.value if rate.total >= MIN_CELL else None
+    return ShownRate(value, suppress(rate.hits), suppress(rate.total))
+
+
+def _fixed(counts: Mapping[str, int], keys: Iterable[str]) -> dict[str, Cell]:
+    # Every key of a fixed list is shown, 0 included, so no key appears with its first
+    # case; exact cells come first (largest first), masked ones after in the fixed
+    # order, so the order says nothing about the sizes below MIN_CELL.
+    every = list(dict.fromkeys([*keys, *sorted(counts)]))
+    cells = {k: suppress(counts.get(k, 0)) for k in every}
+    big = sorted((k for k in every if not cells[k].masked), key=lambda k: (-counts[k], k))
+    return {k: cells[k] for k in [*big, *(k for k in every if cells[k].masked)]}
+
+
+def shown(report: Report, *, channels: Iterable[str] = CHANNELS) -> Shown:
+    """Mask a report for staff: every count below MIN_CELL becomes "<3"."""
+    r = report
+    # Category cells are already merged to MIN_CELL per unit; only a pooled group that
+    # is small as a whole stays small, and it is masked. The pooled rows and the merged
+    # bucket are always listed, so their first case does not show by their appearing.
+    units = [(u, c, suppress(n)) for u, c, n in r.by_unit_category]
+    if not any(u == OTHER_UNITS for u, _c, _n in r.by_unit_category):
+        units.append((OTHER_UNITS, MERGED, suppress(0)))
+    categories = _fixed(r.by_category, [MERGED])
+    # Owners with fewer than MIN_CELL overdue cases are pooled: a name listed as "<3"
+    # would still say that its first case went overdue (a hidden case's owner, too).
+    owners = {o: suppress(n) for o, n in r.overdue_by_owner.items() if n >= MIN_CELL}
+    owners[OTHER_OWNERS] = suppress(
+        sum(n for n in r.overdue_by_owner.values() if n < MIN_CELL)
+    )
+    answered_enough = r.answered >= MIN_CELL
+    return Shown(
+        start=r.start,
+        end=r.end,
+        as_of=r.as_of,
+        total=suppress(r.total),
+        by_category=categories,
+        by_unit_category=units,
+        by_state=_fixed(r.by_state, [s.value for s in CaseState]),
+        by_channel=_fixed(r.by_channel, channels),
+        on_time_acceptance=_shown_rate(r.on_time_acceptance),
+        on_time_completion=_shown_rate(r.on_time_completion),
+        satisfaction=_shown_rate(r.satisfaction),
+        ratings=_fixed(r.ratings, RATINGS),
+        # One or two handling times would be those cases' own durations.
+        median_handling_days=r.median_handling_days if answered_enough else None,
+        overdue_by_owner=owners,
+        overdue_total=suppress(r.overdue_total),
+        reviews=suppress(r.reviews),
+        retaliations=suppress(r.retaliations),
+        unsolved=suppress(r.unsolved),
     )

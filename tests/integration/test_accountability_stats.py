@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import os
+import re
 import struct
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,16 +212,21 @@ async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
         "2026-01-01 至 2026-12-31",
         "案件总数：10 件",
         "及时受理率：71.4%（5/7）",
-        "按期办结率：40.0%（2/5）",
-        "满意率：66.7%（满意 1，基本满意 1，不满意 1）",
+        # Counts below 3 show as "少于3"; the rates keep their hand-computed values.
+        "按期办结率：40.0%（少于3/5）",
+        "满意率：66.7%（满意 少于3，基本满意 少于3，不满意 少于3）",
         "办理用时中位数：80.0 天",
-        "申请复查：1 件；反映打击报复：1 件；回头望未解决：1 件",
-        "超期案件：3 件（按负责人：王专员 2，二分厂 1）",
+        "申请复查：少于3 件；反映打击报复：少于3 件；回头望未解决：少于3 件",
+        # 王专员 2 and 二分厂 1 are pooled: a name with "<3" would say it has overdue cases.
+        "超期案件：3 件（按负责人：其他负责人（合并） 3）",
         "一分厂：薪酬福利 3，其他（合并） 3",
-        "其他单位（合并）：其他（合并） 1",
+        "其他单位（合并）：其他（合并） 少于3",
+        "按渠道：telegram 5，web 3，wecom 少于3",
     ):
         assert expected in text, expected
     assert "三分厂" not in text and "劳动关系" not in text and "案件1" not in text
+    assert "王专员" not in text
+    assert not re.search(r" [0-2](?![0-9])", text)  # no count of 0, 1 or 2 anywhere
 
     rows = list(csv.reader(io.StringIO(report_csv(r, tr, POLICY).decode("utf-8-sig"))))
     values = {(s, i): v for s, i, v in rows[1:]}
@@ -229,6 +235,8 @@ async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
     assert values[("rate", "satisfaction")] == "0.6667"
     assert values[("summary", "median_handling_days")] == "80.0"
     assert values[("unit:一分厂", "其他（合并）")] == "3"
+    assert values[("summary", "retaliations")] == "少于3"
+    assert values[("unit:其他单位（合并）", "其他（合并）")] == "少于3"
 
     from openpyxl import load_workbook
 
@@ -236,10 +244,10 @@ async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
     assert book.sheetnames == ["summary", "category", "state", "channel", "unit", "overdue"]
     summary = {(row[0], row[1]): row[2] for row in book["summary"].iter_rows(values_only=True)}
     assert summary[("summary", "total")] == 10
-    assert summary[("rate", "on_time_completion_hits")] == 2
+    assert summary[("rate", "on_time_completion_hits")] == "少于3"
+    assert summary[("rate", "on_time_completion_total")] == 5
     assert [tuple(row) for row in book["overdue"].iter_rows(values_only=True)] == [
-        ("王专员", 2),
-        ("二分厂", 1),
+        ("其他负责人（合并）", 3),
     ]
 
 
@@ -273,11 +281,18 @@ async def test_the_chart_is_a_real_png_with_bars_in_the_report_colours(
         want = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
         return float((abs(rgb - want).sum(axis=2) <= 6).mean())
 
+    def bars(hex_colour: str) -> int:
+        want = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
+        rows = (abs(rgb - want).sum(axis=2) <= 6).any(axis=1)
+        return int((rows[1:] & ~rows[:-1]).sum() + rows[0])  # runs of rows with the colour
+
     # Each panel's bars are there: categories red, states blue, rates green, overdue orange.
     for colour in ("#c0392b", "#2980b9", "#27ae60", "#e67e22"):
         assert share(colour) > 0.003, colour
-    # More cases per category than overdue cases per owner: the red bars cover more.
-    assert share("#c0392b") > share("#e67e22")
+    # Only figures of 3 or more get a bar: the three category cells (merged 4, pay 3,
+    # safety 3), two of the twelve states (closed 3, registered 3), the three rates, and
+    # one pooled overdue bar (王专员 2 + 二分厂 1); the masked cells carry a label only.
+    assert [bars(c) for c in ("#c0392b", "#2980b9", "#27ae60", "#e67e22")] == [3, 2, 3, 1]
 
 
 def test_the_project_installs_a_chinese_font_for_the_chart() -> None:
@@ -334,7 +349,8 @@ async def test_xinfang_stats_prints_the_figures_of_a_period(
     ]
     assert await asyncio.to_thread(main, argv) == 0  # the console script, as typed
     out = capsys.readouterr().out
-    assert "及时受理率：71.4%（5/7）" in out and "按期办结率：40.0%（2/5）" in out
+    assert "及时受理率：71.4%（5/7）" in out and "按期办结率：40.0%（少于3/5）" in out
+    assert "反映打击报复：少于3 件" in out
     assert "满意率：66.7%" in out and "办理用时中位数：80.0 天" in out
     assert (tmp_path / "s.csv").read_bytes().startswith(b"\xef\xbb\xbfsection,item,value")
     assert (tmp_path / "s.xlsx").read_bytes()[:2] == b"PK"
@@ -357,3 +373,63 @@ async def test_without_a_chinese_font_the_chart_still_renders_and_warns(
         cjk_font.cache_clear()
     assert _png_size(png) == (WIDTH_PX, HEIGHT_PX) and len(png) > 20_000
     assert "no CJK font found" in caplog.text
+
+
+async def test_stats_over_a_period_shorter_than_the_minimum_is_refused_in_the_admin_chat(
+    container: Container, clock: FakeClock
+) -> None:
+    await seed(container)
+    clock.now = AS_OF
+    officer = await add_officer(container)
+    too_short = container.translator.t("officer.stats_too_short", "zh_CN", days=28)
+    assert "28 天" in too_short
+    for words in ("2026-03-01 2026-03-01", "2026-03-01 2026-03-27"):
+        replies = await officer.say(f"/stats {words}")
+        assert [r.text for r in replies] == [too_short]
+        assert not any(r.files for r in replies)
+    replies = await officer.say("/stats 2026-03-01 2026-03-28")  # 28 days, both included
+    assert replies[0].text.startswith("📊") and "2026-03-01 至 2026-03-28" in replies[0].text
+
+
+async def test_the_minimum_period_comes_from_xinfang_stats_min_days(
+    env: dict[str, str], keys: tuple[object, Path], clock: FakeClock
+) -> None:
+    from bot.container import build_container
+    from bot.settings import load_settings
+
+    settings = load_settings({**env, "XINFANG_STATS_MIN_DAYS": "7"})
+    container = await build_container(settings, keyring=keys[0], clock=clock)  # type: ignore[arg-type]
+    try:
+        assert container.services.config.stats_min_days == 7
+        clock.now = AS_OF
+        officer = await add_officer(container)
+        await officer.say("/stats 2026-03-01 2026-03-06")
+        assert officer.text == container.translator.t("officer.stats_too_short", "zh_CN", days=7)
+        replies = await officer.say("/stats 2026-03-01 2026-03-07")
+        assert "2026-03-01 至 2026-03-07" in replies[0].text
+    finally:
+        await container.close()
+
+
+async def test_xinfang_stats_refuses_a_period_shorter_than_the_minimum(
+    container: Container,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    from bot.cli import main
+
+    await seed(container)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr("bot.container.utc_now", lambda: AS_OF)
+    csv_file = str(tmp_path / "s.csv")
+    argv = ["stats", "--from", "2026-03-01", "--to", "2026-03-01", "--csv", csv_file]
+    assert await asyncio.to_thread(main, argv) == 2
+    captured = capsys.readouterr()
+    assert container.translator.t("officer.stats_too_short", "zh_CN", days=28) in captured.err
+    assert "信访统计" not in captured.out and not (tmp_path / "s.csv").exists()
+    monkeypatch.setenv("XINFANG_STATS_MIN_DAYS", "1")
+    assert await asyncio.to_thread(main, argv[:5]) == 0
+    assert "📊 信访统计 2026-03-01 至 2026-03-01" in capsys.readouterr().out
