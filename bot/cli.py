@@ -129,14 +129,17 @@ async def _playground(args: argparse.Namespace) -> int:
 
 
 async def _migrate(args: argparse.Namespace) -> int:
+    from bot.keys import ensure_keys
     from storage.db import create_engine
     from storage.migrate import current_revision, head_revision, upgrade
+    from storage.vault import Vault
 
     settings = _settings(args)
+    vault = Vault(ensure_keys(settings.keyring_file, embedded=settings.embedded))
     engine = create_engine(settings.database_url)
     try:
         before = await current_revision(engine)
-        await upgrade(engine)
+        await upgrade(engine, vault=vault)
         after = await current_revision(engine)
     finally:
         await engine.dispose()
@@ -238,7 +241,7 @@ async def _keys_rotate(args: argparse.Namespace) -> int:
             print(f"  {column}: {n}")
         if old_private is not None and new_custodian is not None:
             recipient = X25519PublicKey.from_public_bytes(new_custodian.public_raw)
-            n = await reseal_identities(sessions, old_private, recipient, new_custodian.kid)
+            n = await reseal_identities(sessions, vault, old_private, recipient, new_custodian.kid)
             print(f"  identities re-sealed to custodian key {new_custodian.kid}: {n}")
     finally:
         await engine.dispose()
@@ -279,26 +282,34 @@ async def _stats(args: argparse.Namespace) -> int:
     from bot.stats import build_report, report_csv, report_text, report_xlsx
     from handlers.officer import stats_period
     from petitions.deadlines import OFFICE_ZONE
+    from petitions.statistics import period_days, shown
 
     settings = _settings(args)
     container = await build_container(settings, migrate=False)
+    locale = args.lang or settings.default_locale
+
+    def tr(key: str, **params: Any) -> str:
+        return container.translator.t(key, locale, **params)
+
     try:
         now = utc_now()
         words = [w for w in (args.start, args.end) if w]
         if args.end and not args.start:
             words = [f"{now.astimezone(OFFICE_ZONE).year}-01-01", args.end]
-        period = stats_period(words, now)
+        period = stats_period(words, now, settings.stats_min_days)
         if period is None:
             print("xinfang: --from and --to are dates like 2026-01-31, --from first")
             return 2
+        if period_days(*period) < settings.stats_min_days:
+            # The same rule as /stats: a short period would single people out.
+            message = tr("officer.stats_too_short", days=settings.stats_min_days)
+            print(f"xinfang: {message}", file=sys.stderr)
+            return 2
         async with container.uow() as uow:
-            report = await build_report(uow, period[0], period[1], now, settings.policy)
+            # Only the masked figures leave this function (text, CSV, XLSX, chart).
+            report = shown(await build_report(uow, period[0], period[1], now, settings.policy))
     finally:
         await container.close()
-    locale = args.lang or settings.default_locale
-
-    def tr(key: str, **params: Any) -> str:
-        return container.translator.t(key, locale, **params)
 
     print(report_text(report, tr, settings.policy))
     if args.csv:
@@ -509,8 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
         "stats",
         help="statistics of a period: rates, counts, overdue cases (no identities)",
         description="Print the statistics of the cases registered in a period (local dates,\n"
-        "both included; default: this year so far). Categories with fewer than 3 cases in a\n"
-        "unit are merged so that nobody can be singled out.",
+        "both included; default: this year so far, at least XINFANG_STATS_MIN_DAYS days).\n"
+        "So that nobody can be singled out, every count below 3 is shown as \"<3\", small\n"
+        "categories are merged per unit, and shorter periods are refused.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.evidence import ThreadedScrubber
 from bot.keys import ensure_keys
 from bot.settings import Settings
 from bot.stats import StatsService  # matplotlib loads only when a chart is drawn
@@ -57,7 +58,7 @@ async def build_container(
     vault = Vault(ring)
     engine = create_engine(settings.database_url)
     if migrate:
-        await upgrade(engine)
+        await upgrade(engine, vault=vault)
     uow = UnitOfWorkFactory(session_factory(engine), vault)
     tr = translator()
     config = HandlerConfig(
@@ -68,12 +69,14 @@ async def build_container(
         admin_locale=settings.default_locale,
         leaders_chats=settings.leaders_chats,
         schedule=settings.schedule,
+        stats_min_days=settings.stats_min_days,
     )
     services = Services(
         uow=uow,
         clock=clock,
         t=tr.t,
         seal=vault.seal_field,
+        scrub=ThreadedScrubber(),
         config=config,
         stats=StatsService(tr.t, settings.policy),
     )

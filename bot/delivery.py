@@ -183,8 +183,16 @@ class DeliveryWorker:
                 # An officer row names its officer's chat; an admin row goes to the admin chat.
                 if row.audience == "officer":
                     chat_id = str(payload.get("chat_id") or "") or None
+                # A channel that fetches evidence on demand (the web) gets references only.
+                sender = self._senders.get(row.channel)
                 replies = await render_admin(
-                    uow, self._t, self._admin_locale, row.kind, payload, self._clock()
+                    uow,
+                    self._t,
+                    self._admin_locale,
+                    row.kind,
+                    payload,
+                    self._clock(),
+                    with_file_data=getattr(sender, "needs_file_data", True),
                 )
         return Delivery(row.id, row.audience, row.kind, row.case_id, chat_id, tuple(replies))
 

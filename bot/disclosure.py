@@ -37,7 +37,21 @@ async def reveal_identity(
         )
         if case is None or case.id is None:
             raise CaseNotFound()
-        sealed = await uow.cases.sealed_identity(case.id)
+        try:
+            sealed = await uow.cases.sealed_identity(case.id)
+        except VaultError:
+            sealed, moved = None, True
+        else:
+            moved = False
+    if moved:
+        # The sealed identity does not belong to this row: it was moved from another case.
+        async with uow_factory() as uow:
+            await uow.audit.add(now, Role.CUSTODIAN, "identity.reveal_failed", case_id=case.id)
+            await uow.commit()
+        raise DisclosureError(
+            f"the sealed identity stored with case {case.number} was made for another case "
+            "(the database was altered); nothing was opened"
+        )
     if sealed is None:
         raise DisclosureError(f"case {case.number} is anonymous: there is no identity")
     try:

@@ -25,7 +25,8 @@ class KeysCreated:
 
 def write_private_key(path: Path, custodian: CustodianKey) -> None:
     """Write the custodian's private key with mode 0600, never overwriting a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(custodian.private_pem)

@@ -58,7 +58,13 @@ def _health(channels: list[Channel]) -> Callable[[web.Request], Awaitable[web.Re
 
 def build_web_app(channels: list[Channel]) -> web.Application:
     """The shared aiohttp application with every channel's routes."""
+
+    async def no_server_header(request: web.Request, response: web.StreamResponse) -> None:
+        # aiohttp names itself and the Python version: a gift to whoever matches exploits.
+        response.headers.popall("Server", None)
+
     app = web.Application(middlewares=[_errors], client_max_size=25 * 1024 * 1024)
+    app.on_response_prepare.append(no_server_header)
     app.router.add_get("/healthz", _health(channels))
     for channel in channels:
         channel.add_routes(app)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from handlers.scheduling import process_case, send_digest
 from handlers.services import Services
 from petitions.deadlines import OFFICE_DEADLINE_STATES, WINDOW_STATES
+from petitions.roles import Role
 from storage.uow import UnitOfWorkFactory
 
 __all__ = ["PassResult", "Scheduler"]
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Platforms retry an update for minutes; a day is far beyond any retry.
 PROCESSED_TTL = timedelta(days=1)
+# The longest throttling window (web sign-in); rate-limit rows older than this are purged.
+LIMIT_TTL = timedelta(minutes=15)
 
 
 @dataclass
@@ -38,6 +41,8 @@ class PassResult:
     digest: bool = False
     purged_conversations: int = 0
     purged_updates: int = 0
+    purged_limits: int = 0
+    erased_contacts: int = 0
     failed: int = 0
 
 
@@ -99,5 +104,23 @@ class Scheduler:
             result.purged_conversations = await uow.conversations.purge_expired(now)
             result.purged_updates = await uow.processed.purge(now - PROCESSED_TTL)
             await uow.web.purge_sessions(now)
+            # Every throttling window in use is at most this long (tracking codes, sign-in).
+            result.purged_limits = await uow.limits.purge(
+                now - max(cfg.tracking_window, LIMIT_TTL)
+            )
             await uow.commit()
+        result.erased_contacts = await self._erase_contacts(now)
         return result
+
+    async def _erase_contacts(self, now: datetime) -> int:
+        """Erase the push addresses whose keep time has passed (closed and followed up)."""
+        erased = 0
+        while True:
+            async with self._uow() as uow:
+                ids = await uow.cases.erase_contacts(now)
+                for case_id in ids:
+                    await uow.audit.add(now, Role.SYSTEM, "case.contact_erased", case_id=case_id)
+                await uow.commit()
+            erased += len(ids)
+            if len(ids) < 500:
+                return erased

@@ -3,6 +3,7 @@ frozen object (DESIGN.md §8). This is the only module that reads ``os.environ``
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any
 from i18n import LOCALES
 from petitions.deadlines import DeadlinePolicy, WorkingDaysPolicy
 from petitions.schedule import SchedulePolicy
+from petitions.statistics import MIN_PERIOD_DAYS
 from storage.db import default_sqlite_url, is_sqlite
 
 __all__ = [
@@ -72,6 +74,8 @@ class WebSettings:
     officer_session_hours: int = 12
     officer_idle_minutes: int = 120
     local: bool = False  # local mode: demo officer and the side-by-side page
+    # Direct peers whose X-Forwarded-Proto is believed (a TLS-terminating proxy).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,10 @@ class Settings:
     schedule: SchedulePolicy = field(default_factory=SchedulePolicy)
     # (channel, chat id) of the leaders' chat(s) for overdue alerts and escalations.
     leaders_chats: tuple[tuple[str, str], ...] = ()
+    # The deployment's staff-number format, looked for in anonymous texts (a regex).
+    staff_no_pattern: str | None = None
+    # Statistics cover at least this many days, so that few cases cannot be singled out.
+    stats_min_days: int = MIN_PERIOD_DAYS
     telegram: TelegramSettings | None = None
     wecom: WeComSettings | None = None
     web: WebSettings | None = None
@@ -188,6 +196,8 @@ def load_settings(
             review_request_days=_int(values, "XINFANG_REVIEW_REQUEST_DAYS", 30, minimum=1),
             review_days=_int(values, "XINFANG_REVIEW_DAYS", 30, minimum=1),
             followup_days=followup_days or 30,
+            # Without a follow-up the address serves only the closing message.
+            contact_keep_days=followup_days + 14 if followup_days else 3,
             digest_window_days=_int(values, "XINFANG_DIGEST_DAYS", 3, minimum=1),
         )
         schedule = SchedulePolicy(
@@ -215,6 +225,8 @@ def load_settings(
         policy=policy,
         schedule=schedule,
         leaders_chats=_leaders_chats(values),
+        staff_no_pattern=_staff_no_pattern(values),
+        stats_min_days=_int(values, "XINFANG_STATS_MIN_DAYS", MIN_PERIOD_DAYS, minimum=1),
         telegram=_telegram(values),
         wecom=_wecom(values),
         web=_web(values),
@@ -239,6 +251,19 @@ def _leaders_chats(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(chats)
 
 
+def _staff_no_pattern(values: Mapping[str, str]) -> str | None:
+    from petitions.selfid import compile_staff_pattern
+
+    raw = (values.get("XINFANG_STAFF_NO_PATTERN") or "").strip()
+    if not raw:
+        return None
+    try:
+        compile_staff_pattern(raw)
+    except ValueError as exc:
+        raise SettingsError(f"XINFANG_STAFF_NO_PATTERN is not usable: {exc}") from None
+    return raw
+
+
 def _flag(values: Mapping[str, str], name: str) -> bool:
     raw = (values.get(name) or "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -256,7 +281,27 @@ def _web(values: Mapping[str, str]) -> WebSettings | None:
         max_upload_mb=_int(values, "XINFANG_WEB_MAX_UPLOAD_MB", 20, minimum=1),
         officer_session_hours=_int(values, "XINFANG_WEB_SESSION_HOURS", 12, minimum=1),
         officer_idle_minutes=_int(values, "XINFANG_WEB_IDLE_MINUTES", 120, minimum=1),
+        trusted_proxies=_networks(values, "XINFANG_TRUSTED_PROXIES"),
     )
+
+
+def _networks(
+    values: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    # XINFANG_TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8,::1
+    networks = []
+    for part in (values.get(name) or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be IP addresses or networks separated by commas, "
+                f"e.g. 127.0.0.1,10.0.0.0/8; got {part!r}"
+            ) from None
+    return tuple(networks)
 
 
 def _telegram(values: Mapping[str, str]) -> TelegramSettings | None:

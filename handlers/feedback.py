@@ -87,7 +87,7 @@ def _after_rating_buttons(turn: Turn, case: Case, token: str, rating: str) -> li
     comment = (Button(t("button.fb_comment"), f"fb:{token}:c"),)
     if rating != "unsatisfied":
         return [Reply(t("feedback.thanks"), (comment,))]
-    if case.state is CaseState.RESPONDED and case.deadline_at and turn.now <= case.deadline_at:
+    if case.state is CaseState.RESPONDED and case.deadline_at and turn.stamp <= case.deadline_at:
         review = (Button(t("button.request_review"), f"fb:{token}:r"),)
         text = t("feedback.unsatisfied", date=turn.date(case.deadline_at))
         return [Reply(text, (review, comment))]
@@ -104,13 +104,13 @@ async def _satisfaction(
             return [Reply(t("feedback.already_rated", rating=t(RATING[feedback.rating])))]
         rating = _RATINGS[choice]
         feedback.rating = rating
-        feedback.answered_at = turn.now
+        feedback.answered_at = turn.stamp
         await turn.uow.feedback.save(feedback)
         await turn.uow.cases.add_event(
-            case.id, "rated", turn.now, Role.EMPLOYEE, detail={"rating": rating}
+            case.id, "rated", turn.stamp, Role.EMPLOYEE, detail={"rating": rating}
         )
         await turn.uow.audit.add(
-            turn.now, Role.EMPLOYEE, "case.rate", case_id=case.id, detail={"rating": rating}
+            turn.stamp, Role.EMPLOYEE, "case.rate", case_id=case.id, detail={"rating": rating}
         )
         if rating == "unsatisfied":
             await notify_admins(turn, case, "rated", {"rating": rating})
@@ -140,10 +140,10 @@ async def _comment(turn: Turn, feedback: Feedback, case: Case) -> list[Reply]:
     if len(body) > cfg.max_message:
         return [Reply(t("intake.too_long", length=len(body), max=cfg.max_message))]
     feedback.comment = body
-    feedback.answered_at = feedback.answered_at or turn.now
+    feedback.answered_at = feedback.answered_at or turn.stamp
     await turn.uow.feedback.save(feedback)
-    await turn.uow.cases.add_message(case.id, "feedback", body, turn.now, None)
-    await turn.uow.audit.add(turn.now, Role.EMPLOYEE, "case.feedback_comment", case_id=case.id)
+    await turn.uow.cases.add_message(case.id, "feedback", body, turn.stamp, None)
+    await turn.uow.audit.add(turn.stamp, Role.EMPLOYEE, "case.feedback_comment", case_id=case.id)
     await notify_admins(turn, case, "feedback_comment", {})
     await turn.end()
     return [Reply(t("feedback.comment_saved"))]
@@ -172,7 +172,7 @@ async def request_review(turn: Turn, case: Case, reason: str) -> None:
         Action.REQUEST_REVIEW,
         Role.EMPLOYEE,
         Fields(reason=reason),
-        turn.now,
+        turn.stamp,
         turn.services.config.policy,
     )
     previous = case.owner_officer_id
@@ -181,24 +181,24 @@ async def request_review(turn: Turn, case: Case, reason: str) -> None:
     await turn.uow.cases.add_event(
         case.id,
         "assigned",
-        turn.now,
+        turn.stamp,
         Role.SYSTEM,
         detail={"owner": "leaders", "previous_owner": previous},
     )
     await turn.uow.cases.add_event(
         case.id,
         "transition",
-        turn.now,
+        turn.stamp,
         Role.EMPLOYEE,
         from_state=record.from_state,
         to_state=case.state,
         detail={"reason": reason},
     )
-    await turn.uow.audit.add(turn.now, Role.EMPLOYEE, "case.request_review", case_id=case.id)
+    await turn.uow.audit.add(turn.stamp, Role.EMPLOYEE, "case.request_review", case_id=case.id)
     await notify_admins(turn, case, "review_requested", {})
     if turn.services.config.leaders_chats:
         await queue_leaders(
-            turn.uow, turn.services.config, case.id, "review_requested", {}, turn.now
+            turn.uow, turn.services.config, case.id, "review_requested", {}, turn.stamp
         )
 
 
@@ -213,27 +213,27 @@ async def _follow_up(
             replies.append(Reply(t("followup.already_answered")))
         else:
             feedback.solved = choice == "y"
-            feedback.answered_at = turn.now
+            feedback.answered_at = turn.stamp
             await uow.feedback.save(feedback)
             await uow.cases.add_event(
-                case.id, "follow_up", turn.now, Role.EMPLOYEE, detail={"solved": feedback.solved}
+                case.id, "follow_up", turn.stamp, Role.EMPLOYEE, detail={"solved": feedback.solved}
             )
             await uow.audit.add(
-                turn.now,
+                turn.stamp,
                 Role.EMPLOYEE,
                 "case.follow_up",
                 case_id=case.id,
                 detail={"solved": feedback.solved},
             )
             if not feedback.solved:
-                await queue_leaders(uow, cfg, case.id, "unsolved", {}, turn.now)
+                await queue_leaders(uow, cfg, case.id, "unsolved", {}, turn.stamp)
             replies.append(Reply(t("followup.solved_recorded")))
     elif choice in ("r0", "r1"):
         if feedback.retaliation is not None:
             replies.append(Reply(t("followup.already_answered")))
         else:
             feedback.retaliation = choice == "r1"
-            feedback.answered_at = turn.now
+            feedback.answered_at = turn.stamp
             if feedback.retaliation:
                 linked, code = await _open_retaliation_case(turn, case)
                 feedback.linked_case_id = linked.id
@@ -242,7 +242,7 @@ async def _follow_up(
                 )
             else:
                 await uow.audit.add(
-                    turn.now,
+                    turn.stamp,
                     Role.EMPLOYEE,
                     "case.follow_up",
                     case_id=case.id,
@@ -266,6 +266,11 @@ async def _follow_up(
         )
     else:
         replies.append(Reply(t("followup.thanks")))
+        if case.push_updates and case.contact_erase_at is not None:
+            # The follow-up was the last reason to keep the chat's address: it goes at the
+            # scheduler's next pass (after any message still on its way).
+            case.contact_erase_at = turn.stamp
+            await uow.cases.save(case)
     return replies
 
 
@@ -284,8 +289,8 @@ async def _open_retaliation_case(turn: Turn, original: Case) -> tuple[Case, str]
         channel=original.channel,
         anonymous=original.anonymous,
         locale=original.locale,
-        created_at=turn.now,
-        updated_at=turn.now,
+        created_at=turn.stamp,
+        updated_at=turn.stamp,
         priority=RETALIATION_PRIORITY,
         excluded_officer_id=original.owner_officer_id,
     )
@@ -296,24 +301,24 @@ async def _open_retaliation_case(turn: Turn, original: Case) -> tuple[Case, str]
     await uow.cases.add_event(
         case.id,
         "submitted",
-        turn.now,
+        turn.stamp,
         Role.EMPLOYEE,
         to_state=case.state,
         detail={"linked": original.number},
     )
     await uow.audit.add(
-        turn.now,
+        turn.stamp,
         Role.EMPLOYEE,
         "case.retaliation_report",
         case_id=case.id,
         detail={"source": original.number},
     )
-    await queue_admins(uow, cfg, case.id, "case_card", {}, turn.now)
+    await queue_admins(uow, cfg, case.id, "case_card", {}, turn.stamp)
     if cfg.leaders_chats:
         source = {"source": original.number}
-        await queue_leaders(uow, cfg, case.id, "retaliation", source, turn.now)
+        await queue_leaders(uow, cfg, case.id, "retaliation", source, turn.stamp)
     else:
         # The admin chat may include the original owner: it is told that a report came in,
         # never which case it came from.
-        await queue_admins(uow, cfg, case.id, "retaliation", {"leaders": True}, turn.now)
+        await queue_admins(uow, cfg, case.id, "retaliation", {"leaders": True}, turn.stamp)
     return case, code

@@ -33,6 +33,9 @@ class Inbound:
     file: FileIn | None = None
     in_admin_chat: bool = False
     case_ref: int | None = None  # the case an admin-chat message replies to, if any
+    # An admin-chat reply to a bot message that is no case's card or message (a list, a
+    # digest): it stays internal, and the officer is told so.
+    unmapped_reply: bool = False
     unsupported: bool = False  # stickers, voice, locations...
 
     def __repr__(self) -> str:  # ids and text stay out of logs and tracebacks
@@ -57,15 +60,25 @@ class Button:
 
 @dataclass(frozen=True)
 class FileOut:
-    """A file to show (evidence in a case card)."""
+    """A file to show (evidence in a case card).
+
+    ``attachment_id`` names the stored file, so a channel that fetches files on demand (the
+    web page) can be given the reference with empty ``data`` and the ``size`` it will get.
+    """
 
     kind: str
     name: str
     mime: str
     data: bytes
+    attachment_id: int | None = None
+    size: int | None = None  # of the stored file; None: len(data)
 
     def __repr__(self) -> str:
-        return f"FileOut(kind={self.kind!r}, mime={self.mime!r}, size={len(self.data)})"
+        size = self.size if self.size is not None else len(self.data)
+        return (
+            f"FileOut(kind={self.kind!r}, mime={self.mime!r}, size={size}, "
+            f"attachment_id={self.attachment_id!r})"
+        )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,18 @@ from petitions.categories import Category
 from petitions.roles import Role
 from petitions.states import CaseState, Outcome, Redirect
 
-__all__ = ["CATEGORY", "ERRORS", "FIELDS", "OUTCOME", "RATING", "REDIRECT", "ROLE", "STATE"]
+__all__ = [
+    "CATEGORY",
+    "ERRORS",
+    "FIELDS",
+    "OUTCOME",
+    "RATING",
+    "REDIRECT",
+    "ROLE",
+    "SCRUB_REMOVED",
+    "SELFID_KIND",
+    "STATE",
+]
 
 STATE: dict[CaseState, str] = {
     CaseState.REGISTERED: N_("state.registered"),
@@ -84,4 +95,35 @@ RATING: dict[str, str] = {
     "satisfied": N_("rating.satisfied"),
     "basic": N_("rating.basic"),
     "unsatisfied": N_("rating.unsatisfied"),
+}
+
+# What evidence cleaning removed (storage.scrub codes); unknown codes read "other metadata".
+SCRUB_REMOVED: dict[str, str] = {
+    "location": N_("scrub.location"),
+    "device": N_("scrub.device"),
+    "author": N_("scrub.author"),
+    "comments": N_("scrub.comments"),
+    "tracked_changes": N_("scrub.tracked_changes"),
+    "thumbnail": N_("scrub.thumbnail"),
+    "document_properties": N_("scrub.document_properties"),
+    "file_name": N_("scrub.file_name"),
+    "xmp": N_("scrub.xmp"),
+    "text_chunks": N_("scrub.text_chunks"),
+    "exif": N_("scrub.exif"),
+    "dates": N_("scrub.dates"),
+    "comment_authors": N_("scrub.comments"),
+    "revision_ids": N_("scrub.revision_ids"),
+    "iptc": N_("scrub.iptc"),
+    "embedded_media_metadata": N_("scrub.embedded_media"),
+}
+
+# Kinds of self-identifying details (petitions.selfid.Kind values).
+SELFID_KIND: dict[str, str] = {
+    "mobile": N_("selfid.mobile"),
+    "landline": N_("selfid.landline"),
+    "id_card": N_("selfid.id_card"),
+    "email": N_("selfid.email"),
+    "bank_card": N_("selfid.bank_card"),
+    "staff_no": N_("selfid.staff_no"),
+    "name": N_("selfid.name"),
 }

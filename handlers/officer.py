@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from handlers.access import may_view
 from handlers.feedback import SATISFACTION, open_question
 from handlers.inbound import Button, Reply
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME, REDIRECT, STATE
@@ -113,7 +114,7 @@ async def _resolve(turn: Turn, officer: Officer, ref: str | None) -> Case:
                 case = await turn.uow.cases.get(case.id, for_update=True)
     if case is None:
         raise CaseNotFound()
-    if not can_view(officer.role, case) or case.excluded_officer_id == officer.id:
+    if not may_view(officer, case):
         raise NotPermitted(action="view", role=officer.role.value)
     return case
 
@@ -137,6 +138,8 @@ async def handle_officer(turn: Turn, officer: Officer) -> list[Reply]:
             # A reply to a case's message in the admin chat is an explicit answer.
             case = await _resolve(turn, officer, str(inbound.case_ref))
             return await _answer(turn, officer, case, clean_text(text))
+        if inbound.unmapped_reply and inbound.in_admin_chat:
+            return [Reply(turn.t("officer.reply_not_sent"))]
     # Anything else in the admin chat is the officers' own conversation.
     return []
 
@@ -482,14 +485,18 @@ def _parse_day(text: str) -> date | None:
         return None
 
 
-def stats_period(words: list[str], now: datetime) -> tuple[datetime, datetime] | None:
+def stats_period(
+    words: list[str], now: datetime, min_days: int = 1
+) -> tuple[datetime, datetime] | None:
     """Read ``[FROM [TO]]`` (local dates, inclusive) into [start, end) in UTC.
 
-    Without dates: from the first of January of this year to today.
+    Without dates: from the first of January of this year to today, or the last
+    ``min_days`` days while this year is younger than that.
     """
     zone = OFFICE_ZONE
     today = now.astimezone(zone).date()
-    first = _parse_day(words[0]) if words else date(today.year, 1, 1)
+    default_first = min(date(today.year, 1, 1), today - timedelta(days=min_days - 1))
+    first = _parse_day(words[0]) if words else default_first
     last = _parse_day(words[1]) if len(words) > 1 else today
     if first is None or last is None or last < first:
         return None
@@ -501,9 +508,13 @@ def stats_period(words: list[str], now: datetime) -> tuple[datetime, datetime] |
 async def _stats(turn: Turn, officer: Officer, words: list[str]) -> list[Reply]:
     if officer.role not in (Role.OFFICER, Role.LEADER, Role.DISCIPLINE):
         raise NotPermitted(action="stats", role=officer.role.value)
-    period = stats_period(words, turn.now)
+    min_days = turn.services.config.stats_min_days
+    period = stats_period(words, turn.now, min_days)
     if period is None:
         return [Reply(turn.t("officer.stats_usage"))]
+    if (period[1] - period[0]) // timedelta(days=1) < min_days:
+        # Over a day or a week a count of one is a person: see docs/accountability.md.
+        return [Reply(turn.t("officer.stats_too_short", days=min_days))]
     reporter = turn.services.stats
     if reporter is None:
         return [Reply(turn.t("officer.stats_unavailable"))]
@@ -554,11 +565,7 @@ async def _list(turn: Turn, officer: Officer, which: str) -> Reply:
         flt = CaseFilter(limit=30)
     elif which != "open":
         return Reply(t("officer.list_usage"))
-    cases = [
-        c
-        for c in await turn.uow.cases.list(flt)
-        if can_view(officer.role, c) and c.excluded_officer_id != officer.id
-    ]
+    cases = [c for c in await turn.uow.cases.list(flt) if may_view(officer, c)]
     if which == "overdue":
         cases = [c for c in cases if is_overdue(c, turn.now)]
     if not cases:

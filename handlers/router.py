@@ -148,9 +148,11 @@ class Handlers:
             return [Reply(turn.t("error.stale"))]
         turn.locale = locale
         if turn.conversation is None:
-            turn.conversation = Conversation("idle", locale=locale, updated_at=turn.now)
+            turn.conversation = Conversation("idle", locale=locale, updated_at=turn.stamp)
         turn.conversation.locale = locale
-        turn.conversation.updated_at = turn.now
+        turn.conversation.updated_at = turn.stamp
+        if turn.step == "idle":
+            turn.conversation.expires_at = turn.stamp + self.services.config.idle_ttl
         await turn.uow.conversations.save(
             turn.inbound.channel, turn.inbound.sender_id, turn.conversation
         )

@@ -7,13 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from handlers.inbound import Reply
+from handlers.inbound import FileIn, Reply
 from handlers.ports import UnitOfWork
 from petitions.deadlines import DeadlinePolicy
 from petitions.schedule import SchedulePolicy
+from petitions.statistics import MIN_PERIOD_DAYS
 
 __all__ = [
+    "CleanedFile",
     "Clock",
+    "EvidenceScrubber",
     "HandlerConfig",
     "IdentitySealer",
     "Services",
@@ -40,6 +43,22 @@ class IdentitySealer(Protocol):
     def __call__(self, field: str, value: str) -> str: ...
 
 
+@dataclass(frozen=True)
+class CleanedFile:
+    """Evidence after its identifying metadata was removed (storage.scrub)."""
+
+    status: str  # clean | refused | unscrubbable
+    file: FileIn  # the cleaned file with a neutral name (the original when not clean)
+    removed: tuple[str, ...] = ()  # what was removed: location, device, author, ...
+    reason: str | None = None  # refused / unscrubbable: macro_format, undecodable, unsupported
+
+
+class EvidenceScrubber(Protocol):
+    """Removes what could identify the sender from a file, before it is stored."""
+
+    async def __call__(self, file: FileIn, number: int) -> CleanedFile: ...
+
+
 class StatsReporter(Protocol):
     """Builds the statistics of a period as admin-chat replies (text, chart, exports)."""
 
@@ -55,6 +74,10 @@ class HandlerConfig:
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
     schedule: SchedulePolicy = field(default_factory=SchedulePolicy)
     draft_ttl: timedelta = timedelta(hours=24)
+    # How long a chat's chosen language is remembered after its last use.
+    idle_ttl: timedelta = timedelta(days=90)
+    # A deployment's staff-number format (regular expression), checked in anonymous texts.
+    staff_no_pattern: str | None = None
     admin_channels: tuple[str, ...] = ()
     # (channel, chat id) of the leaders' chat; empty: the admin chats, leaders named.
     leaders_chats: tuple[tuple[str, str], ...] = ()
@@ -77,6 +100,8 @@ class HandlerConfig:
     )
     tracking_failures: int = 5
     tracking_window: timedelta = timedelta(minutes=15)
+    # The shortest statistics period in days (XINFANG_STATS_MIN_DAYS).
+    stats_min_days: int = MIN_PERIOD_DAYS
 
 
 @dataclass(frozen=True)
@@ -87,5 +112,6 @@ class Services:
     clock: Clock
     t: Translate
     seal: IdentitySealer
+    scrub: EvidenceScrubber
     config: HandlerConfig = field(default_factory=HandlerConfig)
     stats: StatsReporter | None = None

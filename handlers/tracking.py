@@ -5,6 +5,14 @@ from __future__ import annotations
 
 from handlers.feedback import request_review
 from handlers.inbound import Button, Reply
+from handlers.intake import (
+    check_file,
+    pending_file_reply,
+    removed_text,
+    selfid_findings,
+    selfid_lines,
+    voice_note_due,
+)
 from handlers.labels import ERRORS
 from handlers.notify import notify_admins
 from handlers.text import clean_text
@@ -16,6 +24,7 @@ from petitions.deadlines import DeadlinePolicy
 from petitions.errors import InvalidTrackingCode, InvalidTransition, ReviewWindowClosed
 from petitions.lifecycle import Action, Fields, apply
 from petitions.roles import Role
+from petitions.selfid import mask
 from petitions.states import CaseState
 
 __all__ = ["ask_code", "handle_tracking", "lookup"]
@@ -104,11 +113,11 @@ async def handle_tracking(turn: Turn) -> list[Reply]:
             return [Reply(t("track.ask_review_reason"), ((Button(t("button.back"), "cs:back"),),))]
         return [await _status(turn, case)]
 
-    if step == "track.add":
+    if step in ("track.add", "track.selfid"):
         return await _add_info(turn, case)
 
     if step == "track.withdraw" and button == "cs:withdraw_yes":
-        record = apply(case, Action.WITHDRAW, Role.EMPLOYEE, Fields(), turn.now, _policy(turn))
+        record = apply(case, Action.WITHDRAW, Role.EMPLOYEE, Fields(), turn.stamp, _policy(turn))
         await _record(turn, case, record.from_state, "withdraw")
         await notify_admins(turn, case, "case_withdrawn", {})
         await turn.end()
@@ -146,13 +155,13 @@ async def _record(
     await turn.uow.cases.add_event(
         case.id,
         "transition",
-        turn.now,
+        turn.stamp,
         Role.EMPLOYEE,
         from_state=from_state,
         to_state=case.state,
         detail=detail,
     )
-    await turn.uow.audit.add(turn.now, Role.EMPLOYEE, f"case.{action}", case_id=case.id)
+    await turn.uow.audit.add(turn.stamp, Role.EMPLOYEE, f"case.{action}", case_id=case.id)
 
 
 async def _add_info(turn: Turn, case: Case) -> list[Reply]:
@@ -161,27 +170,95 @@ async def _add_info(turn: Turn, case: Case) -> list[Reply]:
     if not case.is_open:
         await turn.end()
         return [Reply(t("track.case_closed"))]
+    if inbound.button and inbound.button.startswith("pf:"):
+        return await _pending_file(turn, case, inbound.button)
+    if inbound.button and inbound.button.startswith("sid:"):
+        return await _selfid_choice(turn, case, inbound.button)
     if inbound.file is not None:
-        file = inbound.file
-        if len(file.data) > cfg.max_file_bytes:
-            return [Reply(t("intake.file_too_big", max_mb=cfg.max_file_bytes // (1024 * 1024)))]
-        if not file.mime.startswith(cfg.allowed_mime_prefixes):
-            return [Reply(t("intake.file_type"))]
         existing = len(await turn.uow.attachments.list(case.id))
         if existing >= cfg.max_files * 2:
             return [Reply(t("intake.too_many_files", max=cfg.max_files * 2))]
-        await turn.uow.attachments.add(case.id, file, turn.now)
-    elif inbound.text is not None:
+        checked = await check_file(turn, inbound.file, existing + 1)
+        if isinstance(checked, Reply):
+            return [checked]
+        pending = checked.status == "unscrubbable"
+        attachment_id = await turn.uow.attachments.add(
+            case.id, checked.file, turn.stamp, pending=pending
+        )
+        if pending:
+            note = voice_note_due(turn, inbound.file)
+            await turn.goto("track.add")
+            return [pending_file_reply(turn, attachment_id, note)]
+        return await _info_recorded(turn, case, removed=checked.removed)
+    if inbound.text is not None:
         body = clean_text(inbound.text)
         if not body:
             return [Reply(t("track.ask_info"))]
         if len(body) > cfg.max_message:
             return [Reply(t("intake.too_long", length=len(body), max=cfg.max_message))]
-        await turn.uow.cases.add_message(case.id, "employee", body, turn.now, None)
-    else:
-        return [Reply(t("track.ask_info"))]
-    await turn.uow.cases.add_event(case.id, "info_added", turn.now, Role.EMPLOYEE)
-    await turn.uow.audit.add(turn.now, Role.EMPLOYEE, "case.add_info", case_id=case.id)
+        findings = selfid_findings(turn, body) if case.anonymous else []
+        if findings:
+            # Held in the (encrypted) draft until the employee decides what to do.
+            await turn.goto("track.selfid", {"case_id": case.id, "text": body})
+            return [_selfid_question(turn, body)]
+        await turn.uow.cases.add_message(case.id, "employee", body, turn.stamp, None)
+        return await _info_recorded(turn, case)
+    return [Reply(t("track.ask_info"))]
+
+
+def _selfid_question(turn: Turn, body: str) -> Reply:
+    t = turn.t
+    return Reply(
+        t("selfid.found", items=selfid_lines(turn, body, selfid_findings(turn, body))),
+        (
+            (Button(t("button.selfid_mask"), "sid:mask"),),
+            (Button(t("button.selfid_edit"), "sid:edit"),),
+            (Button(t("button.selfid_keep"), "sid:keep"),),
+        ),
+    )
+
+
+async def _selfid_choice(turn: Turn, case: Case, button: str) -> list[Reply]:
+    assert case.id is not None
+    body = str(turn.draft.get("text") or "")
+    if turn.step != "track.selfid" or not body:
+        return [Reply(turn.t("error.stale"))]
+    if button == "sid:edit":
+        await turn.goto("track.add", {"case_id": case.id})
+        return [Reply(turn.t("track.ask_info"), ((Button(turn.t("button.back"), "cs:back"),),))]
+    if button == "sid:mask":
+        body = mask(body, selfid_findings(turn, body))
+    elif button != "sid:keep":
+        return [_selfid_question(turn, body)]
+    await turn.uow.cases.add_message(case.id, "employee", body, turn.stamp, None)
+    return await _info_recorded(turn, case)
+
+
+async def _pending_file(turn: Turn, case: Case, payload: str) -> list[Reply]:
+    _, raw_id, choice = (payload.split(":") + ["", ""])[:3]
+    if not raw_id.isdigit() or choice not in ("k", "d"):
+        return [Reply(turn.t("error.stale"))]
+    if await turn.uow.attachments.pending_of_case(int(raw_id)) != case.id:
+        return [Reply(turn.t("error.stale"))]
+    await turn.uow.attachments.resolve_pending(int(raw_id), keep=choice == "k")
+    if choice == "d":
+        await turn.goto("track.add", {"case_id": case.id})
+        return [Reply(turn.t("scrub.dropped"), ((Button(turn.t("button.done"), "cs:back"),),))]
+    return await _info_recorded(turn, case, kept=True)
+
+
+async def _info_recorded(
+    turn: Turn, case: Case, *, removed: tuple[str, ...] = (), kept: bool = False
+) -> list[Reply]:
+    t = turn.t
+    assert case.id is not None
+    await turn.uow.cases.add_event(case.id, "info_added", turn.stamp, Role.EMPLOYEE)
+    await turn.uow.audit.add(turn.stamp, Role.EMPLOYEE, "case.add_info", case_id=case.id)
     await notify_admins(turn, case, "case_info", {})
-    await turn.goto("track.add")
-    return [Reply(t("track.info_added"), ((Button(t("button.done"), "cs:back"),),))]
+    await turn.goto("track.add", {"case_id": case.id})
+    lines = [t("track.info_added")]
+    if kept:
+        lines.insert(0, t("scrub.kept"))
+    if removed:
+        lines.append(t("scrub.removed", what=removed_text(turn, removed)))
+    return [Reply("\n".join(lines), ((Button(t("button.done"), "cs:back"),),))]

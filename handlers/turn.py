@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,9 +11,14 @@ from handlers.inbound import Inbound
 from handlers.ports import Conversation, UnitOfWork
 from handlers.services import Services
 
-__all__ = ["Turn"]
+__all__ = ["Turn", "coarse_time"]
 
 _ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def coarse_time(moment: datetime) -> datetime:
+    """The moment rounded down to the hour."""
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass
@@ -32,6 +37,16 @@ class Turn:
         return self.services.t(key, self.locale, **params)
 
     @property
+    def stamp(self) -> datetime:
+        """The time to store for what an employee did: to the hour, not the microsecond.
+
+        Precise times of an anonymous employee's actions would let anyone who also holds
+        the chat platform's or the network's logs match the petition to an account; the
+        lifecycle needs days (deadlines) and order (row ids), not seconds.
+        """
+        return coarse_time(self.now)
+
+    @property
     def step(self) -> str:
         """The conversation step, ``idle`` when there is none."""
         return self.conversation.step if self.conversation else "idle"
@@ -48,8 +63,9 @@ class Turn:
             step=step,
             draft=keep,
             locale=self.conversation.locale if self.conversation else None,
-            updated_at=self.now,
-            expires_at=self.now + self.services.config.draft_ttl,
+            updated_at=self.stamp,
+            # Rounded up to the hour, like updated_at: a draft never expires early.
+            expires_at=self.stamp + self.services.config.draft_ttl + timedelta(hours=1),
         )
         await self.uow.conversations.save(
             self.inbound.channel, self.inbound.sender_id, self.conversation
@@ -59,8 +75,12 @@ class Turn:
         """Leave the conversation; a chosen language is remembered."""
         chosen = self.conversation.locale if self.conversation else None
         if chosen:
+            # Only the language is remembered, and only for a while after the last use.
             self.conversation = Conversation(
-                step="idle", locale=chosen, updated_at=self.now, expires_at=None
+                step="idle",
+                locale=chosen,
+                updated_at=self.stamp,
+                expires_at=self.stamp + self.services.config.idle_ttl,
             )
             await self.uow.conversations.save(
                 self.inbound.channel, self.inbound.sender_id, self.conversation

@@ -251,7 +251,10 @@ def admin_case_detail(
         lines.append(f"{_event_line(t, e)} ({who})")
     for m in messages:
         lines.append(t(_MESSAGE_KIND[m.kind], date=_date(m.at), text=m.body))
-    files = tuple(FileOut(a.kind, a.name, a.mime, data) for a, data in attachments)
+    files = tuple(
+        FileOut(a.kind, a.name, a.mime, data, attachment_id=a.id, size=a.size)
+        for a, data in attachments
+    )
     return [card, Reply("\n".join(lines), files=files, case_id=case.id)]
 
 
@@ -301,9 +304,17 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
 
 
 async def render_admin(
-    uow: UnitOfWork, t: Translate, locale: str, kind: str, payload: dict[str, Any], now: datetime
+    uow: UnitOfWork,
+    t: Translate,
+    locale: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    with_file_data: bool = True,
 ) -> list[Reply]:
-    """Turn an admin outbox row into messages for the admin chat."""
+    """Turn an admin outbox row into messages for the admin chat (without evidence bytes
+    when ``with_file_data`` is false: the channel fetches files by attachment id)."""
 
     def tr(key: str, **params: Any) -> str:
         return t(key, locale, **params)
@@ -323,9 +334,15 @@ async def render_admin(
             return [card]  # evidence of a report stays with the discipline role
         files = []
         for info in infos:
+            if not with_file_data:
+                # A reference only: the bytes are neither decrypted nor held in memory.
+                ref = FileOut(info.kind, info.name, info.mime, b"", info.id, info.size)
+                files.append(ref)
+                continue
             item = await uow.attachments.data(info.id)
             if item is not None:
-                files.append(FileOut(info.kind, info.name, info.mime, item[1]))
+                data = item[1]
+                files.append(FileOut(info.kind, info.name, info.mime, data, info.id, len(data)))
         return [replace(card, files=tuple(files))]
     if kind == "case_info":
         return [Reply(tr("admin.info_added", number=number), case_id=case.id)]

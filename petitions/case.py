@@ -39,6 +39,10 @@ class Case:
     # Staff who may not see the case (the original owner of a retaliation report).
     excluded_officer_id: int | None = None
     contact_reachable: bool = True
+    # The employee chose pushes to their chat (the address is kept until contact_erase_at)
+    # or "code only" (no address is stored; progress only by tracking code).
+    push_updates: bool = True
+    contact_erase_at: datetime | None = None
     has_identity: bool = False
     updated_at: datetime | None = field(default=None, compare=False)
 

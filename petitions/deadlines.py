@@ -45,6 +45,9 @@ class DeadlinePolicy:
     review_days: int = 30
     followup_days: int = 30  # 回头望: how long after closing the employee is asked
     digest_window_days: int = 3  # the daily digest lists cases due within this many days
+    # How long after closing the push address is kept: through the follow-up (回头望) and
+    # two weeks to answer it; then it is erased (petitions.lifecycle sets the time).
+    contact_keep_days: int = 44
 
     def __post_init__(self) -> None:
         for item in fields(self):

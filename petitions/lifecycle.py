@@ -9,7 +9,7 @@ that storage writes to the timeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from petitions.case import Case
@@ -232,14 +232,16 @@ def apply(
             raise ReviewWindowClosed()
 
     from_state = case.state
-    _update_milestones(case, action, fields, now)
+    _update_milestones(case, action, fields, now, policy)
     case.state = rule.target
     case.deadline_at = deadline_for(case, policy)
     case.updated_at = now
     return TransitionRecord(case.id, action, from_state, rule.target, role, now, fields)
 
 
-def _update_milestones(case: Case, action: Action, fields: Fields, now: datetime) -> None:
+def _update_milestones(
+    case: Case, action: Action, fields: Fields, now: datetime, policy: DeadlinePolicy
+) -> None:
     if action in (Action.ACCEPT, Action.NOT_ACCEPT, Action.TRANSFER) and case.decided_at is None:
         case.decided_at = now
     if action is Action.TRANSFER:
@@ -257,3 +259,8 @@ def _update_milestones(case: Case, action: Action, fields: Fields, now: datetime
         case.outcome = fields.outcome
     elif action in (Action.CLOSE, Action.WITHDRAW):
         case.closed_at = now
+        if case.push_updates:
+            # The address is needed for the follow-up after closing; after withdrawal only
+            # for the last status message.
+            keep = policy.contact_keep_days if action is Action.CLOSE else 1
+            case.contact_erase_at = now + timedelta(days=keep)

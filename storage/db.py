@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file (and its directory) readable by the service's user only.
+
+    SQLite creates its -wal and -shm files with the database file's permissions, so a
+    0600 database keeps those private too; an existing file that others can read is
+    tightened, since it holds ciphertexts and blind indexes an offline attack could use.
+    """
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            os.chmod(file, 0o600)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event own transaction start (see _sqlite_begin).
     dbapi_connection.isolation_level = None
@@ -56,7 +74,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         path = make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(path))
         # One connection, handed out in turn by the pool: SQLite has one writer anyway
         # (every transaction is BEGIN IMMEDIATE), and waiting in the pool's queue is FIFO
         # and wakes the moment the connection is back, where waiting in SQLite's busy

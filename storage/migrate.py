@@ -11,16 +11,20 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["autogenerate", "current_revision", "head_revision", "upgrade"]
+from storage.vault import Vault
+
+__all__ = ["autogenerate", "current_revision", "downgrade", "head_revision", "upgrade"]
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 
 
-def _config(connection: Connection | None = None) -> Config:
+def _config(connection: Connection | None = None, vault: Vault | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    if vault is not None:
+        cfg.attributes["vault"] = vault  # for migrations that re-encrypt data
     return cfg
 
 
@@ -42,11 +46,12 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(_current)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database schema up to a revision (default: the newest)."""
+async def upgrade(engine: AsyncEngine, revision: str = "head", vault: Vault | None = None) -> None:
+    """Bring the database schema up to a revision (default: the newest); migrations that
+    re-encrypt existing data need the vault."""
 
     def _upgrade(conn: Connection) -> None:
-        command.upgrade(_config(conn), revision)
+        command.upgrade(_config(conn, vault), revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
@@ -60,3 +65,13 @@ async def autogenerate(engine: AsyncEngine, message: str) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str, vault: Vault | None = None) -> None:
+    """Take the schema back to an older revision (tests, and recovery by hand)."""
+
+    def _downgrade(conn: Connection) -> None:
+        command.downgrade(_config(conn, vault), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade)

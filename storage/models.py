@@ -121,6 +121,10 @@ class CaseRow(Base):
     identity_ct: Mapped[bytes | None]
     contact_ct: Mapped[bytes | None]
     contact_reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # push: updates go to the chat the petition came from (address kept encrypted until
+    # contact_erase_at); code: no address at all, progress only by tracking code.
+    contact_mode: Mapped[str] = mapped_column(String(10), default="push", server_default="push")
+    contact_erase_at: Mapped[datetime | None] = mapped_column(index=True)
     owner_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     owner_unit: Mapped[str | None] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(Integer, default=0)
@@ -176,6 +180,9 @@ class AttachmentRow(Base):
     draft_owner_index: Mapped[str | None] = mapped_column(String(64), index=True)
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(20))  # photo | document
+    # ok: stored after its metadata was removed (or kept as is by the employee's choice);
+    # pending: could not be cleaned, waiting for the employee to keep or drop it.
+    status: Mapped[str] = mapped_column(String(10), default="ok", server_default="ok")
     mime: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     name_ct: Mapped[bytes]

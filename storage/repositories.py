@@ -32,6 +32,7 @@ from petitions.categories import Category
 from petitions.codes import format_case_number
 from petitions.roles import Role
 from petitions.states import CaseState, Outcome
+from storage.ids import next_id
 from storage.models import (
     AttachmentRow,
     AuditRow,
@@ -51,7 +52,7 @@ from storage.models import (
     WebCredentialRow,
     WebSessionRow,
 )
-from storage.vault import Vault, pack_identity
+from storage.vault import Vault, aad, pack_identity
 
 __all__ = [
     "SqlAttachments",
@@ -74,6 +75,18 @@ __all__ = [
 def sender_index(vault: Vault, channel: str, sender_id: str) -> str:
     """Blind index of a channel account (conversations, draft files)."""
     return vault.blind_index("sender", f"{channel}:{sender_id}")
+
+
+def _event_aad(event_id: int, case_id: int) -> str:
+    return aad("case_events", f"{event_id}.{case_id}", "detail")
+
+
+def _message_aad(message_id: int, case_id: int) -> str:
+    return aad("case_messages", f"{message_id}.{case_id}", "body")
+
+
+def _outbox_aad(row_id: int, case_id: int | None) -> str:
+    return aad("outbox", f"{row_id}.{case_id or 0}", "payload")
 
 
 def _case_from_row(row: CaseRow, description: str) -> Case:
@@ -101,6 +114,8 @@ def _case_from_row(row: CaseRow, description: str) -> Case:
         linked_case_id=row.linked_case_id,
         excluded_officer_id=row.excluded_officer_id,
         contact_reachable=row.contact_reachable,
+        push_updates=row.contact_mode == "push",
+        contact_erase_at=row.contact_erase_at,
         has_identity=row.identity_ct is not None,
         updated_at=row.updated_at,
     )
@@ -121,6 +136,7 @@ _MUTABLE = (
     "linked_case_id",
     "excluded_officer_id",
     "contact_reachable",
+    "contact_erase_at",
     "locale",
 )
 
@@ -133,8 +149,17 @@ class SqlCases:
         self._v = vault
 
     def _case(self, row: CaseRow) -> Case:
-        text = self._v.decrypt_text(row.description_ct, "case.description")
+        text = self._v.decrypt_text(row.description_ct, aad("cases", row.id, "description"))
         return _case_from_row(row, text)
+
+    def _seal_contact(self, case_id: int, contact: Contact) -> bytes:
+        data = {"channel": contact.channel, "chat_id": contact.chat_id}
+        return self._v.seal_contact(data, aad("cases", case_id, "contact"))
+
+    def _wrap_identity(self, case_id: int, packed: bytes) -> bytes:
+        # The fields inside are sealed to the custodian; this outer layer binds them to
+        # the case, so a sealed identity moved to another case no longer opens.
+        return self._v.encrypt(packed, aad("cases", case_id, "identity"))
 
     async def add(
         self,
@@ -148,21 +173,26 @@ class SqlCases:
         ``identity`` holds fields already sealed to the custodian (Vault.seal_field).
         """
         now = case.updated_at or case.created_at
+        case_id = await next_id(self._s, "cases")
         row = CaseRow(
+            id=case_id,
+            number=format_case_number(case.created_at.year, case_id),
             tracking_index=self._v.blind_index("tracking", tracking_code),
             category=case.category.value,
             state=case.state.value,
             channel=case.channel,
             anonymous=case.anonymous,
             locale=case.locale,
-            description_ct=self._v.encrypt_text(case.description, "case.description"),
-            identity_ct=pack_identity(identity) if identity else None,
-            contact_ct=(
-                self._v.seal_contact({"channel": contact.channel, "chat_id": contact.chat_id})
-                if contact
-                else None
+            description_ct=self._v.encrypt_text(
+                case.description, aad("cases", case_id, "description")
             ),
+            identity_ct=(
+                self._wrap_identity(case_id, pack_identity(identity)) if identity else None
+            ),
+            contact_ct=self._seal_contact(case_id, contact) if contact else None,
             contact_reachable=contact is not None,
+            contact_mode="push" if contact else "code",
+            contact_erase_at=case.contact_erase_at if contact else None,
             owner_officer_id=case.owner_officer_id,
             owner_unit=case.owner_unit,
             priority=case.priority,
@@ -174,11 +204,10 @@ class SqlCases:
         )
         self._s.add(row)
         await self._s.flush()
-        row.number = format_case_number(case.created_at.year, row.id)
-        await self._s.flush()
         case.id, case.number = row.id, row.number
         case.has_identity = identity is not None
         case.contact_reachable = row.contact_reachable
+        case.push_updates = contact is not None
         return case
 
     async def get(self, case_id: int, *, for_update: bool = False) -> Case | None:
@@ -211,6 +240,8 @@ class SqlCases:
         values["state"] = case.state.value
         values["outcome"] = case.outcome.value if case.outcome else None
         values["updated_at"] = case.updated_at or case.created_at
+        if not case.push_updates:
+            values["contact_erase_at"] = None  # nothing to erase
         await self._s.execute(update(CaseRow).where(CaseRow.id == case.id).values(**values))
 
     async def list(self, flt: CaseFilter) -> Sequence[Case]:
@@ -249,8 +280,10 @@ class SqlCases:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Append to a case's timeline."""
+        event_id = await next_id(self._s, "case_events")
         self._s.add(
             CaseEventRow(
+                id=event_id,
                 case_id=case_id,
                 at=at,
                 kind=kind,
@@ -258,7 +291,11 @@ class SqlCases:
                 actor_officer_id=actor_officer_id,
                 from_state=from_state.value if from_state else None,
                 to_state=to_state.value if to_state else None,
-                detail_ct=self._v.encrypt_json(dict(detail), "case.event") if detail else None,
+                detail_ct=(
+                    self._v.encrypt_json(dict(detail), _event_aad(event_id, case_id))
+                    if detail
+                    else None
+                ),
             )
         )
 
@@ -267,7 +304,7 @@ class SqlCases:
         stmt = (
             select(CaseEventRow)
             .where(CaseEventRow.case_id == case_id)
-            .order_by(CaseEventRow.at, CaseEventRow.id)
+            .order_by(CaseEventRow.id)  # insertion order: employees' times are coarse
         )
         rows = (await self._s.execute(stmt)).scalars().all()
         return [
@@ -277,7 +314,11 @@ class SqlCases:
                 actor_role=Role(r.actor_role),
                 from_state=CaseState(r.from_state) if r.from_state else None,
                 to_state=CaseState(r.to_state) if r.to_state else None,
-                detail=self._v.decrypt_json(r.detail_ct, "case.event") if r.detail_ct else {},
+                detail=(
+                    self._v.decrypt_json(r.detail_ct, _event_aad(r.id, r.case_id))
+                    if r.detail_ct
+                    else {}
+                ),
                 actor_officer_id=r.actor_officer_id,
             )
             for r in rows
@@ -287,13 +328,15 @@ class SqlCases:
         self, case_id: int, kind: str, body: str, at: datetime, author_officer_id: int | None
     ) -> None:
         """Record text exchanged on a case."""
+        message_id = await next_id(self._s, "case_messages")
         self._s.add(
             CaseMessageRow(
+                id=message_id,
                 case_id=case_id,
                 at=at,
                 kind=kind,
                 author_officer_id=author_officer_id,
-                body_ct=self._v.encrypt_text(body, "case.message"),
+                body_ct=self._v.encrypt_text(body, _message_aad(message_id, case_id)),
             )
         )
 
@@ -302,14 +345,14 @@ class SqlCases:
         stmt = (
             select(CaseMessageRow)
             .where(CaseMessageRow.case_id == case_id)
-            .order_by(CaseMessageRow.at, CaseMessageRow.id)
+            .order_by(CaseMessageRow.id)
         )
         rows = (await self._s.execute(stmt)).scalars().all()
         return [
             CaseMessage(
                 at=r.at,
                 kind=r.kind,
-                body=self._v.decrypt_text(r.body_ct, "case.message"),
+                body=self._v.decrypt_text(r.body_ct, _message_aad(r.id, r.case_id)),
                 author_officer_id=r.author_officer_id,
             )
             for r in rows
@@ -322,18 +365,21 @@ class SqlCases:
         if source is None:
             raise ValueError("source case not found")
         case.linked_case_id = source_case_id
-        added = await self.add(case, tracking_code, None, None)
+        contact = await self.contact(source_case_id)
+        identity = await self.sealed_identity(source_case_id)
+        added = await self.add(case, tracking_code, contact, None)
+        assert added.id is not None
+        # Re-encrypted for the new row (bound to it), never copied as ciphertext.
         await self._s.execute(
             update(CaseRow)
             .where(CaseRow.id == added.id)
             .values(
-                contact_ct=source.contact_ct,
-                contact_reachable=source.contact_reachable,
-                identity_ct=source.identity_ct,
+                contact_reachable=source.contact_reachable and contact is not None,
+                identity_ct=self._wrap_identity(added.id, identity) if identity else None,
             )
         )
-        added.contact_reachable = source.contact_reachable
-        added.has_identity = source.identity_ct is not None
+        added.contact_reachable = source.contact_reachable and contact is not None
+        added.has_identity = identity is not None
         return added
 
     async def created_between(self, start: datetime, end: datetime) -> Sequence[Case]:
@@ -367,9 +413,13 @@ class SqlCases:
         return sorted(ids)
 
     async def sealed_identity(self, case_id: int) -> bytes | None:
-        """Return the sealed identity blob of a case (only the reveal command uses this)."""
+        """Return the sealed identity fields of a case, checked to belong to it (only the
+        reveal command uses this; the custodian's key opens the fields)."""
         stmt = select(CaseRow.identity_ct).where(CaseRow.id == case_id)
-        return (await self._s.execute(stmt)).scalar_one_or_none()
+        blob = (await self._s.execute(stmt)).scalar_one_or_none()
+        if blob is None:
+            return None
+        return self._v.decrypt(blob, aad("cases", case_id, "identity"))
 
     async def mark_unreachable(self, case_id: int) -> None:
         """Remember that pushes to this case's chat fail for good (the bot was blocked)."""
@@ -383,8 +433,38 @@ class SqlCases:
         blob = (await self._s.execute(stmt)).scalar_one_or_none()
         if blob is None:
             return None
-        data = self._v.open_contact(blob)
+        data = self._v.open_contact(blob, aad("cases", case_id, "contact"))
         return Contact(data["channel"], data["chat_id"])
+
+    async def erase_contacts(self, now: datetime, limit: int = 500) -> builtins.list[int]:
+        """Erase the push address of cases past their keep time; return their ids.
+
+        A case with a message still waiting for delivery to its employee keeps the
+        address until that message went out (or failed for good).
+        """
+        waiting = (
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.case_id == CaseRow.id,
+                OutboxRow.audience == "employee",
+                OutboxRow.status == "pending",
+            )
+            .exists()
+        )
+        stmt = (
+            select(CaseRow.id)
+            .where(CaseRow.contact_erase_at <= now, ~waiting)
+            .order_by(CaseRow.contact_erase_at)
+            .limit(limit)
+        )
+        ids = builtins.list((await self._s.execute(stmt)).scalars().all())
+        if ids:
+            await self._s.execute(
+                update(CaseRow)
+                .where(CaseRow.id.in_(ids))
+                .values(contact_ct=None, contact_erase_at=None)
+            )
+        return ids
 
 
 class SqlAttachments:
@@ -394,19 +474,24 @@ class SqlAttachments:
         self._s = session
         self._v = vault
 
-    def _row(self, file: FileIn, at: datetime) -> AttachmentRow:
+    async def _row(self, file: FileIn, at: datetime, status: str = "ok") -> AttachmentRow:
+        row_id = await next_id(self._s, "attachments")
         return AttachmentRow(
+            id=row_id,
             at=at,
             kind=file.kind,
+            status=status,
             mime=file.mime[:100],
             size=len(file.data),
-            name_ct=self._v.encrypt_text(file.name, "attachment.name"),
-            data_ct=self._v.encrypt(file.data, "attachment.data"),
+            name_ct=self._v.encrypt_text(file.name, aad("attachments", row_id, "name")),
+            data_ct=self._v.encrypt(file.data, aad("attachments", row_id, "data")),
         )
 
-    async def add_draft(self, channel: str, sender_id: str, file: FileIn, at: datetime) -> int:
+    async def add_draft(
+        self, channel: str, sender_id: str, file: FileIn, at: datetime, *, pending: bool = False
+    ) -> int:
         """Keep a file sent during an intake until the petition is submitted."""
-        row = self._row(file, at)
+        row = await self._row(file, at, "pending" if pending else "ok")
         row.draft_owner_index = sender_index(self._v, channel, sender_id)
         self._s.add(row)
         await self._s.flush()
@@ -415,12 +500,20 @@ class SqlAttachments:
     async def count_drafts(self, channel: str, sender_id: str) -> int:
         """Count the files of a sender's current draft."""
         owner = sender_index(self._v, channel, sender_id)
-        stmt = select(func.count()).where(AttachmentRow.draft_owner_index == owner)
+        stmt = select(func.count()).where(
+            AttachmentRow.draft_owner_index == owner, AttachmentRow.status == "ok"
+        )
         return int((await self._s.execute(stmt)).scalar_one())
 
     async def claim_drafts(self, channel: str, sender_id: str, case_id: int) -> int:
-        """Move a draft's files to the submitted case."""
+        """Move a draft's files to the submitted case (files still waiting for the
+        employee's choice are dropped)."""
         owner = sender_index(self._v, channel, sender_id)
+        await self._s.execute(
+            delete(AttachmentRow).where(
+                AttachmentRow.draft_owner_index == owner, AttachmentRow.status != "ok"
+            )
+        )
         result = await self._s.execute(
             update(AttachmentRow)
             .where(AttachmentRow.draft_owner_index == owner)
@@ -436,9 +529,9 @@ class SqlAttachments:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def add(self, case_id: int, file: FileIn, at: datetime) -> int:
+    async def add(self, case_id: int, file: FileIn, at: datetime, *, pending: bool = False) -> int:
         """Attach a file to an existing case."""
-        row = self._row(file, at)
+        row = await self._row(file, at, "pending" if pending else "ok")
         row.case_id = case_id
         self._s.add(row)
         await self._s.flush()
@@ -448,7 +541,7 @@ class SqlAttachments:
         return AttachmentInfo(
             id=row.id,
             kind=row.kind,
-            name=self._v.decrypt_text(row.name_ct, "attachment.name"),
+            name=self._v.decrypt_text(row.name_ct, aad("attachments", row.id, "name")),
             mime=row.mime,
             size=row.size,
         )
@@ -457,7 +550,7 @@ class SqlAttachments:
         """Return the evidence of a case without the bytes."""
         stmt = (
             select(AttachmentRow)
-            .where(AttachmentRow.case_id == case_id)
+            .where(AttachmentRow.case_id == case_id, AttachmentRow.status == "ok")
             .order_by(AttachmentRow.id)
         )
         # Loading data_ct here would be wasteful, but the row is small next to a round-trip;
@@ -467,9 +560,50 @@ class SqlAttachments:
     async def data(self, attachment_id: int) -> tuple[AttachmentInfo, bytes] | None:
         """Return one file with its bytes, decrypted."""
         row = await self._s.get(AttachmentRow, attachment_id)
-        if row is None:
+        if row is None or row.status != "ok":
             return None
-        return self._info(row), self._v.decrypt(row.data_ct, "attachment.data")
+        return self._info(row), self._v.decrypt(row.data_ct, aad("attachments", row.id, "data"))
+
+    async def case_of(self, attachment_id: int) -> int | None:
+        """Return the case a stored (not pending) file belongs to."""
+        stmt = select(AttachmentRow.case_id).where(
+            AttachmentRow.id == attachment_id, AttachmentRow.status == "ok"
+        )
+        return (await self._s.execute(stmt)).scalar_one_or_none()
+
+    async def pending(self, attachment_id: int) -> AttachmentInfo | None:
+        """Return a file waiting for the employee's keep-or-drop choice."""
+        row = await self._s.get(AttachmentRow, attachment_id)
+        if row is None or row.status != "pending":
+            return None
+        return self._info(row)
+
+    async def is_draft_of(self, attachment_id: int, channel: str, sender_id: str) -> bool:
+        """Whether a file belongs to this sender's draft."""
+        stmt = select(AttachmentRow.id).where(
+            AttachmentRow.id == attachment_id,
+            AttachmentRow.draft_owner_index == sender_index(self._v, channel, sender_id),
+        )
+        return (await self._s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def pending_of_case(self, attachment_id: int) -> int | None:
+        """The case a file waiting for the employee's choice was added to, if any."""
+        stmt = select(AttachmentRow.case_id).where(
+            AttachmentRow.id == attachment_id, AttachmentRow.status == "pending"
+        )
+        return (await self._s.execute(stmt)).scalar_one_or_none()
+
+    async def resolve_pending(self, attachment_id: int, keep: bool) -> bool:
+        """Keep (as sent) or drop a file that could not be cleaned; False if it is gone."""
+        row = await self._s.get(AttachmentRow, attachment_id)
+        if row is None or row.status != "pending":
+            return False
+        if keep:
+            row.status = "ok"
+        else:
+            await self._s.delete(row)
+        await self._s.flush()
+        return True
 
 
 # Hot paths (every update reads its conversation and asks whether the sender is an
@@ -515,7 +649,12 @@ class SqlConversations:
         row = await self._load(sender_index(self._v, channel, sender_id))
         if row is None:
             return None
-        draft = self._v.decrypt_json(row.draft_ct, "conversation.draft") if row.draft_ct else {}
+        index = sender_index(self._v, channel, sender_id)
+        draft = (
+            self._v.decrypt_json(row.draft_ct, aad("conversations", index, "draft"))
+            if row.draft_ct
+            else {}
+        )
         return Conversation(
             step=row.step,
             draft=draft,
@@ -535,7 +674,7 @@ class SqlConversations:
             "step": conversation.step,
             "locale": conversation.locale,
             "draft_ct": (
-                self._v.encrypt_json(conversation.draft, "conversation.draft")
+                self._v.encrypt_json(conversation.draft, aad("conversations", index, "draft"))
                 if conversation.draft
                 else None
             ),
@@ -620,7 +759,7 @@ class SqlFeedback:
             answered_at=row.answered_at,
             rating=row.rating,
             comment=(
-                self._v.decrypt_text(row.comment_ct, "feedback.comment")
+                self._v.decrypt_text(row.comment_ct, aad("feedback", row.id, "comment"))
                 if row.comment_ct
                 else None
             ),
@@ -658,7 +797,7 @@ class SqlFeedback:
                 answered_at=feedback.answered_at,
                 rating=feedback.rating,
                 comment_ct=(
-                    self._v.encrypt_text(feedback.comment, "feedback.comment")
+                    self._v.encrypt_text(feedback.comment, aad("feedback", feedback.id, "comment"))
                     if feedback.comment
                     else None
                 ),
@@ -689,14 +828,18 @@ class SqlOutbox:
 
     async def add(self, message: OutboxMessage) -> None:
         """Queue a message in the current transaction."""
+        row_id = await next_id(self._s, "outbox")
         self._s.add(
             OutboxRow(
+                id=row_id,
                 created_at=message.created_at,
                 case_id=message.case_id,
                 audience=message.audience,
                 channel=message.channel,
                 kind=message.kind,
-                payload_ct=self._v.encrypt_json(dict(message.payload), "outbox.payload"),
+                payload_ct=self._v.encrypt_json(
+                    dict(message.payload), _outbox_aad(row_id, message.case_id)
+                ),
                 status="pending",
                 attempts=0,
                 next_attempt_at=message.created_at,
@@ -705,7 +848,9 @@ class SqlOutbox:
 
     def payload(self, row: OutboxRow) -> dict[str, Any]:
         """Decrypt a row's payload."""
-        result: dict[str, Any] = self._v.decrypt_json(row.payload_ct, "outbox.payload")
+        result: dict[str, Any] = self._v.decrypt_json(
+            row.payload_ct, _outbox_aad(row.id, row.case_id)
+        )
         return result
 
     async def due(self, channels: Sequence[str], now: datetime, limit: int) -> Sequence[OutboxRow]:
@@ -804,13 +949,15 @@ class SqlOfficers:
         self._s.add(row)
         await self._s.flush()
         for channel, account_id in (accounts or {}).items():
+            index = self._account_index(channel, account_id)
             self._s.add(
                 OfficerAccountRow(
                     officer_id=row.id,
                     channel=channel,
-                    account_index=self._account_index(channel, account_id),
+                    account_index=index,
                     account_ct=self._v.seal_contact(
-                        {"channel": channel, "chat_id": account_id}, "officer.account"
+                        {"channel": channel, "chat_id": account_id},
+                        aad("officer_accounts", index, "account"),
                     ),
                 )
             )
@@ -838,7 +985,9 @@ class SqlOfficers:
         )
         result = []
         for officer, account in (await self._s.execute(stmt)).all():
-            data = self._v.open_contact(account.account_ct, "officer.account")
+            data = self._v.open_contact(
+                account.account_ct, aad("officer_accounts", account.account_index, "account")
+            )
             result.append((self._officer(officer), data["chat_id"]))
         return result
 
@@ -872,14 +1021,20 @@ class SqlAudit:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Record an action."""
+        row_id = await next_id(self._s, "audit_log")
         self._s.add(
             AuditRow(
+                id=row_id,
                 at=at,
                 actor_role=actor_role.value,
                 actor_officer_id=actor_officer_id,
                 action=action,
                 case_id=case_id,
-                detail_ct=self._v.encrypt_json(dict(detail), "audit.detail") if detail else None,
+                detail_ct=(
+                    self._v.encrypt_json(dict(detail), aad("audit_log", row_id, "detail"))
+                    if detail
+                    else None
+                ),
             )
         )
 
@@ -895,7 +1050,11 @@ class SqlAudit:
                 "actor_officer_id": r.actor_officer_id,
                 "action": r.action,
                 "case_id": r.case_id,
-                "detail": self._v.decrypt_json(r.detail_ct, "audit.detail") if r.detail_ct else {},
+                "detail": (
+                    self._v.decrypt_json(r.detail_ct, aad("audit_log", r.id, "detail"))
+                    if r.detail_ct
+                    else {}
+                ),
             }
             for r in (await self._s.execute(stmt)).scalars().all()
         ]
@@ -918,6 +1077,14 @@ class SqlRateLimits:
         """Return the hits in the current window."""
         row = await self._current(key, window, now)
         return row.count if row else 0
+
+    async def purge(self, before: datetime) -> int:
+        """Forget counters whose window started before ``before``: kept any longer, they
+        would be a log of when an account tried a tracking code or a password."""
+        result = await self._s.execute(
+            delete(RateLimitRow).where(RateLimitRow.window_start < before)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def hit(self, key: str, window: timedelta, now: datetime) -> int:
         """Count one more hit and return the total in the current window."""
@@ -1011,15 +1178,19 @@ class SqlTelegramInbox:
 
     async def add(self, updates: Sequence[tuple[int, dict[str, Any]]], at: datetime) -> None:
         """Keep these (update_id, update as JSON) pairs; ones kept before are left alone."""
-        rows = [
-            {
-                "key_index": self._v.blind_index("update", f"telegram:{update_id}"),
-                "update_id": update_id,
-                "payload_ct": self._v.encrypt_json(data, "telegram.inbox"),
-                "at": at,
-            }
-            for update_id, data in updates
-        ]
+        rows = []
+        for update_id, data in updates:
+            index = self._v.blind_index("update", f"telegram:{update_id}")
+            rows.append(
+                {
+                    "key_index": index,
+                    "update_id": update_id,
+                    "payload_ct": self._v.encrypt_json(
+                        data, aad("telegram_inbox", index, "payload")
+                    ),
+                    "at": at,
+                }
+            )
         if not rows:
             return
         if self._s.get_bind().dialect.name == "postgresql":
@@ -1038,12 +1209,15 @@ class SqlTelegramInbox:
             ProcessedUpdateRow.key_index == TelegramInboxRow.key_index
         )
         stmt = (
-            select(TelegramInboxRow.payload_ct)
+            select(TelegramInboxRow.key_index, TelegramInboxRow.payload_ct)
             .where(~handled.exists())
             .order_by(TelegramInboxRow.update_id)
         )
-        blobs = (await self._s.execute(stmt)).scalars().all()
-        return [self._v.decrypt_json(blob, "telegram.inbox") for blob in blobs]
+        rows = (await self._s.execute(stmt)).all()
+        return [
+            self._v.decrypt_json(blob, aad("telegram_inbox", index, "payload"))
+            for index, blob in rows
+        ]
 
     async def purge(self, before: datetime) -> int:
         """Forget handled updates, and any kept since before ``before`` (handled or not)."""
@@ -1082,11 +1256,16 @@ class SqlWeb:
     async def set_login(
         self, officer_id: int, login: str, password_hash: str, at: datetime
     ) -> None:
-        """Give an officer a web login (or a new password) and their web account."""
+        """Give an officer a web login (or a new password) and their web account; a reset
+        signs out every session of theirs, so a stolen or forgotten browser is locked out."""
         row = await self._s.get(WebCredentialRow, officer_id)
         if row is None:
             row = WebCredentialRow(officer_id=officer_id, updated_at=at)
             self._s.add(row)
+        else:
+            await self._s.execute(
+                delete(WebSessionRow).where(WebSessionRow.officer_id == officer_id)
+            )
         row.login_index = self._login(login)
         row.password_hash = password_hash
         row.updated_at = at
@@ -1103,7 +1282,8 @@ class SqlWeb:
                     channel="web",
                     account_index=index,
                     account_ct=self._v.seal_contact(
-                        {"channel": "web", "chat_id": account}, "officer.account"
+                        {"channel": "web", "chat_id": account},
+                        aad("officer_accounts", index, "account"),
                     ),
                 )
             )

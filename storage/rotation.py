@@ -1,8 +1,15 @@
-"""Key rotation: re-encrypt every ciphertext column under the keyring's active keys."""
+"""Key rotation: re-encrypt every ciphertext column under the keyring's active keys.
+
+Every ciphertext is bound to its table, row and field (storage.vault.aad); the table of
+encrypted columns below says, for each, which key kind made it and how its associated
+data is formed from the row. The same table drives the migration that moved older rows
+to row-bound associated data (migration 0006).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -21,24 +28,69 @@ from storage.models import (
     OutboxRow,
     TelegramInboxRow,
 )
-from storage.vault import Vault, reseal_identity
+from storage.vault import Vault, aad, reseal_identity
 
-__all__ = ["ENCRYPTED_COLUMNS", "reencrypt_all", "reseal_identities"]
+__all__ = ["ENCRYPTED_COLUMNS", "EncryptedColumn", "reencrypt_all", "reseal_identities"]
 
-# (model, column, purpose bound as associated data, key kind)
-ENCRYPTED_COLUMNS: tuple[tuple[Any, str, str, str], ...] = (
-    (CaseRow, "description_ct", "case.description", "content"),
-    (CaseRow, "contact_ct", "contact", "delivery"),
-    (CaseEventRow, "detail_ct", "case.event", "content"),
-    (CaseMessageRow, "body_ct", "case.message", "content"),
-    (AttachmentRow, "name_ct", "attachment.name", "content"),
-    (AttachmentRow, "data_ct", "attachment.data", "content"),
-    (ConversationRow, "draft_ct", "conversation.draft", "content"),
-    (OutboxRow, "payload_ct", "outbox.payload", "content"),
-    (AuditRow, "detail_ct", "audit.detail", "content"),
-    (OfficerAccountRow, "account_ct", "officer.account", "delivery"),
-    (FeedbackRow, "comment_ct", "feedback.comment", "content"),
-    (TelegramInboxRow, "payload_ct", "telegram.inbox", "content"),
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    """One ciphertext column: its model, key kind and associated data per row."""
+
+    model: Any
+    column: str
+    kind: str  # content | delivery
+    keys: tuple[str, ...]  # the row's columns the associated data is made of
+    bind: Callable[[tuple[Any, ...]], str]
+    legacy: str  # the purpose string bound before migration 0006
+
+    @property
+    def name(self) -> str:
+        """``table.column``."""
+        return f"{self.model.__tablename__}.{self.column}"
+
+
+def _col(
+    model: Any,
+    column: str,
+    kind: str,
+    keys: tuple[str, ...],
+    field: str,
+    legacy: str,
+    key: Callable[[tuple[Any, ...]], object] | None = None,
+) -> EncryptedColumn:
+    table = model.__tablename__
+    make = key or (lambda k: k[0])
+    return EncryptedColumn(model, column, kind, keys, lambda k: aad(table, make(k), field), legacy)
+
+
+def _pair(k: tuple[Any, ...]) -> str:
+    return f"{k[0]}.{k[1] or 0}"
+
+
+ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
+    _col(CaseRow, "description_ct", "content", ("id",), "description", "case.description"),
+    _col(CaseRow, "identity_ct", "content", ("id",), "identity", ""),
+    _col(CaseRow, "contact_ct", "delivery", ("id",), "contact", "contact"),
+    _col(CaseEventRow, "detail_ct", "content", ("id", "case_id"), "detail", "case.event", _pair),
+    _col(CaseMessageRow, "body_ct", "content", ("id", "case_id"), "body", "case.message", _pair),
+    _col(AttachmentRow, "name_ct", "content", ("id",), "name", "attachment.name"),
+    _col(AttachmentRow, "data_ct", "content", ("id",), "data", "attachment.data"),
+    _col(ConversationRow, "draft_ct", "content", ("sender_index",), "draft", "conversation.draft"),
+    _col(
+        OutboxRow, "payload_ct", "content", ("id", "case_id"), "payload", "outbox.payload", _pair
+    ),
+    _col(AuditRow, "detail_ct", "content", ("id",), "detail", "audit.detail"),
+    _col(
+        OfficerAccountRow,
+        "account_ct",
+        "delivery",
+        ("account_index",),
+        "account",
+        "officer.account",
+    ),
+    _col(FeedbackRow, "comment_ct", "content", ("id",), "comment", "feedback.comment"),
+    _col(TelegramInboxRow, "payload_ct", "content", ("key_index",), "payload", "telegram.inbox"),
 )
 
 Progress = Callable[[str, int], None]
@@ -53,16 +105,17 @@ async def reencrypt_all(
 ) -> dict[str, int]:
     """Rewrap every ciphertext not under an active key; commit per batch; return counts."""
     counts: dict[str, int] = {}
-    for model, column, purpose, kind in ENCRYPTED_COLUMNS:
-        name = f"{model.__tablename__}.{column}"
-        col = getattr(model, column)
+    for spec in ENCRYPTED_COLUMNS:
+        model = spec.model
+        col = getattr(model, spec.column)
         pk = model.id
+        keys = [getattr(model, k) for k in spec.keys]
         last = 0
         done = 0
         while True:
             async with sessions() as session:
                 stmt = (
-                    select(pk, col)
+                    select(pk, col, *keys)
                     .where(pk > last, col.is_not(None))
                     .order_by(pk)
                     .limit(batch)
@@ -70,23 +123,24 @@ async def reencrypt_all(
                 rows = (await session.execute(stmt)).all()
                 if not rows:
                     break
-                for row_id, blob in rows:
-                    new = vault.rewrap(blob, purpose, kind)
+                for row_id, blob, *key in rows:
+                    new = vault.rewrap(blob, spec.bind(tuple(key)), spec.kind)
                     if new is not None:
                         await session.execute(
-                            update(model).where(pk == row_id).values({column: new})
+                            update(model).where(pk == row_id).values({spec.column: new})
                         )
                         done += 1
                     last = row_id
                 await session.commit()
             if progress:
-                progress(name, done)
-        counts[name] = done
+                progress(spec.name, done)
+        counts[spec.name] = done
     return counts
 
 
 async def reseal_identities(
     sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
     old_private: X25519PrivateKey,
     new_public: X25519PublicKey,
     new_kid: str,
@@ -96,9 +150,12 @@ async def reseal_identities(
     async with sessions() as session:
         stmt = select(CaseRow.id, CaseRow.identity_ct).where(CaseRow.identity_ct.is_not(None))
         for case_id, blob in (await session.execute(stmt)).all():
-            new = reseal_identity(old_private, blob, new_public, new_kid)
+            bound = aad("cases", case_id, "identity")
+            inner = reseal_identity(old_private, vault.decrypt(blob, bound), new_public, new_kid)
             await session.execute(
-                update(CaseRow).where(CaseRow.id == case_id).values(identity_ct=new)
+                update(CaseRow)
+                .where(CaseRow.id == case_id)
+                .values(identity_ct=vault.encrypt(inner, bound))
             )
             count += 1
         await session.commit()

@@ -8,8 +8,9 @@
 
 Every ciphertext starts with a version byte and the id of the key that made it, so
 keys can rotate: new data uses the active key, old data stays readable until
-``xinfang keys rotate`` re-encrypts it. A purpose string is bound as associated data,
-so a ciphertext cannot be moved from one column to another.
+``xinfang keys rotate`` re-encrypts it. The table, the row's key and the field are bound as
+associated data (:func:`aad`), so a ciphertext cannot be moved to another column or row:
+moving case 3's sealed identity into case 1 makes it fail to open.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import hmac
 import json
 import os
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,7 @@ __all__ = [
     "KeyringError",
     "Vault",
     "VaultError",
+    "aad",
     "generate_custodian_key",
     "load_custodian_private_key",
     "open_identity",
@@ -57,6 +61,19 @@ class VaultError(Exception):
 
 class KeyringError(Exception):
     """The keyring file is missing, unreadable or malformed."""
+
+
+def aad(table: str, key: object, field: str) -> str:
+    """The associated data that binds a ciphertext to its table, row and field."""
+    return f"{table}/{key}/{field}"
+
+
+# Blind indexes of these purposes are worth caching (looked up on every update); secrets
+# such as tracking codes, button tokens and session tokens are never kept in memory as
+# plaintext keys, and cached ones live for seconds only.
+_CACHED_PURPOSES = frozenset({"sender", "officer", "telegram.chat", "update"})
+_CACHE_SECONDS = 30.0
+_CACHE_SIZE = 4096
 
 
 def _b64(data: bytes) -> str:
@@ -148,8 +165,10 @@ class Keyring:
             raise KeyringError("active custodian public key is not in the keyring")
 
     def save(self, path: Path) -> None:
-        """Write the keyring with mode 0600, atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the keyring with mode 0600 in a directory only its owner can enter,
+        atomically."""
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)
         tmp = path.with_suffix(path.suffix + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -219,7 +238,9 @@ class Vault:
     """Encrypts, decrypts and indexes with a keyring; the only place that touches keys."""
 
     keyring: Keyring
-    _index_cache: dict[str, str] = field(default_factory=dict, repr=False)
+    _index_cache: OrderedDict[str, tuple[float, str]] = field(
+        default_factory=OrderedDict, repr=False
+    )
 
     # -- symmetric --------------------------------------------------------------------
     def _seal(self, keys: Mapping[str, bytes], kid: str, data: bytes, purpose: str) -> bytes:
@@ -263,12 +284,12 @@ class Vault:
         """Decrypt a value encrypted with :meth:`encrypt_json`."""
         return json.loads(self.decrypt(blob, purpose))
 
-    def seal_contact(self, contact: Mapping[str, str], purpose: str = "contact") -> bytes:
+    def seal_contact(self, contact: Mapping[str, str], purpose: str) -> bytes:
         """Encrypt where to push updates (channel, chat id) with the delivery key."""
         data = json.dumps(dict(contact), sort_keys=True).encode()
         return self._seal(self.keyring.delivery, self.keyring.active_delivery, data, purpose)
 
-    def open_contact(self, blob: bytes, purpose: str = "contact") -> dict[str, str]:
+    def open_contact(self, blob: bytes, purpose: str) -> dict[str, str]:
         """Decrypt a contact; only the delivery worker calls this."""
         result: dict[str, str] = json.loads(self._open(self.keyring.delivery, blob, purpose))
         return result
@@ -308,12 +329,21 @@ class Vault:
     def blind_index(self, purpose: str, value: str) -> str:
         """Return HMAC-SHA256(pepper, purpose:value) as hex: a lookup key that reveals nothing."""
         key = f"{purpose}:{value}"
-        cached = self._index_cache.get(key)
-        if cached is None:
-            cached = hmac.new(self.keyring.pepper, key.encode("utf-8"), hashlib.sha256).hexdigest()
-            if len(self._index_cache) < 10_000:
-                self._index_cache[key] = cached
-        return cached
+        if purpose not in _CACHED_PURPOSES:
+            return hmac.new(self.keyring.pepper, key.encode("utf-8"), hashlib.sha256).hexdigest()
+        now = time.monotonic()
+        hit = self._index_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        digest = hmac.new(self.keyring.pepper, key.encode("utf-8"), hashlib.sha256).hexdigest()
+        self._index_cache[key] = (now + _CACHE_SECONDS, digest)
+        self._index_cache.move_to_end(key)
+        while self._index_cache and (
+            len(self._index_cache) > _CACHE_SIZE
+            or next(iter(self._index_cache.values()))[0] <= now
+        ):
+            self._index_cache.popitem(last=False)
+        return digest
 
 
 def pack_identity(sealed_fields: Mapping[str, str]) -> bytes:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from telegram import Message, Update
 
 from handlers.inbound import FileIn, Inbound
-from petitions.codes import parse_case_number
 
 __all__ = ["CHANNEL", "MAX_DOWNLOAD", "chat_key", "to_inbound"]
 
@@ -20,7 +18,6 @@ MAX_DOWNLOAD = 20 * 1024 * 1024
 # Content we cannot turn into a petition: the person gets an explanation.
 _UNSUPPORTED = (
     "sticker",
-    "voice",
     "video_note",
     "location",
     "venue",
@@ -32,7 +29,6 @@ _UNSUPPORTED = (
 )
 
 CaseLookup = Callable[[int, str, int], Awaitable[int | None]]
-_NUMBER = re.compile(r"XF-[0-9]{4}-[0-9]{6,}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,10 @@ def _download_of(message: Message) -> _Download | None:
     if message.photo:
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         return _Download(largest.file_id, largest.file_size, "photo", "photo.jpg", "image/jpeg")
+    if message.voice is not None:
+        voice = message.voice
+        mime = voice.mime_type or "audio/ogg"
+        return _Download(voice.file_id, voice.file_size, "voice", "voice.ogg", mime)
     for attr, default_mime in (
         ("document", "application/octet-stream"),
         ("video", "video/mp4"),
@@ -69,31 +69,27 @@ def _download_of(message: Message) -> _Download | None:
     return None
 
 
-async def _case_ref(message: Message, bot_id: int, lookup: CaseLookup) -> int | None:
-    """The case an admin-chat message explicitly answers, if any.
+async def _case_ref(message: Message, bot_id: int, lookup: CaseLookup) -> tuple[int | None, bool]:
+    """The case an admin-chat message explicitly answers, if any, and whether it replies
+    to a message of the bot that belongs to no case.
 
-    Only a reply to one of the bot's messages counts. In a forum topic every message's
+    Only a reply to a case's own card or message counts (as recorded when it was sent);
+    a reply to anything else the bot wrote (a /cases list, a digest, statistics) stays in
+    the admin chat even when its text names a case. In a forum topic every message's
     reply_to_message points at the topic opener: that implicit reply is not an answer,
     so officers can talk inside a case's topic without it reaching the employee.
     """
     replied = message.reply_to_message
     if replied is None or replied.from_user is None or replied.from_user.id != bot_id:
-        return None
+        return None, False
     thread = message.message_thread_id if message.is_topic_message else None
     if thread is not None and replied.message_id == thread:
-        return None
+        return None, False
     chat_id = message.chat.id
     case_id = await lookup(chat_id, "message", replied.message_id)
     if case_id is None and thread is not None:
         case_id = await lookup(chat_id, "topic", thread)
-    if case_id is None:
-        # The officer was quicker than our record of the message (it is written once
-        # Telegram accepted the message): the case number in its text still says which.
-        found = _NUMBER.search(replied.text or replied.caption or "")
-        parsed = parse_case_number(found.group(0)) if found else None
-        if parsed is not None:
-            case_id = parsed[1]
-    return case_id
+    return case_id, case_id is None
 
 
 async def to_inbound(
@@ -129,16 +125,18 @@ async def to_inbound(
     if message is None:
         return None
     text = message.text or message.caption
-    case_ref = await _case_ref(message, bot_id, lookup) if in_admin else None
+    case_ref, unmapped = await _case_ref(message, bot_id, lookup) if in_admin else (None, False)
     wanted = _download_of(message)
     if wanted is not None:
         if wanted.size is not None and wanted.size > MAX_DOWNLOAD:
             return Inbound(**base, unsupported=True)  # type: ignore[arg-type]
         data = await download(wanted.file_id)
         file = FileIn(wanted.kind, wanted.name, wanted.mime, data)
-        return Inbound(**base, text=text, file=file, case_ref=case_ref)  # type: ignore[arg-type]
+        return Inbound(  # type: ignore[arg-type]
+            **base, text=text, file=file, case_ref=case_ref, unmapped_reply=unmapped
+        )
     if any(getattr(message, attr, None) for attr in _UNSUPPORTED):
         return Inbound(**base, unsupported=True)  # type: ignore[arg-type]
     if text is None:
         return None  # joins, pins, topic creation and other service messages
-    return Inbound(**base, text=text, case_ref=case_ref)  # type: ignore[arg-type]
+    return Inbound(**base, text=text, case_ref=case_ref, unmapped_reply=unmapped)  # type: ignore[arg-type]

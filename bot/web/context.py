@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -91,8 +93,23 @@ class WebContext:
         return self.container.services.clock()
 
     def secure(self, request: web.Request) -> bool:
-        """Whether cookies get the Secure flag (HTTPS, or configured behind a proxy)."""
-        return self.settings.secure_cookies or request.secure
+        """Whether cookies get the Secure flag: configured so, the request is HTTPS, or a
+        trusted proxy (the direct peer) says the browser's request was HTTPS."""
+        if self.settings.secure_cookies or request.secure:
+            return True
+        # The nearest proxy appends its value last; anything before it came from the client.
+        proto = request.headers.get("X-Forwarded-Proto", "").rsplit(",", 1)[-1]
+        return proto.strip().lower() == "https" and self._trusted_peer(request)
+
+    def _trusted_peer(self, request: web.Request) -> bool:
+        # request.remote is the socket's peer (aiohttp does not read Forwarded headers).
+        try:
+            peer = ipaddress.ip_address(request.remote or "")
+        except ValueError:
+            return False  # a Unix socket or no peer at all
+        if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+            peer = peer.ipv4_mapped
+        return any(peer in network for network in self.settings.trusted_proxies)
 
     def locale(self, raw: object) -> str | None:
         """A catalog locale from the page's language, if it names one."""
@@ -105,9 +122,13 @@ class WebContext:
 
 
 async def sse_stream(
-    request: web.Request, hub: Hub, topics: tuple[str, ...]
+    request: web.Request,
+    hub: Hub,
+    topics: tuple[str, ...],
+    allow: Callable[[dict[str, Any]], Awaitable[bool]] | None = None,
 ) -> web.StreamResponse:
-    """Stream pushed events to an open page until it leaves or the server stops."""
+    """Stream pushed events to an open page until it leaves or the server stops; events
+    that ``allow`` refuses are left out."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
     )
@@ -122,6 +143,8 @@ async def sse_stream(
                 continue
             if event is None:
                 break
+            if allow is not None and not await allow(event):
+                continue
             data = json.dumps(event, ensure_ascii=False)
             await response.write(f"data: {data}\n\n".encode())
     return response

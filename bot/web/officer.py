@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from bot.web.context import WebContext, error, read_json, sse_stream, valid_token
 from bot.web.hub import ADMIN_TOPIC, officer_topic
 from bot.web.passwords import hash_password, needs_rehash, verify_password
-from bot.web.render import replies_json
+from bot.web.render import INLINE_IMAGES, replies_json
 from bot.web.security import OFFICER_COOKIE, check_csrf, new_token, set_cookie
+from handlers.access import may_view
 from handlers.inbound import Inbound
 from handlers.ports import Officer
 from handlers.views import render_admin
 from i18n import N_
+from petitions.case import Case
 from petitions.roles import Role
 from storage.repositories import SqlWeb
 
@@ -30,6 +35,7 @@ LOGIN_WINDOW = timedelta(minutes=15)
 FEED_SIZE = 50
 MAX_TEXT = 20_000
 ADMIN_CHAT = "admin"
+_ASCII_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 ROLE_LABEL = {
     Role.OFFICER: N_("role.officer"),
     Role.LEADER: N_("role.leader"),
@@ -52,6 +58,8 @@ class OfficerRoutes:
         app.router.add_get("/api/officer/feed", self.feed)
         app.router.add_post("/api/officer/send", self.send)
         app.router.add_get("/api/officer/events", self.events)
+        # At most 18 digits: every such id fits a 64-bit column, so a long one is just unknown.
+        app.router.add_get(r"/api/officer/evidence/{attachment_id:\d{1,18}}", self.evidence)
 
     async def _officer(self, request: web.Request) -> Officer | None:
         token = request.cookies.get(OFFICER_COOKIE)
@@ -142,19 +150,71 @@ class OfficerRoutes:
         return response
 
     async def feed(self, request: web.Request) -> web.Response:
-        """The admin chat's recent messages (case cards and notices), oldest first."""
-        if await self._officer(request) is None:
+        """The admin chat's recent messages (case cards and notices) about the cases this
+        officer may see, oldest first; evidence as references, fetched per file."""
+        officer = await self._officer(request)
+        if officer is None:
             return error("signed_out", 401)
         ctx = self._ctx
         t = ctx.container.translator.t
         locale = ctx.container.settings.default_locale
         messages = []
+        cases: dict[int, Case | None] = {}
         async with ctx.uow() as uow:
             for row in await uow.web.admin_feed(FEED_SIZE):
                 payload = uow.outbox.payload(row)
-                replies = await render_admin(uow, t, locale, row.kind, payload, ctx.now())
+                # The case render_admin shows; a row about no case (the digest) names none.
+                case_id = payload.get("case_id")
+                case_id = row.case_id if case_id is None else case_id
+                if case_id is not None:
+                    if case_id not in cases:
+                        cases[case_id] = await uow.cases.get(int(case_id))
+                    case = cases[case_id]
+                    if case is None or not may_view(officer, case):
+                        continue
+                replies = await render_admin(
+                    uow, t, locale, row.kind, payload, ctx.now(), with_file_data=False
+                )
                 messages.append({"row": row.id, "replies": replies_json(replies, files=True)})
         return web.json_response({"messages": messages})
+
+    async def evidence(self, request: web.Request) -> web.Response:
+        """One evidence file of a case this officer may see (audited); 404 otherwise."""
+        officer = await self._officer(request)
+        if officer is None:
+            return error("signed_out", 401)
+        attachment_id = int(request.match_info["attachment_id"])
+        ctx = self._ctx
+        async with ctx.uow() as uow:
+            case_id = await uow.attachments.case_of(attachment_id)
+            case = await uow.cases.get(case_id) if case_id is not None else None
+            # An unknown id and a case this officer may not see get the same answer, so
+            # nobody learns which ids exist by trying them.
+            item = None
+            if case is not None and may_view(officer, case):
+                item = await uow.attachments.data(attachment_id)
+            if case is None or item is None:
+                return error("not_found", 404)
+            await uow.audit.add(
+                ctx.now(),
+                officer.role,
+                "evidence.view",
+                actor_officer_id=officer.id,
+                case_id=case.id,
+            )
+            await uow.commit()
+        info, data = item
+        inline = info.mime in INLINE_IMAGES
+        return web.Response(
+            body=data,
+            headers={
+                # Only raster images are shown in the page; anything else (HTML, SVG, PDF)
+                # is a download the browser never renders in our origin.
+                "Content-Type": info.mime if inline else "application/octet-stream",
+                "Content-Disposition": _disposition(info.name, inline=inline),
+                "Cache-Control": "no-store",
+            },
+        )
 
     async def send(self, request: web.Request) -> web.Response:
         """A command, a pressed case-card button, or an explicit answer (``case_ref``)."""
@@ -194,4 +254,29 @@ class OfficerRoutes:
         if officer is None:
             return error("signed_out", 401)
         topics = (ADMIN_TOPIC, officer_topic(SqlWeb.account_of(officer.id)))
-        return await sse_stream(request, self._ctx.hub, topics)
+        ctx = self._ctx
+
+        async def allow(event: dict[str, Any]) -> bool:
+            # Checked when the event goes out, against the officer as they are now: a role
+            # changed or an officer removed while the page is open takes effect at once.
+            case_id = event.get("case_id")
+            if case_id is None:
+                return True  # about no case (the digest: dates and counts)
+            async with ctx.uow() as uow:
+                current = await uow.officers.get(officer.id)
+                case = await uow.cases.get(int(case_id))
+            return (
+                current is not None
+                and current.active
+                and case is not None
+                and may_view(current, case)
+            )
+
+        return await sse_stream(request, ctx.hub, topics, allow)
+
+
+def _disposition(name: str, *, inline: bool) -> str:
+    """A Content-Disposition with the stored name: an ASCII fallback and RFC 5987 UTF-8."""
+    fallback = _ASCII_NAME.sub("_", name).strip("._") or "evidence"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from handlers.inbound import Reply
+from handlers.inbound import FileOut, Reply
 
-__all__ = ["INLINE_IMAGES", "reply_json", "replies_json"]
+__all__ = ["INLINE_IMAGES", "file_json", "reply_json", "replies_json"]
 
-# Raster images the admin page may show inline (as data: URLs); anything else, SVG
-# included, is offered as a download only.
+# Raster images the admin page may show inline; anything else, SVG included, is offered
+# as a download only.
 INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
@@ -25,16 +25,30 @@ def reply_json(reply: Reply, *, files: bool = False) -> dict[str, Any]:
     if reply.case_id is not None:
         data["case_id"] = reply.case_id
     if files and reply.files:
-        data["files"] = [
-            {
-                "name": f.name,
-                "mime": f.mime if f.mime in INLINE_IMAGES else "application/octet-stream",
-                "inline": f.mime in INLINE_IMAGES,
-                "data": base64.b64encode(f.data).decode("ascii"),
-            }
-            for f in reply.files
-        ]
+        data["files"] = [file_json(f) for f in reply.files]
     return data
+
+
+def file_json(file: FileOut) -> dict[str, Any]:
+    """A file for the page: a reference to ``/api/officer/evidence/{id}`` when the file is
+    stored, so a feed of many cards stays small; the bytes themselves otherwise."""
+    inline = file.mime in INLINE_IMAGES
+    mime = file.mime if inline else "application/octet-stream"
+    if file.attachment_id is not None:
+        size = file.size if file.size is not None else len(file.data)
+        return {
+            "id": file.attachment_id,
+            "name": file.name,
+            "mime": mime,
+            "size": size,
+            "inline": inline,
+        }
+    return {
+        "name": file.name,
+        "mime": mime,
+        "inline": inline,
+        "data": base64.b64encode(file.data).decode("ascii"),
+    }
 
 
 def replies_json(replies: list[Reply] | tuple[Reply, ...], *, files: bool = False) -> list[Any]:

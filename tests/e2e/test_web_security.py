@@ -4,15 +4,19 @@ value in the database or the logs."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from ipaddress import ip_network
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import inspect, select, text
 
 from bot.settings import WebSettings, load_settings
 from bot.web.pages import STATIC_DIR
+from bot.web.passwords import hash_password
 from bot.web.security import CSP, OFFICER_COOKIE, VISITOR_COOKIE, employee_chat_id
 from handlers.ports import CaseFilter
 from petitions.roles import Role
@@ -240,3 +244,87 @@ def test_no_third_party_assets_are_shipped():
     for path in Path(STATIC_DIR).iterdir():
         content = path.read_text(encoding="utf-8")
         assert not re.search(r"https?://(?!www\.w3\.org)", content), path.name
+
+
+async def _cookies(base: str, headers: dict[str, str]) -> list[str]:
+    """The Set-Cookie headers of a fresh visit and of an officer's sign-in."""
+    # No cookie jar: a jar keeps Secure cookies away from http://, and this test's server
+    # stands behind an imagined proxy that speaks HTTPS to the browser.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        async with http.get(base + "/api/session", headers=headers) as resp:
+            visitor = resp.headers["Set-Cookie"]
+            csrf = (await resp.json())["csrf"]
+        token = resp.cookies[VISITOR_COOKIE].value
+        async with http.post(
+            base + "/api/officer/login",
+            json={"login": "li", "password": "correct horse battery"},
+            headers={"X-CSRF-Token": csrf, "Cookie": f"{VISITOR_COOKIE}={token}", **headers},
+        ) as resp:
+            assert resp.status == 200
+            officer = resp.headers["Set-Cookie"]
+    return [visitor, officer]
+
+
+def _secure(cookie: str) -> bool:
+    return "secure" in [part.strip().lower() for part in cookie.split(";")]
+
+
+async def test_cookies_are_secure_when_a_trusted_proxy_says_the_browser_used_https(
+    env, keys, clock
+):
+    proxy = WebSettings(local=True, trusted_proxies=(ip_network("127.0.0.0/8"),))
+    async with web_server(load_settings(env), keys[0], clock, web=proxy) as server:
+        await add_web_officer(server.container, "李专员", "li", "correct horse battery")
+        over_https = await _cookies(server.base, {"X-Forwarded-Proto": "https"})
+        over_http = await _cookies(server.base, {"X-Forwarded-Proto": "http"})
+        spoofed = await _cookies(server.base, {"X-Forwarded-Proto": "https, http"})
+    assert all(_secure(c) for c in over_https)
+    assert not any(_secure(c) for c in over_http + spoofed)
+
+
+async def test_a_forwarded_proto_header_from_an_untrusted_peer_changes_nothing(web):
+    await add_web_officer(web.container, "李专员", "li", "correct horse battery")
+    forged = await _cookies(web.base, {"X-Forwarded-Proto": "https"})
+    assert not any(_secure(c) for c in forged)
+
+
+async def test_the_secure_cookies_setting_still_marks_every_cookie_secure(env, keys, clock):
+    always = WebSettings(local=True, secure_cookies=True)
+    async with web_server(load_settings(env), keys[0], clock, web=always) as server:
+        await add_web_officer(server.container, "李专员", "li", "correct horse battery")
+        cookies = await _cookies(server.base, {})
+    assert all(_secure(c) for c in cookies)
+
+
+async def test_a_password_reset_signs_the_officer_out_everywhere_else(web):
+    officer_id = await add_web_officer(web.container, "李专员", "li", "correct horse battery")
+    await add_web_officer(web.container, "王专员", "wang", "another good password")
+    async with WebOfficer(web.base) as li, WebOfficer(web.base) as wang:
+        assert (await li.login("li", "correct horse battery"))[0] == 200
+        assert (await wang.login("wang", "another good password"))[0] == 200
+        assert (await li.send(text="/cases"))[0] == 200
+        hashed = await asyncio.to_thread(hash_password, "a brand new password")
+        async with web.container.uow() as uow:  # what `xinfang officers web ID` does
+            await uow.web.set_login(officer_id, "li", hashed, web.container.services.clock())
+            await uow.commit()
+        assert (await li.send(text="/cases"))[0] == 401  # the old cookie is refused
+        async with li.http.get(web.base + "/api/officer/events") as resp:
+            assert resp.status == 401
+        assert (await wang.send(text="/cases"))[0] == 200  # other officers stay signed in
+        assert (await li.login("li", "correct horse battery"))[0] == 401
+        assert (await li.login("li", "a brand new password"))[0] == 200
+
+
+async def test_no_answer_names_the_server_software(web):
+    async with WebOfficer(web.base) as browser:
+        answers = []
+        for path in ("/", "/admin", "/static/app.js", "/api/session", "/api/officer/feed"):
+            async with browser.http.get(web.base + path) as resp:
+                answers.append((path, resp.status, resp.headers))
+        for path in ("/healthz", "/no/such/page", "/api/officer/evidence/1"):
+            async with browser.http.get(web.base + path) as resp:
+                answers.append((path, resp.status, resp.headers))
+        async with browser.http.post(web.base + "/api/chat/send", json={}) as resp:
+            answers.append(("forged post", resp.status, resp.headers))
+    assert {status for _, status, _ in answers} >= {200, 401, 403, 404}
+    assert [path for path, _, headers in answers if "Server" in headers] == []

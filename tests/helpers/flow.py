@@ -14,6 +14,7 @@ from petitions.case import Case
 from petitions.roles import Role
 from storage.models import OutboxRow
 from tests.helpers.chat import ChatUser
+from tests.helpers.evidence import jpeg_with_gps, pdf_with_author
 
 __all__ = [
     "CODE_RE",
@@ -33,8 +34,10 @@ __all__ = [
 CODE_RE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b")
 NUMBER_RE = re.compile(r"XF-\d{4}-\d{6}")
 DESCRIPTION = "三个月没有发加班费了，车间主任说没有预算，我们要求按规定补发。"
-PHOTO = (b"\xff\xd8\xff\xe0 fake jpeg bytes", "photo.jpg", "image/jpeg", "photo")
-PDF = (b"%PDF-1.4 fake payslip", "payslip.pdf", "application/pdf", "document")
+# Real files carrying GPS, a camera serial and an author (tests/helpers/evidence.py): what
+# is stored is the cleaned copy, named 证据N.
+PHOTO = (jpeg_with_gps(), "photo.jpg", "image/jpeg", "photo")
+PDF = (pdf_with_author(), "payslip.pdf", "application/pdf", "document")
 ADMIN_CHAT_ID = "-1001"
 
 
@@ -67,9 +70,10 @@ async def file_petition(
     description: str = DESCRIPTION,
     files: Sequence[tuple[bytes, str, str, str]] = (),
     identity: Mapping[str, str | None] | None = None,
+    updates: str = "push",
 ) -> Filed:
     """Go from the menu to a submitted petition; ``identity`` (field → value, None to
-    skip) makes it a real-name petition."""
+    skip) makes it a real-name petition; ``updates`` is ``push`` or ``code`` (only)."""
     replies: list[Reply] = []
     replies += await user.press("menu:new")
     replies += await user.press(f"cat:{category}")
@@ -85,6 +89,10 @@ async def file_petition(
         for field in ("name", "staff_no", "unit", "phone"):
             value = identity.get(field)
             replies += await (user.say(value) if value is not None else user.press("id:skip"))
+    assert f"up:{updates}" in user.buttons, user.text
+    replies += await user.press(f"up:{updates}")
+    if "sid:keep" in user.buttons:  # the description names a phone, an ID card, ...
+        replies += await user.press("sid:keep")
     assert "rv:submit" in user.buttons, user.text
     replies += await user.press("rv:submit")
     code = CODE_RE.search(user.text)

@@ -65,9 +65,13 @@ def test_a_ciphertext_cannot_be_opened_for_another_purpose(vault: Vault):
     blob = vault.encrypt_text("机密", "case.description")
     with pytest.raises(VaultError):
         vault.decrypt(blob, "case.message")
-    contact = vault.seal_contact({"channel": "telegram", "chat_id": "8123456789"})
+    contact = vault.seal_contact(
+        {"channel": "telegram", "chat_id": "8123456789"}, "cases/1/contact"
+    )
     with pytest.raises(VaultError):
         vault.open_contact(contact, "officer.account")
+    with pytest.raises(VaultError):
+        vault.open_contact(contact, "cases/2/contact")  # another row
 
 
 @pytest.mark.parametrize("position", [3, 20, -1])
@@ -103,8 +107,8 @@ def test_a_ciphertext_from_another_keyring_names_the_unknown_key_id(vault: Vault
 
 def test_contacts_use_the_delivery_key_not_the_content_key(vault: Vault, ring: Keyring):
     contact = {"channel": "telegram", "chat_id": "8123456789"}
-    blob = vault.seal_contact(contact)
-    assert vault.open_contact(blob) == contact
+    blob = vault.seal_contact(contact, "contact")
+    assert vault.open_contact(blob, "contact") == contact
     assert vault.key_id_of(blob) == ring.active_delivery
     assert b"8123456789" not in blob
     with pytest.raises(VaultError):
@@ -268,3 +272,32 @@ def test_a_malformed_keyring_is_refused_without_key_material_in_the_error(ring: 
 def test_a_missing_keyring_file_is_a_keyring_error(tmp_path: Path):
     with pytest.raises(KeyringError, match="cannot read keyring"):
         Keyring.load(tmp_path / "nope.json")
+
+
+def test_associated_data_names_table_row_and_field():
+    from storage.vault import aad
+
+    assert aad("cases", 3, "identity") == "cases/3/identity"
+    assert aad("cases", 3, "identity") != aad("cases", 1, "identity")
+
+
+def test_tracking_codes_are_never_kept_in_the_index_cache(vault: Vault):
+    code = "ABCD-EFGH-JKMN-PQRS"
+    first = vault.blind_index("tracking", code)
+    assert vault.blind_index("tracking", code) == first
+    assert not any(code in key for key in vault._index_cache)
+    vault.blind_index("feedback", "token-123")
+    vault.blind_index("web.session", "cookie-value")
+    assert not any("token-123" in k or "cookie-value" in k for k in vault._index_cache)
+
+
+def test_cached_sender_indexes_expire_within_seconds(vault: Vault, monkeypatch):
+    import storage.vault as module
+
+    clock = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    vault.blind_index("sender", "telegram:42")
+    assert "sender:telegram:42" in vault._index_cache
+    clock[0] += module._CACHE_SECONDS + 1
+    vault.blind_index("sender", "telegram:43")
+    assert "sender:telegram:42" not in vault._index_cache

@@ -47,7 +47,28 @@
     return { ok: response.ok, status: response.status, data };
   }
 
+  function sizeText(bytes) {
+    if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+    if (bytes >= 1024) return `${Math.ceil(bytes / 1024)} KB`;
+    return `${bytes} B`;
+  }
+
+  // Stored evidence comes as a reference ({id, name, mime, size, inline}): the file is
+  // fetched only when shown or clicked, from an endpoint that checks the officer's role.
+  function evidenceLink(file) {
+    const url = `/api/officer/evidence/${encodeURIComponent(String(file.id))}`;
+    if (file.inline) {
+      return el("img", { class: "evidence", alt: file.name, src: url, loading: "lazy" });
+    }
+    return el("a", {
+      href: url,
+      download: file.name,
+      text: `${label("download")}: ${file.name} (${sizeText(Number(file.size) || 0)})`,
+    });
+  }
+
   function fileLink(file) {
+    if (file.id !== undefined) return evidenceLink(file);
     if (file.inline) {
       return el("img", {
         class: "evidence",
