@@ -1,0 +1,166 @@
+"""``xinfang run | playground | console | migrate``: the service and local modes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from bot.cli.common import config_of
+
+__all__ = ["register"]
+
+CHANNELS_HELP = """\
+To run for real, configure at least one channel (environment variables, or the same keys
+in a TOML file given with --config / XINFANG_CONFIG):
+
+  Telegram   TELEGRAM_BOT_TOKEN        the token from @BotFather
+             TELEGRAM_ADMIN_CHAT_ID    the officers' supergroup, e.g. -1001234567890
+             (optional) TELEGRAM_WEBHOOK_URL + TELEGRAM_WEBHOOK_SECRET for webhook mode
+
+  WeCom      WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET,
+             WECOM_TOKEN, WECOM_AES_KEY    from the self-built app's API settings
+
+  Web        XINFANG_WEB=true          the employee page and the officers' page (intranet)
+
+Then register officers:  xinfang officers add NAME --role officer --telegram USER_ID [--web]
+See README.md, "Configuration". Local modes without any token: xinfang playground (the
+browser), xinfang console (the terminal).
+"""
+NO_CHANNEL_HELP = (
+    "No chat channel is configured, so `xinfang run` starts local mode: the web channel on\n"
+    "127.0.0.1 with the embedded defaults, for one person to try the whole flow.\n\n"
+    + CHANNELS_HELP
+)
+
+
+def register(sub: Any) -> None:
+    """Add the commands that run the service."""
+    run = sub.add_parser(
+        "run",
+        help="run the bot: HTTP server, channels, delivery (local mode when none configured)",
+        description="Run the service: the HTTP server, the configured channels and the\n"
+        "outbox delivery. With no channel configured it starts local mode instead: the web\n"
+        "channel on 127.0.0.1, the embedded defaults and a one-time demo officer login.",
+        epilog=CHANNELS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.set_defaults(handler=_run)
+    sub.add_parser(
+        "playground",
+        help="local mode in the browser: employee and admin chat side by side, no token",
+    ).set_defaults(handler=_playground)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
+        handler=_migrate
+    )
+    sub.add_parser(
+        "console", help="local mode: play employee and officer in the terminal, no token"
+    ).set_defaults(handler=_console)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from bot.container import build_container
+    from bot.runner import build_channels, run_service
+
+    settings = config_of(args)
+    if not settings.channels:
+        print(NO_CHANNEL_HELP, file=sys.stderr)
+        return await _local(args)
+    container = await build_container(settings)
+    try:
+        channels = build_channels(container)
+        print(f"xinfang: channels {', '.join(settings.channels)}; data in {settings.data_dir}")
+        print(f"HTTP on http://{settings.http_host}:{settings.http_port} — Ctrl-C stops")
+        await run_service(container, channels)
+    finally:
+        await container.close()
+    return 0
+
+
+async def _local(args: argparse.Namespace) -> int:
+    """Local mode in the browser: the web channel on 127.0.0.1 with a demo officer."""
+    from dataclasses import replace
+
+    from bot.container import build_container
+    from bot.runner import build_channels, run_service
+    from bot.settings import WebSettings
+    from bot.web.local import DEMO_LOGIN, ensure_demo_officer
+
+    settings = config_of(args)
+    if not settings.embedded:
+        # A demo leader with a printed password has no place in a real database.
+        print("xinfang: local mode runs on the embedded database only", file=sys.stderr)
+        print("(unset XINFANG_DATABASE_URL, or configure a channel)", file=sys.stderr)
+        return 2
+    local = replace(
+        settings,
+        http_host="127.0.0.1",
+        telegram=None,
+        wecom=None,
+        web=replace(settings.web or WebSettings(), local=True),
+    )
+    container = await build_container(local)
+    try:
+        password = await ensure_demo_officer(container)
+
+        def started(urls: list[str]) -> None:
+            base = urls[0] if urls else f"http://127.0.0.1:{local.http_port}"
+            print(f"xinfang local mode — data in {local.data_dir}")
+            print(f"  open {base}/local   employee chat and admin chat side by side")
+            print(f"  employee page {base}/   officers' page {base}/admin")
+            print(f"  officer login: {DEMO_LOGIN}   password: {password}   (new on every start)")
+            print("Ctrl-C stops; the data stays in the data directory.", flush=True)
+
+        try:
+            await run_service(container, build_channels(container), started=started)
+        except OSError as exc:
+            print(f"xinfang: cannot listen on 127.0.0.1:{local.http_port}: {exc.strerror}")
+            print("(another program uses the port? set XINFANG_HTTP_PORT)", file=sys.stderr)
+            return 1
+    finally:
+        await container.close()
+    print(f"stopped; data kept in {local.data_dir}")
+    return 0
+
+
+async def _playground(args: argparse.Namespace) -> int:
+    return await _local(args)
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    from bot.keys import ensure_keys
+    from storage.db import create_engine
+    from storage.migrate import current_revision, head_revision, upgrade
+    from storage.vault import Vault
+
+    settings = config_of(args)
+    vault = Vault(ensure_keys(settings.keyring_file, embedded=settings.embedded))
+    engine = create_engine(settings.database_url)
+    try:
+        before = await current_revision(engine)
+        await upgrade(engine, vault=vault)
+        after = await current_revision(engine)
+    finally:
+        await engine.dispose()
+    if before == after:
+        print(f"database is up to date (revision {after})")
+    else:
+        print(f"migrated database from {before or 'empty'} to {after} (head {head_revision()})")
+    return 0
+
+
+async def _console(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from bot.console import run_console
+    from bot.container import build_container
+
+    settings = config_of(args)
+    # Local mode delivers case cards to the console's admin chat.
+    container = await build_container(
+        replace(settings, telegram=None, wecom=None), admin_channels=("console",)
+    )
+    try:
+        return await run_console(container)
+    finally:
+        await container.close()

@@ -1,0 +1,81 @@
+"""``xinfang stats``: the statistics of a period, as text, CSV, XLSX and a chart."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.cli.common import config_of
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add ``stats``."""
+    st = sub.add_parser(
+        "stats",
+        help="statistics of a period: rates, counts, overdue cases (no identities)",
+        description="Print the statistics of the cases registered in a period (local dates,\n"
+        "both included; default: this year so far, at least XINFANG_STATS_MIN_DAYS days).\n"
+        'So that nobody can be singled out, every count below 3 is shown as "<3", small\n'
+        "categories are merged per unit, and shorter periods are refused.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day")
+    st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (default: today)")
+    st.add_argument("--lang", choices=("zh_CN", "en"), help="language of the labels")
+    st.add_argument("--csv", type=Path, metavar="FILE", help="also write the figures as CSV")
+    st.add_argument("--xlsx", type=Path, metavar="FILE", help="also write an XLSX workbook")
+    st.add_argument("--chart", type=Path, metavar="FILE", help="also draw the chart (PNG)")
+    st.set_defaults(handler=_stats)
+
+
+async def _stats(args: argparse.Namespace) -> int:
+    from bot.container import build_container, utc_now
+    from bot.stats import build_report, report_csv, report_text, report_xlsx
+    from handlers.officer import stats_period
+    from petitions.deadlines import OFFICE_ZONE
+    from petitions.statistics import period_days, shown
+
+    settings = config_of(args)
+    container = await build_container(settings, migrate=False)
+    locale = args.lang or settings.default_locale
+
+    def tr(key: str, **params: Any) -> str:
+        return container.translator.t(key, locale, **params)
+
+    try:
+        now = utc_now()
+        words = [w for w in (args.start, args.end) if w]
+        if args.end and not args.start:
+            words = [f"{now.astimezone(OFFICE_ZONE).year}-01-01", args.end]
+        period = stats_period(words, now, settings.stats_min_days)
+        if period is None:
+            print("xinfang: --from and --to are dates like 2026-01-31, --from first")
+            return 2
+        if period_days(*period) < settings.stats_min_days:
+            # The same rule as /stats: a short period would single people out.
+            message = tr("officer.stats_too_short", days=settings.stats_min_days)
+            print(f"xinfang: {message}", file=sys.stderr)
+            return 2
+        async with container.uow() as uow:
+            # Only the masked figures leave this function (text, CSV, XLSX, chart).
+            report = shown(await build_report(uow, period[0], period[1], now, settings.policy))
+    finally:
+        await container.close()
+
+    print(report_text(report, tr, settings.policy))
+    if args.csv:
+        args.csv.write_bytes(report_csv(report, tr, settings.policy))
+        print(f"CSV written to {args.csv}")
+    if args.xlsx:
+        args.xlsx.write_bytes(report_xlsx(report, tr, settings.policy))
+        print(f"XLSX written to {args.xlsx}")
+    if args.chart:
+        from bot.stats_chart import render_chart
+
+        args.chart.write_bytes(render_chart(report, tr, settings.policy))
+        print(f"chart written to {args.chart}")
+    return 0
