@@ -74,6 +74,8 @@ class HandlerConfig:
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
     schedule: SchedulePolicy = field(default_factory=SchedulePolicy)
     draft_ttl: timedelta = timedelta(hours=24)
+    # How long a chat stays "in" a case opened by tracking code without activity.
+    case_session_ttl: timedelta = timedelta(hours=1)
     # How long a chat's chosen language is remembered after its last use.
     idle_ttl: timedelta = timedelta(days=90)
     # A deployment's staff-number format (regular expression), checked in anonymous texts.

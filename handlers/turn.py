@@ -65,11 +65,17 @@ class Turn:
             locale=self.conversation.locale if self.conversation else None,
             updated_at=self.stamp,
             # Rounded up to the hour, like updated_at: a draft never expires early.
-            expires_at=self.stamp + self.services.config.draft_ttl + timedelta(hours=1),
+            expires_at=self.stamp + self._ttl(step) + timedelta(hours=1),
         )
         await self.uow.conversations.save(
             self.inbound.channel, self.inbound.sender_id, self.conversation
         )
+
+    def _ttl(self, step: str) -> timedelta:
+        # A conversation about a case opened by tracking code (or a feedback question) links
+        # the chat to the case for as long as it lives: keep it short.
+        cfg = self.services.config
+        return cfg.case_session_ttl if step.startswith(("track.", "fb.")) else cfg.draft_ttl
 
     async def end(self) -> None:
         """Leave the conversation; a chosen language is remembered."""

@@ -250,3 +250,22 @@ async def test_an_existing_database_readable_by_others_is_made_private(tmp_path:
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     await engine.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_a_case_opened_by_tracking_code_is_forgotten_by_the_chat_within_two_hours(
+    container: Container, clock: FakeClock
+):
+    user = employee(container)
+    filed = await file_petition(container, user)
+    other = employee(container, "8123456790")
+    await other.say(filed.code)
+    async with container.uow() as uow:
+        conversation = await uow.conversations.get("telegram", "8123456790")
+    assert conversation is not None and conversation.draft.get("case_id") == filed.case_id
+    assert conversation.expires_at is not None
+    assert conversation.expires_at - clock() <= timedelta(hours=2)
+    clock.advance(hours=2, minutes=1)
+    result = await Scheduler(container.uow, container.services, clock).run_once(clock())
+    assert result.purged_conversations >= 1
+    async with container.uow() as uow:
+        assert await uow.conversations.get("telegram", "8123456790") is None
