@@ -246,12 +246,15 @@ async def check_file(turn: Turn, file: FileIn, number: int) -> Reply | CleanedFi
     cfg, t = turn.services.config, turn.t
     if len(file.data) > cfg.max_file_bytes:
         return Reply(t("intake.file_too_big", max_mb=cfg.max_file_bytes // (1024 * 1024)))
-    if not file.mime.startswith(cfg.allowed_mime_prefixes) and file.kind != "voice":
-        return Reply(t("intake.file_type"))
+    # Cleaning reads the real type from the bytes: a macro document is refused with its own
+    # reason whatever it was called; the allowed types are checked on what it really is.
     cleaned = await turn.services.scrub(file, number)
     if cleaned.status == "refused":
         if cleaned.reason == "macro_format":
             return Reply(t("scrub.refused_macro"))
+        return Reply(t("intake.file_type"))
+    mime = cleaned.file.mime if cleaned.status == "clean" else file.mime
+    if not mime.startswith(cfg.allowed_mime_prefixes) and file.kind != "voice":
         return Reply(t("intake.file_type"))
     return cleaned
 

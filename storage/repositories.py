@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ from petitions.case import Case
 from petitions.categories import Category
 from petitions.codes import format_case_number
 from petitions.roles import Role
+from petitions.schedule import check_after_change
 from petitions.states import CaseState, Outcome
 from storage.ids import next_id
 from storage.models import (
@@ -141,6 +142,10 @@ _MUTABLE = (
 )
 
 
+# The notices row (scope "all") that names the scheduling configuration in force.
+_SCHEDULE_CONFIG = "schedule_config"
+
+
 class SqlCases:
     """Cases, their timeline and their messages."""
 
@@ -201,6 +206,7 @@ class SqlCases:
             created_at=case.created_at,
             updated_at=now,
             deadline_at=case.deadline_at,
+            next_notice_at=check_after_change(case),
         )
         self._s.add(row)
         await self._s.flush()
@@ -242,30 +248,91 @@ class SqlCases:
         values["updated_at"] = case.updated_at or case.created_at
         if not case.push_updates:
             values["contact_erase_at"] = None  # nothing to erase
+        # The scheduler looks at a changed case in its next pass and stores the exact time
+        # then (the configuration that decides it is the scheduler's, not storage's).
+        values["next_notice_at"] = check_after_change(case)
         await self._s.execute(update(CaseRow).where(CaseRow.id == case.id).values(**values))
 
-    async def list(self, flt: CaseFilter) -> Sequence[Case]:
-        """Return cases matching a filter, most urgent deadline first."""
-        stmt = select(CaseRow)
-        if flt.states is not None:
-            stmt = stmt.where(CaseRow.state.in_([s.value for s in flt.states]))
+    def _where(self, flt: CaseFilter) -> builtins.list[Any]:
+        """The filter's conditions except states and paging (what every state shares)."""
+        where: builtins.list[Any] = []
         if flt.owner_officer_id is not None:
-            stmt = stmt.where(CaseRow.owner_officer_id == flt.owner_officer_id)
+            where.append(CaseRow.owner_officer_id == flt.owner_officer_id)
         if flt.unassigned:
-            stmt = stmt.where(CaseRow.owner_officer_id.is_(None))
+            where.append(CaseRow.owner_officer_id.is_(None))
         if flt.overdue_at is not None:
-            stmt = stmt.where(CaseRow.deadline_at < flt.overdue_at)
+            where.append(CaseRow.deadline_at < flt.overdue_at)
         if flt.categories is not None:
-            stmt = stmt.where(CaseRow.category.in_(flt.categories))
+            where.append(CaseRow.category.in_(sorted(flt.categories)))
         if flt.exclude_categories:
-            stmt = stmt.where(CaseRow.category.not_in(flt.exclude_categories))
+            where.append(CaseRow.category.not_in(sorted(flt.exclude_categories)))
+        if flt.viewer_officer_id is not None:
+            where.append(
+                or_(
+                    CaseRow.excluded_officer_id.is_(None),
+                    CaseRow.excluded_officer_id != flt.viewer_officer_id,
+                )
+            )
+        return where
+
+    async def list(self, flt: CaseFilter) -> Sequence[Case]:
+        """Return a page of the cases matching a filter, most urgent deadline first (cases
+        without one last, then by id), starting after ``flt.after``.
+
+        One index range per state, each read only as far as the page needs, merged in SQL:
+        a page costs the same at any depth and any number of cases (an ``IN`` over states
+        would sort every matching case on each page).
+        """
+        states = sorted(flt.states if flt.states is not None else CaseState, key=str)
+        where, after, n = self._where(flt), flt.after, flt.limit
+        parts = []
+        for state in states:
+            base = [CaseRow.state == state.value, *where]
+            if after is None or after.deadline_at is not None:
+                dated = [*base, CaseRow.deadline_at.is_not(None)]
+                if after is not None:
+                    dated += [
+                        CaseRow.deadline_at >= after.deadline_at,
+                        or_(CaseRow.deadline_at > after.deadline_at, CaseRow.id > after.id),
+                    ]
+                parts.append(
+                    select(CaseRow.id, CaseRow.deadline_at)
+                    .where(*dated)
+                    .order_by(CaseRow.deadline_at, CaseRow.id)
+                    .limit(n)
+                )
+            undated = [*base, CaseRow.deadline_at.is_(None)]
+            if after is not None and after.deadline_at is None:
+                undated.append(CaseRow.id > after.id)
+            if flt.overdue_at is None:  # a case without a deadline is never overdue
+                parts.append(
+                    select(CaseRow.id, CaseRow.deadline_at)
+                    .where(*undated)
+                    .order_by(CaseRow.id)
+                    .limit(n)
+                )
+        if not parts:
+            return []
+        # SQLite takes ORDER BY .. LIMIT in a compound member only inside a subquery.
+        merged = union_all(*(select(p.subquery()) for p in parts)).subquery()
         stmt = (
-            stmt.order_by(CaseRow.deadline_at.is_(None), CaseRow.deadline_at, CaseRow.id)
-            .limit(flt.limit)
-            .offset(flt.offset)
+            select(merged.c.id)
+            .order_by(merged.c.deadline_at.is_(None), merged.c.deadline_at, merged.c.id)
+            .limit(n)
         )
-        rows = (await self._s.execute(stmt)).scalars().all()
-        return [self._case(r) for r in rows]
+        ids = builtins.list((await self._s.execute(stmt)).scalars().all())
+        if not ids:
+            return []
+        rows = (await self._s.execute(select(CaseRow).where(CaseRow.id.in_(ids)))).scalars()
+        by_id = {r.id: r for r in rows}
+        return [self._case(by_id[i]) for i in ids if i in by_id]
+
+    async def count(self, flt: CaseFilter) -> int:
+        """Return how many cases match a filter (all pages)."""
+        stmt = select(func.count()).select_from(CaseRow).where(*self._where(flt))
+        if flt.states is not None:
+            stmt = stmt.where(CaseRow.state.in_(sorted(s.value for s in flt.states)))
+        return int((await self._s.execute(stmt)).scalar_one())
 
     async def add_event(
         self,
@@ -391,26 +458,77 @@ class SqlCases:
         )
         return [self._case(r) for r in (await self._s.execute(stmt)).scalars().all()]
 
-    async def schedule_ids(
-        self, states: Sequence[CaseState], closed_before: datetime | None
-    ) -> builtins.list[int]:
-        """Ids of cases the scheduler must look at: those in ``states`` with a deadline,
-        and closed ones (closed before ``closed_before``) not yet followed up."""
-        stmt = select(CaseRow.id).where(
-            CaseRow.state.in_([s.value for s in states]), CaseRow.deadline_at.is_not(None)
+    async def due_for_notice(
+        self, now: datetime, after: tuple[datetime, int] | None, limit: int
+    ) -> builtins.list[tuple[datetime, int]]:
+        """(next_notice_at, id) of cases the scheduler must look at by ``now``, in that
+        order, after the key ``after``: one range of ``ix_cases_next_notice``."""
+        stmt = select(CaseRow.next_notice_at, CaseRow.id).where(CaseRow.next_notice_at <= now)
+        if after is not None:
+            at, case_id = after
+            stmt = stmt.where(
+                CaseRow.next_notice_at >= at,
+                or_(CaseRow.next_notice_at > at, CaseRow.id > case_id),
+            )
+        stmt = stmt.order_by(CaseRow.next_notice_at, CaseRow.id).limit(limit)
+        rows = (await self._s.execute(stmt)).all()
+        return [(at, case_id) for at, case_id in rows if at is not None]
+
+    async def set_next_notice_at(self, case_id: int, at: datetime | None) -> None:
+        """Store when the scheduler must next look at a case (None: only after a change)."""
+        await self._s.execute(
+            update(CaseRow).where(CaseRow.id == case_id).values(next_notice_at=at)
         )
-        ids = set((await self._s.execute(stmt)).scalars().all())
-        if closed_before is not None:
-            asked = select(NoticeRow.case_id).where(
-                NoticeRow.kind == "follow_up", NoticeRow.case_id.is_not(None)
-            )
-            stmt = select(CaseRow.id).where(
+
+    async def schedule_fingerprint(self) -> str | None:
+        """The configuration the stored next-notice times were computed with, if any."""
+        stmt = select(NoticeRow.due_key).where(
+            NoticeRow.scope == "all", NoticeRow.kind == _SCHEDULE_CONFIG
+        )
+        return (await self._s.execute(stmt.limit(1))).scalar_one_or_none()
+
+    async def set_schedule_fingerprint(self, fingerprint: str, at: datetime) -> None:
+        """Record the configuration the next-notice times are now computed with."""
+        await self._s.execute(
+            delete(NoticeRow).where(NoticeRow.scope == "all", NoticeRow.kind == _SCHEDULE_CONFIG)
+        )
+        self._s.add(NoticeRow(scope="all", kind=_SCHEDULE_CONFIG, due_key=fingerprint, sent_at=at))
+
+    async def recheck_batch(self, now: datetime, after_id: int, limit: int) -> int | None:
+        """Make the next ``limit`` cases (by id, after ``after_id``) that may still owe a
+        notice due at ``now``; return the last id looked at, None when there are no more.
+
+        For a changed configuration: the scheduler then looks at each and stores its time.
+        """
+        ids_stmt = (
+            select(CaseRow.id).where(CaseRow.id > after_id).order_by(CaseRow.id).limit(limit)
+        )
+        ids = builtins.list((await self._s.execute(ids_stmt)).scalars().all())
+        if not ids:
+            return None
+        followed_up = (
+            select(NoticeRow.id)
+            .where(NoticeRow.case_id == CaseRow.id, NoticeRow.kind == "follow_up")
+            .exists()
+        )
+        may_owe = or_(
+            and_(
+                CaseRow.state.not_in([CaseState.CLOSED.value, CaseState.WITHDRAWN.value]),
+                CaseRow.deadline_at.is_not(None),
+            ),
+            and_(
                 CaseRow.state == CaseState.CLOSED.value,
-                CaseRow.closed_at <= closed_before,
-                CaseRow.id.not_in(asked),
-            )
-            ids.update((await self._s.execute(stmt)).scalars().all())
-        return sorted(ids)
+                CaseRow.closed_at.is_not(None),
+                ~followed_up,
+            ),
+        )
+        await self._s.execute(
+            update(CaseRow)
+            .where(CaseRow.id >= ids[0], CaseRow.id <= ids[-1], may_owe)
+            .where(or_(CaseRow.next_notice_at.is_(None), CaseRow.next_notice_at > now))
+            .values(next_notice_at=now)
+        )
+        return ids[-1]
 
     async def sealed_identity(self, case_id: int) -> bytes | None:
         """Return the sealed identity fields of a case, checked to belong to it (only the
@@ -1117,7 +1235,14 @@ class SqlProcessedUpdates:
         # handed the same retry cannot both see it as new.
         stmt = _MARK[self._s.get_bind().dialect.name == "postgresql"]
         result = await self._s.execute(stmt, values)
-        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+        fresh = int(result.rowcount) == 1  # type: ignore[attr-defined]
+        if fresh:
+            # A polled update kept until handled (it holds the sender's account) goes in the
+            # same transaction that records it as handled.
+            await self._s.execute(
+                delete(TelegramInboxRow).where(TelegramInboxRow.key_index == values["key_index"])
+            )
+        return fresh
 
     async def purge(self, before: datetime) -> int:
         """Forget updates recorded before ``before`` (platforms stop retrying after minutes)."""

@@ -32,7 +32,7 @@ from telegram.warnings import PTBUserWarning
 from bot.telegram.limiter import retry_after_seconds
 from storage.uow import UnitOfWorkFactory
 
-__all__ = ["Poller"]
+__all__ = ["Poller", "without_names"]
 
 # Bot.do_api_request warns when the endpoint has a Bot method; getUpdates is asked for raw
 # on purpose (see Poller.run).
@@ -44,6 +44,22 @@ log = logging.getLogger(__name__)
 # must stay below the scheduler's PROCESSED_TTL, or a handled update could look new.
 INBOX_TTL = timedelta(hours=12)
 _PURGE_EVERY = 60.0  # seconds between clean-ups of handled updates
+
+
+_NAME_FIELDS = ("last_name", "username")
+
+
+def without_names(value: Any) -> Any:
+    """A copy of an update without people's names and usernames: the handlers need ids,
+    never names, and what is kept until handled should not say who wrote it."""
+    if isinstance(value, dict):
+        kept = {k: without_names(v) for k, v in value.items() if k not in _NAME_FIELDS}
+        if "first_name" in kept:
+            kept["first_name"] = "-"  # required by the Bot API's User object
+        return kept
+    if isinstance(value, list):
+        return [without_names(v) for v in value]
+    return value
 
 
 class Poller:
@@ -87,7 +103,7 @@ class Poller:
         return len(kept)
 
     async def _keep(self, updates: Sequence[dict[str, Any]]) -> None:
-        pairs = [(int(u["update_id"]), u) for u in updates]
+        pairs = [(int(u["update_id"]), without_names(u)) for u in updates]
         async with self._uow() as uow:
             await uow.telegram_inbox.add(pairs, self._clock())
             await uow.commit()

@@ -16,7 +16,12 @@ _ZIP_TYPES = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    # Accepted here only so the conversation can say why they are refused (macros).
+    ".docm": "application/vnd.ms-word.document.macroEnabled.12",
+    ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
+    ".pptm": "application/vnd.ms-powerpoint.presentation.macroEnabled.12",
 }
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 _OLE_TYPES = {".doc": "application/msword", ".xls": "application/vnd.ms-excel"}
 _EXTENSIONS = {
     "image/png": {".png"},
@@ -28,6 +33,7 @@ _EXTENSIONS = {
     "audio/mpeg": {".mp3"},
     "audio/wav": {".wav"},
     "audio/amr": {".amr"},
+    "image/heic": {".heic", ".heif"},
     "video/mp4": {".mp4", ".m4a", ".mov", ".m4v"},
 }
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
@@ -77,7 +83,7 @@ def _sniff(data: bytes, ext: str) -> str | None:
     if head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
         return "audio/mpeg"
     if head[4:8] == b"ftyp":
-        return "video/mp4"
+        return "image/heic" if head[8:12] in _HEIF_BRANDS else "video/mp4"
     if ext in _EXTENSIONS["text/plain"] and b"\x00" not in data:
         try:
             data.decode("utf-8")

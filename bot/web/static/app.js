@@ -7,8 +7,8 @@
   const state = { csrf: "", labels: {}, locale: "", local: false };
   const label = (key) => state.labels[key] || key;
   const ACCEPT =
-    "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,.doc,.docx," +
-    ".xls,.xlsx,.pptx,.mp3,.wav,.amr,.mp4,.m4a,.mov";
+    "image/png,image/jpeg,image/gif,image/webp,.heic,.heif,application/pdf,text/plain," +
+    ".docx,.xlsx,.pptx,.mp3,.wav,.amr,.mp4,.m4a,.mov";
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
