@@ -4,16 +4,17 @@ frozen object (DESIGN.md §8). This is the only module that reads ``os.environ``
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from i18n import LOCALES
-from petitions.deadlines import DeadlinePolicy, WorkingDaysPolicy
+from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, WorkingDaysPolicy, monday_to_friday
 from petitions.schedule import SchedulePolicy
 from petitions.statistics import MIN_PERIOD_DAYS
 from storage.db import default_sqlite_url, is_sqlite
@@ -24,8 +25,11 @@ __all__ = [
     "TelegramSettings",
     "WeComSettings",
     "WebSettings",
+    "holiday_calendar",
     "load_settings",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(Exception):
@@ -88,6 +92,12 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "INFO"
+    log_format: str = "plain"  # plain | json (one JSON object per line)
+    # /metrics (Prometheus): off unless asked for; a Bearer token when one is set.
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
+    # /readyz: a due outbox row waiting longer than this means delivery is stuck.
+    ready_outbox_minutes: int = 10
     default_locale: str = "zh_CN"
     draft_ttl: timedelta = timedelta(hours=24)
     policy: DeadlinePolicy = field(default_factory=DeadlinePolicy)
@@ -98,6 +108,14 @@ class Settings:
     staff_no_pattern: str | None = None
     # Statistics cover at least this many days, so that few cases cannot be singled out.
     stats_min_days: int = MIN_PERIOD_DAYS
+    # How real-name identities are sealed: 1of1 (one custodian) or 2of3 (any two of three
+    # custodians together); see docs/custody.md.
+    disclosure: str = "1of1"
+    # `xinfang run` refuses to start while a custodian private key sits in the data or
+    # keyring directory, unless this is set.
+    allow_custodian_key_on_server: bool = False
+    # For tests and automation only: the passphrase of custodian key files (else asked).
+    custodian_passphrase: str | None = field(default=None, repr=False)
     telegram: TelegramSettings | None = None
     wecom: WeComSettings | None = None
     web: WebSettings | None = None
@@ -164,7 +182,10 @@ def _port(values: Mapping[str, str]) -> int:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, config_file: Path | None = None
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    *,
+    today: date | None = None,
 ) -> Settings:
     """Read the configuration once: TOML file (optional) overridden by the environment."""
     env = dict(os.environ if environ is None else environ)
@@ -187,9 +208,21 @@ def load_settings(
     if locale not in LOCALES:
         raise SettingsError(f"XINFANG_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
     working = _flag(values, "XINFANG_WORKING_DAYS")
+    calendar_name = (values.get("XINFANG_HOLIDAY_CALENDAR") or "").strip().lower()
+    if calendar_name and not working:
+        raise SettingsError(
+            "XINFANG_HOLIDAY_CALENDAR says which working days count: "
+            "set XINFANG_WORKING_DAYS=true as well"
+        )
+    extra: dict[str, Any] = {}
+    if working:
+        extra["is_working_day"] = holiday_calendar(
+            calendar_name, today or datetime.now(OFFICE_ZONE).date()
+        )
     followup_days = _int(values, "XINFANG_FOLLOWUP_DAYS", 30, minimum=0)
     try:
         policy = (WorkingDaysPolicy if working else DeadlinePolicy)(
+            **extra,
             accept_days=_int(values, "XINFANG_ACCEPT_DAYS", 15, minimum=1),
             handle_days=_int(values, "XINFANG_HANDLE_DAYS", 60, minimum=1),
             extension_max_days=_int(values, "XINFANG_EXTENSION_MAX_DAYS", 30, minimum=1),
@@ -220,6 +253,10 @@ def load_settings(
         http_host=values.get("XINFANG_HTTP_HOST", "127.0.0.1"),
         http_port=_port(values),
         log_level=values.get("XINFANG_LOG_LEVEL", "INFO").upper(),
+        log_format=_log_format(values),
+        metrics=_flag(values, "XINFANG_METRICS"),
+        metrics_token=values.get("XINFANG_METRICS_TOKEN") or None,
+        ready_outbox_minutes=_int(values, "XINFANG_READY_OUTBOX_MINUTES", 10, minimum=1),
         default_locale=locale,
         draft_ttl=timedelta(hours=_int(values, "XINFANG_DRAFT_TTL_HOURS", 24, minimum=1)),
         policy=policy,
@@ -227,10 +264,64 @@ def load_settings(
         leaders_chats=_leaders_chats(values),
         staff_no_pattern=_staff_no_pattern(values),
         stats_min_days=_int(values, "XINFANG_STATS_MIN_DAYS", MIN_PERIOD_DAYS, minimum=1),
+        disclosure=_disclosure(values),
+        allow_custodian_key_on_server=_flag(values, "XINFANG_ALLOW_CUSTODIAN_KEY_ON_SERVER"),
+        custodian_passphrase=values.get("XINFANG_CUSTODIAN_PASSPHRASE") or None,
         telegram=_telegram(values),
         wecom=_wecom(values),
         web=_web(values),
     )
+
+
+def holiday_calendar(name: str, today: date) -> Callable[[date], bool]:
+    """The working-day predicate for XINFANG_HOLIDAY_CALENDAR (empty or ``none``: Mon–Fri).
+
+    ``cn`` is the official calendar of the State Council from the ``chinese-calendar``
+    package: public holidays are off and the weekend days swapped for them (调休) are
+    working days. The package knows a fixed range of years. Dates in a year it does not
+    know (a package not yet upgraded after New Year, or a December deadline reaching into
+    a year whose schedule is not published) count Monday to Friday, with a warning logged
+    once per year, until the package is upgraded and the service restarted: a service
+    that stopped on the first of January would be worse than deadlines a holiday early.
+    """
+    if name in ("", "none", "off"):
+        return monday_to_friday
+    if name != "cn":
+        raise SettingsError(f"XINFANG_HOLIDAY_CALENDAR must be cn or none, got {name!r}")
+    try:
+        import chinese_calendar
+    except ImportError:
+        raise SettingsError(
+            "XINFANG_HOLIDAY_CALENDAR=cn needs the chinese-calendar package: "
+            "pip install chinese-calendar"
+        ) from None
+    version = getattr(chinese_calendar, "__version__", "?")
+    warned: set[int] = set()
+
+    def is_working_day(day: date) -> bool:
+        try:
+            return bool(chinese_calendar.is_workday(day))
+        except NotImplementedError:
+            if day.year not in warned:
+                warned.add(day.year)
+                log.warning(
+                    "chinese-calendar %s does not know the official holidays of %s: "
+                    "deadlines in %s count Monday to Friday until it is upgraded and the "
+                    "service restarted",
+                    version,
+                    day.year,
+                    day.year,
+                )
+            return monday_to_friday(day)
+
+    return is_working_day
+
+
+def _log_format(values: Mapping[str, str]) -> str:
+    raw = (values.get("XINFANG_LOG_FORMAT") or "plain").strip().lower()
+    if raw not in ("plain", "json"):
+        raise SettingsError(f"XINFANG_LOG_FORMAT must be plain or json, got {raw!r}")
+    return raw
 
 
 def _leaders_chats(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -261,6 +352,13 @@ def _staff_no_pattern(values: Mapping[str, str]) -> str | None:
         compile_staff_pattern(raw)
     except ValueError as exc:
         raise SettingsError(f"XINFANG_STAFF_NO_PATTERN is not usable: {exc}") from None
+    return raw
+
+
+def _disclosure(values: Mapping[str, str]) -> str:
+    raw = (values.get("XINFANG_DISCLOSURE") or "1of1").strip().lower()
+    if raw not in ("1of1", "2of3"):
+        raise SettingsError(f"XINFANG_DISCLOSURE must be 1of1 or 2of3, got {raw!r}")
     return raw
 
 

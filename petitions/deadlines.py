@@ -1,16 +1,17 @@
 """Deadline calendar (信访工作条例 2022), configurable per deployment.
 
 Days are calendar days by default. With :class:`WorkingDaysPolicy` a deadline counts
-Monday to Friday only (in the office's time zone, UTC+8) and keeps the time of day;
-there is no holiday calendar: public holidays and the weekend days swapped for them
-(调休) are not known to the bot, so a deployment that needs them should use calendar
-days or promise shorter periods.
+working days only (in the office's time zone, UTC+8) and keeps the time of day. Which
+dates are working days is a predicate handed in by the settings: Monday to Friday by
+default, or the official calendar (public holidays off, the weekend days swapped for them,
+调休, on) when the deployment opts in. The domain stays pure: it never looks a calendar up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta, timezone
 
 from petitions.case import Case
 from petitions.states import CaseState
@@ -23,12 +24,22 @@ __all__ = [
     "WorkingDaysPolicy",
     "add_days",
     "deadline_for",
+    "monday_to_friday",
     "handle_deadline",
     "is_overdue",
 ]
 
 # The office's time zone (China has one zone and no daylight saving time).
 OFFICE_ZONE = timezone(timedelta(hours=8))
+
+# A calendar that has no working day in this many days in a row is broken (the longest
+# official break, the Spring Festival, is nine days); stop instead of looping for ever.
+_LONGEST_BREAK_DAYS = 31
+
+
+def monday_to_friday(day: date) -> bool:
+    """The default working-day calendar: Monday to Friday, no holidays."""
+    return day.weekday() < 5
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,8 @@ class DeadlinePolicy:
     contact_keep_days: int = 44
 
     def __post_init__(self) -> None:
-        for item in fields(self):
+        # Only the day counts; a subclass may add fields of other kinds (a calendar).
+        for item in fields(DeadlinePolicy):
             if getattr(self, item.name) <= 0:
                 raise ValueError(f"{item.name} must be positive")
 
@@ -66,22 +78,31 @@ class DeadlinePolicy:
 
 @dataclass(frozen=True)
 class WorkingDaysPolicy(DeadlinePolicy):
-    """The same periods counted in working days: Monday to Friday in the office's time
-    zone, keeping the time of day; no holiday calendar (see the module docstring)."""
+    """The same periods counted in working days in the office's time zone, keeping the
+    time of day; ``is_working_day`` says which local dates count (Monday to Friday unless
+    the settings pass the official holiday calendar)."""
+
+    is_working_day: Callable[[date], bool] = field(default=monday_to_friday, repr=False)
 
     @property
     def working_days(self) -> bool:
-        """Whether days are counted Monday to Friday only."""
+        """Whether days are counted as working days only."""
         return True
 
     def add_days(self, start: datetime, days: int) -> datetime:
-        """Return ``start`` plus ``days`` working days (Saturdays and Sundays skipped)."""
+        """Return ``start`` plus ``days`` working days (days off skipped)."""
         local = start.astimezone(OFFICE_ZONE)
         left = days
+        off = 0
         while left > 0:
             local += timedelta(days=1)
-            if local.weekday() < 5:
+            if self.is_working_day(local.date()):
                 left -= 1
+                off = 0
+            else:
+                off += 1
+                if off > _LONGEST_BREAK_DAYS:
+                    raise ValueError(f"the working-day calendar has no working day in {off} days")
         return local.astimezone(start.tzinfo)
 
 

@@ -1,17 +1,39 @@
-"""``xinfang officers add | web | list | remove``: the people who handle cases."""
+"""``xinfang officers add | import | web | list | remove``: the people who handle cases."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import getpass
+import io
+import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.cli.common import CliError, config_of
 from petitions.roles import STAFF_ROLES, Role
 
-__all__ = ["register"]
+__all__ = ["IMPORT_COLUMNS", "ROLE_NAMES", "ImportRow", "parse_officers_csv", "register"]
+
+# The header of an import file, in this order (the order is not checked).
+IMPORT_COLUMNS = ("name", "role", "unit", "telegram", "wecom", "web_login")
+# Roles as a personnel department writes them, in Chinese or English.
+ROLE_NAMES = {
+    "信访专员": Role.OFFICER,
+    "officer": Role.OFFICER,
+    "领导": Role.LEADER,
+    "leader": Role.LEADER,
+    "纪检": Role.DISCIPLINE,
+    "discipline": Role.DISCIPLINE,
+    "保管人": Role.CUSTODIAN,
+    "custodian": Role.CUSTODIAN,
+}
+_MAX_NAME = 100  # officers.name and officers.unit are VARCHAR(100)
+_MAX_WECOM_USERID = 64  # WeCom's limit for a userid
 
 
 def register(sub: Any) -> None:
@@ -35,6 +57,34 @@ def register(sub: Any) -> None:
     webp = osub.add_parser("web", help="give an existing officer a web login or new password")
     webp.add_argument("id", type=int)
     webp.add_argument("--login", help="web login name (default: the officer's name)")
+    imp = osub.add_parser(
+        "import",
+        help="register many officers from a CSV file (all or nothing)",
+        description="Register officers from a CSV file (UTF-8, with or without BOM; Excel:\n"
+        "save as 'CSV UTF-8'). Header: name,role,unit,telegram,wecom,web_login. Roles:\n"
+        "信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian. Each row needs a\n"
+        "telegram user id, a wecom userid or a web_login. One transaction: any bad row is\n"
+        "reported with its line number and nothing is changed. Web passwords are generated\n"
+        "and written to a file readable only by you (mode 0600), never shown.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("file", type=Path, metavar="FILE.csv")
+    imp.add_argument(
+        "--passwords-out",
+        type=Path,
+        metavar="FILE",
+        help="where the generated web passwords go (default: FILE-web-passwords.csv beside "
+        "the input; never overwritten)",
+    )
+    imp.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip (and report) rows whose account or web login is already registered, "
+        "instead of refusing the file",
+    )
+    imp.add_argument(
+        "--dry-run", action="store_true", help="check the file and report; change nothing"
+    )
     lst = osub.add_parser("list", help="list officers")
     lst.add_argument("--all", action="store_true", help="include removed officers")
     rm = osub.add_parser("remove", help="remove an officer (kept in the audit trail)")
@@ -46,6 +96,8 @@ def register(sub: Any) -> None:
 async def _officers(args: argparse.Namespace) -> int:
     from bot.container import build_container, utc_now
 
+    if args.officers_cmd == "import":
+        return await _import(args)
     container = await build_container(config_of(args), migrate=args.officers_cmd == "add")
     try:
         async with container.uow() as uow:
@@ -150,3 +202,232 @@ def _print_web_login(login: str, password: str) -> None:
     print(f"web login: {login}")
     print(f"web password: {password}")
     print("(shown this once: only an Argon2id hash is kept; sign in at /admin)")
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One officer of an import file, checked."""
+
+    line: int
+    name: str
+    role: Role
+    unit: str | None
+    accounts: dict[str, str] = field(default_factory=dict)  # channel -> account id
+    web_login: str | None = None
+
+
+def parse_officers_csv(data: bytes) -> tuple[list[ImportRow], list[str]]:
+    """Check an import file; return its rows and the line-numbered errors (none: usable)."""
+    try:
+        text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
+    except UnicodeDecodeError as exc:
+        # The byte offset, not a line: the undecodable bytes have no lines yet.
+        return [], [f"the file is not UTF-8 (byte {exc.start}); in Excel save it as 'CSV UTF-8'"]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return [], ["the file is empty"]
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in IMPORT_COLUMNS if c not in names]
+    unknown = [h for h in names if h not in IMPORT_COLUMNS]
+    if missing or unknown or len(set(names)) != len(names):
+        wanted = ",".join(IMPORT_COLUMNS)
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"unknown {', '.join(unknown)}" if unknown else "",
+                "a column twice" if len(set(names)) != len(names) else "",
+            )
+            if part
+        )
+        return [], [f"line 1: the header must be {wanted} ({detail})"]
+    rows: list[ImportRow] = []
+    errors: list[str] = []
+    seen: dict[tuple[str, str], int] = {}  # (channel, account or login) -> first line
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue  # blank lines (Excel leaves some at the end)
+        if len(cells) != len(names):
+            errors.append(f"line {line}: {len(cells)} fields, the header has {len(names)}")
+            continue
+        values = {n: c.strip() for n, c in zip(names, cells, strict=True)}
+        row, problems = _import_row(line, values)
+        errors.extend(f"line {line}: {p}" for p in problems)
+        if row is None:
+            continue
+        keys = [(ch, acc) for ch, acc in row.accounts.items()]
+        if row.web_login:
+            keys.append(("web login", row.web_login.casefold()))
+        for key in keys:
+            if key in seen:
+                errors.append(f"line {line}: the same {key[0]} as line {seen[key]}")
+            else:
+                seen[key] = line
+        rows.append(row)
+    if not rows and not errors:
+        errors.append("no officers in the file (only the header)")
+    return rows, errors
+
+
+def _import_row(line: int, v: dict[str, str]) -> tuple[ImportRow | None, list[str]]:
+    problems = []
+    name, unit = v["name"], v["unit"] or None
+    if not name:
+        problems.append("name is empty")
+    elif len(name) > _MAX_NAME:
+        problems.append(f"name is longer than {_MAX_NAME} characters")
+    if unit is not None and len(unit) > _MAX_NAME:
+        problems.append(f"unit is longer than {_MAX_NAME} characters")
+    role = ROLE_NAMES.get(v["role"]) or ROLE_NAMES.get(v["role"].lower())
+    if role is None:
+        choices = "信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian"
+        problems.append(f"role {v['role']!r} is not one of {choices}")
+    telegram, wecom, web_login = v["telegram"], v["wecom"], v["web_login"] or None
+    if telegram and not (telegram.isascii() and telegram.isdigit()):
+        # Only the column is named: a wrong value may still be someone's account.
+        problems.append("telegram must be the numeric Telegram user id")
+    if wecom and (len(wecom) > _MAX_WECOM_USERID or any(c.isspace() for c in wecom)):
+        problems.append(f"wecom must be a WeCom userid (no spaces, at most {_MAX_WECOM_USERID})")
+    if web_login is not None and len(web_login) > _MAX_NAME:
+        problems.append(f"web_login is longer than {_MAX_NAME} characters")
+    if not (telegram or wecom or web_login):
+        problems.append("give at least one of telegram, wecom, web_login")
+    if problems or role is None:
+        return None, problems
+    accounts = {ch: acc for ch, acc in (("telegram", telegram), ("wecom", wecom)) if acc}
+    return ImportRow(line, name, role, unit, accounts, web_login), []
+
+
+async def _taken(uow: Any, rows: Sequence[ImportRow]) -> dict[int, str]:
+    """Rows whose account or web login is registered already: line -> why."""
+    found: dict[int, str] = {}
+    for row in rows:
+        for channel, account in row.accounts.items():
+            officer = await uow.officers.by_account(channel, account)
+            if officer is not None:
+                found[row.line] = f"the {channel} account already belongs to officer #{officer.id}"
+                break
+        else:
+            if row.web_login and await uow.web.login_taken(row.web_login):
+                found[row.line] = f"the web login {row.web_login!r} is taken"
+    return found
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from bot.container import build_container, utc_now
+    from bot.web.passwords import generate_password, hash_password
+
+    rows, errors = parse_officers_csv(args.file.read_bytes())
+    if errors:
+        for error in errors:
+            print(f"{args.file.name}: {error}", file=sys.stderr)
+        print(f"nothing imported: {len(errors)} error(s)", file=sys.stderr)
+        return 1
+    container = await build_container(config_of(args), migrate=True)
+    try:
+        async with container.uow() as uow:
+            taken = await _taken(uow, rows)
+        for line, why in sorted(taken.items()):
+            verb = "skipped" if args.skip_existing else "already registered"
+            print(f"{args.file.name}: line {line}: {verb}: {why}", file=sys.stderr)
+        if taken and not args.skip_existing:
+            print(
+                f"nothing imported: {len(taken)} row(s) already registered "
+                "(--skip-existing imports the others)",
+                file=sys.stderr,
+            )
+            return 1
+        rows = [r for r in rows if r.line not in taken]
+        if args.dry_run or not rows:
+            print(f"{len(rows)} officer(s) to add, {len(taken)} skipped; nothing changed")
+            return 0
+        # Argon2 takes a while per password: hash before the write transaction, which
+        # on the embedded database holds the running bot's writes while it is open.
+        secrets: dict[int, tuple[str, str]] = {}
+        for row in rows:
+            if row.web_login:
+                password = generate_password()
+                secrets[row.line] = (password, await asyncio.to_thread(hash_password, password))
+        out = args.passwords_out or args.file.with_name(f"{args.file.stem}-web-passwords.csv")
+        handle = _create_private(out) if secrets else None
+        try:
+            added = await _add_rows(
+                uow_factory=container.uow,
+                rows=rows,
+                secrets=secrets,
+                skipped=len(taken),
+                now=utc_now(),
+                handle=handle,
+            )
+        except BaseException:
+            if handle is not None:
+                handle.close()
+                out.unlink(missing_ok=True)
+            raise
+    finally:
+        await container.close()
+    print(f"added {len(added)} officer(s): #{added[0]}–#{added[-1]}; {len(taken)} skipped")
+    if secrets:
+        print(
+            f"web passwords of {len(secrets)} login(s) written to {out} (mode 0600): hand each "
+            "officer their own, then delete the file; only Argon2id hashes are kept"
+        )
+    return 0
+
+
+def _create_private(path: Path) -> io.TextIOWrapper:
+    """Open a new file that only this user can read; never replace an existing one."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(
+            f"refusing to overwrite {path}: move it away or give --passwords-out"
+        ) from None
+    return open(fd, "w", encoding="utf-8-sig", newline="")  # BOM: Excel reads it as UTF-8
+
+
+async def _add_rows(
+    *,
+    uow_factory: Any,
+    rows: Sequence[ImportRow],
+    secrets: dict[int, tuple[str, str]],
+    skipped: int,
+    now: Any,
+    handle: io.TextIOWrapper | None,
+) -> list[int]:
+    """Insert every row in one transaction; write the passwords file before committing."""
+    writer = csv.writer(handle) if handle is not None else None
+    if writer is not None:
+        writer.writerow(["line", "officer_id", "name", "web_login", "password"])
+    added: list[int] = []
+    async with uow_factory() as uow:
+        # Checked again inside the write transaction: another command may have added one.
+        taken = await _taken(uow, rows)
+        if taken:
+            line, why = min(taken.items())
+            raise CliError(f"nothing imported: line {line}: {why} (registered meanwhile)")
+        for row in rows:
+            officer = await uow.officers.add(
+                row.name, row.role, now, unit=row.unit, accounts=row.accounts
+            )
+            added.append(officer.id)
+            detail = {"officer_id": officer.id, "via": "import"}
+            await uow.audit.add(now, Role.SYSTEM, "officer.add", detail=detail)
+            if row.web_login and writer is not None:
+                password, hashed = secrets[row.line]
+                await uow.web.set_login(officer.id, row.web_login, hashed, now)
+                await uow.audit.add(now, Role.SYSTEM, "officer.web_password", detail=detail)
+                writer.writerow([row.line, officer.id, row.name, row.web_login, password])
+        await uow.audit.add(
+            now, Role.SYSTEM, "officer.import", detail={"added": added, "skipped": skipped}
+        )
+        if handle is not None:
+            # On disk before the commit: a commit without the file would leave logins
+            # nobody knows the password of.
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        await uow.commit()
+    return added
