@@ -23,7 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.backoff import FailureBurst
 from bot.channels import Delivery, OutboxSender, Rejected, RetryLater, Unreachable
+from bot.health import Heartbeat
 from handlers.services import Translate
 from handlers.views import render_admin, render_employee
 from storage.models import OutboxRow
@@ -67,6 +69,7 @@ class DeliveryWorker:
         poll_interval: float = 0.5,
         max_attempts: int = 50,
         grace: float = 10.0,
+        backoff_cap: float = 10.0,
     ) -> None:
         self._uow = uow
         self._t = t
@@ -80,6 +83,14 @@ class DeliveryWorker:
         self._grace = grace
         self._wake = asyncio.Event()
         self.stats = _Stats()
+        # For /readyz: the loop beats at every iteration. During an outage a failing pass
+        # is logged once per burst and retried with backoff (up to ``backoff_cap``).
+        self.heartbeat = Heartbeat()
+        self.burst = FailureBurst(log, "delivery pass", base=poll_interval, cap=backoff_cap)
+        # A recipient's task that failed (the database went away mid-send): counted in a
+        # burst of its own that ends only after a minute without such failures, so one
+        # recipient failing beside others that succeed is one line, not one per pass.
+        self.send_burst = FailureBurst(log, "delivery to a recipient", settle=60.0)
 
     def wake(self) -> None:
         """Look for new rows now instead of at the next poll."""
@@ -95,12 +106,22 @@ class DeliveryWorker:
         gate = asyncio.Semaphore(self._concurrency)
         inflight: dict[_Key, asyncio.Task[int]] = {}
 
-        def finished(key: _Key) -> None:
+        def finished(key: _Key, task: asyncio.Task[int]) -> None:
             inflight.pop(key, None)
             self._wake.set()  # the recipient may have more rows now
+            # Retrieve the outcome here: an unretrieved exception would be printed with its
+            # traceback by asyncio, once per task, all through an outage.
+            if task.cancelled():
+                return
+            error = task.exception()
+            if error is None:
+                self.send_burst.succeeded()
+            else:  # its rows stay pending and are planned again
+                self.send_burst.failed(error)
 
         while not stop.is_set():
             self._wake.clear()  # before the pass, so a wake() during it is not lost
+            self.heartbeat.beat(self._poll)  # a failed pass beats again with its backoff
             try:
                 # Enough recipients queued: reading the outbox again would only find the
                 # rows already in hand (measured: with thousands pending, re-reading 200
@@ -113,9 +134,16 @@ class DeliveryWorker:
                 for key, group in planned.items():
                     task = asyncio.create_task(self._deliver_group(group, gate, stop))
                     inflight[key] = task
-                    task.add_done_callback(lambda _t, k=key: finished(k))
-            except Exception:  # keep delivering; the rows stay pending
-                log.exception("delivery pass failed")
+                    task.add_done_callback(lambda t, k=key: finished(k, t))
+            except Exception as exc:  # keep delivering; the rows stay pending
+                wait = self.burst.failed(exc)
+                self.heartbeat.beat(wait)
+                # Backing off, a wake() (a new update, a finished recipient) must not bring
+                # the next try forward: only the delay or the stop does.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                continue
+            self.burst.succeeded()
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait(waits, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)

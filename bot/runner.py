@@ -8,17 +8,24 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.backoff import FailureBurst
 from bot.channels import Channel
 from bot.container import Container
 from bot.delivery import DeliveryWorker
+from bot.health import Leadership, Loop, Readiness, readyz
+from bot.metrics import Metrics, count_updates
 from bot.scheduler import Scheduler
+from storage.lock import service_lock
 
 __all__ = ["build_channels", "build_web_app", "run_service"]
 
@@ -26,6 +33,13 @@ log = logging.getLogger(__name__)
 
 # An arbitrary constant naming the delivery leadership lock on PostgreSQL.
 DELIVERY_LOCK = 0x58494E46
+# How often the leader checks that the connection holding the lock is still there, and a
+# follower tries to take the lock.
+LOCK_CHECK_SECONDS = 5.0
+
+
+class LeadershipLost(Exception):  # noqa: N818 - a signal, raised to contend again
+    """The connection holding the leadership lock went away (the database restarted)."""
 
 
 @web.middleware
@@ -56,16 +70,30 @@ def _health(channels: list[Channel]) -> Callable[[web.Request], Awaitable[web.Re
     return health
 
 
-def build_web_app(channels: list[Channel]) -> web.Application:
-    """The shared aiohttp application with every channel's routes."""
+def build_web_app(
+    channels: list[Channel],
+    *,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
+) -> web.Application:
+    """The shared aiohttp application with every channel's routes, ``/healthz``, and
+    ``/readyz`` and ``/metrics`` when given what they report on."""
 
     async def no_server_header(request: web.Request, response: web.StreamResponse) -> None:
         # aiohttp names itself and the Python version: a gift to whoever matches exploits.
         response.headers.popall("Server", None)
 
-    app = web.Application(middlewares=[_errors], client_max_size=25 * 1024 * 1024)
+    # The latency middleware comes first so that it times the error middleware too.
+    middlewares: list[Middleware] = [_errors]
+    if metrics is not None:
+        middlewares.insert(0, metrics.middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=25 * 1024 * 1024)
     app.on_response_prepare.append(no_server_header)
     app.router.add_get("/healthz", _health(channels))
+    if readiness is not None:
+        app.router.add_get("/readyz", readyz(readiness))
+    if metrics is not None:
+        app.router.add_get("/metrics", metrics.handler())
     for channel in channels:
         channel.add_routes(app)
     return app
@@ -110,27 +138,100 @@ async def _deliver_as_leader(
     worker: DeliveryWorker,
     stop: asyncio.Event,
     scheduler: Scheduler | None = None,
+    leadership: Leadership | None = None,
+    *,
+    check_every: float = LOCK_CHECK_SECONDS,
 ) -> None:
+    leadership = leadership if leadership is not None else Leadership()
     if engine.dialect.name != "postgresql":
+        leadership.state = "leader"
         await _lead(worker, scheduler, stop)  # the embedded database serves one process
         return
-    async with engine.connect() as conn:
-        while not stop.is_set():
-            query = text("SELECT pg_try_advisory_lock(:key)")
-            leader = (await conn.execute(query, {"key": DELIVERY_LOCK})).scalar()
-            await conn.commit()
-            if leader:
-                log.info("this process delivers the outbox and runs the scheduler")
-                try:
-                    await _lead(worker, scheduler, stop)
-                finally:
-                    await conn.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": DELIVERY_LOCK}
-                    )
-                    await conn.commit()
-                return
+    # The lock lives as long as its connection: when the database restarts, the lock is
+    # gone and another process may take it. So the leader watches its connection and
+    # steps down when it breaks; everyone contends again, with backoff while it is down.
+    burst = FailureBurst(log, "leadership lock", base=1.0, cap=30.0)
+    while not stop.is_set():
+        try:
+            async with engine.connect() as conn:
+                await _contend(conn, worker, scheduler, stop, leadership, burst, check_every)
+        except Exception as exc:
+            leadership.state = "pending"
+            wait = burst.failed(exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=5)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+
+async def _contend(
+    conn: AsyncConnection,
+    worker: DeliveryWorker,
+    scheduler: Scheduler | None,
+    stop: asyncio.Event,
+    leadership: Leadership,
+    burst: FailureBurst,
+    check_every: float,
+) -> None:
+    while not stop.is_set():
+        query = text("SELECT pg_try_advisory_lock(:key)")
+        leader = (await conn.execute(query, {"key": DELIVERY_LOCK})).scalar()
+        await conn.commit()
+        burst.succeeded()
+        if leader:
+            leadership.state = "leader"
+            log.info("this process delivers the outbox and runs the scheduler")
+            try:
+                await _lead_while_held(conn, worker, scheduler, stop, check_every)
+            finally:
+                leadership.state = "pending"
+            with contextlib.suppress(Exception):  # the lock goes with the connection anyway
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": DELIVERY_LOCK})
+                await conn.commit()
+            return
+        leadership.state = "follower"
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=check_every)
+
+
+async def _lead_while_held(
+    conn: AsyncConnection,
+    worker: DeliveryWorker,
+    scheduler: Scheduler | None,
+    stop: asyncio.Event,
+    check_every: float,
+) -> None:
+    """Lead until ``stop``, or until the lock's connection breaks (then LeadershipLost)."""
+    step_down = asyncio.Event()
+    lost: list[BaseException] = []
+
+    async def forward_stop() -> None:
+        await stop.wait()
+        step_down.set()
+
+    async def watch() -> None:
+        while not step_down.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(step_down.wait(), timeout=check_every)
+                return
+            try:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=check_every)
+                await conn.commit()
+            except Exception as exc:
+                lost.append(exc)
+                step_down.set()
+
+    tasks = [asyncio.create_task(forward_stop()), asyncio.create_task(watch())]
+    try:
+        await _lead(worker, scheduler, step_down)
+    finally:
+        step_down.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if lost and not stop.is_set():
+        raise LeadershipLost(
+            "the connection holding it broke; delivery and the scheduler pause until this "
+            "or another process wins it again"
+        ) from lost[0]
 
 
 async def run_service(
@@ -139,6 +240,7 @@ async def run_service(
     stop: asyncio.Event | None = None,
     *,
     started: Callable[[list[str]], None] | None = None,
+    scheduler_interval: float = 60.0,
 ) -> None:
     """Serve until SIGINT/SIGTERM (or ``stop``) and shut down cleanly.
 
@@ -146,12 +248,51 @@ async def run_service(
     listens, which tells the real port when ``XINFANG_HTTP_PORT`` is 0.
     """
     stop = stop or asyncio.Event()
+    # Held shared while serving: key rotation and restore take it exclusively, so they
+    # refuse while the service runs, and the service refuses to start during them.
+    held = contextlib.AsyncExitStack()
+    await held.enter_async_context(service_lock(container.engine, exclusive=False))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     settings = container.settings
-    app = build_web_app(channels)
+    clock = container.services.clock
+    worker = DeliveryWorker(
+        container.uow,
+        container.translator.t,
+        {c.name: c.sender for c in channels},
+        clock,
+        admin_locale=settings.default_locale,
+    )
+    scheduler = Scheduler(container.uow, container.services, clock, interval=scheduler_interval)
+    leadership = Leadership()
+    readiness = Readiness(
+        container.engine,
+        clock,
+        channels=[c.name for c in channels],
+        loops={
+            "delivery": Loop(worker.heartbeat, worker.burst),
+            "scheduler": Loop(scheduler.heartbeat, scheduler.burst),
+        },
+        leadership=leadership,
+        stuck_after=timedelta(minutes=settings.ready_outbox_minutes),
+    )
+    metrics: Metrics | None = None
+    if settings.metrics:
+        updates: Counter[tuple[str, str]] = Counter()
+        count_updates([container, *channels], updates)
+        metrics = Metrics(
+            container.engine,
+            clock,
+            token=settings.metrics_token,
+            channels=[c.name for c in channels],
+            worker=worker,
+            scheduler=scheduler,
+            bursts={"delivery": worker.burst, "scheduler": scheduler.burst},
+            updates=updates,
+        )
+    app = build_web_app(channels, readiness=readiness, metrics=metrics)
     runner = web.AppRunner(app, access_log=None)  # access logs would hold callback queries
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
@@ -159,13 +300,6 @@ async def run_service(
     log.info("HTTP server on %s:%s", settings.http_host, settings.http_port)
     if started is not None:
         started([_url(address) for address in runner.addresses])
-    worker = DeliveryWorker(
-        container.uow,
-        container.translator.t,
-        {c.name: c.sender for c in channels},
-        container.services.clock,
-        admin_locale=settings.default_locale,
-    )
     for channel in channels:
         if hasattr(channel, "worker"):
             channel.worker = worker  # lets the channel wake delivery after each update
@@ -174,10 +308,10 @@ async def run_service(
         for channel in channels:
             await channel.start()
             started.append(channel)
-        scheduler = Scheduler(container.uow, container.services, container.services.clock)
-        await _deliver_as_leader(container.engine, worker, stop, scheduler)
+        await _deliver_as_leader(container.engine, worker, stop, scheduler, leadership)
     finally:
         for channel in reversed(started):
             with contextlib.suppress(Exception):
                 await channel.stop()
         await runner.cleanup()
+        await held.aclose()

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
+from bot.backoff import FailureBurst
+from bot.health import Heartbeat
 from handlers.scheduling import process_case, send_digest
 from handlers.services import Services
-from petitions.deadlines import OFFICE_DEADLINE_STATES, WINDOW_STATES
+from petitions.deadlines import DeadlinePolicy
 from petitions.roles import Role
+from petitions.schedule import SchedulePolicy
 from storage.uow import UnitOfWorkFactory
 
 __all__ = ["PassResult", "Scheduler"]
@@ -31,6 +36,22 @@ log = logging.getLogger(__name__)
 PROCESSED_TTL = timedelta(days=1)
 # The longest throttling window (web sign-in); rate-limit rows older than this are purged.
 LIMIT_TTL = timedelta(minutes=15)
+# Cases read from the next-notice index at a time (each is then handled on its own).
+DUE_BATCH = 200
+# Cases marked per transaction when the configuration changed.
+RECHECK_BATCH = 2000
+
+
+def schedule_fingerprint(policy: DeadlinePolicy, schedule: SchedulePolicy) -> str:
+    """A short digest of what decides the next-notice times, stable across restarts.
+
+    The day counts and the kind of policy, not a working-day calendar's object (its repr
+    may differ per process); a new holiday list shifts no stored deadline, only the
+    follow-up's day, which the pass after the change of a case computes anew anyway.
+    """
+    days = {f.name: getattr(policy, f.name) for f in fields(DeadlinePolicy)}
+    text = f"{type(policy).__qualname__}{sorted(days.items())}{schedule!r}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -47,7 +68,8 @@ class PassResult:
 
 
 class Scheduler:
-    """Periodic passes over the cases; each case in its own transaction."""
+    """Periodic passes over the cases that are due (``cases.next_notice_at``); each case
+    in its own transaction."""
 
     def __init__(
         self,
@@ -61,42 +83,42 @@ class Scheduler:
         self._services = services
         self._clock = clock
         self._interval = interval
+        # For /readyz and /metrics (set by run): the loop's heartbeat, its failure burst,
+        # and the last successful pass (duration, monotonic end time).
+        self.heartbeat = Heartbeat()
+        # A failed pass is retried sooner than the interval at first (5 s, 10 s, ...), never
+        # more often than that, and logged once per burst.
+        self.burst = FailureBurst(log, "scheduler pass", base=min(5.0, interval), cap=interval)
+        self.last_pass_seconds: float | None = None
+        self.last_pass_at: float | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run a pass at once (catch-up after downtime), then every ``interval`` seconds."""
         while not stop.is_set():
+            # A pass that runs past a few intervals shows as a stale heartbeat in /readyz.
+            self.heartbeat.beat(self._interval)
+            started = time.monotonic()
             try:
                 result = await self.run_once(self._clock())
                 if result.sent or result.digest:
                     log.info("scheduler: %s", dict(result.sent) | {"digest": result.digest})
-            except Exception:  # keep scheduling; what was not claimed is tried next pass
-                log.exception("scheduler pass failed")
+            except Exception as exc:  # keep scheduling; what was not claimed is tried next pass
+                wait = self.burst.failed(exc)
+            else:
+                self.burst.succeeded()
+                self.last_pass_at = time.monotonic()
+                self.last_pass_seconds = self.last_pass_at - started
+                wait = self._interval
+            self.heartbeat.beat(wait)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._interval)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
 
     async def run_once(self, now: datetime) -> PassResult:
         """Do everything that is due at ``now``."""
         result = PassResult()
         cfg = self._services.config
-        # Working days are never fewer than calendar days: this cut-off finds every case
-        # whose follow-up may be due; petitions.schedule decides exactly.
-        closed_before = (
-            now - timedelta(days=cfg.policy.followup_days) if cfg.schedule.follow_up else None
-        )
-        async with self._uow() as uow:
-            ids = await uow.cases.schedule_ids(
-                sorted(OFFICE_DEADLINE_STATES | WINDOW_STATES), closed_before
-            )
-        for case_id in ids:
-            try:
-                async with self._uow() as uow:
-                    kinds = await process_case(uow, self._services, case_id, now)
-                    await uow.commit()
-            except Exception:
-                log.exception("scheduler: case %s failed", case_id)
-                result.failed += 1
-                continue
-            result.sent.update(k.split(":", 1)[0] for k in kinds)
+        await self._recheck_if_reconfigured(now)
+        await self._due_cases(now, result)
         async with self._uow() as uow:
             result.digest = await send_digest(uow, self._services, now)
             await uow.commit()
@@ -111,6 +133,50 @@ class Scheduler:
             await uow.commit()
         result.erased_contacts = await self._erase_contacts(now)
         return result
+
+    async def _due_cases(self, now: datetime, result: PassResult) -> None:
+        """Look at every case whose next-notice time has come, in batches read from the
+        index; each case in its own short transaction, other work running in between."""
+        after: tuple[datetime, int] | None = None
+        while True:
+            async with self._uow() as uow:
+                batch = await uow.cases.due_for_notice(now, after, DUE_BATCH)
+            for _at, case_id in batch:
+                try:
+                    async with self._uow() as uow:
+                        kinds = await process_case(uow, self._services, case_id, now)
+                        await uow.commit()
+                except Exception:  # its time stays due: the next pass tries it again
+                    log.exception("scheduler: case %s failed", case_id)
+                    result.failed += 1
+                    continue
+                result.sent.update(k.split(":", 1)[0] for k in kinds)
+            if len(batch) < DUE_BATCH:
+                return
+            # Keyset, not "what is still due": a case that failed keeps its due time and
+            # must not be picked again in this pass.
+            after = batch[-1]
+
+    async def _recheck_if_reconfigured(self, now: datetime) -> None:
+        """After a change of the reminder points, follow-ups or deadline policy, make every
+        case that may owe a notice due now, so each gets its time under the new rules."""
+        cfg = self._services.config
+        fingerprint = schedule_fingerprint(cfg.policy, cfg.schedule)
+        async with self._uow() as uow:
+            if await uow.cases.schedule_fingerprint() == fingerprint:
+                return
+        last = 0
+        while True:  # short transactions; the fingerprint is stored only when all are done
+            async with self._uow() as uow:
+                done = await uow.cases.recheck_batch(now, last, RECHECK_BATCH)
+                await uow.commit()
+            if done is None:
+                break
+            last = done
+        async with self._uow() as uow:
+            await uow.cases.set_schedule_fingerprint(fingerprint, now)
+            await uow.commit()
+        log.info("scheduler: configuration changed, every case is looked at again")
 
     async def _erase_contacts(self, now: datetime) -> int:
         """Erase the push addresses whose keep time has passed (closed and followed up)."""

@@ -17,6 +17,7 @@ from telegram.error import (
 )
 
 from bot.channels import Delivery, Rejected, RetryLater, Unreachable
+from bot.metrics import count_throttled
 from bot.telegram.limiter import retry_after_seconds
 from bot.telegram.output import Output
 
@@ -63,6 +64,7 @@ class TelegramSender:
                 progress=progress,
             )
         except RetryAfter as error:
+            count_throttled("telegram")
             raise RetryLater(retry_after_seconds(error), "telegram flood control") from None
         except Forbidden:
             self._progress.pop(row, None)

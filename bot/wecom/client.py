@@ -17,12 +17,16 @@ from typing import Any
 
 import aiohttp
 
+from bot.metrics import count_throttled
+
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 
 # access token invalid / expired / expired (different APIs use different codes)
 TOKEN_ERRCODES = frozenset({40014, 42001, 42009})
 # system busy, API frequency limit, concurrent call limit
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
+# API frequency limit, concurrent call limit: WeCom's way of saying 429 (counted for /metrics)
+THROTTLE_ERRCODES = frozenset({45009, 45033})
 HTTP_ERRCODE = -1  # errcode reported when the failure was HTTP/transport, not a WeCom answer
 
 TOKEN_REFRESH_MARGIN = 300.0
@@ -210,6 +214,8 @@ class WeComClient:
                 if resp.status >= 500:
                     raise _Transient(f"http {resp.status}", resp.status)
                 if resp.status >= 400:
+                    if resp.status == 429:
+                        count_throttled("wecom")
                     raise WeComApiError(
                         HTTP_ERRCODE, f"http {resp.status}", http_status=resp.status
                     )
@@ -275,6 +281,8 @@ class WeComClient:
                 self.invalidate_token(token)
                 attempt -= 1
                 continue
+            if errcode in THROTTLE_ERRCODES:
+                count_throttled("wecom")
             if errcode in RETRYABLE_ERRCODES:
                 if attempt >= self._max_attempts:
                     raise WeComApiError(errcode, errmsg, retryable=True)
