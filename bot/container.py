@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.evidence import ThreadedScrubber
-from bot.keys import ensure_keys
+from bot.keys import check_keyring, open_keyring
 from bot.settings import Settings
 from bot.stats import StatsService  # matplotlib loads only when a chart is drawn
 from handlers.router import Handlers
@@ -54,9 +54,21 @@ async def build_container(
     admin_channels: tuple[str, ...] | None = None,
 ) -> Container:
     """Wire everything from settings; migrates the embedded database on start."""
-    ring = keyring or ensure_keys(settings.keyring_file, embedded=settings.embedded)
-    vault = Vault(ring)
     engine = create_engine(settings.database_url)
+    try:
+        # Keys are made only for a database without data, and a keyring that cannot read
+        # the database stops the start (bot/keys.py) instead of failing on every read.
+        if keyring is None:
+            ring = await open_keyring(settings.keyring_file, engine, embedded=settings.embedded)
+        else:
+            ring = keyring
+            await check_keyring(engine, ring, settings.keyring_file)
+        # The scheme decides how identities are sealed; a keyring without the custodians
+        # it needs stops the start here (storage.vault.Keyring.sealing_custodians).
+        vault = Vault(ring, disclosure=settings.disclosure)
+    except BaseException:
+        await engine.dispose()
+        raise
     if migrate:
         await upgrade(engine, vault=vault)
     uow = UnitOfWorkFactory(session_factory(engine), vault)

@@ -1,72 +1,240 @@
-"""Recorded disclosure of a real-name identity with the custodian's private key."""
+"""Recorded disclosure of a real-name identity: request, approval, opening (docs/custody.md).
+
+The request and the approval are channel-neutral use cases (handlers/disclosure.py); this
+module runs them for the command line and does the opening, which needs the custodians'
+private keys and therefore runs where the keys are, never in the service. Every step is
+audited by person before anything is decrypted: the audit rows of an opening are committed
+before the sealed identity is touched, so an opening that then fails still left its trace.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from handlers.ports import OutboxMessage
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from handlers.disclosure import DisclosureRefused, approve_disclosure, request_disclosure
+from handlers.ports import DisclosureRequest, Officer, OutboxMessage
+from i18n import translator
+from petitions.case import Case
 from petitions.errors import CaseNotFound
 from petitions.roles import Role
-from storage.uow import UnitOfWorkFactory
-from storage.vault import VaultError, load_custodian_private_key, open_identity
+from storage.uow import SqlUnitOfWork, UnitOfWorkFactory
+from storage.vault import Keyring, VaultError, open_identity_with, public_raw_of
 
-__all__ = ["DisclosureError", "reveal_identity"]
+__all__ = [
+    "DisclosureError",
+    "approve_identity",
+    "open_identity_request",
+    "request_identity",
+]
 
 
 class DisclosureError(Exception):
-    """The identity could not be revealed; the message says why (never the identity)."""
+    """A disclosure step was refused or failed; the message says why (never the identity)."""
 
 
-async def reveal_identity(
+def _refused(refused: DisclosureRefused, locale: str) -> DisclosureError:
+    params = {k: v for k, v in refused.params.items() if k != "why"}
+    return DisclosureError(translator().t(refused.why, locale, **params))
+
+
+async def _case(uow: SqlUnitOfWork, case_ref: str) -> Case:
+    ref = case_ref.strip()
+    case = await uow.cases.get(int(ref)) if ref.isdigit() else await uow.cases.by_number(ref)
+    if case is None or case.id is None:
+        raise CaseNotFound()
+    return case
+
+
+async def _officer(uow: SqlUnitOfWork, officer_id: int) -> Officer:
+    officer = await uow.officers.get(officer_id)
+    if officer is None:
+        raise DisclosureError(f"no officer with id {officer_id}")
+    return officer
+
+
+async def request_identity(
     uow_factory: UnitOfWorkFactory,
     case_ref: str,
-    private_key_pem: bytes,
+    officer_id: int,
     reason: str,
+    scheme: str,
+    now: datetime,
+    *,
+    admin_channels: Sequence[str] = (),
+    locale: str = "zh_CN",
+) -> tuple[DisclosureRequest, str]:
+    """Record a custodian's request (audited); return it and the case number."""
+    async with uow_factory() as uow:
+        case = await _case(uow, case_ref)
+        officer = await _officer(uow, officer_id)
+        try:
+            request = await request_disclosure(
+                uow, officer, case, reason, scheme, now, admin_channels
+            )
+        except DisclosureRefused as refused:
+            raise _refused(refused, locale) from None
+        await uow.commit()
+    return request, case.number or str(case.id)
+
+
+async def approve_identity(
+    uow_factory: UnitOfWorkFactory,
+    request_id: int,
+    officer_id: int,
+    now: datetime,
+    *,
+    locale: str = "zh_CN",
+) -> DisclosureRequest:
+    """Record a second custodian's approval (audited)."""
+    async with uow_factory() as uow:
+        officer = await _officer(uow, officer_id)
+        try:
+            request = await approve_disclosure(uow, officer, request_id, now)
+        except DisclosureRefused as refused:
+            raise _refused(refused, locale) from None
+        await uow.commit()
+    return request
+
+
+async def _audit(
+    uow_factory: UnitOfWorkFactory,
+    people: Sequence[int],
+    action: str,
+    request: DisclosureRequest,
+    now: datetime,
+    detail: dict[str, Any],
+) -> None:
+    """Commit one audit row per person, before anything is decrypted."""
+    async with uow_factory() as uow:
+        for person in people:
+            await uow.audit.add(
+                now,
+                Role.CUSTODIAN,
+                action,
+                actor_officer_id=person,
+                case_id=request.case_id,
+                detail={"request": request.id, **detail},
+            )
+        await uow.commit()
+
+
+def _key_ids(ring: Keyring, keys: Sequence[X25519PrivateKey]) -> dict[str, X25519PrivateKey]:
+    by_kid: dict[str, X25519PrivateKey] = {}
+    for key in keys:
+        kid = ring.custodian_kid_of(public_raw_of(key))
+        if kid is None:
+            raise DisclosureError(
+                "a key given is not a custodian key of this deployment (`xinfang keys show` "
+                "lists them)"
+            )
+        by_kid[kid] = key
+    return by_kid
+
+
+def _check_keys(
+    ring: Keyring, request: DisclosureRequest, by_kid: dict[str, X25519PrivateKey]
+) -> str | None:
+    """Why these keys may not open this request, or None."""
+    needed = 2 if request.scheme == "2of3" else 1
+    if len(by_kid) < needed:
+        return (
+            "two different custodians' keys are needed (--key A.pem --key B.pem)"
+            if needed == 2
+            else "a custodian key is needed (--key FILE)"
+        )
+    parties = {request.requester_officer_id, request.approver_officer_id}
+    for kid in by_kid:
+        holder = ring.custodian_officers.get(kid)
+        if holder is not None and holder not in parties:
+            return (
+                f"key {kid} belongs to a custodian who neither made nor approved request "
+                f"{request.id}"
+            )
+    return None
+
+
+async def open_identity_request(
+    uow_factory: UnitOfWorkFactory,
+    ring: Keyring,
+    request_id: int,
+    keys: Sequence[X25519PrivateKey],
     now: datetime,
 ) -> tuple[str, dict[str, str]]:
-    """Open a case's sealed identity, audit it and tell the employee; return (number, fields)."""
-    reason = reason.strip()
-    if len(reason) < 5:
-        raise DisclosureError("a written reason of at least 5 characters is required")
-    private = load_custodian_private_key(private_key_pem)
+    """Open the identity of an approved request with the custodians' keys; audit first,
+    then decrypt, then tell the employee. Return (case number, fields)."""
     async with uow_factory() as uow:
-        case = (
-            await uow.cases.get(int(case_ref))
-            if case_ref.isdigit()
-            else await uow.cases.by_number(case_ref)
-        )
+        request = await uow.disclosures.get(request_id)
+        if request is None:
+            raise DisclosureError(f"no disclosure request {request_id}")
+        case = await uow.cases.get(request.case_id)
         if case is None or case.id is None:
             raise CaseNotFound()
+    people = [request.requester_officer_id]
+    if request.approver_officer_id not in (None, request.requester_officer_id):
+        people.append(request.approver_officer_id)  # type: ignore[arg-type]
+    why: str | None = None
+    by_kid: dict[str, X25519PrivateKey] = {}
+    if request.status == "pending":
+        why = f"request {request.id} waits for a second custodian's approval"
+    elif request.status != "approved":
+        why = f"request {request.id} was already used; make a new request"
+    else:
         try:
-            sealed = await uow.cases.sealed_identity(case.id)
-        except VaultError:
-            sealed, moved = None, True
+            by_kid = _key_ids(ring, keys)
+        except DisclosureError as exc:
+            why = str(exc)
         else:
-            moved = False
-    if moved:
-        # The sealed identity does not belong to this row: it was moved from another case.
+            why = _check_keys(ring, request, by_kid)
+    if why is not None:
+        await _audit(uow_factory, people, "identity.open_refused", request, now, {"why": why})
+        raise DisclosureError(why)
+    # The trail first: these rows are committed before the sealed identity is read.
+    await _audit(uow_factory, people, "identity.open", request, now, {"keys": sorted(by_kid)})
+    try:
         async with uow_factory() as uow:
-            await uow.audit.add(now, Role.CUSTODIAN, "identity.reveal_failed", case_id=case.id)
-            await uow.commit()
+            sealed = await uow.cases.sealed_identity(case.id)
+    except VaultError:
+        # The sealed identity does not belong to this row: it was moved from another case.
+        await _audit(uow_factory, people, "identity.open_failed", request, now, {})
         raise DisclosureError(
             f"the sealed identity stored with case {case.number} was made for another case "
             "(the database was altered); nothing was opened"
-        )
+        ) from None
     if sealed is None:
         raise DisclosureError(f"case {case.number} is anonymous: there is no identity")
     try:
-        identity = open_identity(private, sealed)
+        identity = open_identity_with(by_kid, sealed)
     except VaultError:
-        async with uow_factory() as uow:
-            await uow.audit.add(now, Role.CUSTODIAN, "identity.reveal_failed", case_id=case.id)
-            await uow.commit()
-        raise DisclosureError("this private key cannot open the case's identity") from None
+        await _audit(uow_factory, people, "identity.open_failed", request, now, {})
+        raise DisclosureError(
+            "these keys cannot open the case's identity (under 2of3: the keys of two "
+            "different custodians it was sealed to are needed)"
+        ) from None
     async with uow_factory() as uow:
+        await uow.disclosures.mark_opened(request.id, now)
         await uow.audit.add(
-            now, Role.CUSTODIAN, "identity.reveal", case_id=case.id, detail={"reason": reason}
+            now,
+            Role.CUSTODIAN,
+            "identity.reveal",
+            actor_officer_id=request.requester_officer_id,
+            case_id=case.id,
+            detail={
+                "request": request.id,
+                "approver": request.approver_officer_id,
+                "reason": request.reason,
+            },
         )
         await uow.cases.add_event(
-            case.id, "identity_disclosed", now, Role.CUSTODIAN, detail={"reason": reason}
+            case.id,
+            "identity_disclosed",
+            now,
+            Role.CUSTODIAN,
+            actor_officer_id=request.requester_officer_id,
+            detail={"reason": request.reason},
         )
         await uow.outbox.add(
             OutboxMessage(
@@ -78,7 +246,7 @@ async def reveal_identity(
                     "number": case.number,
                     "at": now.isoformat(),
                     "role": Role.CUSTODIAN.value,
-                    "reason": reason,
+                    "reason": request.reason,
                 },
                 created_at=now,
                 case_id=case.id,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from handlers.disclosure import render_disclosure_notice
 from handlers.inbound import Button, FileOut, Reply
 from handlers.labels import CATEGORY, OUTCOME, RATING, REDIRECT, ROLE, STATE
 from handlers.ports import AttachmentInfo, CaseMessage, TimelineEntry, UnitOfWork
@@ -344,6 +345,8 @@ async def render_admin(
                 data = item[1]
                 files.append(FileOut(info.kind, info.name, info.mime, data, info.id, len(data)))
         return [replace(card, files=tuple(files))]
+    if kind == "disclosure_request":
+        return [render_disclosure_notice(t, locale, payload, number or "—")]
     if kind == "case_info":
         return [Reply(tr("admin.info_added", number=number), case_id=case.id)]
     if kind == "case_withdrawn":
@@ -409,4 +412,6 @@ def _digest(tr: T, payload: dict[str, Any]) -> Reply:
                 flag=tr("admin.overdue_flag") if item.get("overdue") else "",
             )
         )
+    if payload.get("audit_head"):
+        lines.append(tr("admin.digest_audit_head", head=str(payload["audit_head"])))
     return Reply("\n".join(lines))

@@ -3,7 +3,11 @@
 - content (petition text, messages, attachments, drafts): AES-256-GCM, *content key*
 - contact (channel + chat id) for pushes: AES-256-GCM, *delivery key*
 - real-name identity: sealed to the custodian's X25519 public key
-  (ephemeral X25519 + HKDF-SHA256 + AES-256-GCM); the server cannot open it
+  (ephemeral X25519 + HKDF-SHA256 + AES-256-GCM); the server cannot open it. Under the
+  two-person scheme (``XINFANG_DISCLOSURE=2of3``) each field is encrypted under a fresh
+  data key, and the data key is sealed once for every pair of the three custodians,
+  nested (to one, then the result to the other), so any two keys open it and no one key
+  does (docs/custody.md)
 - tracking codes and sender ids: HMAC-SHA256 blind indexes under the *pepper*
 
 Every ciphertext starts with a version byte and the id of the key that made it, so
@@ -18,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -36,6 +41,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
+    "DISCLOSURE_SCHEMES",
     "CustodianKey",
     "Keyring",
     "KeyringError",
@@ -45,14 +51,24 @@ __all__ = [
     "generate_custodian_key",
     "load_custodian_private_key",
     "open_identity",
+    "open_identity_with",
     "open_sealed",
     "pack_identity",
+    "public_raw_of",
+    "reseal_fields",
     "reseal_identity",
+    "seal_nested",
     "seal_to",
 ]
 
 _VERSION = 1
 _SEAL_INFO = b"xinfang identity v1"
+# A field sealed for pairs of custodians starts with this byte (a v1 field starts with 1).
+_NESTED_VERSION = 2
+_NESTED_INFO = b"xinfang identity v2|"
+
+DISCLOSURE_SCHEMES = ("1of1", "2of3")
+"""``1of1``: one custodian opens alone; ``2of3``: any two of three custodians together."""
 
 
 class VaultError(Exception):
@@ -98,10 +114,20 @@ class Keyring:
     active_delivery: str
     pepper: bytes
     custodian_public: dict[str, bytes]
-    active_custodian: str
+    active_custodian: str  # the one custodian of the 1of1 scheme
+    # Names ("纪检") and officer ids of custodians, by key id; the custodians that identities
+    # are sealed to under 2of3 (the first is also ``active_custodian``). Keys not in this
+    # list are retired: kept only until ``xinfang keys rotate`` has re-sealed to the new ones.
+    custodian_names: dict[str, str] = field(default_factory=dict)
+    custodian_officers: dict[str, int] = field(default_factory=dict)
+    active_custodians: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.active_custodians:
+            self.active_custodians = [self.active_custodian]
 
     @classmethod
-    def generate(cls, custodian_public: bytes, custodian_kid: str) -> Keyring:
+    def generate(cls, custodian_public: bytes, custodian_kid: str, name: str = "") -> Keyring:
         """Return a fresh keyring for a new deployment."""
         content_kid, delivery_kid = _new_key_id("c"), _new_key_id("d")
         return cls(
@@ -112,7 +138,69 @@ class Keyring:
             pepper=secrets.token_bytes(32),
             custodian_public={custodian_kid: custodian_public},
             active_custodian=custodian_kid,
+            custodian_names={custodian_kid: name} if name else {},
         )
+
+    def add_custodian(
+        self,
+        public_raw: bytes,
+        name: str,
+        *,
+        officer_id: int | None = None,
+        replaces: str | None = None,
+    ) -> str:
+        """Add a custodian's public key (the private half stays with the custodian) and
+        return its key id; ``replaces`` puts it in the place of a custodian who leaves."""
+        if len(public_raw) != 32:
+            raise KeyringError("a custodian public key is 32 bytes (X25519)")
+        if self.custodian_kid_of(public_raw) is not None:
+            raise KeyringError("this public key is already in the keyring")
+        if replaces is not None and replaces not in self.active_custodians:
+            raise KeyringError(f"{replaces!r} is not an active custodian key")
+        kid = _new_key_id("k")
+        self.custodian_public[kid] = public_raw
+        if name:
+            self.custodian_names[kid] = name
+        if officer_id is not None:
+            self.custodian_officers[kid] = officer_id
+        if replaces is None:
+            self.active_custodians.append(kid)
+        else:
+            self.active_custodians[self.active_custodians.index(replaces)] = kid
+            if self.active_custodian == replaces:
+                self.active_custodian = kid
+        return kid
+
+    def custodian_kid_of(self, public_raw: bytes) -> str | None:
+        """The key id of a custodian public key, or None if it is not in the keyring."""
+        for kid, raw in self.custodian_public.items():
+            if hmac.compare_digest(raw, public_raw):
+                return kid
+        return None
+
+    def sealing_custodians(self, scheme: str) -> list[str]:
+        """The custodian key ids new identities are sealed to under ``scheme``."""
+        if scheme == "1of1":
+            return [self.active_custodian]
+        if scheme == "2of3":
+            if len(self.active_custodians) != 3:
+                raise KeyringError(
+                    "XINFANG_DISCLOSURE=2of3 needs exactly three active custodians in the "
+                    f"keyring; it has {len(self.active_custodians)}. Add them with "
+                    "`xinfang keys custodian-add PUBLIC.pem --name NAME` (see docs/custody.md)"
+                )
+            return list(self.active_custodians)
+        raise KeyringError(f"unknown disclosure scheme {scheme!r} (1of1 or 2of3)")
+
+    def retire_custodians(self) -> list[str]:
+        """Drop custodian keys no identity is sealed to any more (after re-sealing)."""
+        keep = set(self.active_custodians) | {self.active_custodian}
+        gone = [kid for kid in self.custodian_public if kid not in keep]
+        for kid in gone:
+            del self.custodian_public[kid]
+            self.custodian_names.pop(kid, None)
+            self.custodian_officers.pop(kid, None)
+        return gone
 
     def to_json(self) -> str:
         """Serialize for the keyring file."""
@@ -124,10 +212,22 @@ class Keyring:
                 "active_content": self.active_content,
                 "active_delivery": self.active_delivery,
                 "pepper": _b64(self.pepper),
+                # Kept for readers of older keyrings; "custodians" adds names and officers.
                 "custodian_public": {k: _b64(v) for k, v in self.custodian_public.items()},
                 "active_custodian": self.active_custodian,
+                "custodians": [
+                    {
+                        "id": kid,
+                        "name": self.custodian_names.get(kid, ""),
+                        "officer": self.custodian_officers.get(kid),
+                        "public": _b64(raw),
+                    }
+                    for kid, raw in self.custodian_public.items()
+                ],
+                "active_custodians": list(self.active_custodians),
             },
             indent=2,
+            ensure_ascii=False,
         )
 
     @classmethod
@@ -135,14 +235,25 @@ class Keyring:
         """Parse a keyring file's text; raises KeyringError with a reason, never key material."""
         try:
             data: dict[str, Any] = json.loads(text)
+            custodians: list[dict[str, Any]] = data.get("custodians") or []
+            publics = (
+                {c["id"]: _unb64(c["public"]) for c in custodians}
+                if custodians
+                else {k: _unb64(v) for k, v in data["custodian_public"].items()}
+            )
             ring = cls(
                 content={k: _unb64(v) for k, v in data["content"].items()},
                 delivery={k: _unb64(v) for k, v in data["delivery"].items()},
                 active_content=data["active_content"],
                 active_delivery=data["active_delivery"],
                 pepper=_unb64(data["pepper"]),
-                custodian_public={k: _unb64(v) for k, v in data["custodian_public"].items()},
+                custodian_public=publics,
                 active_custodian=data["active_custodian"],
+                custodian_names={c["id"]: str(c["name"]) for c in custodians if c.get("name")},
+                custodian_officers={
+                    c["id"]: int(c["officer"]) for c in custodians if c.get("officer") is not None
+                },
+                active_custodians=list(data.get("active_custodians") or []),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise KeyringError(f"malformed keyring ({type(exc).__name__})") from None
@@ -163,6 +274,12 @@ class Keyring:
             raise KeyringError("pepper must be at least 32 bytes")
         if self.active_custodian not in self.custodian_public:
             raise KeyringError("active custodian public key is not in the keyring")
+        if any(kid not in self.custodian_public for kid in self.active_custodians):
+            raise KeyringError("an active custodian public key is not in the keyring")
+        if len(set(self.active_custodians)) != len(self.active_custodians):
+            raise KeyringError("a custodian key is listed twice among the active ones")
+        if any(len(raw) != 32 for raw in self.custodian_public.values()):
+            raise KeyringError("custodian public keys must be 32 bytes")
 
     def save(self, path: Path) -> None:
         """Write the keyring with mode 0600 in a directory only its owner can enter,
@@ -238,9 +355,15 @@ class Vault:
     """Encrypts, decrypts and indexes with a keyring; the only place that touches keys."""
 
     keyring: Keyring
+    disclosure: str = "1of1"  # XINFANG_DISCLOSURE: how identities are sealed
     _index_cache: OrderedDict[str, tuple[float, str]] = field(
         default_factory=OrderedDict, repr=False
     )
+
+    def __post_init__(self) -> None:
+        # Fails at start (not at the first real-name petition) when the keyring lacks the
+        # custodians the scheme needs.
+        self.keyring.sealing_custodians(self.disclosure)
 
     # -- symmetric --------------------------------------------------------------------
     def _seal(self, keys: Mapping[str, bytes], kid: str, data: bytes, purpose: str) -> bytes:
@@ -318,10 +441,19 @@ class Vault:
         """Seal one identity field to the custodian's public key; the server cannot open it.
 
         Fields are sealed one by one as the employee types them, so no draft ever holds a
-        readable identity; the result is text so it can travel in a JSON draft.
+        readable identity; the result is text so it can travel in a JSON draft. Under
+        ``2of3`` each field is sealed for the pairs of the three custodians
+        (:func:`seal_nested`), so a draft holds nothing one key opens either.
         """
-        kid = self.keyring.active_custodian
-        recipient = X25519PublicKey.from_public_bytes(self.keyring.custodian_public[kid])
+        ring = self.keyring
+        kids = ring.sealing_custodians(self.disclosure)
+        if self.disclosure == "2of3":
+            publics = {
+                kid: X25519PublicKey.from_public_bytes(ring.custodian_public[kid]) for kid in kids
+            }
+            return _b64(seal_nested(publics, name, value.encode("utf-8")))
+        kid = kids[0]
+        recipient = X25519PublicKey.from_public_bytes(ring.custodian_public[kid])
         blob = seal_to(recipient, kid, value.encode("utf-8"), aad=name.encode())
         return _b64(blob)
 
@@ -374,6 +506,102 @@ def open_identity(private: X25519PrivateKey, blob: bytes) -> dict[str, str]:
         name: open_sealed(private, _unb64(token), aad=name.encode()).decode("utf-8")
         for name, token in sealed.items()
     }
+
+
+def public_raw_of(private: X25519PrivateKey) -> bytes:
+    """The raw public half of a custodian private key (to find its key id)."""
+    return private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+
+
+def _pair_aad(name: str, first: str, second: str) -> bytes:
+    return _NESTED_INFO + f"{name}|{first},{second}".encode()
+
+
+def seal_nested(publics: Mapping[str, X25519PublicKey], name: str, plaintext: bytes) -> bytes:
+    """Seal one identity field so that any two of the given custodians open it together.
+
+    A fresh data key encrypts the value; for every pair (A, B) the data key is sealed to A
+    and that result to B. Each layer alone yields only ciphertext, so a single key opens
+    nothing. Three custodians make three pairs.
+    """
+    if len(publics) < 2:
+        raise KeyringError("a two-person seal needs at least two custodians")
+    data_key = AESGCM.generate_key(256)
+    nonce = secrets.token_bytes(12)
+    ct = AESGCM(data_key).encrypt(nonce, plaintext, _NESTED_INFO + name.encode())
+    pairs = []
+    for first, second in itertools.combinations(list(publics), 2):
+        bound = _pair_aad(name, first, second)
+        inner = seal_to(publics[first], first, data_key, aad=bound)
+        outer = seal_to(publics[second], second, inner, aad=bound)
+        pairs.append([[first, second], _b64(outer)])
+    header = {"pairs": pairs, "nonce": _b64(nonce), "ct": _b64(ct)}
+    return bytes([_NESTED_VERSION]) + json.dumps(header, sort_keys=True).encode("ascii")
+
+
+def _open_nested(keys: Mapping[str, X25519PrivateKey], blob: bytes, name: str) -> bytes:
+    try:
+        header: dict[str, Any] = json.loads(blob[1:])
+        pairs = [(str(a), str(b), _unb64(sealed)) for (a, b), sealed in header["pairs"]]
+        nonce, ct = _unb64(header["nonce"]), _unb64(header["ct"])
+    except (ValueError, KeyError, TypeError):
+        raise VaultError("not a sealed identity") from None
+    for first, second, outer in pairs:
+        if first in keys and second in keys:
+            bound = _pair_aad(name, first, second)
+            inner = open_sealed(keys[second], outer, aad=bound)
+            data_key = open_sealed(keys[first], inner, aad=bound)
+            try:
+                return AESGCM(data_key).decrypt(nonce, ct, _NESTED_INFO + name.encode())
+            except (InvalidTag, ValueError):
+                raise VaultError("the sealed identity failed authentication") from None
+    raise VaultError("these keys cannot open the sealed identity: two custodians are needed")
+
+
+def _open_field(keys: Mapping[str, X25519PrivateKey], token: str, name: str) -> bytes:
+    blob = _unb64(token)
+    if blob[:1] == bytes([_NESTED_VERSION]):
+        return _open_nested(keys, blob, name)
+    kid, _body = _split(blob)
+    # A one-custodian field names its key; a key file given under another id (an older
+    # keyring) is still tried, since only the right private key opens it anyway.
+    candidates = [keys[kid]] if kid in keys else list(keys.values())
+    for private in candidates:
+        try:
+            return open_sealed(private, blob, aad=name.encode())
+        except VaultError:
+            continue
+    raise VaultError("these keys cannot open the sealed identity")
+
+
+def open_identity_with(keys: Mapping[str, X25519PrivateKey], blob: bytes) -> dict[str, str]:
+    """Open a case's sealed identity with custodian private keys by key id: one key for a
+    field sealed to one custodian, the keys of two custodians for a field sealed to pairs."""
+    try:
+        sealed: dict[str, str] = json.loads(blob)
+    except ValueError:
+        raise VaultError("not a sealed identity") from None
+    if not isinstance(sealed, dict):
+        raise VaultError("not a sealed identity")
+    try:
+        return {
+            name: _open_field(keys, token, name).decode("utf-8") for name, token in sealed.items()
+        }
+    except (ValueError, TypeError):  # base64 or UTF-8 damage
+        raise VaultError("not a sealed identity") from None
+
+
+def reseal_fields(keys: Mapping[str, X25519PrivateKey], blob: bytes, vault: Vault) -> bytes:
+    """Open a case's sealed identity with the given custodian keys and seal it again to
+    the custodians the vault's scheme names now (``xinfang keys rotate``)."""
+    return pack_identity(
+        {
+            name: vault.seal_field(name, value)
+            for name, value in open_identity_with(keys, blob).items()
+        }
+    )
 
 
 def seal_to(recipient: X25519PublicKey, kid: str, plaintext: bytes, aad: bytes = b"") -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,8 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xinfang`` console script."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "identity_cmd", None) == "reveal" and args.reason == "-":
-        args.reason = getpass.getpass("reason: ")
     try:
         config = config_of(args)
     except SettingsError as exc:

@@ -60,12 +60,15 @@ def register(sub: Any) -> None:
 
 async def _run(args: argparse.Namespace) -> int:
     from bot.container import build_container
+    from bot.keys import refuse_private_keys_on_server
     from bot.runner import build_channels, run_service
 
     settings = config_of(args)
     if not settings.channels:
         print(NO_CHANNEL_HELP, file=sys.stderr)
         return await _local(args)
+    # Outside local mode a custodian private key must not sit next to the data.
+    refuse_private_keys_on_server(settings)
     container = await build_container(settings)
     try:
         channels = build_channels(container)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 from bot.container import Container
-from storage.rotation import ENCRYPTED_COLUMNS
+from storage.rotation import ALL_ENCRYPTED_COLUMNS
 
 __all__ = ["decrypted_database", "raw_database"]
 
@@ -16,7 +16,7 @@ async def decrypted_database(container: Container) -> list[bytes]:
     vault = container.vault
     found: list[bytes] = []
     async with container.uow() as uow:
-        for spec in ENCRYPTED_COLUMNS:
+        for spec in ALL_ENCRYPTED_COLUMNS:
             model = spec.model
             col = getattr(model, spec.column)
             keys = [getattr(model, k) for k in spec.keys]

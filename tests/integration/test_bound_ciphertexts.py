@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import select, text, update
 
 from bot.container import Container
-from bot.disclosure import DisclosureError, reveal_identity
+from bot.disclosure import DisclosureError, open_identity_request, request_identity
+from petitions.roles import Role
+from storage.custody import load_private_key
 from storage.migrate import current_revision, downgrade, upgrade
 from storage.models import AttachmentRow, CaseEventRow, CaseMessageRow, CaseRow, OutboxRow
 from storage.vault import Keyring, VaultError
@@ -51,15 +53,20 @@ async def test_a_sealed_identity_moved_into_an_anonymous_case_cannot_be_revealed
     container: Container, keys: tuple[Keyring, Path], clock: FakeClock
 ):
     anonymous, named = await two_cases(container)
-    pem, reason = keys[1].read_bytes(), "依据条例第三十条核实"
-    _number, fields = await reveal_identity(container.uow, str(named), pem, reason, clock())
+    await add_officer(container, Role.CUSTODIAN, "888", "孙保管")  # officer 2
+    key = load_private_key(keys[1].read_bytes(), lambda: "")
+    reason = "依据条例第三十条核实涉嫌诬告线索中反映人的身份"
+    ring = container.vault.keyring
+    request, _ = await request_identity(container.uow, str(named), 2, reason, "1of1", clock())
+    _number, fields = await open_identity_request(container.uow, ring, request.id, [key], clock())
     assert fields["name"] == "张实名"
     await copy_column(container, CaseRow, "identity_ct", named, anonymous)
+    request, _ = await request_identity(container.uow, str(anonymous), 2, reason, "1of1", clock())
     with pytest.raises(DisclosureError, match="another case"):
-        await reveal_identity(container.uow, str(anonymous), pem, reason, clock())
+        await open_identity_request(container.uow, ring, request.id, [key], clock())
     async with container.uow() as uow:
         actions = [a["action"] for a in await uow.audit.list(anonymous)]
-    assert "identity.reveal_failed" in actions and "identity.reveal" not in actions
+    assert "identity.open_failed" in actions and "identity.reveal" not in actions
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ def _file_real_name_case(data_dir: Path, name: str, phone: str) -> tuple[str, st
             await who.press("id:skip")
             await who.say("第三车间")
             await who.say(phone)
+            await who.press("up:push")  # the contact is kept: the rotation must re-encrypt it
             await who.press("rv:submit")
             number = re.search(r"XF-\d{4}-\d{6}", who.text).group(0)
             code = re.search(r"\w{4}-\w{4}-\w{4}-\w{4}", who.text).group(0)
@@ -102,37 +103,54 @@ def test_officers_are_added_listed_and_removed(deployment, capsys):
     assert "李四" not in capsys.readouterr().out
 
 
-def test_identity_reveal_needs_the_custodian_key_and_is_audited_and_told(deployment, capsys):
+def test_identity_request_and_open_need_the_custodian_key_and_are_audited_and_told(
+    deployment, capsys
+):
     assert main(["keys", "init", "--custodian-out", str(deployment / "custodian.pem")]) == 0
     main(["migrate"])
+    assert main(["officers", "add", "孙保管", "--role", "custodian", "--telegram", "5001"]) == 0
     number, _code = _file_real_name_case(deployment / "data", "张秘密", "13912345678")
     capsys.readouterr()
 
+    # A reason must be written out: a few characters are refused.
+    short = ["identity", "request", number, "--custodian", "1", "--reason", "核实身份"]
+    assert main(short) == 1
+    reason = "依据《信访工作条例》第二十条，核实涉嫌诬告线索，须确认反映人身份"
+    assert main(["identity", "request", number, "--custodian", "1", "--reason", reason]) == 0
+
     # A different key (a second deployment's custodian) cannot open it.
     other = deployment / "other"
-    other_ring = other / "keyring.json"
     from bot.keys import create_keys
 
-    create_keys(other_ring, other / "other.pem")
-    args = ["identity", "reveal", number, "--reason", "涉嫌诬告，经审批核实身份"]
-    assert main([*args, "--key", str(other / "other.pem")]) == 1
-    assert "cannot open" in capsys.readouterr().err
+    create_keys(other / "keyring.json", other / "other.pem")
+    assert main(["identity", "open", "1", "--key", str(other / "other.pem")]) == 1
+    assert "not a custodian key" in capsys.readouterr().err
 
-    assert main([*args, "--key", str(deployment / "custodian.pem")]) == 0
+    assert main(["identity", "open", "1", "--key", str(deployment / "custodian.pem")]) == 0
     out = capsys.readouterr().out
     assert "张秘密" in out and "13912345678" in out and "第三车间" in out
     assert "staff_no" not in out  # skipped fields are not invented
+    # An approved request opens once.
+    assert main(["identity", "open", "1", "--key", str(deployment / "custodian.pem")]) == 1
 
     async def check() -> None:
         container = await build_container(load_settings())
         try:
             async with container.uow() as uow:
                 case = await uow.cases.by_number(number)
-                audit = await uow.audit.list(case.id)
-                actions = [a["action"] for a in audit]
-                assert "identity.reveal_failed" in actions
+                audit = [
+                    a for a in await uow.audit.list(case.id) if a["action"].startswith("identity.")
+                ]
+                assert [a["action"] for a in audit] == [
+                    "identity.request",
+                    "identity.open_refused",  # a foreign key, recorded before any decryption
+                    "identity.open",
+                    "identity.reveal",
+                    "identity.open_refused",  # the request was used
+                ]
+                assert {a["actor_officer_id"] for a in audit} == {1}
                 reveal = [a for a in audit if a["action"] == "identity.reveal"]
-                assert reveal and reveal[0]["detail"]["reason"] == "涉嫌诬告，经审批核实身份"
+                assert reveal[0]["detail"]["reason"] == reason
                 rows = [r for r in await uow.outbox.for_case(case.id) if r.kind == "disclosure"]
                 assert len(rows) == 1
                 payload = uow.outbox.payload(rows[0])
@@ -146,23 +164,23 @@ def test_identity_reveal_needs_the_custodian_key_and_is_audited_and_told(deploym
 def test_keys_rotate_reencrypts_everything_and_retires_the_old_keys(deployment, capsys):
     assert main(["keys", "init", "--custodian-out", str(deployment / "custodian.pem")]) == 0
     main(["migrate"])
+    assert main(["officers", "add", "孙保管", "--role", "custodian", "--telegram", "5001"]) == 0
     number, code = _file_real_name_case(deployment / "data", "钱保密", "13800000000")
     ring_file = deployment / "data" / "keys" / "keyring.json"
     before = Keyring.load(ring_file)
-
-    assert (
-        main(
-            [
-                "keys",
-                "rotate",
-                "--custodian-key",
-                str(deployment / "custodian.pem"),
-                "--custodian-out",
-                str(deployment / "new.pem"),
-            ]
-        )
-        == 0
-    )
+    # The new custodian key is made off the server; only its public half is added.
+    new = deployment / "offline" / "new.key"
+    os.environ["XINFANG_CUSTODIAN_PASSPHRASE"] = "正确的马 电池 订书钉 第二把"
+    try:
+        args = ["keys", "custodian-new", "--out", str(new), "--scrypt-log-n", "14"]
+        assert main(args) == 0
+        kid = before.active_custodian
+        add = ["keys", "custodian-add", f"{new}.pub.pem", "--name", "信访", "--replaces", kid]
+        assert main(add) == 0
+        rotate = ["keys", "rotate", "--custodian-key", str(deployment / "custodian.pem")]
+        assert main(rotate) == 0
+    finally:
+        del os.environ["XINFANG_CUSTODIAN_PASSPHRASE"]
     after = Keyring.load(ring_file)
     assert set(after.content).isdisjoint(before.content)
     assert set(after.delivery).isdisjoint(before.delivery)
@@ -186,7 +204,13 @@ def test_keys_rotate_reencrypts_everything_and_retires_the_old_keys(deployment, 
     asyncio.run(check())
     capsys.readouterr()
     # Only the new custodian key opens the identity now.
-    reveal = ["identity", "reveal", number, "--reason", "rotation check"]
-    assert main([*reveal, "--key", str(deployment / "custodian.pem")]) == 1
-    assert main([*reveal, "--key", str(deployment / "new.pem")]) == 0
+    reason = "轮换密钥后的核对：依据保管制度第五条确认新密钥可以打开身份"
+    assert main(["identity", "request", number, "--custodian", "1", "--reason", reason]) == 0
+    assert main(["identity", "open", "1", "--key", str(deployment / "custodian.pem")]) == 1
+    assert main(["identity", "request", number, "--custodian", "1", "--reason", reason]) == 0
+    os.environ["XINFANG_CUSTODIAN_PASSPHRASE"] = "正确的马 电池 订书钉 第二把"
+    try:
+        assert main(["identity", "open", "2", "--key", str(new)]) == 0
+    finally:
+        del os.environ["XINFANG_CUSTODIAN_PASSPHRASE"]
     assert "钱保密" in capsys.readouterr().out
