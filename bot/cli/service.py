@@ -131,15 +131,17 @@ async def _playground(args: argparse.Namespace) -> int:
 
 
 async def _migrate(args: argparse.Namespace) -> int:
-    from bot.keys import ensure_keys
+    from bot.keys import open_keyring
     from storage.db import create_engine
     from storage.migrate import current_revision, head_revision, upgrade
     from storage.vault import Vault
 
     settings = config_of(args)
-    vault = Vault(ensure_keys(settings.keyring_file, embedded=settings.embedded))
     engine = create_engine(settings.database_url)
     try:
+        # New keys only for a database without data: never a second keyring for old rows.
+        ring = await open_keyring(settings.keyring_file, engine, embedded=settings.embedded)
+        vault = Vault(ring)
         before = await current_revision(engine)
         await upgrade(engine, vault=vault)
         after = await current_revision(engine)

@@ -1,0 +1,341 @@
+"""``xinfang backup`` and ``xinfang restore``: one encrypted file with a consistent
+snapshot of the database and its keyring, and a restore that proves itself (checksums,
+row counts, every ciphertext opened with the restored keyring)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.backup.archive import KEYRING_MEMBER, read_archive, sha256_file, write_archive
+from bot.backup.crypto import FORMAT, BackupError, DecryptingReader
+from bot.keys import check_keyring, load_keyring
+from bot.settings import Settings
+from storage.backup import (
+    CiphertextCheck,
+    DatabaseFacts,
+    known_revision,
+    pg_dump_snapshot,
+    pg_restore,
+    sqlite_facts,
+    sqlite_path,
+    sqlite_restore,
+    sqlite_snapshot,
+    table_counts,
+    verify_ciphertexts,
+)
+from storage.db import create_engine
+from storage.lock import service_lock
+from storage.migrate import current_revision
+from storage.vault import Keyring, KeyringError, Vault
+
+__all__ = [
+    "BackupResult",
+    "RestoreResult",
+    "Say",
+    "check_passphrase",
+    "create_backup",
+    "restore_backup",
+]
+
+Say = Callable[[str], None]
+T = TypeVar("T")
+_EVERY = 2.0  # seconds between progress lines
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _version() -> str:
+    try:
+        return metadata.version("xinfang")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _Meter:
+    """Turns (done, total) byte counts into a progress line every few seconds."""
+
+    def __init__(self, say: Say, label: str) -> None:
+        self._say, self._label, self._last = say, label, time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last >= _EVERY:
+            self._last = now
+            share = f" ({100 * done // total}%)" if total else ""
+            self._say(f"  {self._label}: {_mb(done)} of {_mb(total)}{share}")
+
+
+async def _watching(work: Awaitable[T], path: Path, say: Say, label: str) -> T:
+    """Await ``work`` and say every few seconds how large ``path`` has grown."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=_EVERY)
+        if done:
+            return task.result()
+        size = _size(path)
+        if size is not None:
+            say(f"  {label}: {_mb(size)} so far")
+
+
+# -- backup ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A written backup: where, how large, and its manifest."""
+
+    path: Path
+    size: int
+    manifest: dict[str, Any]
+
+
+async def create_backup(
+    settings: Settings, out: Path, passphrase: str, say: Say = _quiet
+) -> BackupResult:
+    """Write a consistent snapshot of the database and its keyring as one file encrypted
+    to ``passphrase`` (mode 0600). The service may keep running meanwhile."""
+    ring, keyring_bytes, kind = _prepare(settings, out)
+    engine = create_engine(settings.database_url)
+    # The snapshot (ciphertexts and blind indexes, as in the database itself) waits next
+    # to the output, in a private directory, and is removed whatever happens.
+    work = Path(tempfile.mkdtemp(prefix=".xinfang-backup-", dir=out.parent))
+    try:
+        # A backup whose keyring cannot read its database would fail only on restore day.
+        await check_keyring(engine, ring, settings.keyring_file)
+        say(f"taking a snapshot of the {kind} database...")
+        facts: DatabaseFacts
+        if kind == "sqlite":
+            member = work / "database.sqlite"
+            source = sqlite_path(settings.database_url)
+            await _watching(
+                asyncio.to_thread(sqlite_snapshot, source, member), member, say, "snapshot"
+            )
+            facts = await asyncio.to_thread(sqlite_facts, member)
+        else:
+            member = work / "database.pgdump"
+            facts = await _watching(
+                pg_dump_snapshot(engine, settings.database_url, member), member, say, "pg_dump"
+            )
+        size = member.stat().st_size
+        say(f"  snapshot: {_mb(size)}, {sum(facts.counts.values())} rows")
+        manifest = {
+            "format": FORMAT,
+            "xinfang_version": _version(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "database": {
+                "kind": kind,
+                "member": member.name,
+                "schema_revision": facts.revision,
+                "tables": facts.counts,
+            },
+            # Key ids only: the keys themselves are in the encrypted keyring member.
+            "keyring": {
+                "content": sorted(ring.content),
+                "delivery": sorted(ring.delivery),
+                "custodian": sorted(ring.custodian_public),
+            },
+            "members": {
+                KEYRING_MEMBER: {
+                    "sha256": _sha256(keyring_bytes),
+                    "size": len(keyring_bytes),
+                },
+                member.name: {
+                    "sha256": await asyncio.to_thread(sha256_file, member),
+                    "size": size,
+                },
+            },
+        }
+        say("encrypting...")
+        await asyncio.to_thread(
+            write_archive,
+            out,
+            passphrase,
+            manifest,
+            keyring_bytes,
+            (member.name, member),
+            _Meter(say, "encrypted"),
+        )
+    finally:
+        await engine.dispose()
+        shutil.rmtree(work, ignore_errors=True)
+    return BackupResult(out, _size(out) or 0, manifest)
+
+
+def _prepare(settings: Settings, out: Path) -> tuple[Keyring, bytes, str]:
+    """Check the output and the sources before any work; read the keyring."""
+    if out.exists():
+        raise BackupError(f"{out} already exists; choose a new file name")
+    if not out.parent.is_dir():
+        raise BackupError(f"directory {out.parent} does not exist")
+    ring = load_keyring(settings.keyring_file)
+    keyring_bytes = settings.keyring_file.read_bytes()
+    kind = "sqlite" if settings.embedded else "postgresql"
+    if kind == "sqlite" and not sqlite_path(settings.database_url).exists():
+        raise BackupError(f"there is no database at {sqlite_path(settings.database_url)}")
+    return ring, keyring_bytes, kind
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- restore ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RestoreResult:
+    """What a restore found: the manifest and the results of every check."""
+
+    manifest: dict[str, Any]
+    keyring_file: Path
+    revision: str | None
+    counts: dict[str, int]
+    count_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ciphertexts: CiphertextCheck = field(default_factory=CiphertextCheck)
+
+    @property
+    def ok(self) -> bool:
+        """Every check passed."""
+        return (
+            not self.count_mismatches
+            and self.ciphertexts.total_failed == 0
+            and self.revision == self.manifest["database"]["schema_revision"]
+        )
+
+
+def check_passphrase(path: Path, passphrase: str) -> None:
+    """Raise :class:`BackupError` unless ``path`` is a backup made with ``passphrase``
+    (reads the header only); blocking."""
+    if not path.is_file():
+        raise BackupError(f"there is no backup file at {path}")
+    with path.open("rb") as fh:
+        DecryptingReader(fh, passphrase)
+
+
+async def restore_backup(
+    settings: Settings, backup: Path, passphrase: str, *, force: bool = False, say: Say = _quiet
+) -> RestoreResult:
+    """Restore a backup into an empty database and data directory (``force`` replaces a
+    non-empty one) and verify it; refuses while the service runs."""
+    # A wrong passphrase is told before anything is touched.
+    await asyncio.to_thread(check_passphrase, backup, passphrase)
+    kind = "sqlite" if settings.embedded else "postgresql"
+    engine = create_engine(settings.database_url)
+    try:
+        async with service_lock(engine, exclusive=True):
+            return await _restore(settings, backup, passphrase, force, say, kind, engine)
+    finally:
+        await engine.dispose()
+
+
+async def _restore(
+    settings: Settings,
+    backup: Path,
+    passphrase: str,
+    force: bool,
+    say: Say,
+    kind: str,
+    engine: AsyncEngine,
+) -> RestoreResult:
+    async with engine.connect() as conn:
+        existing = await table_counts(conn)
+    rows, cases = sum(existing.values()), existing.get("cases", 0)
+    keyring_file = settings.keyring_file
+    problems = []
+    if rows:
+        problems.append(f"the database holds {rows} rows ({cases} cases)")
+    if keyring_file.exists():
+        problems.append(f"a keyring exists at {keyring_file}")
+    if problems and not force:
+        raise BackupError(
+            "refusing to restore: "
+            + " and ".join(problems)
+            + "; restore into an empty data directory and database, or give --force to "
+            "replace them"
+        )
+    if kind == "sqlite":
+        workdir_parent = sqlite_path(settings.database_url).parent
+    else:
+        workdir_parent = settings.data_dir
+    workdir_parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    work = Path(tempfile.mkdtemp(prefix=".xinfang-restore-", dir=workdir_parent))
+    try:
+        say("decrypting and checking the backup...")
+        unpacked = await asyncio.to_thread(
+            read_archive, backup, passphrase, work, _Meter(say, "decrypted")
+        )
+        manifest = unpacked.manifest
+        database = manifest.get("database", {})
+        if database.get("kind") != kind:
+            raise BackupError(
+                f"this is a backup of a {database.get('kind')} database; the configured "
+                f"database is {kind} (XINFANG_DATABASE_URL)"
+            )
+        revision = database.get("schema_revision")
+        if revision is not None and not known_revision(revision):
+            raise BackupError(
+                f"the backup's schema revision {revision} is newer than this xinfang "
+                f"({_version()}) knows: restore with the version that made it "
+                f"({manifest.get('xinfang_version')}) or newer"
+            )
+        try:
+            ring = Keyring.from_json(unpacked.keyring.decode("utf-8"))
+        except (KeyringError, UnicodeDecodeError):
+            raise BackupError("the backup's keyring is malformed") from None
+        say(f"  backup of {manifest.get('created_at')}: checksums match")
+        say("restoring the database...")
+        if kind == "sqlite":
+            await engine.dispose()  # the restore writes through its own connection
+            await asyncio.to_thread(
+                sqlite_restore, unpacked.database, sqlite_path(settings.database_url)
+            )
+        else:
+            await pg_restore(settings.database_url, unpacked.database, clean=bool(existing))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ring.save(keyring_file)
+    say(f"  keyring written to {keyring_file} (mode 0600)")
+    await engine.dispose()
+    say("verifying: row counts and every ciphertext...")
+    async with engine.connect() as conn:
+        counts = await table_counts(conn)
+    result = RestoreResult(manifest, keyring_file, await current_revision(engine), counts)
+    expected: dict[str, int] = database.get("tables", {})
+    for table in sorted(set(expected) | set(counts)):
+        if expected.get(table) != counts.get(table):
+            result.count_mismatches[table] = (expected.get(table, 0), counts.get(table, 0))
+
+    last = [time.monotonic()]
+
+    def progress(column: str, done: int) -> None:
+        if time.monotonic() - last[0] >= _EVERY:
+            last[0] = time.monotonic()
+            say(f"  {column}: {done} checked")
+
+    result.ciphertexts = await verify_ciphertexts(engine, Vault(ring), progress)
+    return result
