@@ -116,6 +116,9 @@ class Settings:
     allow_custodian_key_on_server: bool = False
     # For tests and automation only: the passphrase of custodian key files (else asked).
     custodian_passphrase: str | None = field(default=None, repr=False)
+    # A folder of notice templates (告知书 / 意见书) replacing the shipped ones file by
+    # file; see docs/notices.md. None: the shipped templates.
+    notice_templates: Path | None = None
     telegram: TelegramSettings | None = None
     wecom: WeComSettings | None = None
     web: WebSettings | None = None
@@ -267,6 +270,7 @@ def load_settings(
         disclosure=_disclosure(values),
         allow_custodian_key_on_server=_flag(values, "XINFANG_ALLOW_CUSTODIAN_KEY_ON_SERVER"),
         custodian_passphrase=values.get("XINFANG_CUSTODIAN_PASSPHRASE") or None,
+        notice_templates=_notice_templates(values),
         telegram=_telegram(values),
         wecom=_wecom(values),
         web=_web(values),
@@ -315,6 +319,17 @@ def holiday_calendar(name: str, today: date) -> Callable[[date], bool]:
             return monday_to_friday(day)
 
     return is_working_day
+
+
+def _notice_templates(values: Mapping[str, str]) -> Path | None:
+    # The templates themselves are checked when they are loaded at start (bot.notices).
+    raw = (values.get("XINFANG_NOTICE_TEMPLATES") or "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_dir():
+        raise SettingsError(f"XINFANG_NOTICE_TEMPLATES must be a folder, got {raw!r}")
+    return path
 
 
 def _log_format(values: Mapping[str, str]) -> str:

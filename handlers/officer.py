@@ -14,21 +14,23 @@ checked against the officer's role and audited.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from handlers.access import may_view
+from handlers.disclosure import DISCLOSURE_COMMANDS, handle_disclosure, is_disclosure_input
 from handlers.feedback import SATISFACTION, open_question
 from handlers.inbound import Button, Reply
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME, REDIRECT, STATE
 from handlers.notify import notify_employee, status_payload
-from handlers.ports import CaseFilter, Officer
+from handlers.ports import CaseCursor, CaseFilter, Officer
 from handlers.text import clean_text
 from handlers.turn import Turn
 from handlers.views import admin_case_detail
 from i18n import N_
 from petitions.case import Case
-from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, is_overdue
+from petitions.categories import Category
+from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, DeadlinePolicy, is_overdue
 from petitions.errors import (
     CaseNotFound,
     ExtensionAlreadyUsed,
@@ -63,7 +65,7 @@ OFFICER_COMMANDS = frozenset(
         "assign",
         "stats",
     }
-)
+) | DISCLOSURE_COMMANDS  # custodians: /disclosures, /approve_disclosure REQ
 
 _COMMAND_ACTION = {
     "accept": Action.ACCEPT,
@@ -122,11 +124,15 @@ async def _resolve(turn: Turn, officer: Officer, ref: str | None) -> Case:
 async def handle_officer(turn: Turn, officer: Officer) -> list[Reply]:
     """Handle one input from a registered officer."""
     inbound = turn.inbound
+    parsed = parse_command(inbound.text.strip()) if inbound.text is not None else None
+    if is_disclosure_input(parsed[0] if parsed else None, inbound.button):
+        return await handle_disclosure(
+            turn, officer, parsed[0] if parsed else None, parsed[1] if parsed else []
+        )
     if inbound.button and inbound.button.startswith(("o:", "oo:", "or:")):
         return await _button(turn, officer, inbound.button)
     text = inbound.text
     if text is not None:
-        parsed = parse_command(text.strip())
         if parsed and parsed[0] == "cancel" and turn.step.startswith("officer."):
             await turn.end()
             return [Reply(turn.t("officer.cancelled"))]
@@ -157,7 +163,7 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
     case = await _resolve(turn, officer, words[0])
     rest = words[1:]
     if name == "case":
-        return await _view(turn, case)
+        return await _view(turn, officer, case)
     if name == "take":
         return await _take(turn, officer, case, clean_text(" ".join(rest)) or None)
     if name == "assign":
@@ -380,9 +386,15 @@ async def _button(turn: Turn, officer: Officer, payload: str) -> list[Reply]:
     if verb == "cancel":
         await turn.end()
         return [Reply(turn.t("officer.cancelled"))]
+    if verb == "list":  # o:list:WHICH:CURSOR, the next page of a list
+        which, _, text = ref.partition(":")
+        after = CaseCursor.from_text(text)
+        if which not in _LISTS or after is None:
+            return [Reply(turn.t("error.stale"))]
+        return [await _list(turn, officer, which, after)]
     case = await _resolve(turn, officer, ref)
     if verb == "view":
-        return await _view(turn, case)
+        return await _view(turn, officer, case)
     if verb == "take":
         return await _take(turn, officer, case)
     try:
@@ -392,9 +404,13 @@ async def _button(turn: Turn, officer: Officer, payload: str) -> list[Reply]:
     return await _act(turn, officer, case, action, Fields())
 
 
-async def _view(turn: Turn, case: Case) -> list[Reply]:
+async def _view(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
     assert case.id is not None
     uow = turn.uow
+    # Reading a petition's full text and evidence is audited, by person.
+    await uow.audit.add(
+        turn.now, officer.role, "case.view", actor_officer_id=officer.id, case_id=case.id
+    )
     files = []
     for info in await uow.attachments.list(case.id):
         item = await uow.attachments.data(info.id)
@@ -518,6 +534,13 @@ async def _stats(turn: Turn, officer: Officer, words: list[str]) -> list[Reply]:
     reporter = turn.services.stats
     if reporter is None:
         return [Reply(turn.t("officer.stats_unavailable"))]
+    await turn.uow.audit.add(
+        turn.now,
+        officer.role,
+        "stats.view",
+        actor_officer_id=officer.id,
+        detail={"from": period[0].isoformat(), "to": period[1].isoformat()},
+    )
     return await reporter(turn.uow, period[0], period[1], turn.locale, turn.now)
 
 
@@ -551,26 +574,63 @@ async def _answer(turn: Turn, officer: Officer, case: Case, body: str) -> list[R
     return [Reply(turn.t("officer.answer_sent", number=case.number), case_id=case.id)]
 
 
-async def _list(turn: Turn, officer: Officer, which: str) -> Reply:
-    t = turn.t
+_LIST_PAGE = 30
+_LISTS = frozenset({"open", "mine", "unassigned", "overdue", "all"})
+# A stand-in case for asking the one visibility rule (can_view) about each category.
+_PROBE = Case(
+    category=Category.OTHER,
+    description="",
+    channel="",
+    anonymous=True,
+    locale="zh_CN",
+    created_at=datetime(2000, 1, 1, tzinfo=UTC),
+)
+
+
+def _visible_categories(role: Role) -> frozenset[str] | None:
+    """The categories this role may see, by petitions.lifecycle.can_view; None for all."""
+    seen = frozenset(c.value for c in Category if can_view(role, replace(_PROBE, category=c)))
+    return None if len(seen) == len(Category) else seen
+
+
+def _list_filter(turn: Turn, officer: Officer, which: str) -> CaseFilter | None:
+    """Which cases ``/cases WHICH`` shows this officer: who may see what is part of it, so
+    the count and the pages are right (may_view, in SQL)."""
     open_states = frozenset(s for s in CaseState if s not in TERMINAL_STATES)
-    flt = CaseFilter(states=open_states, limit=30)
+    flt = CaseFilter(
+        states=open_states,
+        categories=_visible_categories(officer.role),
+        viewer_officer_id=officer.id,
+        limit=_LIST_PAGE,
+    )
     if which == "mine":
-        flt = CaseFilter(states=open_states, owner_officer_id=officer.id, limit=30)
-    elif which == "unassigned":
-        flt = CaseFilter(states=open_states, unassigned=True, limit=30)
-    elif which == "overdue":
-        flt = CaseFilter(states=open_states, overdue_at=turn.now, limit=30)
-    elif which == "all":
-        flt = CaseFilter(limit=30)
-    elif which != "open":
-        return Reply(t("officer.list_usage"))
-    cases = [c for c in await turn.uow.cases.list(flt) if may_view(officer, c)]
+        return replace(flt, owner_officer_id=officer.id)
+    if which == "unassigned":
+        return replace(flt, unassigned=True)
     if which == "overdue":
-        cases = [c for c in cases if is_overdue(c, turn.now)]
+        return replace(flt, states=OFFICE_DEADLINE_STATES, overdue_at=turn.now)
+    if which == "all":
+        return replace(flt, states=None)
+    return flt if which == "open" else None
+
+
+async def _list(
+    turn: Turn, officer: Officer, which: str, after: CaseCursor | None = None
+) -> Reply:
+    t = turn.t
+    flt = _list_filter(turn, officer, which)
+    if flt is None:
+        return Reply(t("officer.list_usage"))
+    # One more than a page tells whether there is a next one.
+    cases = list(await turn.uow.cases.list(replace(flt, after=after, limit=flt.limit + 1)))
     if not cases:
-        return Reply(t("officer.list_empty"))
-    lines = [t("officer.list_header", count=len(cases))]
+        return Reply(t("officer.list_end") if after else t("officer.list_empty"))
+    more, cases = len(cases) > flt.limit, cases[: flt.limit]
+    total = await turn.uow.cases.count(flt)
+    if after:
+        lines = [t("officer.list_header_more", count=total)]
+    else:
+        lines = [t("officer.list_header", count=total)]
     for c in cases:
         flag = t("admin.overdue_flag") if is_overdue(c, turn.now) else ""
         lines.append(
@@ -583,4 +643,10 @@ async def _list(turn: Turn, officer: Officer, which: str) -> Reply:
                 flag=flag,
             )
         )
-    return Reply("\n".join(lines))
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if more:
+        last = cases[-1]
+        assert last.id is not None
+        cursor = CaseCursor(last.deadline_at, last.id).to_text()
+        buttons = ((Button(t("officer.list_next"), f"o:list:{which}:{cursor}"),),)
+    return Reply("\n".join(lines), buttons)

@@ -8,25 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from handlers.inbound import FileIn
 from petitions.case import Case
+from petitions.deadlines import DeadlinePolicy
 from petitions.roles import Role
 from petitions.states import CaseState
+from petitions.statistics import PeriodCounts
 
 __all__ = [
     "AttachmentInfo",
     "AttachmentRepository",
     "AuditRepository",
+    "CaseCursor",
     "CaseFilter",
     "CaseMessage",
     "CaseRepository",
     "Contact",
     "Conversation",
     "ConversationRepository",
+    "DisclosureRequest",
+    "DisclosureRequestRepository",
     "Feedback",
     "FeedbackRepository",
     "NoticeRepository",
@@ -35,6 +40,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxRepository",
     "RateLimitRepository",
+    "StatisticsRepository",
     "TimelineEntry",
     "UnitOfWork",
 ]
@@ -137,17 +143,57 @@ class Feedback:
 
 
 @dataclass(frozen=True)
+class CaseCursor:
+    """Where a page of a case list ended: the last case's deadline (None sorts last) and id.
+
+    Lists are ordered by (deadline, id), so the next page starts strictly after this key
+    (keyset paging: every page costs the same, however deep).
+    """
+
+    deadline_at: datetime | None
+    id: int
+
+    def to_text(self) -> str:
+        """A compact form for a button payload: microseconds since 1970 and the id, in hex."""
+        if self.deadline_at is None:
+            return f"n{self.id:x}"
+        micros = (self.deadline_at - _EPOCH) // timedelta(microseconds=1)
+        return f"{micros:x}.{self.id:x}"
+
+    @classmethod
+    def from_text(cls, text: str) -> CaseCursor | None:
+        """Read :meth:`to_text`'s form; None for anything else."""
+        try:
+            if text.startswith("n"):
+                return cls(None, int(text[1:], 16))
+            micros, _, case_id = text.partition(".")
+            at = _EPOCH + timedelta(microseconds=int(micros, 16))
+            return cls(at, int(case_id, 16))
+        except (ValueError, OverflowError):
+            return None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
 class CaseFilter:
-    """Which cases an officer lists."""
+    """Which cases an officer lists, in order of deadline (none last), then id.
+
+    Who may see what is part of the filter, so that counts and pages are right: a role's
+    ``categories`` (or ``exclude_categories``) and ``viewer_officer_id``, which leaves out
+    the cases that keep that officer away (``Case.excluded_officer_id``).
+    """
 
     states: frozenset[CaseState] | None = None
     owner_officer_id: int | None = None
     unassigned: bool = False
-    overdue_at: datetime | None = None
+    overdue_at: datetime | None = None  # only cases whose deadline is before this time
     categories: frozenset[str] | None = None
     exclude_categories: frozenset[str] | None = None
+    viewer_officer_id: int | None = None
+    after: CaseCursor | None = None  # the page after this key (ignored by count)
     limit: int = 20
-    offset: int = 0
 
 
 class CaseRepository(Protocol):
@@ -165,6 +211,8 @@ class CaseRepository(Protocol):
     async def by_tracking_code(self, normalized_code: str) -> Case | None: ...
     async def save(self, case: Case) -> None: ...
     async def list(self, flt: CaseFilter) -> Sequence[Case]: ...
+    async def count(self, flt: CaseFilter) -> int: ...
+    async def set_next_notice_at(self, case_id: int, at: datetime | None) -> None: ...
     async def add_event(
         self,
         case_id: int,
@@ -260,6 +308,42 @@ class AuditRepository(Protocol):
         case_id: int | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> None: ...
+    async def last(self) -> tuple[int, str] | None: ...
+
+
+@dataclass(frozen=True)
+class DisclosureRequest:
+    """A custodian's request to open a case's sealed identity, and where it stands:
+    ``pending`` (waits for a second custodian), ``approved`` (may be opened once),
+    ``opened``."""
+
+    id: int
+    case_id: int
+    scheme: str  # 1of1 | 2of3, fixed when the request is made
+    status: str
+    requester_officer_id: int
+    reason: str
+    created_at: datetime
+    approver_officer_id: int | None = None
+    approved_at: datetime | None = None
+    opened_at: datetime | None = None
+
+    def __repr__(self) -> str:  # the reason may name people; keep it out of logs
+        return f"DisclosureRequest(id={self.id}, case_id={self.case_id}, status={self.status!r})"
+
+
+class DisclosureRequestRepository(Protocol):
+    """Requests to disclose a real-name identity (the reason is stored encrypted)."""
+
+    async def add(
+        self, case_id: int, scheme: str, requester_officer_id: int, reason: str, now: datetime
+    ) -> DisclosureRequest: ...
+    async def get(
+        self, request_id: int, *, for_update: bool = False
+    ) -> DisclosureRequest | None: ...
+    async def approve(self, request_id: int, approver_officer_id: int, now: datetime) -> None: ...
+    async def mark_opened(self, request_id: int, now: datetime) -> None: ...
+    async def pending(self) -> Sequence[DisclosureRequest]: ...
 
 
 class RateLimitRepository(Protocol):
@@ -267,6 +351,14 @@ class RateLimitRepository(Protocol):
 
     async def count(self, key: str, window: timedelta, now: datetime) -> int: ...
     async def hit(self, key: str, window: timedelta, now: datetime) -> int: ...
+
+
+class StatisticsRepository(Protocol):
+    """Aggregated figures of a period, computed where the data is (no case is loaded)."""
+
+    async def period_counts(
+        self, start: datetime, end: datetime, as_of: datetime, policy: DeadlinePolicy
+    ) -> PeriodCounts: ...
 
 
 class UnitOfWork(Protocol):
@@ -281,6 +373,8 @@ class UnitOfWork(Protocol):
     limits: RateLimitRepository
     feedback: FeedbackRepository
     notices: NoticeRepository
+    statistics: StatisticsRepository
+    disclosures: DisclosureRequestRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

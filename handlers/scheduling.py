@@ -24,6 +24,7 @@ from petitions.schedule import (
     Notice,
     digest_key,
     due_notices,
+    next_notice_at,
 )
 from petitions.schedule import (
     FOLLOW_UP as FOLLOW_UP_NOTICE,
@@ -47,23 +48,27 @@ async def owner_label(uow: UnitOfWork, case: Case) -> str | None:
 async def process_case(
     uow: UnitOfWork, services: Services, case_id: int, now: datetime
 ) -> list[str]:
-    """Send what is due for one case; return the kinds of the notices sent now."""
+    """Send what is due for one case and store when the scheduler must look at it next;
+    return the kinds of the notices sent now."""
     case = await uow.cases.get(case_id, for_update=True)
     if case is None or case.id is None:
         return []
-    notices = due_notices(case, services.config.policy, services.config.schedule, now)
-    if not notices:
-        return []
-    scope = f"case:{case.id}"
-    sent = await uow.notices.sent(scope)
+    policy, schedule = services.config.policy, services.config.schedule
     done: list[str] = []
-    for notice in notices:
-        if (notice.kind, notice.key_text) in sent:
-            continue
-        if not await uow.notices.claim(scope, notice.kind, notice.key_text, now, case.id):
-            continue  # another pass got there first
-        await _act(uow, services, case, notice, now)
-        done.append(notice.kind)
+    notices = due_notices(case, policy, schedule, now)
+    if notices:
+        scope = f"case:{case.id}"
+        sent = await uow.notices.sent(scope)
+        for notice in notices:
+            if (notice.kind, notice.key_text) in sent:
+                continue
+            if not await uow.notices.claim(scope, notice.kind, notice.key_text, now, case.id):
+                continue  # another pass got there first
+            await _act(uow, services, case, notice, now)
+            done.append(notice.kind)
+    # Everything due by now is sent (or was before), in this transaction: the next look is
+    # when something new falls due, for the case as it is now (an automatic close moved it).
+    await uow.cases.set_next_notice_at(case.id, next_notice_at(case, policy, schedule, now))
     return done
 
 
@@ -129,11 +134,17 @@ async def send_digest(uow: UnitOfWork, services: Services, now: datetime) -> boo
         )
     if not items:
         return False  # nothing due: no message, and the day is marked done
-    payload = {
+    payload: dict[str, Any] = {
         "date": day.isoformat(),
         "items": items,
         "overdue": overdue,
         "due_soon": len(items) - overdue,
     }
+    # The audit chain's head goes outside the database with the digest, so a later edit or
+    # a cut tail shows (`xinfang audit verify --head ID:HASH`); the same form as
+    # storage.audit_chain.short_head.
+    head = await uow.audit.last()
+    if head is not None:
+        payload["audit_head"] = f"{head[0]}:{head[1][:16]}"
     await queue_admins(uow, services.config, None, DIGEST, payload, now)
     return True

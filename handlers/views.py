@@ -24,6 +24,8 @@ __all__ = [
     "RATING",
     "admin_case_card",
     "admin_case_detail",
+    "admin_card_header",
+    "done_text",
     "employee_status",
     "followup_buttons",
     "render_admin",
@@ -197,23 +199,50 @@ def _officer_buttons(t: T, case: Case) -> tuple[tuple[Button, ...], ...]:
     return rows
 
 
+def admin_card_header(t: T, case: Case) -> str:
+    """A card's title: "new" only while the case is new, its state once it has moved on."""
+    if case.state is CaseState.REGISTERED:
+        return t("admin.card_header", number=case.number)
+    return t("admin.card_header_state", number=case.number, state=t(STATE[case.state]))
+
+
+def _deadline_lines(t: T, case: Case) -> list[str]:
+    # No deadline (a closed case) is no line at all, never "办理期限：—".
+    return [t("admin.deadline", date=_date(case.deadline_at))] if case.deadline_at else []
+
+
+def done_text(t: T, number: str | None, state: CaseState, deadline: datetime | None) -> str:
+    """The officer's confirmation of a formal act, with the deadline only when there is one
+    (a closed case has none: "办结。", not "办结，期限 —。")."""
+    if deadline is None:
+        return t("officer.done_no_deadline", number=number, state=t(STATE[state]))
+    return t("officer.done", number=number, state=t(STATE[state]), deadline=_date(deadline))
+
+
 def admin_case_card(
     t: T, case: Case, attachments: Sequence[AttachmentInfo], now: datetime
 ) -> Reply:
     """The case card posted to the admin chat: content, never identity or contact."""
     if case.category.routes_to_discipline:
-        text = t(
-            "admin.card_discipline",
-            number=case.number,
-            date=_date(case.created_at),
-            deadline=_date(case.deadline_at),
-        )
+        if case.deadline_at is None:
+            text = t(
+                "admin.card_discipline_no_deadline",
+                number=case.number,
+                date=_date(case.created_at),
+            )
+        else:
+            text = t(
+                "admin.card_discipline",
+                number=case.number,
+                date=_date(case.created_at),
+                deadline=_date(case.deadline_at),
+            )
         return Reply(text, ((Button(t("button.o.view"), f"o:view:{case.id}"),),), case_id=case.id)
     lines = [
-        t("admin.card_header", number=case.number),
+        admin_card_header(t, case),
         t("view.category", category=t(CATEGORY[case.category])),
         t("view.state", state=t(STATE[case.state])),
-        t("admin.deadline", date=_date(case.deadline_at)),
+        *_deadline_lines(t, case),
     ]
     if is_overdue(case, now):
         lines.append(t("admin.overdue"))
@@ -238,10 +267,10 @@ def admin_case_detail(
     card = admin_case_card(t, case, [a for a, _ in attachments], now)
     if case.category.routes_to_discipline:
         lines = [
-            t("admin.card_header", number=case.number),
+            admin_card_header(t, case),
             t("view.category", category=t(CATEGORY[case.category])),
             t("view.state", state=t(STATE[case.state])),
-            t("admin.deadline", date=_date(case.deadline_at)),
+            *_deadline_lines(t, case),
             "",
             case.description,
         ]

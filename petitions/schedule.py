@@ -29,9 +29,11 @@ __all__ = [
     "REMINDER_PREFIX",
     "Notice",
     "SchedulePolicy",
+    "check_after_change",
     "digest_key",
     "due_notices",
     "followup_due_at",
+    "next_notice_at",
     "parse_reminder",
     "reminder_times",
     "stage_start",
@@ -176,6 +178,53 @@ def due_notices(
         if due is not None and case.closed_at is not None and due <= now:
             notices.append(Notice(FOLLOW_UP, due, case.closed_at))
     return notices
+
+
+# An overdue alert or automatic close is due once the deadline has *passed* (now > deadline):
+# the first instant that is so, at the databases' (and datetime's) resolution.
+_JUST_AFTER = timedelta(microseconds=1)
+
+
+def next_notice_at(
+    case: Case, policy: DeadlinePolicy, schedule: SchedulePolicy, now: datetime | None
+) -> datetime | None:
+    """Return the earliest time a notice not yet due at ``now`` falls due for the case.
+
+    None when no further notice can come in the case's current state (only a change to
+    the case can bring one). ``now=None`` means nothing is known to be handled: the
+    earliest time any notice of the current stage falls due, past or not. This is what
+    :func:`due_notices` would first return that it did not return at ``now``, so a
+    scheduler that looks at the case at that time (and after every change) misses nothing.
+    """
+    deadline = case.deadline_at
+    times: list[datetime] = []
+    if case.state in OFFICE_DEADLINE_STATES and deadline is not None:
+        if now is None or now <= deadline:
+            times.extend(
+                at for _, at in reminder_times(case, policy, schedule) if now is None or at > now
+            )
+            times.append(deadline + _JUST_AFTER)  # the overdue alert
+    elif case.state in WINDOW_STATES and deadline is not None:
+        if now is None or now <= deadline:
+            times.append(deadline + _JUST_AFTER)  # the automatic close
+    else:
+        due = followup_due_at(case, policy, schedule)
+        if due is not None and case.closed_at is not None and (now is None or due > now):
+            times.append(due)
+    return min(times, default=None)
+
+
+def check_after_change(case: Case) -> datetime | None:
+    """Return when the scheduler must look at a case that has just changed.
+
+    For storage, which writes every change but does not know the configuration (the
+    reminder points, whether follow-ups are on): at the change itself, so the next pass
+    looks at the case and stores the exact :func:`next_notice_at`; never, for a state that
+    owes no notice under any configuration.
+    """
+    if case.state is CaseState.WITHDRAWN:
+        return None
+    return case.updated_at or case.created_at
 
 
 def digest_key(now: datetime, schedule: SchedulePolicy) -> date | None:

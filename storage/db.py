@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from storage.sqlite import connect_inline
+from storage.sqlite import connect
 
 __all__ = ["create_engine", "default_sqlite_url", "is_sqlite", "session_factory"]
 
@@ -79,10 +79,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # (every transaction is BEGIN IMMEDIATE), and waiting in the pool's queue is FIFO
         # and wakes the moment the connection is back, where waiting in SQLite's busy
         # handler sleeps in steps of up to 100 ms (measured: p99 latency under load).
-        # With one connection, its calls can run on the loop's thread (storage/sqlite.py).
+        # Its calls run on aiosqlite's worker thread, never the loop's (storage/sqlite.py).
         options: dict[str, Any] = {}
         if path and path != ":memory:":
-            options["async_creator"] = partial(connect_inline, path)
+            options["async_creator"] = partial(connect, path)
         engine = create_async_engine(
             url,
             echo=echo,

@@ -25,12 +25,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AttachmentRow",
+    "AuditHeadRow",
     "AuditRow",
     "Base",
     "CaseEventRow",
     "CaseMessageRow",
     "CaseRow",
     "ConversationRow",
+    "DisclosureRequestRow",
     "FeedbackRow",
     "NoticeRow",
     "OfficerAccountRow",
@@ -38,6 +40,7 @@ __all__ = [
     "OutboxRow",
     "ProcessedUpdateRow",
     "RateLimitRow",
+    "SchedulerStateRow",
     "TelegramRefRow",
     "WebCredentialRow",
     "WebSessionRow",
@@ -92,6 +95,9 @@ class OfficerRow(Base):
     unit: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # The TOTP secret of their web sign-in (content key, bound to the officer); required
+    # for custodians (bot/web/officer.py).
+    totp_ct: Mapped[bytes | None]
 
 
 class OfficerAccountRow(Base):
@@ -109,6 +115,14 @@ class CaseRow(Base):
     """A petition."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        # The scheduler's selection of what is due, in order (keyset on the id).
+        Index("ix_cases_next_notice", "next_notice_at", "id"),
+        # Lists: an officer's own cases, and unassigned ones (owner NULL), by deadline.
+        Index("ix_cases_owner_state", "owner_officer_id", "state", "deadline_at"),
+        # Lists by state, most urgent first (the digest, /cases open|overdue|all).
+        Index("ix_cases_state_deadline", "state", "deadline_at"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
     tracking_index: Mapped[str] = mapped_column(String(64), unique=True)
@@ -132,7 +146,7 @@ class CaseRow(Base):
     excluded_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
     outcome: Mapped[str | None] = mapped_column(String(20))
     extension_days: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # statistics by period
     updated_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
@@ -140,6 +154,10 @@ class CaseRow(Base):
     reviewed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+    # When the scheduler must next look at the case: the earliest time a notice may fall
+    # due (petitions.schedule.next_notice_at), or at once after a change; NULL when the
+    # case owes nothing. Written in the transaction of every change (SqlCases.save/add).
+    next_notice_at: Mapped[datetime | None]
 
 
 class CaseEventRow(Base):
@@ -222,7 +240,8 @@ class OutboxRow(Base):
 
 
 class AuditRow(Base):
-    """Who did what to which case; details encrypted."""
+    """Who did what to which case; details encrypted; each entry hashed onto the one
+    before it (storage/audit_chain.py), so an edited or removed entry shows."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -232,6 +251,24 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
     detail_ct: Mapped[bytes | None]
+    # The officer an action was about (added, removed, given a role or a login), so that
+    # `xinfang audit show --officer` finds changes to a person without decrypting details.
+    subject_officer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    channel: Mapped[str | None] = mapped_column(String(20))  # cli, web, ... when known
+    detail_digest: Mapped[str | None] = mapped_column(String(100))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The audit chain's last entry (one row, id 1). Appending locks it (SELECT … FOR
+    UPDATE), so two transactions never chain onto the same predecessor; verification
+    compares it with the chain's end, so a removed tail shows."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int | None] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class ProcessedUpdateRow(Base):
@@ -322,6 +359,16 @@ class NoticeRow(Base):
     sent_at: Mapped[datetime]
 
 
+class SchedulerStateRow(Base):
+    """What the scheduler keeps about itself: e.g. a digest of the configuration its stored
+    next-notice times were computed with (a change makes every case due for a new look)."""
+
+    __tablename__ = "scheduler_state"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
 class FeedbackRow(Base):
     """A question put to the employee of a case: satisfaction with an answer, or the
     follow-up (回头望) after closing. The buttons carry a random token kept here only as a
@@ -339,3 +386,20 @@ class FeedbackRow(Base):
     solved: Mapped[bool | None] = mapped_column(Boolean)
     retaliation: Mapped[bool | None] = mapped_column(Boolean)
     linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+
+
+class DisclosureRequestRow(Base):
+    """A custodian's request to open a case's sealed identity: who asked, who approved,
+    when it was opened; the reason is encrypted with the content key."""
+
+    __tablename__ = "disclosure_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    scheme: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12))
+    requester_officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    approver_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    reason_ct: Mapped[bytes]
+    created_at: Mapped[datetime]
+    approved_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]

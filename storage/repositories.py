@@ -7,13 +7,29 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, union_all, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from handlers.inbound import FileIn
 from handlers.ports import (
@@ -22,6 +38,7 @@ from handlers.ports import (
     CaseMessage,
     Contact,
     Conversation,
+    DisclosureRequest,
     Feedback,
     Officer,
     OutboxMessage,
@@ -33,14 +50,17 @@ from petitions.codes import format_case_number
 from petitions.roles import Role
 from petitions.schedule import check_after_change
 from petitions.states import CaseState, Outcome
+from storage.audit_chain import GENESIS, ChainEntry, detail_digest, entry_hash
 from storage.ids import next_id
 from storage.models import (
     AttachmentRow,
+    AuditHeadRow,
     AuditRow,
     CaseEventRow,
     CaseMessageRow,
     CaseRow,
     ConversationRow,
+    DisclosureRequestRow,
     FeedbackRow,
     NoticeRow,
     OfficerAccountRow,
@@ -48,6 +68,7 @@ from storage.models import (
     OutboxRow,
     ProcessedUpdateRow,
     RateLimitRow,
+    SchedulerStateRow,
     TelegramInboxRow,
     TelegramRefRow,
     WebCredentialRow,
@@ -60,6 +81,7 @@ __all__ = [
     "SqlAudit",
     "SqlCases",
     "SqlConversations",
+    "SqlDisclosureRequests",
     "SqlFeedback",
     "SqlNotices",
     "SqlOfficers",
@@ -142,7 +164,7 @@ _MUTABLE = (
 )
 
 
-# The notices row (scope "all") that names the scheduling configuration in force.
+# The scheduler_state row that names the scheduling configuration in force.
 _SCHEDULE_CONFIG = "schedule_config"
 
 
@@ -482,17 +504,13 @@ class SqlCases:
 
     async def schedule_fingerprint(self) -> str | None:
         """The configuration the stored next-notice times were computed with, if any."""
-        stmt = select(NoticeRow.due_key).where(
-            NoticeRow.scope == "all", NoticeRow.kind == _SCHEDULE_CONFIG
-        )
-        return (await self._s.execute(stmt.limit(1))).scalar_one_or_none()
+        row = await self._s.get(SchedulerStateRow, _SCHEDULE_CONFIG)
+        return row.value if row else None
 
     async def set_schedule_fingerprint(self, fingerprint: str, at: datetime) -> None:
         """Record the configuration the next-notice times are now computed with."""
-        await self._s.execute(
-            delete(NoticeRow).where(NoticeRow.scope == "all", NoticeRow.kind == _SCHEDULE_CONFIG)
-        )
-        self._s.add(NoticeRow(scope="all", kind=_SCHEDULE_CONFIG, due_key=fingerprint, sent_at=at))
+        row = SchedulerStateRow(name=_SCHEDULE_CONFIG, value=fingerprint, updated_at=at)
+        await self._s.merge(row)
 
     async def recheck_batch(self, now: datetime, after_id: int, limit: int) -> int | None:
         """Make the next ``limit`` cases (by id, after ``after_id``) that may still owe a
@@ -1121,12 +1139,157 @@ class SqlOfficers:
         return True
 
 
-class SqlAudit:
-    """The audit log."""
+_AUDIT_PENDING = "xinfang.audit_pending"
 
-    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+
+@dataclass(frozen=True)
+class _PendingAudit:
+    """An audit entry waiting for its place on the chain (taken when the transaction
+    commits)."""
+
+    vault: Vault
+    at: datetime
+    role: str
+    action: str
+    actor_officer_id: int | None
+    subject_officer_id: int | None
+    case_id: int | None
+    channel: str | None
+    detail: dict[str, Any] | None
+
+
+def _lock_audit_head(session: Session, postgres: bool) -> tuple[int | None, str]:
+    """Lock the chain's head row and return (last id, hash); create it if missing."""
+    stmt = (
+        select(AuditHeadRow.last_id, AuditHeadRow.hash)
+        .where(AuditHeadRow.id == 1)
+        .with_for_update()
+    )
+    found = session.execute(stmt).first()
+    if found is None:
+        # The migration writes it; only an emptied table lacks it. Start from the last
+        # entry there is, so that whatever remains is still checked against the new ones.
+        last = session.execute(
+            select(AuditRow.id, AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
+        ).first()
+        make = pg_insert if postgres else sqlite_insert
+        session.execute(
+            make(AuditHeadRow)
+            .values(id=1, last_id=last[0] if last else None, hash=last[1] if last else GENESIS)
+            .on_conflict_do_nothing()
+        )
+        found = session.execute(stmt).first()
+    assert found is not None
+    return found[0], str(found[1])
+
+
+def _append_audit(session: Session) -> None:
+    """Chain and insert the transaction's audit entries, just before it commits.
+
+    Everything else is flushed first, so the head lock is the last lock the transaction
+    takes (no deadlock with row locks) and is held only for the commit itself. Ids are
+    taken under the lock, so on PostgreSQL too the chain's order is the ids' order. Any
+    failure here fails the commit: the action and its audit entries go together or not at
+    all.
+    """
+    pending: list[_PendingAudit] | None = session.info.pop(_AUDIT_PENDING, None)
+    if not pending:
+        return
+    session.flush()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    last_id, prev = _lock_audit_head(session, postgres)
+    next_sqlite = None
+    if not postgres:
+        found = session.execute(select(func.max(AuditRow.id))).scalar_one_or_none()
+        next_sqlite = int(found or 0)
+    for entry in pending:
+        if postgres:
+            row_id = int(session.execute(text("SELECT nextval('audit_log_id_seq')")).scalar_one())
+        else:
+            assert next_sqlite is not None
+            next_sqlite += 1
+            row_id = next_sqlite
+        blob = (
+            entry.vault.encrypt_json(entry.detail, aad("audit_log", row_id, "detail"))
+            if entry.detail
+            else None
+        )
+        digest = detail_digest(blob)
+        fields: dict[str, Any] = {
+            "id": row_id,
+            "at": entry.at,
+            "actor_officer_id": entry.actor_officer_id,
+            "subject_officer_id": entry.subject_officer_id,
+            "role": entry.role,
+            "action": entry.action,
+            "case_id": entry.case_id,
+            "channel": entry.channel,
+            "detail_digest": digest,
+            "prev_hash": prev,
+        }
+        value = entry_hash(**fields)
+        session.execute(
+            insert(AuditRow).values(
+                id=row_id,
+                at=entry.at,
+                actor_role=entry.role,
+                actor_officer_id=entry.actor_officer_id,
+                subject_officer_id=entry.subject_officer_id,
+                action=entry.action,
+                case_id=entry.case_id,
+                channel=entry.channel,
+                detail_ct=blob,
+                detail_digest=digest,
+                prev_hash=prev,
+                hash=value,
+            )
+        )
+        prev, last_id = value, row_id
+    session.execute(
+        update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=last_id, hash=prev)
+    )
+
+
+def _forget_audit(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction ended (rolled back)
+        session.info.pop(_AUDIT_PENDING, None)
+
+
+event.listen(Session, "before_commit", _append_audit)
+event.listen(Session, "after_transaction_end", _forget_audit)
+
+
+def _chain_entry(row: AuditRow) -> ChainEntry:
+    return ChainEntry(
+        id=row.id,
+        at=row.at,
+        actor_officer_id=row.actor_officer_id,
+        subject_officer_id=row.subject_officer_id,
+        role=row.actor_role,
+        action=row.action,
+        case_id=row.case_id,
+        channel=row.channel,
+        detail_digest=row.detail_digest,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        detail_ct=bytes(row.detail_ct) if row.detail_ct is not None else None,
+    )
+
+
+class SqlAudit:
+    """The audit log: a hash chain (storage/audit_chain.py) appended at commit.
+
+    Reading the chain and listing entries need no keys (``vault`` may be None there)."""
+
+    def __init__(self, session: AsyncSession, vault: Vault | None) -> None:
         self._s = session
         self._v = vault
+
+    @property
+    def _vault(self) -> Vault:
+        if self._v is None:
+            raise RuntimeError("the audit log was opened without keys")
+        return self._v
 
     async def add(
         self,
@@ -1137,22 +1300,23 @@ class SqlAudit:
         actor_officer_id: int | None = None,
         case_id: int | None = None,
         detail: Mapping[str, Any] | None = None,
+        subject_officer_id: int | None = None,
+        channel: str | None = None,
     ) -> None:
-        """Record an action."""
-        row_id = await next_id(self._s, "audit_log")
-        self._s.add(
-            AuditRow(
-                id=row_id,
-                at=at,
-                actor_role=actor_role.value,
-                actor_officer_id=actor_officer_id,
-                action=action,
-                case_id=case_id,
-                detail_ct=(
-                    self._v.encrypt_json(dict(detail), aad("audit_log", row_id, "detail"))
-                    if detail
-                    else None
-                ),
+        """Record an action; it joins the chain when this transaction commits (and a
+        failure to write it fails the commit, so the action does not happen either)."""
+        pending = self._s.info.setdefault(_AUDIT_PENDING, [])
+        pending.append(
+            _PendingAudit(
+                self._vault,
+                at,
+                actor_role.value,
+                action,
+                actor_officer_id,
+                subject_officer_id,
+                case_id,
+                channel,
+                dict(detail) if detail else None,
             )
         )
 
@@ -1163,19 +1327,109 @@ class SqlAudit:
             stmt = stmt.where(AuditRow.case_id == case_id)
         return [
             {
+                "id": r.id,
                 "at": r.at,
                 "actor_role": r.actor_role,
                 "actor_officer_id": r.actor_officer_id,
+                "subject_officer_id": r.subject_officer_id,
+                "channel": r.channel,
                 "action": r.action,
                 "case_id": r.case_id,
                 "detail": (
-                    self._v.decrypt_json(r.detail_ct, aad("audit_log", r.id, "detail"))
+                    self._vault.decrypt_json(r.detail_ct, aad("audit_log", r.id, "detail"))
                     if r.detail_ct
                     else {}
                 ),
             }
             for r in (await self._s.execute(stmt)).scalars().all()
         ]
+
+    async def entries(
+        self,
+        *,
+        case_id: int | None = None,
+        officer_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after_id: int | None = None,
+        limit: int = 200,
+    ) -> builtins.list[dict[str, Any]]:
+        """Entries for people to read (time, person, role, action, case number), oldest
+        first; never details. ``officer_id`` matches who acted and whom it concerned."""
+        stmt = (
+            select(
+                AuditRow.id,
+                AuditRow.at,
+                AuditRow.actor_officer_id,
+                OfficerRow.name,
+                AuditRow.subject_officer_id,
+                AuditRow.actor_role,
+                AuditRow.action,
+                AuditRow.channel,
+                CaseRow.number,
+            )
+            .outerjoin(OfficerRow, OfficerRow.id == AuditRow.actor_officer_id)
+            .outerjoin(CaseRow, CaseRow.id == AuditRow.case_id)
+            .order_by(AuditRow.id)
+            .limit(limit)
+        )
+        if case_id is not None:
+            stmt = stmt.where(AuditRow.case_id == case_id)
+        if officer_id is not None:
+            stmt = stmt.where(
+                or_(
+                    AuditRow.actor_officer_id == officer_id,
+                    AuditRow.subject_officer_id == officer_id,
+                )
+            )
+        if start is not None:
+            stmt = stmt.where(AuditRow.at >= start)
+        if end is not None:
+            stmt = stmt.where(AuditRow.at < end)
+        if after_id is not None:
+            stmt = stmt.where(AuditRow.id > after_id)
+        return [
+            {
+                "id": r[0],
+                "at": r[1],
+                "officer_id": r[2],
+                "officer": r[3],
+                "subject_officer_id": r[4],
+                "role": r[5],
+                "action": r[6],
+                "channel": r[7],
+                "case": r[8],
+            }
+            for r in (await self._s.execute(stmt)).all()
+        ]
+
+    async def chain(self, after_id: int | None = None, limit: int = 1000) -> Sequence[ChainEntry]:
+        """A page of the chain in id order, as stored (for verification, no keys)."""
+        stmt = select(AuditRow).order_by(AuditRow.id).limit(limit)
+        if after_id is not None:
+            stmt = stmt.where(AuditRow.id > after_id)
+        return [_chain_entry(r) for r in (await self._s.execute(stmt)).scalars().all()]
+
+    async def head(self) -> tuple[int | None, str] | None:
+        """The head record (last id, hash), or None when it is missing."""
+        found = (
+            await self._s.execute(
+                select(AuditHeadRow.last_id, AuditHeadRow.hash).where(AuditHeadRow.id == 1)
+            )
+        ).first()
+        return (found[0], str(found[1])) if found else None
+
+    async def last(self) -> tuple[int, str] | None:
+        """The chain's last entry (id, hash), or None when the trail is empty."""
+        found = (
+            await self._s.execute(
+                select(AuditRow.id, AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
+            )
+        ).first()
+        return (int(found[0]), str(found[1])) if found else None
+
+
+_RATE_LIMITS = cast(Table, RateLimitRow.__table__)
 
 
 class SqlRateLimits:
@@ -1185,8 +1439,14 @@ class SqlRateLimits:
         self._s = session
         self._v = vault
 
+    def _key(self, key: str) -> str:
+        return self._v.blind_index("limit", key)
+
+    def _postgres(self) -> bool:
+        return self._s.get_bind().dialect.name == "postgresql"
+
     async def _current(self, key: str, window: timedelta, now: datetime) -> RateLimitRow | None:
-        row = await self._s.get(RateLimitRow, self._v.blind_index("limit", key))
+        row = await self._s.get(RateLimitRow, self._key(key))
         if row is not None and now - row.window_start >= window:
             row.window_start, row.count = now, 0
         return row
@@ -1205,14 +1465,85 @@ class SqlRateLimits:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def hit(self, key: str, window: timedelta, now: datetime) -> int:
-        """Count one more hit and return the total in the current window."""
-        row = await self._current(key, window, now)
-        if row is None:
-            row = RateLimitRow(key_index=self._v.blind_index("limit", key), window_start=now)
-            row.count = 0
-            self._s.add(row)
-        row.count += 1
-        return row.count
+        """Count one more hit and return the total in the current window.
+
+        One INSERT … ON CONFLICT DO UPDATE … RETURNING: atomic on both databases, so
+        workers counting at the same moment each get their own number (a read followed
+        by a write would let them all see the same count).
+        """
+        table = _RATE_LIMITS
+        make = pg_insert if self._postgres() else sqlite_insert
+        stmt = make(table).values(key_index=self._key(key), window_start=now, count=1)
+        expired = table.c.window_start <= now - window
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[table.c.key_index],
+            set_={
+                "window_start": sql_case(
+                    (expired, stmt.excluded.window_start), else_=table.c.window_start
+                ),
+                "count": sql_case((expired, 1), else_=table.c.count + 1),
+            },
+        ).returning(table.c.count)
+        total = int((await self._s.execute(upsert)).scalar_one())
+        for obj in builtins.list(self._s.identity_map.values()):
+            if isinstance(obj, RateLimitRow) and obj.key_index == self._key(key):
+                self._s.expire(obj)  # loaded by count() before: stale now
+        return total
+
+    async def refund(self, key: str) -> None:
+        """Take one hit back (an attempt that turned out legitimate)."""
+        table = _RATE_LIMITS
+        await self._s.execute(
+            update(table)
+            .where(table.c.key_index == self._key(key), table.c.count > 0)
+            .values(count=table.c.count - 1)
+        )
+
+    async def forget(self, *keys: str) -> None:
+        """Drop these counters altogether."""
+        await self._s.execute(
+            delete(RateLimitRow).where(RateLimitRow.key_index.in_([self._key(k) for k in keys]))
+        )
+
+    async def gate(self, key: str) -> tuple[datetime, int] | None:
+        """A wait gate: (time the next attempt may start, failures so far), if any."""
+        found = (
+            await self._s.execute(
+                select(RateLimitRow.window_start, RateLimitRow.count).where(
+                    RateLimitRow.key_index == self._key(key)
+                )
+            )
+        ).first()
+        return (found[0], int(found[1])) if found else None
+
+    async def claim_gate(
+        self, key: str, seen: tuple[datetime, int], until: datetime, now: datetime
+    ) -> bool:
+        """Take an open gate for one attempt, closing it until ``until``; False if another
+        attempt took it first (a compare-and-set on the values read by :meth:`gate`)."""
+        table = _RATE_LIMITS
+        result = await self._s.execute(
+            update(table)
+            .where(
+                table.c.key_index == self._key(key),
+                table.c.window_start == seen[0],
+                table.c.count == seen[1],
+                table.c.window_start <= now,
+            )
+            .values(window_start=until, count=seen[1] + 1)
+        )
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+    async def close_gate(self, key: str, until: datetime, failures: int) -> None:
+        """Close a gate until ``until`` (created if missing), recording ``failures``."""
+        table = _RATE_LIMITS
+        make = pg_insert if self._postgres() else sqlite_insert
+        stmt = make(table).values(key_index=self._key(key), window_start=until, count=failures)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.key_index],
+            set_={"window_start": stmt.excluded.window_start, "count": stmt.excluded.count},
+        )
+        await self._s.execute(stmt)
 
 
 _MARK = {
@@ -1431,6 +1762,26 @@ class SqlWeb:
         found = (await self._s.execute(stmt)).first()
         return (int(found[0]), str(found[1])) if found else None
 
+    async def set_totp(self, officer_id: int, secret: str | None) -> None:
+        """Store (or with None, remove) an officer's TOTP secret, encrypted and bound to
+        the officer."""
+        blob = (
+            self._v.encrypt_text(secret, aad("officers", officer_id, "totp"))
+            if secret is not None
+            else None
+        )
+        await self._s.execute(
+            update(OfficerRow).where(OfficerRow.id == officer_id).values(totp_ct=blob)
+        )
+
+    async def totp_secret(self, officer_id: int) -> str | None:
+        """An officer's TOTP secret, if they enrolled one."""
+        stmt = select(OfficerRow.totp_ct).where(OfficerRow.id == officer_id)
+        blob = (await self._s.execute(stmt)).scalar_one_or_none()
+        if blob is None:
+            return None
+        return self._v.decrypt_text(blob, aad("officers", officer_id, "totp"))
+
     async def update_hash(self, officer_id: int, password_hash: str, at: datetime) -> None:
         """Store a re-computed hash (stronger parameters) after a successful login."""
         await self._s.execute(
@@ -1488,3 +1839,88 @@ class SqlWeb:
         )
         rows = (await self._s.execute(stmt)).scalars().all()
         return list(reversed(rows))
+
+
+class SqlDisclosureRequests:
+    """Requests to disclose a real-name identity; the reason is encrypted, bound to its row."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    def _to(self, row: DisclosureRequestRow) -> DisclosureRequest:
+        reason = self._v.decrypt_text(
+            row.reason_ct, aad("disclosure_requests", row.id, "reason")
+        )
+        return DisclosureRequest(
+            id=row.id,
+            case_id=row.case_id,
+            scheme=row.scheme,
+            status=row.status,
+            requester_officer_id=row.requester_officer_id,
+            reason=reason,
+            created_at=row.created_at,
+            approver_officer_id=row.approver_officer_id,
+            approved_at=row.approved_at,
+            opened_at=row.opened_at,
+        )
+
+    async def add(
+        self, case_id: int, scheme: str, requester_officer_id: int, reason: str, now: datetime
+    ) -> DisclosureRequest:
+        """Record a request; under 1of1 it needs no second custodian and is approved at once."""
+        row_id = await next_id(self._s, "disclosure_requests")
+        single = scheme == "1of1"
+        row = DisclosureRequestRow(
+            id=row_id,
+            case_id=case_id,
+            scheme=scheme,
+            status="approved" if single else "pending",
+            requester_officer_id=requester_officer_id,
+            approver_officer_id=requester_officer_id if single else None,
+            reason_ct=self._v.encrypt_text(reason, aad("disclosure_requests", row_id, "reason")),
+            created_at=now,
+            approved_at=now if single else None,
+        )
+        self._s.add(row)
+        await self._s.flush()
+        return self._to(row)
+
+    async def get(
+        self, request_id: int, *, for_update: bool = False
+    ) -> DisclosureRequest | None:
+        """A request by id (locked for the transaction with ``for_update``)."""
+        stmt = select(DisclosureRequestRow).where(DisclosureRequestRow.id == request_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self._s.execute(stmt)).scalar_one_or_none()
+        return self._to(row) if row is not None else None
+
+    async def approve(self, request_id: int, approver_officer_id: int, now: datetime) -> None:
+        """Record the second custodian's approval of a pending request."""
+        await self._s.execute(
+            update(DisclosureRequestRow)
+            .where(
+                DisclosureRequestRow.id == request_id, DisclosureRequestRow.status == "pending"
+            )
+            .values(status="approved", approver_officer_id=approver_officer_id, approved_at=now)
+        )
+
+    async def mark_opened(self, request_id: int, now: datetime) -> None:
+        """Record that an approved request was used; it cannot be used again."""
+        await self._s.execute(
+            update(DisclosureRequestRow)
+            .where(
+                DisclosureRequestRow.id == request_id, DisclosureRequestRow.status == "approved"
+            )
+            .values(status="opened", opened_at=now)
+        )
+
+    async def pending(self) -> builtins.list[DisclosureRequest]:
+        """Requests waiting for a second custodian, oldest first."""
+        stmt = (
+            select(DisclosureRequestRow)
+            .where(DisclosureRequestRow.status == "pending")
+            .order_by(DisclosureRequestRow.id)
+        )
+        return [self._to(row) for row in (await self._s.execute(stmt)).scalars().all()]

@@ -26,6 +26,7 @@ from storage.models import (
     DisclosureRequestRow,
     FeedbackRow,
     OfficerAccountRow,
+    OfficerRow,
     OutboxRow,
     TelegramInboxRow,
 )
@@ -106,6 +107,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
 # the schema of its time, where these tables do not exist yet.
 LATER_ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     _col(DisclosureRequestRow, "reason_ct", "content", ("id",), "reason", ""),
+    _col(OfficerRow, "totp_ct", "content", ("id",), "totp", ""),
 )
 ALL_ENCRYPTED_COLUMNS = ENCRYPTED_COLUMNS + LATER_ENCRYPTED_COLUMNS
 

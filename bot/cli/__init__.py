@@ -25,8 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xinfang",
         description="xinfang — a petition (信访) chatbot for Telegram, WeCom and the web.",
-        epilog="Configuration comes from XINFANG_*, TELEGRAM_* and WECOM_* environment "
-        "variables, or a TOML file (--config). See README.md.",
+        epilog="Channels: Telegram (TELEGRAM_BOT_TOKEN), WeCom (WECOM_*) and the web pages "
+        "(XINFANG_WEB=true: the employee page and the officers' page on the HTTP server); "
+        "with none, `xinfang run` starts local mode. Configuration comes from XINFANG_*, "
+        "TELEGRAM_* and WECOM_* environment variables, or a TOML file (--config). "
+        "See README.md.",
     )
     parser.add_argument("--config", type=Path, help="TOML configuration file")
     parser.add_argument("--version", action="version", version="xinfang 0.1.0")

@@ -1,4 +1,6 @@
-"""``xinfang officers add | import | web | list | remove``: the people who handle cases."""
+"""``xinfang officers add | import | web | list | remove | totp``: the people who handle
+cases. Every change of who may do what is audited with channel ``cli``, role ``system``
+(the operator at the terminal is no officer) and the officer it concerned."""
 
 from __future__ import annotations
 
@@ -89,6 +91,15 @@ def register(sub: Any) -> None:
     lst.add_argument("--all", action="store_true", help="include removed officers")
     rm = osub.add_parser("remove", help="remove an officer (kept in the audit trail)")
     rm.add_argument("id", type=int)
+    totp = osub.add_parser(
+        "totp",
+        help="enrol an officer's web sign-in in TOTP (required for custodians)",
+        description="Make a new TOTP secret for the officer's web sign-in and print its "
+        "otpauth:// URI once, to scan into an authenticator app; the old one stops working. "
+        "Custodians cannot sign in on the web without it.",
+    )
+    totp.add_argument("id", type=int)
+    totp.add_argument("--off", action="store_true", help="remove the officer's TOTP instead")
 
     off.set_defaults(handler=_officers)
 
@@ -98,6 +109,8 @@ async def _officers(args: argparse.Namespace) -> int:
 
     if args.officers_cmd == "import":
         return await _import(args)
+    if args.officers_cmd == "totp":
+        return await _totp(args)
     container = await build_container(config_of(args), migrate=args.officers_cmd == "add")
     try:
         async with container.uow() as uow:
@@ -125,8 +138,21 @@ async def _officers(args: argparse.Namespace) -> int:
                 if password is not None:
                     await _set_web_login(uow, officer.id, login, password)
                 await uow.audit.add(
-                    utc_now(), Role.SYSTEM, "officer.add", detail={"officer_id": officer.id}
+                    utc_now(),
+                    Role.SYSTEM,
+                    "officer.add",
+                    subject_officer_id=officer.id,
+                    channel="cli",
+                    detail={"officer_id": officer.id, "role": officer.role.value},
                 )
+                if password is not None:
+                    await uow.audit.add(
+                        utc_now(),
+                        Role.SYSTEM,
+                        "officer.web_password",
+                        subject_officer_id=officer.id,
+                        channel="cli",
+                    )
                 await uow.commit()
                 print(f"added officer #{officer.id} {officer.name} ({officer.role.value})")
                 if password is not None:
@@ -147,6 +173,8 @@ async def _officers(args: argparse.Namespace) -> int:
                     utc_now(),
                     Role.SYSTEM,
                     "officer.web_password",
+                    subject_officer_id=officer.id,
+                    channel="cli",
                     detail={"officer_id": officer.id},
                 )
                 await uow.commit()
@@ -165,12 +193,52 @@ async def _officers(args: argparse.Namespace) -> int:
                     print(f"no active officer #{args.id}")
                     return 1
                 await uow.audit.add(
-                    utc_now(), Role.SYSTEM, "officer.remove", detail={"officer_id": args.id}
+                    utc_now(),
+                    Role.SYSTEM,
+                    "officer.remove",
+                    subject_officer_id=args.id,
+                    channel="cli",
+                    detail={"officer_id": args.id},
                 )
                 await uow.commit()
                 print(f"removed officer #{args.id} (kept in the audit trail)")
     finally:
         await container.close()
+    return 0
+
+
+async def _totp(args: argparse.Namespace) -> int:
+    import pyotp
+
+    from bot.container import build_container, utc_now
+
+    container = await build_container(config_of(args), migrate=False)
+    try:
+        async with container.uow() as uow:
+            officer = await uow.officers.get(args.id)
+            if officer is None or not officer.active:
+                print(f"no active officer #{args.id}")
+                return 1
+            secret = None if args.off else pyotp.random_base32()
+            await uow.web.set_totp(officer.id, secret)
+            await uow.audit.add(
+                utc_now(),
+                Role.SYSTEM,
+                "officer.totp_off" if args.off else "officer.totp",
+                subject_officer_id=officer.id,
+                channel="cli",
+            )
+            await uow.commit()
+    finally:
+        await container.close()
+    if secret is None:
+        print(f"TOTP removed for officer #{args.id}")
+        if officer.role is Role.CUSTODIAN:
+            print("a custodian without TOTP cannot sign in on the web")
+        return 0
+    uri = pyotp.TOTP(secret).provisioning_uri(name=f"officer-{officer.id}", issuer_name="xinfang")
+    print("Scan this into the officer's authenticator app now; it is not shown again:")
+    print(uri)
     return 0
 
 
@@ -414,14 +482,32 @@ async def _add_rows(
             )
             added.append(officer.id)
             detail = {"officer_id": officer.id, "via": "import"}
-            await uow.audit.add(now, Role.SYSTEM, "officer.add", detail=detail)
+            await uow.audit.add(
+                now,
+                Role.SYSTEM,
+                "officer.add",
+                subject_officer_id=officer.id,
+                channel="cli",
+                detail=detail,
+            )
             if row.web_login and writer is not None:
                 password, hashed = secrets[row.line]
                 await uow.web.set_login(officer.id, row.web_login, hashed, now)
-                await uow.audit.add(now, Role.SYSTEM, "officer.web_password", detail=detail)
+                await uow.audit.add(
+                    now,
+                    Role.SYSTEM,
+                    "officer.web_password",
+                    subject_officer_id=officer.id,
+                    channel="cli",
+                    detail=detail,
+                )
                 writer.writerow([row.line, officer.id, row.name, row.web_login, password])
         await uow.audit.add(
-            now, Role.SYSTEM, "officer.import", detail={"added": added, "skipped": skipped}
+            now,
+            Role.SYSTEM,
+            "officer.import",
+            channel="cli",
+            detail={"added": added, "skipped": skipped},
         )
         if handle is not None:
             # On disk before the commit: a commit without the file would leave logins

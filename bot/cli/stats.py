@@ -37,6 +37,7 @@ async def _stats(args: argparse.Namespace) -> int:
     from bot.stats import build_report, report_csv, report_text, report_xlsx
     from handlers.officer import stats_period
     from petitions.deadlines import OFFICE_ZONE
+    from petitions.roles import Role
     from petitions.statistics import period_days, shown
 
     settings = config_of(args)
@@ -63,6 +64,19 @@ async def _stats(args: argparse.Namespace) -> int:
         async with container.uow() as uow:
             # Only the masked figures leave this function (text, CSV, XLSX, chart).
             report = shown(await build_report(uow, period[0], period[1], now, settings.policy))
+            exports = [name for name in ("csv", "xlsx", "chart") if getattr(args, name)]
+            await uow.audit.add(
+                now,
+                Role.SYSTEM,
+                "stats.view",
+                channel="cli",
+                detail={
+                    "from": period[0].isoformat(),
+                    "to": period[1].isoformat(),
+                    "exports": exports,
+                },
+            )
+            await uow.commit()
     finally:
         await container.close()
 

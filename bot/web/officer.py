@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -22,16 +23,48 @@ from handlers.ports import Officer
 from handlers.views import render_admin
 from i18n import N_
 from petitions.case import Case
+from petitions.deadlines import OFFICE_ZONE
 from petitions.roles import Role
+from storage.audit_chain import short_head
 from storage.repositories import SqlWeb
 
-__all__ = ["LOGIN_FAILURES", "LOGIN_WINDOW", "OfficerRoutes"]
+__all__ = [
+    "ADDRESS_ATTEMPTS",
+    "CHECKS_AT_ONCE",
+    "CHECKS_WAITING",
+    "DELAY_CAP",
+    "DELAY_FIRST",
+    "GLOBAL_ATTEMPTS",
+    "LOGIN_FAILURES",
+    "LOGIN_WINDOW",
+    "OfficerRoutes",
+    "PasswordChecks",
+    "client_address",
+]
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
-LOGIN_FAILURES = 5  # wrong passwords per login name and window before sign-in pauses
+# Sign-in attempts are counted in the database before the password is checked (so the
+# limits hold across workers and parallel requests), per login name, per client address
+# and overall. Windows stay within the scheduler's purge of rate_limits (15 minutes), so
+# no counter, and no address index, outlives it by more than a window.
+LOGIN_FAILURES = 5  # attempts per login name and window before each needs to wait
 LOGIN_WINDOW = timedelta(minutes=15)
+ADDRESS_ATTEMPTS = 30  # per client address and window (a successful sign-in is refunded)
+GLOBAL_ATTEMPTS = 1000  # over all names and addresses per window (successes refunded)
+# Past LOGIN_FAILURES a name is delayed, never locked: each further wrong password doubles
+# the wait before the next attempt is checked, up to DELAY_CAP.
+DELAY_FIRST = timedelta(seconds=30)
+DELAY_CAP = timedelta(minutes=15)
+# Each Argon2id check takes 64 MiB: at most CHECKS_AT_ONCE run, CHECKS_WAITING queue,
+# and anything beyond is refused at once, so random names cannot exhaust memory.
+CHECKS_AT_ONCE = 2
+CHECKS_WAITING = 8
+_GLOBAL_KEY = "web-login-all"
+# Who may read the audit trail on the web: the custodians and discipline inspection.
+AUDIT_ROLES = frozenset({Role.CUSTODIAN, Role.DISCIPLINE})
+AUDIT_PAGE = 200
 FEED_SIZE = 50
 MAX_TEXT = 20_000
 ADMIN_CHAT = "admin"
@@ -44,11 +77,79 @@ ROLE_LABEL = {
 }
 
 
+class PasswordChecks:
+    """Bounds concurrent Argon2id checks in this process; refuses when the queue is full."""
+
+    def __init__(self, at_once: int = CHECKS_AT_ONCE, waiting: int = CHECKS_WAITING) -> None:
+        self._slots = asyncio.Semaphore(at_once)
+        self._limit = at_once + waiting
+        self._inside = 0
+
+    async def check(self, password_hash: str | None, password: str) -> bool | None:
+        """Whether the password matches; None when too many checks are under way."""
+        if self._inside >= self._limit:
+            return None
+        self._inside += 1
+        try:
+            async with self._slots:
+                # Argon2 is slow by design: keep the event loop free while it runs.
+                return await asyncio.to_thread(verify_password, password_hash, password)
+        finally:
+            self._inside -= 1
+
+
+def _address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        found = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        return None
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        return found.ipv4_mapped
+    return found
+
+
+def client_address(
+    request: web.Request,
+    trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> str:
+    """The address sign-in attempts are counted under: the peer, or behind trusted proxies
+    the nearest X-Forwarded-For entry they did not add; an IPv6 client as its /64 (one
+    household or host holds a whole /64)."""
+    peer = _address(request.remote or "")
+    if peer is not None and any(peer in net for net in trusted):
+        for part in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+            hop = _address(part)
+            if hop is None:
+                break
+            peer = hop
+            if not any(hop in net for net in trusted):
+                break
+    if peer is None:
+        return "unknown"
+    if isinstance(peer, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{peer}/64", strict=False))
+    return str(peer)
+
+
+def _delay(failures: int) -> timedelta:
+    """The wait after the ``failures``-th delayed wrong password: doubling, capped."""
+    doubled: timedelta = DELAY_FIRST * (2 ** max(0, failures - 1))
+    return min(doubled, DELAY_CAP)
+
+
+def _throttled(wait: timedelta | None = None) -> web.Response:
+    response = error("throttled", 429)
+    if wait is not None:
+        response.headers["Retry-After"] = str(max(1, int(wait.total_seconds() + 0.999)))
+    return response
+
+
 class OfficerRoutes:
     """``/api/officer/*``: sign-in, sign-out, the admin chat's history, input and pushes."""
 
     def __init__(self, ctx: WebContext) -> None:
         self._ctx = ctx
+        self.checks = PasswordChecks()
 
     def add_to(self, app: web.Application) -> None:
         """Register the routes."""
@@ -60,6 +161,7 @@ class OfficerRoutes:
         app.router.add_get("/api/officer/events", self.events)
         # At most 18 digits: every such id fits a 64-bit column, so a long one is just unknown.
         app.router.add_get(r"/api/officer/evidence/{attachment_id:\d{1,18}}", self.evidence)
+        app.router.add_get("/api/officer/audit", self.audit)
 
     async def _officer(self, request: web.Request) -> Officer | None:
         token = request.cookies.get(OFFICER_COOKIE)
@@ -78,38 +180,87 @@ class OfficerRoutes:
             await uow.commit()
         return officer
 
-    def _who(self, officer: Officer) -> dict[str, object]:
+    def _who(self, officer: Officer, request: web.Request) -> dict[str, object]:
         t = self._ctx.container.translator.t
-        locale = self._ctx.container.settings.default_locale
+        locale = self._ctx.page_locale(request)
         role = t(ROLE_LABEL.get(officer.role, N_("role.officer")), locale)
-        return {"name": officer.name, "role": role}
+        return {"name": officer.name, "role": role, "audit": officer.role in AUDIT_ROLES}
 
     async def me(self, request: web.Request) -> web.Response:
         """Who is signed in on this browser, if anyone."""
         officer = await self._officer(request)
-        return web.json_response({"officer": self._who(officer) if officer else None})
+        return web.json_response({"officer": self._who(officer, request) if officer else None})
 
     async def login(self, request: web.Request) -> web.Response:
-        """Sign in with login name and password (throttled per login name)."""
+        """Sign in with login name, password and (when enrolled) a TOTP code.
+
+        The attempt is counted before the password is checked: overall, per client
+        address and per login name. Past the name's allowance each attempt waits for a
+        gate that every wrong password closes for twice as long (capped); a right password
+        after the wait works. Checks run at most CHECKS_AT_ONCE at a time.
+        """
         check_csrf(request, self._ctx.vault)
         body = await read_json(request)
-        login, password = body.get("login"), body.get("password")
+        login, password, code = body.get("login"), body.get("password"), body.get("code")
         if not isinstance(login, str) or not isinstance(password, str):
+            return error("bad_request", 400)
+        if code is not None and not isinstance(code, str):
             return error("bad_request", 400)
         if not login.strip() or len(login) > 100 or len(password) > 1000:
             return error("login_failed", 401)
         ctx = self._ctx
-        key = f"web-login:{login.strip().casefold()}"
+        name = login.strip().casefold()
+        name_key, gate_key = f"web-login:{name}", f"web-login-wait:{name}"
+        address_key = f"web-login-addr:{client_address(request, ctx.settings.trusted_proxies)}"
         now = ctx.now()
+        claimed = False
         async with ctx.uow() as uow:
-            if await uow.limits.count(key, LOGIN_WINDOW, now) >= LOGIN_FAILURES:
-                return error("throttled", 429)
+            limits = uow.limits
+            if await limits.hit(_GLOBAL_KEY, LOGIN_WINDOW, now) > GLOBAL_ATTEMPTS:
+                await uow.commit()
+                log.warning("web sign-in refused: too many attempts overall")
+                return _throttled()
+            if await limits.hit(address_key, LOGIN_WINDOW, now) > ADDRESS_ATTEMPTS:
+                await uow.commit()
+                return _throttled()
+            attempts = await limits.hit(name_key, LOGIN_WINDOW, now)
+            gate = await limits.gate(gate_key)
+            if gate is not None and gate[0] > now:
+                await uow.commit()
+                return _throttled(gate[0] - now)
+            if attempts > LOGIN_FAILURES:
+                # Past the allowance an attempt is checked only through the gate, and only
+                # one attempt gets through each time it opens.
+                claimed = gate is not None and await limits.claim_gate(
+                    gate_key, gate, now + _delay(gate[1] + 1), now
+                )
+                if not claimed:
+                    await uow.commit()
+                    return _throttled(_delay(gate[1] + 1) if gate else DELAY_FIRST)
             found = await uow.web.credentials(login)
-        # Argon2 is slow by design: keep the event loop free while it runs.
-        ok = await asyncio.to_thread(verify_password, found[1] if found else None, password)
+            await uow.commit()
+        ok = await self.checks.check(found[1] if found else None, password)
+        if ok is None:
+            async with ctx.uow() as uow:
+                await uow.limits.refund(name_key)  # nothing was checked
+                await uow.commit()
+            return error("busy", 429)
+        second = None
+        if ok and found is not None:
+            second = await self._second_factor(found[0], code, now)
+            if second == "totp_required":
+                # The password was right: this attempt is not held against the name.
+                async with ctx.uow() as uow:
+                    await uow.limits.refund(name_key)
+                    await uow.commit()
+                return error("totp_required", 401)
+            if second == "totp_enrol":
+                return error("totp_enrol", 403)
         async with ctx.uow() as uow:
-            if not ok or found is None:
-                await uow.limits.hit(key, LOGIN_WINDOW, now)
+            if not ok or found is None or second is not None:
+                if attempts >= LOGIN_FAILURES and not claimed:
+                    failures = (gate[1] if gate else 0) + 1
+                    await uow.limits.close_gate(gate_key, now + _delay(failures), failures)
                 await uow.commit()
                 log.info("web sign-in refused")
                 return error("login_failed", 401)
@@ -117,6 +268,9 @@ class OfficerRoutes:
             officer = await uow.officers.get(officer_id)
             if officer is None:
                 return error("login_failed", 401)
+            await uow.limits.forget(name_key, gate_key)
+            await uow.limits.refund(address_key)
+            await uow.limits.refund(_GLOBAL_KEY)
             token = new_token()
             lifetime = timedelta(hours=ctx.settings.officer_session_hours)
             await uow.web.purge_sessions(now)
@@ -124,10 +278,14 @@ class OfficerRoutes:
             if needs_rehash(stored):
                 await uow.web.update_hash(officer_id, hash_password(password), now)
             await uow.audit.add(
-                now, officer.role, "officer.web_login", actor_officer_id=officer_id
+                now,
+                officer.role,
+                "officer.web_login",
+                actor_officer_id=officer_id,
+                channel=CHANNEL,
             )
             await uow.commit()
-        response = web.json_response({"officer": self._who(officer)})
+        response = web.json_response({"officer": self._who(officer, request)})
         set_cookie(
             response,
             OFFICER_COOKIE,
@@ -136,6 +294,25 @@ class OfficerRoutes:
             max_age=int(lifetime.total_seconds()),
         )
         return response
+
+    async def _second_factor(self, officer_id: int, code: str | None, now: datetime) -> str | None:
+        """None when the second factor is satisfied; else ``totp_required`` (ask for the
+        code), ``totp_enrol`` (a custodian without TOTP) or ``totp_wrong``."""
+        import pyotp
+
+        async with self._ctx.uow() as uow:
+            officer = await uow.officers.get(officer_id)
+            secret = await uow.web.totp_secret(officer_id)
+        if secret is None:
+            if officer is not None and officer.role is Role.CUSTODIAN:
+                return "totp_enrol"
+            return None
+        if not code or not code.strip():
+            return "totp_required"
+        digits = code.strip().replace(" ", "")
+        if not pyotp.TOTP(secret).verify(digits, for_time=now, valid_window=1):
+            return "totp_wrong"
+        return None
 
     async def logout(self, request: web.Request) -> web.Response:
         """Sign out: the session is deleted on the server, the cookie in the browser."""
@@ -157,7 +334,7 @@ class OfficerRoutes:
             return error("signed_out", 401)
         ctx = self._ctx
         t = ctx.container.translator.t
-        locale = ctx.container.settings.default_locale
+        locale = ctx.page_locale(request)  # the page's language switch
         messages = []
         cases: dict[int, Case | None] = {}
         async with ctx.uow() as uow:
@@ -201,6 +378,7 @@ class OfficerRoutes:
                 "evidence.view",
                 actor_officer_id=officer.id,
                 case_id=case.id,
+                channel=CHANNEL,
             )
             await uow.commit()
         info, data = item
@@ -215,6 +393,71 @@ class OfficerRoutes:
                 "Cache-Control": "no-store",
             },
         )
+
+    async def audit(self, request: web.Request) -> web.Response:
+        """The audit trail for custodians and discipline inspection (time, person, role,
+        action, case number; never details), and the chain's head; reading it is audited."""
+        officer = await self._officer(request)
+        if officer is None:
+            return error("signed_out", 401)
+        if officer.role not in AUDIT_ROLES:
+            return error("not_found", 404)
+        query = request.query
+        try:
+            first = date.fromisoformat(query["from"]) if query.get("from") else None
+            last = date.fromisoformat(query["to"]) if query.get("to") else None
+            officer_id = int(query["officer"]) if query.get("officer") else None
+            after = int(query["after"]) if query.get("after") else None
+        except ValueError:
+            return error("bad_request", 400)
+        start = datetime(first.year, first.month, first.day, tzinfo=OFFICE_ZONE) if first else None
+        end = (
+            datetime(last.year, last.month, last.day, tzinfo=OFFICE_ZONE) + timedelta(days=1)
+            if last
+            else None
+        )
+        ctx = self._ctx
+        async with ctx.uow() as uow:
+            case_id = None
+            ref = query.get("case", "").strip()
+            if ref:
+                case = await uow.cases.by_number(ref)
+                if case is None:
+                    return web.json_response({"entries": [], "head": None})
+                case_id = case.id
+            rows = await uow.audit.entries(
+                case_id=case_id,
+                officer_id=officer_id,
+                start=start,
+                end=end,
+                after_id=after,
+                limit=AUDIT_PAGE,
+            )
+            last_entry = await uow.audit.last()
+            await uow.audit.add(
+                ctx.now(),
+                officer.role,
+                "audit.view",
+                actor_officer_id=officer.id,
+                case_id=case_id,
+                channel=CHANNEL,
+            )
+            await uow.commit()
+        entries = [
+            {
+                "id": r["id"],
+                "at": r["at"].astimezone(OFFICE_ZONE).strftime("%Y-%m-%d %H:%M:%S"),
+                "officer": f"#{r['officer_id']} {r['officer']}" if r["officer_id"] else "",
+                "subject": r["subject_officer_id"],
+                "role": r["role"],
+                "action": r["action"],
+                "case": r["case"] or "",
+                "channel": r["channel"] or "",
+            }
+            for r in rows
+        ]
+        head = short_head(*last_entry) if last_entry else None
+        return web.json_response({"entries": entries, "head": head})
 
     async def send(self, request: web.Request) -> web.Response:
         """A command, a pressed case-card button, or an explicit answer (``case_ref``)."""
@@ -239,6 +482,7 @@ class OfficerRoutes:
             CHANNEL,
             ADMIN_CHAT,
             account,
+            locale=self._ctx.page_locale(request),
             text=text,
             button=button,
             in_admin_chat=True,

@@ -8,9 +8,9 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.web.context import WebContext
-from i18n import N_
+from i18n import LOCALES, N_
 
-__all__ = ["STATIC_DIR", "UI_LABELS", "PageRoutes"]
+__all__ = ["LANGUAGE_NAMES", "ROUGH_LABELS", "STATIC_DIR", "UI_LABELS", "PageRoutes", "html_lang"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -50,7 +50,41 @@ UI_LABELS = {
     "error_throttled": N_("web.error_throttled"),
     "error_signed_out": N_("web.error_signed_out"),
     "error_generic": N_("web.error_generic"),
+    # Sign-in limits, TOTP and the audit trail (bot/web/officer.py).
+    "error_busy": N_("web.error_busy"),
+    "error_totp_required": N_("web.error_totp_required"),
+    "error_totp_enrol": N_("web.error_totp_enrol"),
+    "totp_code": N_("web.totp_code"),
+    "audit_heading": N_("web.audit_heading"),
+    "audit_head": N_("web.audit_head"),
+    "audit_time": N_("web.audit_time"),
+    "audit_person": N_("web.audit_person"),
+    "audit_role": N_("web.audit_role"),
+    "audit_action": N_("web.audit_action"),
+    "audit_case": N_("web.audit_case"),
+    "audit_officer": N_("web.audit_officer"),
+    "audit_from": N_("web.audit_from"),
+    "audit_to": N_("web.audit_to"),
+    "audit_show": N_("web.audit_show"),
+    "audit_more": N_("web.audit_more"),
+    "audit_empty": N_("web.audit_empty"),
 }
+
+# The language switch, the tracking code's copy and "saved" steps, and upload refusals.
+ROUGH_LABELS = {
+    "language": N_("web.language"),
+    "code_heading": N_("web.code_heading"),
+    "code_copy": N_("web.code_copy"),
+    "code_copied": N_("web.code_copied"),
+    "code_copy_failed": N_("web.code_copy_failed"),
+    "code_save_now": N_("web.code_save_now"),
+    "code_saved": N_("web.code_saved"),
+    "code_confirm_first": N_("web.code_confirm_first"),
+    "upload_rejected": N_("web.upload_rejected"),
+    "error_too_big_max": N_("web.error_too_big_max"),
+}
+# Each language is offered under its own name, so a reader of either finds it.
+LANGUAGE_NAMES = {"zh_CN": "中文", "en": "English"}
 
 
 class PageRoutes:
@@ -78,12 +112,30 @@ class PageRoutes:
         return page
 
     async def ui(self, request: web.Request) -> web.Response:
-        """The page chrome's texts in the requested (or the default) language."""
+        """The page chrome's texts in the requested language (``?locale=``), else the one
+        chosen with the language switch (its cookie), else the deployment's default; also
+        the languages to switch to and the largest file the page may upload."""
         ctx = self._ctx
-        locale = ctx.locale(request.query.get("locale")) or ctx.container.settings.default_locale
+        locale = ctx.locale(request.query.get("locale")) or ctx.page_locale(request)
         t = ctx.container.translator.t
         labels = {key: t(message_id, locale) for key, message_id in UI_LABELS.items()}
-        lang = "zh-CN" if locale == "zh_CN" else locale
+        labels.update({key: t(message_id, locale) for key, message_id in ROUGH_LABELS.items()})
         return web.json_response(
-            {"locale": locale, "lang": lang, "labels": labels, "local": ctx.settings.local}
+            {
+                "locale": locale,
+                "lang": html_lang(locale),
+                "labels": labels,
+                "local": ctx.settings.local,
+                "locales": [
+                    {"locale": code, "lang": html_lang(code), "name": LANGUAGE_NAMES[code]}
+                    for code in LOCALES
+                ],
+                "max_upload": ctx.max_upload,
+                "max_upload_mb": ctx.settings.max_upload_mb,
+            }
         )
+
+
+def html_lang(locale: str) -> str:
+    """The HTML ``lang`` of a catalog locale (``zh_CN`` → ``zh-CN``)."""
+    return locale.replace("_", "-")

@@ -1,9 +1,11 @@
-"""storage/db.py + storage/sqlite.py: one pooled SQLite connection run on the loop's thread.
+"""storage/db.py + storage/sqlite.py: one pooled SQLite connection on aiosqlite's worker
+thread.
 
 Behaviour under concurrency and failure: units of work queue for the connection instead of
 failing with "database is locked", errors reach the caller and leave the connection usable,
-uncommitted work is rolled back, no aiosqlite worker thread is started, and a write lock
-held by another connection (thread or process) is waited out (busy_timeout).
+uncommitted work is rolled back, SQLite never runs on the event loop's thread, and a write
+lock held by another connection (thread or process) is waited out (busy_timeout) while the
+loop keeps running.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -25,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.container import Container
 from storage.db import create_engine, session_factory
-from storage.sqlite import InlineConnection
+from storage.sqlite import OneTripConnection
 
 WINDOW = timedelta(hours=1)
 
@@ -66,19 +69,7 @@ async def names(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[int, s
 # --- the connection itself --------------------------------------------------------------
 
 
-async def test_statements_run_on_the_loop_thread_without_a_worker_thread(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    started: list[threading.Thread] = []
-    real_start = threading.Thread.start
-
-    def spy(self: threading.Thread) -> None:
-        started.append(self)
-        real_start(self)
-
-    monkeypatch.setattr(threading.Thread, "start", spy)
-    threads_before = threading.active_count()
-
+async def test_statements_run_on_the_worker_thread_never_on_the_loop_thread(db_path: Path):
     eng = create_engine(f"sqlite+aiosqlite:///{db_path}")
     drivers: list[object] = []
 
@@ -92,27 +83,66 @@ async def test_statements_run_on_the_loop_thread_without_a_worker_thread(
             await conn.execute(text("CREATE TABLE t (x INTEGER)"))
             await conn.execute(text("INSERT INTO t VALUES (1), (2)"))
         async with eng.connect() as conn:
-            on_thread = (await conn.execute(text("SELECT thread_id()"))).scalar_one()
+            threads = {(await conn.execute(text("SELECT thread_id()"))).scalar_one()}
+            threads.add((await conn.execute(text("SELECT thread_id()"))).scalar_one())
             pragmas = {
                 name: (await conn.execute(text(f"PRAGMA {name}"))).scalar_one()
                 for name in ("journal_mode", "busy_timeout", "foreign_keys")
             }
             total = (await conn.execute(text("SELECT sum(x) FROM t"))).scalar_one()
-        assert threading.active_count() == threads_before
     finally:
         await eng.dispose()
 
-    assert on_thread == threading.get_ident()
+    assert len(threads) == 1 and threading.get_ident() not in threads  # one worker thread
     assert pragmas == {"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1}
     assert total == 3
-    assert len(drivers) == 1 and isinstance(drivers[0], InlineConnection)
-    assert started == []
-    assert threading.active_count() == threads_before
+    assert len(drivers) == 1 and isinstance(drivers[0], aiosqlite.Connection)
+
+
+async def test_the_loop_keeps_running_while_a_statement_waits_for_another_writer(
+    db_path: Path, sessions: async_sessionmaker[AsyncSession]
+):
+    loop = asyncio.get_running_loop()
+    locked = asyncio.Event()
+    hold = 0.4
+
+    def other_writer() -> None:
+        con = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            loop.call_soon_threadsafe(locked.set)
+            time.sleep(hold)
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    thread = threading.Thread(target=other_writer, daemon=True)
+    thread.start()
+    beat = asyncio.create_task(ticker())
+    try:
+        async with asyncio.timeout(2):
+            await locked.wait()
+        async with sessions() as s, s.begin():  # waits in busy_timeout on the worker thread
+            await s.execute(text("INSERT INTO items VALUES (1, 'after the lock')"))
+    finally:
+        beat.cancel()
+        thread.join(timeout=2)
+    # About hold / 10 ms ticks happened during the wait; on the loop's thread there were none.
+    assert ticks >= 10
+    assert await names(sessions) == [(1, "after the lock")]
 
 
 async def test_the_engine_has_exactly_one_connection(engine: AsyncEngine):
-    # Load-bearing: with a second connection, one connection's BEGIN IMMEDIATE would wait in
-    # SQLite's busy handler on the loop's own thread while the lock holder cannot run.
+    # Load-bearing: units of work queue in the pool (FIFO, woken at once) rather than in
+    # SQLite's busy handler (sleeps in steps of up to 100 ms), and BEGIN IMMEDIATE holds.
     assert engine.pool.size() == 1
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
@@ -343,3 +373,26 @@ async def test_a_write_lock_held_by_another_process_is_waited_out(
             await proc.wait()
     assert waited >= hold / 2
     assert await names(sessions) == [(1, "from the process"), (2, "from the engine")]
+
+
+async def test_a_statement_takes_one_round_trip_to_the_worker_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+):
+    trips: list[str] = []
+    real = OneTripConnection.run
+
+    async def counting(self: OneTripConnection, function: Any, *args: Any) -> Any:
+        trips.append(args[1] if len(args) > 1 else function.__name__)
+        return await real(self, function, *args)
+
+    monkeypatch.setattr(OneTripConnection, "run", counting)
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO items VALUES (1, 'one'), (2, 'two')"))
+        trips.clear()
+        rows = (await conn.execute(text("SELECT id, name FROM items ORDER BY id"))).all()
+        changed = await conn.execute(text("UPDATE items SET name = 'uno' WHERE id = 1"))
+    assert rows == [(1, "one"), (2, "two")] and changed.rowcount == 1
+    assert trips == [
+        "SELECT id, name FROM items ORDER BY id",
+        "UPDATE items SET name = 'uno' WHERE id = 1",
+    ]

@@ -4,8 +4,12 @@
 "use strict";
 
 (() => {
-  const state = { csrf: "", labels: {}, locale: "", local: false };
+  const state = { csrf: "", labels: {}, locale: "", local: false, locales: [], maxUpload: 0, maxUploadMb: 0 };
   const label = (key) => state.labels[key] || key;
+  // The language switch's choice; the cookie holds the locale code and nothing else.
+  const LOCALE_COOKIE = "xf_lang";
+  // A tracking code as the receipt shows it (XXXX-XXXX-XXXX-XXXX, Crockford base32).
+  const CODE_RE = /\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b/;
   const ACCEPT =
     "image/png,image/jpeg,image/gif,image/webp,.heic,.heif,application/pdf,text/plain," +
     ".docx,.xlsx,.pptx,.mp3,.wav,.amr,.mp4,.m4a,.mov";
@@ -108,6 +112,7 @@
       item.append(el("p", { class: "text", text }));
       this.log.append(item);
       this.scroll();
+      return item;
     }
 
     addReplies(replies, { pushed = false } = {}) {
@@ -138,6 +143,10 @@
     }
 
     decorate() {}
+
+    // The officers' page needs nothing more than the cookie: the server renders its feed
+    // and answers in the page's language.
+    async switchLanguage() {}
 
     scroll() {
       this.log.scrollTop = this.log.scrollHeight;
@@ -209,10 +218,67 @@
         this.status
       );
       this.listen("/api/chat/events");
-      await this.send({ text: "/start" }, null);
+      // After a reload the server says where the conversation stands (the current
+      // question, or the case opened by its code); a new visitor gets the menu.
+      const history = await api(`/api/chat/history?locale=${encodeURIComponent(state.locale)}`);
+      if (history.ok && (history.data.replies || []).length) this.addReplies(history.data.replies);
+      else await this.send({ text: "/start" }, null);
+    }
+
+    // The receipt of a submitted petition: the tracking code on its own, a copy button,
+    // and a confirmation that it was saved before the chat goes on (it is never shown again).
+    decorate(item, reply) {
+      const found = CODE_RE.exec(reply.text || "");
+      if (!found || item.classList.contains("pushed")) return;
+      const code = found[0];
+      const box = el("div", { class: "code-box", role: "group", "aria-label": label("code_heading") });
+      const copied = el("p", { class: "code-copied", role: "status" });
+      const copy = el("button", { type: "button", class: "code-copy", text: label("code_copy") });
+      copy.addEventListener("click", async () => {
+        try {
+          await navigator.clipboard.writeText(code);
+          copied.textContent = label("code_copied");
+        } catch (err) {
+          copied.textContent = label("code_copy_failed");
+        }
+      });
+      const saved = el("button", { type: "button", class: "code-saved", text: label("code_saved") });
+      saved.addEventListener("click", () => {
+        this.awaitingSave = false;
+        saved.disabled = true;
+        this.setStatus("");
+        this.input.disabled = false;
+        this.input.focus();
+      });
+      box.append(
+        el("p", { class: "code-heading", text: label("code_heading") }),
+        el("output", { class: "code", text: code }),
+        copy,
+        copied,
+        el("p", { class: "code-save-now", text: label("code_save_now") }),
+        saved
+      );
+      item.append(box);
+      this.awaitingSave = true;
+      this.input.disabled = true;
+      setTimeout(() => copy.focus(), 0);
+    }
+
+    // The bot's language for this chat, as the /lang command sets it.
+    async switchLanguage(locale) {
+      await this.queue;
+      await api("/api/chat/send", { json: { button: `lang:${locale}`, locale } });
+    }
+
+    // Nothing else moves on until the employee says the code is saved.
+    held() {
+      if (!this.awaitingSave) return false;
+      this.setStatus(label("code_confirm_first"));
+      return true;
     }
 
     async send(body, mine) {
+      if (this.held()) return;
       await this.run(async () => {
         if (mine) this.addMine(mine);
         const result = await api("/api/chat/send", { json: { ...body, locale: state.locale } });
@@ -231,16 +297,30 @@
     }
 
     async upload(file) {
+      if (this.held()) return;
       await this.run(async () => {
-        this.addMine(`📎 ${file.name}`);
+        const mine = this.addMine(`📎 ${file.name}`);
+        // Too big is refused here, before a single byte is sent; the server checks again.
+        if (state.maxUpload && file.size > state.maxUpload) return this.rejected(mine, "too_big");
         const form = new FormData();
         form.append("locale", state.locale);
         form.append("file", file, file.name);
         const result = await api("/api/chat/upload", { form });
-        if (!result.ok) return this.showError(result.data.error);
+        if (!result.ok) return this.rejected(mine, result.data.error);
         this.setStatus("");
         this.addReplies(result.data.replies);
       });
+    }
+
+    // A refused file says so where it was shown as sent, and why, in the page's language.
+    rejected(item, code) {
+      const reason =
+        code === "too_big"
+          ? label("error_too_big_max").replace("{size}", String(state.maxUploadMb))
+          : label(`error_${code || "generic"}`);
+      item.classList.add("rejected");
+      item.append(el("p", { class: "rejected-reason", text: label("upload_rejected").replace("{reason}", reason) }));
+      this.setStatus(reason);
     }
   }
 
@@ -260,19 +340,34 @@
         type: "password",
         autocomplete: "current-password",
       });
+      // The authenticator code: needed by officers who enrolled TOTP (custodians must).
+      const code = el("input", {
+        id: "officer-code",
+        name: "code",
+        inputmode: "numeric",
+        autocomplete: "one-time-code",
+        maxlength: "10",
+      });
       form.append(
         el("h3", { text: label("login_heading") }),
         el("label", { for: "officer-login", text: label("login_name") }),
         name,
         el("label", { for: "officer-password", text: label("password") }),
         password,
+        el("label", { for: "officer-code", text: label("totp_code") }),
+        code,
         el("button", { type: "submit", text: label("login") })
       );
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
-        const result = await api("/api/officer/login", {
-          json: { login: name.value, password: password.value },
-        });
+        const body = { login: name.value, password: password.value };
+        if (code.value.trim()) body.code = code.value.trim();
+        const result = await api("/api/officer/login", { json: body });
+        code.value = "";
+        if (result.data.error === "totp_required") {
+          code.focus();
+          return this.showError(result.data.error);
+        }
         password.value = "";
         if (!result.ok) return this.showError(result.data.error);
         this.setStatus("");
@@ -303,6 +398,7 @@
         this.composer("admin-text", { attach: false }),
         this.status
       );
+      if (officer.audit) this.root.insertBefore(this.auditSection(), this.status);
       const feed = await api("/api/officer/feed");
       if (feed.ok) {
         for (const message of feed.data.messages) {
@@ -311,6 +407,67 @@
         }
       }
       this.listen("/api/officer/events");
+    }
+
+    // The audit trail, for custodians and discipline inspection only (the server checks
+    // the role): who did what when to which case, never details.
+    auditSection() {
+      const section = el("details", { class: "audit" });
+      section.append(el("summary", { text: label("audit_heading") }));
+      const form = el("form", { class: "audit-filter" });
+      const fields = {};
+      for (const [key, type] of [["case", "text"], ["officer", "number"], ["from", "date"], ["to", "date"]]) {
+        const id = `audit-${key}`;
+        fields[key] = el("input", { id, name: key, type });
+        form.append(el("label", { for: id, text: label(`audit_${key}`) }), fields[key]);
+      }
+      form.append(el("button", { type: "submit", text: label("audit_show") }));
+      const head = el("p", { class: "audit-head" });
+      const table = el("table", { class: "audit-entries" });
+      const more = el("button", { type: "button", hidden: "", text: label("audit_more") });
+      let last = null;
+      const load = async (append) => {
+        const query = new URLSearchParams();
+        for (const [key, input] of Object.entries(fields)) {
+          if (input.value.trim()) query.set(key, input.value.trim());
+        }
+        if (append && last !== null) query.set("after", String(last));
+        const result = await api(`/api/officer/audit?${query}`);
+        if (!result.ok) return this.showError(result.data.error);
+        if (!append) {
+          const header = el("tr");
+          for (const key of ["time", "person", "role", "action", "case"]) {
+            header.append(el("th", { scope: "col", text: label(`audit_${key}`) }));
+          }
+          table.replaceChildren(header);
+        }
+        head.textContent = result.data.head ? label("audit_head").replace("{head}", result.data.head) : "";
+        for (const entry of result.data.entries) {
+          const row = el("tr");
+          const person = entry.officer || (entry.channel ? `${entry.role} (${entry.channel})` : entry.role);
+          for (const value of [entry.at, person, entry.role, entry.action, entry.case]) {
+            row.append(el("td", { text: String(value) }));
+          }
+          table.append(row);
+          last = entry.id;
+        }
+        if (!append && !result.data.entries.length) {
+          table.append(el("tr", {}, el("td", { colspan: "5", text: label("audit_empty") })));
+        }
+        if (result.data.entries.length >= 200) more.removeAttribute("hidden");
+        else more.setAttribute("hidden", "");
+      };
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        last = null;
+        load(false);
+      });
+      more.addEventListener("click", () => load(true));
+      section.addEventListener("toggle", () => {
+        if (section.open && last === null) load(false);
+      });
+      section.append(form, head, table, more);
+      return section;
     }
 
     decorate(item, reply) {
@@ -356,17 +513,47 @@
     }
   }
 
+  // A visible language switch on every page: it changes the page's texts and the bot's
+  // (the employee conversation's language is set like the /lang command does), and is
+  // remembered in a cookie holding only the locale.
+  function languageSwitch(panes) {
+    const nav = el("nav", { class: "lang-switch", "aria-label": label("language") });
+    for (const choice of state.locales) {
+      const current = choice.locale === state.locale;
+      const button = el("button", {
+        type: "button",
+        lang: choice.lang,
+        "data-locale": choice.locale,
+        "aria-pressed": current ? "true" : "false",
+        text: choice.name,
+      });
+      button.addEventListener("click", async () => {
+        if (choice.locale === state.locale) return;
+        const secure = location.protocol === "https:" ? "; Secure" : "";
+        document.cookie = `${LOCALE_COOKIE}=${choice.locale}; Path=/; Max-Age=31536000; SameSite=Strict${secure}`;
+        for (const pane of panes) await pane.switchLanguage(choice.locale);
+        location.reload(); // the page's texts in the new language; the chat comes back from the server
+      });
+      nav.append(button);
+    }
+    return nav;
+  }
+
   async function main() {
-    const requested = new URLSearchParams(location.search).get("lang");
-    const wanted = requested || navigator.language || "";
+    // An explicit ?lang= wins; otherwise the server answers with the switch's choice or
+    // the deployment's default language (not the browser's).
+    const requested = new URLSearchParams(location.search).get("lang") || "";
     const [ui, session] = await Promise.all([
-      api(`/api/ui?locale=${encodeURIComponent(wanted)}`),
+      api(`/api/ui?locale=${encodeURIComponent(requested)}`),
       api("/api/session"),
     ]);
     Object.assign(state, {
       labels: ui.data.labels || {},
       locale: ui.data.locale || "",
       local: Boolean(ui.data.local),
+      locales: ui.data.locales || [],
+      maxUpload: Number(ui.data.max_upload) || 0,
+      maxUploadMb: Number(ui.data.max_upload_mb) || 0,
       csrf: session.data.csrf || "",
     });
     document.documentElement.lang = ui.data.lang || "zh-CN";
@@ -374,11 +561,14 @@
     for (const node of document.querySelectorAll("[data-label]")) {
       node.textContent = label(node.dataset.label);
     }
+    const panes = [];
     for (const root of document.querySelectorAll("[data-pane]")) {
-      const pane =
-        root.dataset.pane === "admin" ? new AdminPane(root, "admin") : new EmployeePane(root, "employee");
-      pane.start();
+      panes.push(
+        root.dataset.pane === "admin" ? new AdminPane(root, "admin") : new EmployeePane(root, "employee")
+      );
     }
+    if (state.locales.length > 1) document.body.prepend(languageSwitch(panes));
+    for (const pane of panes) pane.start();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", main);
