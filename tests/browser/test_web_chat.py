@@ -72,7 +72,8 @@ async def test_a_petition_goes_from_the_employee_pane_to_the_admin_pane_and_back
     context = await browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     _watch(page, problems)
-    await page.goto(f"{local_mode.base}/local")
+    # The pages default to the deployment's language (Chinese), not the browser's: ask.
+    await page.goto(f"{local_mode.base}/local?lang=en")
     employee = page.locator("[data-pane=employee]")
     admin = page.locator("[data-pane=admin]")
 
@@ -88,6 +89,8 @@ async def test_a_petition_goes_from_the_employee_pane_to_the_admin_pane_and_back
     await expect(employee.locator(".msg.bot").last).to_contain_text("File 1 received")
     await employee.locator("[data-payload='ev:done']").last.click()
     await employee.locator("[data-payload='anon:yes']").last.click()
+    await employee.locator("[data-payload='up:push']").last.click()  # progress to this page
+    await expect(employee.locator(".msg.bot").last).to_contain_text("Updates: pushed to this chat")
     await employee.locator("[data-payload='rv:submit']").last.click()
     with_code = employee.locator(".msg.bot").filter(has_text=CODE_RE)
     await expect(with_code).to_have_count(1)
@@ -132,7 +135,7 @@ async def test_a_petition_goes_from_the_employee_pane_to_the_admin_pane_and_back
     fresh = await browser.new_context(locale="en-US")
     page = await fresh.new_page()
     _watch(page, problems)
-    await page.goto(f"{local_mode.base}/")
+    await page.goto(f"{local_mode.base}/?lang=en")
     pane = page.locator("[data-pane=employee]")
     await expect(pane.locator("[data-payload='menu:status']")).to_have_count(1)
     await pane.get_by_label("Your message").fill(code.group(0).lower())

@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.container import build_container
+from bot.keys import create_keys
 from bot.settings import load_settings
 from handlers.ports import CaseFilter, Contact, OutboxMessage
 from petitions.case import Case
 from petitions.categories import Category
 from petitions.codes import generate_tracking_code, normalize_tracking_code
 from tests.fakes.telegram_api import FakeBotApi
+from tests.helpers.evidence import jpeg_with_gps
 
 TOKEN = "123:CRASH"
 ADMIN = -1001234
@@ -128,6 +130,9 @@ async def service(tmp_path: Path, **fake_options: Any) -> AsyncIterator[Service]
         fake.add_chat(ADMIN, "supergroup", title="信访办")
         svc = Service(fake, tmp_path / "data")
         svc.data.mkdir(parents=True)
+        # As deployed: the keyring on the server, the custodian's private key elsewhere
+        # (`xinfang run` refuses to serve channels next to a private key).
+        create_keys(svc.data / "keys" / "keyring.json", tmp_path / "custodian.pem")
         try:
             yield svc
         finally:
@@ -180,10 +185,11 @@ async def test_kill_during_intake_then_restart_resumes_the_intake(tmp_path: Path
         # Restart: the update is not applied again; the intake goes on at the evidence step.
         await svc.start()
         since = len(fake.sent_to(EMPLOYEE))
-        fake.user_photo(EMPLOYEE, EMPLOYEE, b"\xff\xd8 evidence")
+        fake.user_photo(EMPLOYEE, EMPLOYEE, jpeg_with_gps())
         await reply(fake, since, offering("ev:done"))
         await press(fake, "ev:done", offering("anon:yes"))
-        await press(fake, "anon:yes", offering("rv:submit"))
+        await press(fake, "anon:yes", offering("up:push"))
+        await press(fake, "up:push", offering("rv:submit"))
         [confirmation, *_] = await press(
             fake, "rv:submit", lambda ms: any(NUMBER.search(m.get("text", "")) for m in ms)
         )
@@ -303,7 +309,7 @@ async def test_an_update_fetched_but_not_yet_handled_at_the_kill_is_handled_afte
         await say(fake, DESCRIPTION, offering("ev:done"))
         # The photo's download hangs: the update is fetched, not handled, when the kill comes.
         fake.slow_next("getFile", 30.0)
-        photo = fake.user_photo(EMPLOYEE, EMPLOYEE, b"\xff\xd8 evidence")
+        photo = fake.user_photo(EMPLOYEE, EMPLOYEE, jpeg_with_gps())
         await eventually(lambda: not fake._slow.get("getFile"))
 
         def confirmed() -> bool:  # a later getUpdates told Telegram the photo arrived

@@ -97,7 +97,8 @@ async def test_server_errors_on_the_receipt_are_retried_so_the_tracking_code_arr
         chat, chat, "三个月没有发加班费了，车间主任说没有预算，要求补发。", expect="ev:done"
     )
     await tg.press(chat, chat, "ev:done", expect="anon:yes")
-    await tg.press(chat, chat, "anon:yes", expect="rv:submit")
+    await tg.press(chat, chat, "anon:yes", expect="up:push")
+    await tg.press(chat, chat, "up:push", expect="rv:submit")
     tg.fake.fail_next("sendMessage", 502, chat_id=chat, count=1)
     tg.fake.fail_next("sendMessage", 500, chat_id=chat, count=1)
     since = len(tg.fake.sent_to(chat))
@@ -222,6 +223,7 @@ async def test_a_flood_from_one_employee_keeps_the_limits_delays_nobody_else_and
     assert all(b - a >= 0.9 for a, b in zip(private, private[1:], strict=False))
     # The petition in progress survived: finish it.
     await tg.press(flooder, flooder, "ev:done", expect="anon:yes")
-    await tg.press(flooder, flooder, "anon:yes", expect="rv:submit")
+    await tg.press(flooder, flooder, "anon:yes", expect="up:push")
+    await tg.press(flooder, flooder, "up:push", expect="rv:submit")
     [receipt] = await tg.press(flooder, flooder, "rv:submit")
     assert CODE.search(receipt["text"])

@@ -25,6 +25,7 @@ from bot.telegram import SendLimiter, TelegramChannel
 from petitions.roles import Role
 from tests.fakes.telegram_api import FakeBotApi
 from tests.helpers.clock import FakeClock
+from tests.helpers.evidence import jpeg_with_gps, surviving_markers
 
 EMPLOYEE = 5551001
 OFFICER = 5552002
@@ -113,8 +114,10 @@ class Harness:
     def texts(self, chat: int) -> str:
         return "\n".join(self.fake.texts_to(chat))
 
-    async def file_petition(self, user: int = EMPLOYEE, photo: bytes = b"\xff\xd8 jpeg") -> str:
-        """Go through the whole intake anonymously with one photo; return the code."""
+    async def file_petition(self, user: int = EMPLOYEE, photo: bytes | None = None) -> str:
+        """Go through the whole intake anonymously with one (real) photo, updates pushed to
+        this chat; return the code."""
+        photo = jpeg_with_gps() if photo is None else photo
         chat = user
         await self.say(chat, user, "/start", expect="menu:new")
         await self.press(chat, user, "menu:new", expect="cat:pay")
@@ -126,7 +129,8 @@ class Harness:
         self.fake.user_photo(chat, user, photo)
         await self.until(chat, since, lambda ms: any("ev:done" in self.buttons(m) for m in ms))
         await self.press(chat, user, "ev:done", expect="anon:yes")
-        await self.press(chat, user, "anon:yes", expect="rv:submit")
+        await self.press(chat, user, "anon:yes", expect="up:push")
+        await self.press(chat, user, "up:push", expect="rv:submit")
         since = len(self.fake.sent_to(chat))
         self.fake.callback_query(
             chat, user, "rv:submit", self.with_button(chat, "rv:submit")["message_id"]
@@ -249,13 +253,17 @@ async def test_an_anonymous_petition_travels_from_employee_to_officer_and_back(
 async def test_the_evidence_photo_is_downloaded_stored_encrypted_and_shown_to_officers(
     tg: Harness,
 ) -> None:
-    await tg.file_petition(photo=b"\xff\xd8 evidence-bytes")
+    original = jpeg_with_gps()
+    await tg.file_petition(photo=original)
     card, *_ = await tg.until(tg.admin, 0, lambda ms: len(ms) >= 2)  # card + photo
     async with tg.container.uow() as uow:
         [case] = await uow.cases.list(__import__("handlers.ports").ports.CaseFilter())
         [info] = await uow.attachments.list(case.id)
         _, data = await uow.attachments.data(info.id)
-    assert data == b"\xff\xd8 evidence-bytes"
+    # What is stored is the cleaned photo (GPS, serial and author gone), under a neutral name.
+    assert (info.name, info.mime) == ("证据1.jpg", "image/jpeg")
+    assert data.startswith(b"\xff\xd8") and data != original
+    assert surviving_markers(data) == []
     await tg.add_officer()
     view = next(p for p in tg.buttons(card) if p.startswith("o:view:"))
     tg.fake.callback_query(tg.admin, OFFICER, view, card["message_id"])
@@ -263,7 +271,8 @@ async def test_the_evidence_photo_is_downloaded_stored_encrypted_and_shown_to_of
     await tg.until(tg.admin, 0, lambda ms: sum("photo" in m for m in ms) == 2)
     uploads = [c for c in tg.fake.calls_to("sendPhoto") if c.status == 200]
     assert len(uploads) == 2
-    assert all(u.params["photo"].content == b"\xff\xd8 evidence-bytes" for u in uploads)
+    # Officers get exactly the cleaned copy, never the bytes the employee sent.
+    assert all(u.params["photo"].content == data for u in uploads)
 
 
 async def test_a_button_press_by_a_non_officer_in_the_admin_chat_is_refused(
@@ -310,7 +319,8 @@ async def test_a_petition_longer_than_a_message_is_split_never_cut(tg: Harness) 
     await tg.until(EMPLOYEE, since, bool)
     # The case card carries the whole description: several messages, buttons on the last.
     await tg.press(EMPLOYEE, EMPLOYEE, "ev:done", expect="anon:yes")
-    await tg.press(EMPLOYEE, EMPLOYEE, "anon:yes", expect="rv:submit")
+    await tg.press(EMPLOYEE, EMPLOYEE, "anon:yes", expect="up:push")
+    await tg.press(EMPLOYEE, EMPLOYEE, "up:push", expect="rv:submit")
     since = len(tg.fake.sent_to(EMPLOYEE))
     message = tg.with_button(EMPLOYEE, "rv:submit")
     tg.fake.callback_query(EMPLOYEE, EMPLOYEE, "rv:submit", message["message_id"])

@@ -51,6 +51,7 @@ from petitions.case import Case
 from storage.models import ProcessedUpdateRow
 from storage.vault import Keyring
 from tests.fakes.telegram_api import FakeBotApi
+from tests.helpers.evidence import jpeg_with_gps
 
 pytestmark = pytest.mark.postgres
 
@@ -243,7 +244,9 @@ def steps(tg: Telegram, i: int) -> list[Step]:
 
         return build
 
-    photo = lambda: tg.queued(lambda: fake.user_photo(chat, chat, f"\xff\xd8 {i}".encode()))  # noqa: E731
+    # A real photo (each chat's its own size), so that it is cleaned and stored at once.
+    image = jpeg_with_gps(size=(60 + i, 40))
+    photo = lambda: tg.queued(lambda: fake.user_photo(chat, chat, image))  # noqa: E731
     has_code = lambda ms: any(CODE.search(str(m.get("text", ""))) for m in ms)  # noqa: E731
     return [
         Step("start", text("/start"), offering("menu:new"), 1),
@@ -254,7 +257,8 @@ def steps(tg: Telegram, i: int) -> list[Step]:
         Step("photo", photo, offering("ev:done"), 1),
         Step("part 2", text(parts[1]), offering("ev:done"), 2),
         Step("evidence done", press("ev:done"), offering("anon:yes"), 1),
-        Step("anonymous", press("anon:yes"), offering("rv:submit"), 1),
+        Step("anonymous", press("anon:yes"), offering("up:push"), 1),
+        Step("updates", press("up:push"), offering("rv:submit"), 1),
         Step("submit", press("rv:submit"), has_code, 1),
     ]
 
@@ -271,7 +275,10 @@ async def converse(tg: Telegram, i: int, trace: list[str]) -> None:
     for k, step in enumerate(steps(tg, i)):
         first = tg.workers[(i + k) % 2]  # consecutive updates alternate between workers
         other = tg.workers[(i + k + 1) % 2]
-        plan = PLANS[(i + 3 * k) % len(PLANS)]
+        # Every step gets every plan (two chats each), once with each worker first: with
+        # (i + 3k) the plans followed the worker's parity, so worker A took every single
+        # delivery and B only what it won in races.
+        plan = PLANS[(i // 2 + k) % len(PLANS)]
         since = len(fake.sent_to(chat))
         update = step.build()
         if plan.startswith("race"):

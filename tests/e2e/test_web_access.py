@@ -53,8 +53,9 @@ async def _file(web: WebServer, description: str, category: str = "pay", files: 
             assert status == 200, status
         await employee.press("ev:done")
         await employee.press("anon:yes")
-        if "up:push" in employee.buttons:  # how to hear of progress, where it is asked
-            await employee.press("up:push")
+        await employee.press("up:push")  # progress pushed to this page
+        if "sid:keep" in employee.buttons:  # the description names a phone, an ID card, ...
+            await employee.press("sid:keep")
         await employee.press("rv:submit")
     async with web.container.uow() as uow:
         (case_id,) = {c.id for c in await uow.cases.list(CaseFilter())} - before

@@ -64,7 +64,8 @@ async def test_an_employee_files_a_petition_with_evidence_and_gets_a_tracking_co
         files = await uow.attachments.list(case_id)
         contact = await uow.cases.contact(case_id)
     assert case is not None and case.channel == "web" and case.description == DESCRIPTION
-    assert [(f.name, f.mime, f.kind) for f in files] == [("payslip.png", "image/png", "photo")]
+    # Stored cleaned under a neutral name, never the name the browser sent.
+    assert [(f.name, f.mime, f.kind) for f in files] == [("证据1.png", "image/png", "photo")]
     assert contact is not None and contact.channel == "web"
     assert code not in str(contact)
 
@@ -146,7 +147,7 @@ async def test_an_employee_adds_a_file_to_a_submitted_case_by_code(web):
         assert "cs:back" in later.buttons
     async with web.container.uow() as uow:
         files = await uow.attachments.list(await _case_id(web))
-    assert [f.name for f in files] == ["more.png"]
+    assert [f.name for f in files] == ["证据1.png"]  # neutral: the case's first file
 
 
 async def test_the_page_chrome_comes_from_the_catalogs_in_the_visitors_language(web):

@@ -99,7 +99,7 @@ async def test_an_officer_accepts_answers_and_notes_and_only_the_answer_reaches_
     everything = "\n".join(r["text"] for r in detail["replies"])
     assert "已联系后勤" in everything  # the note is in the case's timeline for staff
     files = [f for r in detail["replies"] for f in r.get("files", [])]
-    assert files and files[0]["inline"] and files[0]["name"] == "payslip.png"
+    assert files and files[0]["inline"] and files[0]["name"] == "证据1.png"  # neutral name
 
 
 async def test_roles_are_checked_in_the_web_admin_chat(web):

@@ -47,6 +47,7 @@ from tests.fakes.wecom_api import (
     text_xml,
 )
 from tests.helpers.clock import FakeClock
+from tests.helpers.evidence import jpeg_with_gps, surviving_markers
 
 EMPLOYEE = "ZhangSan"
 OFFICER = "LiSi"
@@ -225,8 +226,9 @@ async def wecom(
 
 
 async def file_anonymous_petition(h: Harness) -> str:
-    """The employee files an anonymous petition with a photo; returns the tracking code."""
-    h.api.media["MEDIA-1"] = (b"\xff\xd8\xff\xe0 fake jpeg", "image/jpeg", "broken-tap.jpg")
+    """The employee files an anonymous petition with a (real) photo, updates pushed to
+    WeCom; returns the tracking code."""
+    h.api.media["MEDIA-1"] = (jpeg_with_gps(), "image/jpeg", "broken-tap.jpg")
     n = h.next_id()
     assert await h.post(
         event_xml("enter_agent", from_user=EMPLOYEE, create_time=1_700_000_000 + n)
@@ -241,6 +243,7 @@ async def file_anonymous_petition(h: Harness) -> str:
     assert await h.post(xml) == (200, "success")
     await h.press(EMPLOYEE, "ev:done")
     await h.press(EMPLOYEE, "anon:yes")
+    await h.press(EMPLOYEE, "up:push")
     await h.press(EMPLOYEE, "rv:submit")
     found = TRACKING_CODE.findall(h.texts_to(EMPLOYEE))
     assert len(found) == 1, "the employee gets exactly one tracking code"
@@ -278,7 +281,10 @@ async def test_employee_petitions_officer_accepts_and_answers_all_over_wecom(
         case = await uow.cases.get(1)
         assert case is not None and case.anonymous and not case.has_identity
         files = await uow.attachments.list(1)
-    assert [(f.kind, f.mime) for f in files] == [("photo", "image/jpeg")]
+        _, stored = await uow.attachments.data(files[0].id)
+    # Stored cleaned under a neutral name: the sender's file name and GPS never reach it.
+    assert [(f.kind, f.mime, f.name) for f in files] == [("photo", "image/jpeg", "证据1.jpg")]
+    assert surviving_markers(stored) == []
 
     # The worker delivers the case card to the officer registered on WeCom.
     assert await h.worker.run_once() >= 1

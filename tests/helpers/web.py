@@ -68,7 +68,9 @@ class WebServer:
     @property
     def base(self) -> str:
         """``http://127.0.0.1:PORT``."""
-        return str(self.server.make_url("")).rstrip("/")
+        base = str(self.server.make_url("")).rstrip("/")
+        SERVICE_CLOCKS[base] = self.container.services.clock  # for the pages' TOTP codes
+        return base
 
     async def deliver(self) -> int:
         """Deliver every due outbox row now."""
@@ -103,7 +105,13 @@ async def web_server(
 
 
 async def add_web_officer(
-    container: Container, name: str, login: str, password: str, role: Role = Role.OFFICER
+    container: Container,
+    name: str,
+    login: str,
+    password: str,
+    role: Role = Role.OFFICER,
+    *,
+    totp: bool = True,
 ) -> int:
     """Register an officer with a web login; return the officer id."""
     now = container.services.clock()
@@ -111,8 +119,27 @@ async def add_web_officer(
     async with container.uow() as uow:
         officer = await uow.officers.add(name, role, now)
         await uow.web.set_login(officer.id, login, hashed, now)
+        if totp and role is Role.CUSTODIAN:  # custodians must sign in with a second factor
+            await uow.web.set_totp(officer.id, TOTP_SECRET)
         await uow.commit()
     return officer.id
+
+
+# The TOTP secret of every custodian the helpers register; WebOfficer.login sends its code.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+# Each test server's clock (a fake one in tests), so a page computes the TOTP code for the
+# time the server checks it at.
+SERVICE_CLOCKS: dict[str, Callable[[], datetime]] = {}
+
+
+def totp_code(base: str) -> str:
+    """The code of TOTP_SECRET at the server's time."""
+    import pyotp
+
+    clock = SERVICE_CLOCKS.get(base)
+    return str(pyotp.TOTP(TOTP_SECRET).at(clock()) if clock else pyotp.TOTP(TOTP_SECRET).now())
 
 
 class WebVisitor:
@@ -210,8 +237,11 @@ class WebVisitor:
             await stream.opened()
             yield stream
 
-    async def file_petition(self, description: str, *, evidence: bool = True) -> str:
-        """From the menu to a submitted anonymous petition; return the tracking code."""
+    async def file_petition(
+        self, description: str, *, evidence: bool = True, updates: str = "push"
+    ) -> str:
+        """From the menu to a submitted anonymous petition; return the tracking code.
+        ``updates`` is ``push`` (to this browser's chat) or ``code`` (tracking code only)."""
         await self.say("/start")
         await self.press("menu:new")
         await self.press("cat:pay")
@@ -221,6 +251,9 @@ class WebVisitor:
             assert status == 200, status
         await self.press("ev:done")
         await self.press("anon:yes")
+        await self.press(f"up:{updates}")
+        if "sid:keep" in self.buttons:  # the description names a phone, an ID card, ...
+            await self.press("sid:keep")
         await self.press("rv:submit")
         found = CODE_RE.search(self.text)
         assert found, self.text
@@ -259,7 +292,9 @@ class WebOfficer(WebVisitor):
 
     async def login(self, login: str, password: str) -> tuple[int, dict[str, Any]]:
         """Sign in."""
-        return await self.post("/api/officer/login", {"login": login, "password": password})
+        # A code is sent every time: officers without TOTP are not asked for it.
+        body = {"login": login, "password": password, "code": totp_code(self.base)}
+        return await self.post("/api/officer/login", body)
 
     async def send(self, **body: Any) -> tuple[int, dict[str, Any]]:
         """Type a command or an answer, or press a button, in the admin chat."""

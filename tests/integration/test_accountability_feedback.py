@@ -186,8 +186,11 @@ async def test_the_follow_up_records_not_solved_and_opens_a_hidden_retaliation_c
             if r.audience == "admin"
         ]
     assert texts and all(number not in t for t in texts)
-    # The new case is tracked like any other: its own deadlines, its own reminders.
-    assert linked.deadline_at == clock() + timedelta(days=15)
+    # The new case is tracked like any other: its own deadlines, its own reminders. It was
+    # filed by the employee's answer, so its time is stored to the hour.
+    filed_at = clock().replace(minute=0, second=0, microsecond=0)
+    assert linked.created_at == filed_at
+    assert linked.deadline_at == filed_at + timedelta(days=15)
 
 
 async def test_answering_both_follow_up_questions_no_ends_it(

@@ -24,6 +24,7 @@ from tests.helpers.databases import (  # noqa: F401 - fixtures
     reused_database_url,
     shared_postgres_database,
 )
+from tests.helpers.evidence import surviving_markers
 from tests.helpers.flow import (
     DESCRIPTION,
     PDF,
@@ -94,14 +95,19 @@ async def test_an_anonymous_petition_with_a_photo_and_a_pdf_gets_a_code_and_a_ca
     assert "ev:done" in user.buttons
     await user.send_file(PHOTO[0], name=PHOTO[1], mime=PHOTO[2], kind=PHOTO[3])
     assert zh(container, "intake.file_received", count=1, max=10) in user.text
+    assert "已去除可能暴露身份的隐藏信息：" in user.text and "拍摄位置" in user.text
     await user.send_file(PDF[0], name=PDF[1], mime=PDF[2], kind=PDF[3])
     assert zh(container, "intake.file_received", count=2, max=10) in user.text
+    assert "已去除可能暴露身份的隐藏信息：" in user.text and "作者" in user.text
     await user.press("ev:done")
     assert {"anon:yes", "anon:no"} <= set(user.buttons)
     await user.press("anon:yes")
+    assert {"up:push", "up:code"} <= set(user.buttons)
+    await user.press("up:push")
     review = user.text
     assert "薪酬福利" in review and DESCRIPTION in review and "证据材料：2 件" in review
     assert "身份：匿名" in review
+    assert review.endswith("进展通知：" + zh(container, "intake.review_push"))
     assert "rv:submit" in user.buttons
     await user.press("rv:submit")
 
@@ -119,11 +125,15 @@ async def test_an_anonymous_petition_with_a_photo_and_a_pdf_gets_a_code_and_a_ca
         assert case.description == DESCRIPTION
         assert await uow.cases.contact(case.id) == Contact("telegram", "10001")
         files = await uow.attachments.list(case.id)
+        # Stored cleaned, under neutral names: no original name, GPS, serial or author.
         assert [(f.name, f.mime, f.kind) for f in files] == [
-            ("photo.jpg", "image/jpeg", "photo"),
-            ("payslip.pdf", "application/pdf", "document"),
+            ("证据1.jpg", "image/jpeg", "photo"),
+            ("证据2.pdf", "application/pdf", "document"),
         ]
-        assert (await uow.attachments.data(files[1].id))[1] == PDF[0]
+        stored_pdf = (await uow.attachments.data(files[1].id))[1]
+        assert stored_pdf.startswith(b"%PDF-") and stored_pdf != PDF[0]
+        assert surviving_markers(stored_pdf) == []
+        assert surviving_markers((await uow.attachments.data(files[0].id))[1]) == []
         assert await uow.attachments.count_drafts("telegram", "10001") == 0
         assert await uow.conversations.get("telegram", "10001") is None
         events = await uow.cases.events(case.id)
@@ -206,7 +216,7 @@ async def test_an_invalid_phone_number_is_asked_again_and_an_empty_name_is_refus
     await user.say("call me maybe")
     assert user.text == zh(container, "intake.phone_invalid")
     await user.say("+86 139-1234-5678")
-    assert "rv:submit" in user.buttons
+    assert {"up:push", "up:code"} <= set(user.buttons)  # accepted: on to the next question
 
 
 # --- officers ---------------------------------------------------------------------------------
@@ -316,6 +326,7 @@ async def test_an_officer_takes_a_case_from_acceptance_to_closing_with_commands(
     assert all(e.actor_role is Role.OFFICER for e in events if e.kind == "transition")
     assert [a["action"] for a in audit] == [
         "case.submit",
+        "case.view",  # reading the full petition (/case) is audited, by person
         "case.accept",
         "case.start",
         "case.answer",
@@ -418,7 +429,10 @@ async def test_the_view_button_shows_staff_the_timeline_messages_and_files(
     assert officer.text == zh(container, "officer.noted", number=filed.number)
     await officer.press(f"o:view:{filed.case_id}")
     assert DESCRIPTION in officer.text and "内部备注：已电话联系车间" in officer.text
-    assert [f.data for r in officer.last for f in r.files] == [PHOTO[0]]
+    # Staff get the cleaned photo under a neutral name: no GPS, serial or author left.
+    (shown,) = [f for r in officer.last for f in r.files]
+    assert (shown.name, shown.mime, shown.kind) == ("证据1.jpg", "image/jpeg", "photo")
+    assert shown.data.startswith(b"\xff\xd8") and surviving_markers(shown.data) == []
     # Notes stay internal: no push, not on the employee's view.
     assert await queued(container, filed.case_id, audience="employee") == []
     user = employee(container)
@@ -567,6 +581,7 @@ async def test_an_intake_resumes_after_the_process_is_rebuilt_half_way(
         await after.say("另外，车间的安全阀也坏了。")
         await after.press("ev:done")
         await after.press("anon:yes")
+        await after.press("up:push")
         assert "劳动保护与安全" in after.text
         await after.press("rv:submit")
         assert "XF-2026-" in after.text
@@ -605,7 +620,9 @@ async def test_drafts_expire_after_the_idle_time_and_their_files_are_deleted(
     await user.say("/new")
     assert zh(container, "intake.resuming") in user.text
 
-    clock.advance(hours=24, minutes=1)
+    # Stored times are to the hour (and expiry rounds up), so a draft lives 24 to 25 hours
+    # after the last activity: past that it is gone.
+    clock.advance(hours=25, minutes=1)
     await user.say("/new")
     assert zh(container, "intake.resuming") not in user.text
     assert user.text == zh(container, "intake.ask_category")
@@ -622,7 +639,7 @@ async def test_an_expired_draft_is_not_continued_by_a_late_message(
     user = employee(container)
     await user.press("menu:new")
     await user.press("cat:pay")
-    clock.advance(hours=25)
+    clock.advance(hours=25, minutes=1)  # past the idle time rounded up to the hour
     await user.say(DESCRIPTION)
     assert user.text == zh(container, "menu.text")
     await user.press("rv:submit")
@@ -657,12 +674,14 @@ async def test_an_employee_adds_text_and_a_file_to_an_open_case_and_the_admins_a
         messages = await uow.cases.messages(filed.case_id)
         files = await uow.attachments.list(filed.case_id)
     assert [(m.kind, m.body) for m in messages] == [("employee", "补充：二月份的加班也没有记录。")]
-    assert [f.name for f in files] == ["payslip.pdf"]
+    assert [f.name for f in files] == ["证据1.pdf"]  # cleaned, under a neutral name
 
     officer = await add_officer(container)
     await officer.say(f"/case {filed.number}")
     assert "信访人补充：补充：二月份的加班也没有记录。" in officer.text
-    assert [f.name for r in officer.last for f in r.files] == ["payslip.pdf"]
+    shown = [f for r in officer.last for f in r.files]
+    assert [f.name for f in shown] == ["证据1.pdf"]
+    assert surviving_markers(shown[0].data) == []
 
 
 async def test_an_employee_withdraws_an_open_case(container: Container):
@@ -807,6 +826,8 @@ async def test_unsupported_messages_get_a_translated_answer_at_every_step(
     await check("intake.identity.staff_no")
     for _ in range(3):
         await user.press("id:skip")
+    await check("intake.updates")
+    await user.press("up:push")
     await check("intake.review")
     await user.press("rv:edit")
     await check("intake.edit")
@@ -885,6 +906,7 @@ async def test_files_over_the_size_limit_or_of_a_refused_type_are_not_kept(
 
     await user.press("ev:done")
     await user.press("anon:yes")
+    await user.press("up:push")
     await user.press("rv:submit")
     filed_code = next(w for w in user.text.split() if w.count("-") == 3 and len(w) == 19)
     await user.say(filed_code)
@@ -895,7 +917,8 @@ async def test_files_over_the_size_limit_or_of_a_refused_type_are_not_kept(
     assert user.text == zh(container, "intake.file_type")
     async with container.uow() as uow:
         (case,) = await uow.cases.list(_all())
-        assert [f.name for f in await uow.attachments.list(case.id)] == ["notes.txt"]
+        # Kept under a neutral name, never the one it was sent with.
+        assert [f.name for f in await uow.attachments.list(case.id)] == ["证据1.txt"]
 
 
 async def test_a_file_sent_outside_an_intake_is_explained(container: Container):
@@ -928,6 +951,8 @@ async def test_lang_switches_to_english_for_the_following_replies_and_pushes(
     await user.say(DESCRIPTION)
     await user.press("ev:done")
     await user.press("anon:yes")
+    assert user.buttons["up:push"] == "📨 Push to this chat"
+    await user.press("up:push")
     assert "Please check:" in user.text and "Pay and benefits" in user.text
     await user.press("rv:submit")
     assert "Submitted as case XF-2026-" in user.text

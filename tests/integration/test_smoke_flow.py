@@ -6,6 +6,7 @@ import re
 
 from bot.container import Container
 from tests.helpers.chat import ChatUser
+from tests.helpers.evidence import jpeg_with_gps
 
 
 async def test_an_anonymous_petition_goes_from_start_to_tracking_code(container: Container):
@@ -17,9 +18,12 @@ async def test_an_anonymous_petition_goes_from_start_to_tracking_code(container:
     await employee.press("cat:pay")
     await employee.say("三个月没有发加班费了，车间主任说没有预算，我们要求按规定补发。")
     assert "ev:done" in employee.buttons
-    await employee.send_file(b"\xff\xd8\xff fake jpeg")
+    await employee.send_file(jpeg_with_gps())
+    assert "已收到第 1 件材料" in employee.text
     await employee.press("ev:done")
     await employee.press("anon:yes")
+    assert "up:push" in employee.buttons
+    await employee.press("up:push")
     assert "rv:submit" in employee.buttons
     await employee.press("rv:submit")
     code = re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", employee.text)
