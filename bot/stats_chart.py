@@ -1,8 +1,11 @@
 """The statistics chart: matplotlib, headless (Agg), Chinese labels.
 
 Chinese needs a CJK font. The project installs Debian's ``fonts-wqy-microhei``
-(``.ci/run`` and the README); any of :data:`CJK_FONTS` found by matplotlib is used. With
-none, the chart is still drawn (CJK glyphs show as boxes) and a warning is logged once.
+(``.ci/run`` and the README). The font files at the known paths of :data:`CJK_FONT_FILES`
+are added to matplotlib directly, so a font installed after matplotlib built its font
+cache is found without deleting that cache; failing those, any of :data:`CJK_FONTS` that
+matplotlib knows is used. With none, the chart is still drawn (CJK glyphs show as boxes)
+and a warning is logged once.
 
 The chart draws the masked figures of :func:`petitions.statistics.shown`, like the text
 and the exports. A count below 3 gets no bar, only its label "少于3": a bar of any length
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -39,7 +43,7 @@ from i18n import N_  # noqa: E402
 from petitions.deadlines import DeadlinePolicy  # noqa: E402
 from petitions.statistics import Cell, Report, Shown, shown  # noqa: E402
 
-__all__ = ["CJK_FONTS", "WIDTH_PX", "HEIGHT_PX", "cjk_font", "render_chart"]
+__all__ = ["CJK_FONTS", "CJK_FONT_FILES", "HEIGHT_PX", "WIDTH_PX", "cjk_font", "render_chart"]
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +57,43 @@ CJK_FONTS = (
     "SimHei",
     "Microsoft YaHei",
 )
+# Where Debian/Ubuntu, Fedora/RHEL and Alpine put the CJK fonts we know (first found wins).
+CJK_FONT_FILES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",
+    "/usr/share/fonts/wenquanyi/wqy-microhei/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
 DPI = 100
 WIDTH_PX, HEIGHT_PX = 1200, 900
 T = Callable[..., str]
 
 
+def _add_font_file(path: str) -> str | None:
+    """Add a font file to matplotlib's font list (not only its cache); its family name."""
+    try:
+        font_manager.fontManager.addfont(path)
+        name: str = font_manager.FontProperties(fname=path).get_name()
+    except (OSError, RuntimeError, ValueError):
+        log.warning("the CJK font file %s could not be read", path)
+        return None
+    return name
+
+
 @lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The first installed font that has Chinese glyphs, or None (logged once)."""
+    for path in CJK_FONT_FILES:
+        # matplotlib's cache lists the fonts of its first run; a font installed later is
+        # in no cache, so the known files are added directly.
+        if os.path.isfile(path) and (name := _add_font_file(path)) is not None:
+            return name
     installed = {f.name for f in font_manager.fontManager.ttflist}
     for name in CJK_FONTS:
         if name in installed:

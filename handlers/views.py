@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 from handlers.disclosure import render_disclosure_notice
 from handlers.inbound import Button, FileOut, Reply
 from handlers.labels import CATEGORY, OUTCOME, RATING, REDIRECT, ROLE, STATE
+from handlers.payloads import CaseButton, encode
 from handlers.ports import AttachmentInfo, CaseMessage, TimelineEntry, UnitOfWork
 from handlers.services import Translate
 from i18n import N_
 from petitions.case import Case
 from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
 from petitions.lifecycle import Action, allowed_actions
+from petitions.retention import destroyed_at
 from petitions.roles import Role
 from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome, Redirect
 
@@ -122,6 +124,9 @@ def employee_status(
         lines.extend(t("view.answer_line", date=_date(m.at), text=m.body) for m in answers)
     if case.outcome:
         lines.append(t("view.outcome", outcome=t(OUTCOME[case.outcome])))
+    destroyed = destroyed_at(case.description)
+    if destroyed is not None:
+        lines.append(t("retention.destroyed", date=_date(destroyed)))
     if not case.contact_reachable:
         lines.append(t("view.unreachable_hint"))
     buttons: list[tuple[Button, ...]] = []
@@ -141,7 +146,8 @@ _ACTION_LABEL = {
     Action.TRANSFER: N_("button.o.transfer"),
     Action.START: N_("button.o.start"),
     Action.EXTEND: N_("button.o.extend"),
-    Action.RESPOND: N_("button.o.respond"),
+    # "正式答复": clearly not the informal message (回复职工) next to it on the card.
+    Action.RESPOND: N_("button.o.respond_formal"),
     Action.START_REVIEW: N_("button.o.start_review"),
     Action.COMPLETE_REVIEW: N_("button.o.complete_review"),
     Action.CLOSE: N_("button.o.close"),
@@ -193,10 +199,24 @@ def _officer_buttons(t: T, case: Case) -> tuple[tuple[Button, ...], ...]:
         for action in allowed_actions(case, role):
             if action in _ACTION_LABEL and action not in actions:
                 actions.append(action)
-    buttons = [Button(t(_ACTION_LABEL[a]), f"o:{a.value}:{case.id}") for a in actions]
-    buttons.append(Button(t("button.o.view"), f"o:view:{case.id}"))
-    rows = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
-    return rows
+    ref = case.id or 0
+    acts = [Button(t(_ACTION_LABEL[a]), encode(CaseButton(a.value, ref))) for a in actions]
+    rows = [tuple(acts[i : i + 3]) for i in range(0, len(acts), 3)]
+    # The formal acts above; below them, on a row of its own, the informal message (which
+    # changes nothing about the case) and the details.
+    last = [Button(t("button.o.view"), encode(CaseButton("view", ref)))]
+    if not case.state.is_terminal:
+        last.insert(0, Button(t("button.o.message"), encode(CaseButton("message", ref))))
+    rows.append(tuple(last))
+    return tuple(rows)
+
+
+def _content(t: T, case: Case) -> str:
+    """The petition text, or the date its content was destroyed under the retention period."""
+    destroyed = destroyed_at(case.description)
+    if destroyed is None:
+        return case.description
+    return t("retention.destroyed", date=_date(destroyed))
 
 
 def admin_card_header(t: T, case: Case) -> str:
@@ -237,7 +257,8 @@ def admin_case_card(
                 date=_date(case.created_at),
                 deadline=_date(case.deadline_at),
             )
-        return Reply(text, ((Button(t("button.o.view"), f"o:view:{case.id}"),),), case_id=case.id)
+        view = Button(t("button.o.view"), encode(CaseButton("view", case.id or 0)))
+        return Reply(text, ((view,),), case_id=case.id)
     lines = [
         admin_card_header(t, case),
         t("view.category", category=t(CATEGORY[case.category])),
@@ -248,10 +269,12 @@ def admin_case_card(
         lines.append(t("admin.overdue"))
     if case.owner_unit:
         lines.append(t("view.handled_by", unit=case.owner_unit))
-    lines.append(t("admin.real_name") if case.has_identity else t("admin.anonymous"))
+    if destroyed_at(case.description) is None:
+        # A purged case's sealed identity went with its content: no line about sealing.
+        lines.append(t("admin.real_name") if case.has_identity else t("admin.anonymous"))
     if attachments:
         lines.append(t("admin.evidence", count=len(attachments)))
-    lines.extend(["", case.description])
+    lines.extend(["", _content(t, case)])
     return Reply("\n".join(lines), _officer_buttons(t, case), case_id=case.id)
 
 
@@ -272,7 +295,7 @@ def admin_case_detail(
             t("view.state", state=t(STATE[case.state])),
             *_deadline_lines(t, case),
             "",
-            case.description,
+            _content(t, case),
         ]
         card = Reply("\n".join(lines), _officer_buttons(t, case), case_id=case.id)
     lines = [t("view.timeline")]

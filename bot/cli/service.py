@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import errno
+import logging
+import os
+import socket
 import sys
 from typing import Any
 
@@ -27,6 +32,20 @@ Then register officers:  xinfang officers add NAME --role officer --telegram USE
 See README.md, "Configuration". Local modes without any token: xinfang playground (the
 browser), xinfang console (the terminal).
 """
+PLAYGROUND_HELP = """\
+Local mode in the browser, for one person to try the whole flow without any token:
+the web channel on 127.0.0.1 with the embedded database in the data directory
+(XINFANG_DATA_DIR, default ./xinfang-data), an employee page, an officers' page and
+both side by side at /local. A demo leader login is printed, with a password that is
+new on every start. A port that is already taken is refused before anything is
+created. Ctrl-C stops; the data stays in the data directory.
+"""
+CONSOLE_HELP = """\
+Local mode in the terminal: type as the employee, switch to the officers' admin chat
+with :officer (back with :employee), answer a numbered button by its number, leave
+with :quit or Ctrl-D (Ctrl-C also stops). Uses the embedded database in the data
+directory (XINFANG_DATA_DIR, default ./xinfang-data); nothing listens on the network.
+"""
 NO_CHANNEL_HELP = (
     "No chat channel is configured, so `xinfang run` starts local mode: the web channel on\n"
     "127.0.0.1 with the embedded defaults, for one person to try the whole flow.\n\n"
@@ -46,16 +65,53 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.set_defaults(handler=_run)
-    sub.add_parser(
+    playground = sub.add_parser(
         "playground",
         help="local mode in the browser: employee and admin chat side by side, no token",
-    ).set_defaults(handler=_playground)
+        description=PLAYGROUND_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    playground.add_argument(
+        "--port",
+        type=_port,
+        help="the port on 127.0.0.1 (default: XINFANG_HTTP_PORT, else 8080; 0 picks a free one)",
+    )
+    playground.set_defaults(handler=_playground)
     sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
         handler=_migrate
     )
     sub.add_parser(
-        "console", help="local mode: play employee and officer in the terminal, no token"
+        "console",
+        help="local mode: play employee and officer in the terminal, no token",
+        description=CONSOLE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     ).set_defaults(handler=_console)
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a port is a number from 0 to 65535") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is a number from 0 to 65535")
+    return value
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (checked before anything is created)."""
+    if port == 0:
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As aiohttp's own listener does: a port left in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -95,13 +151,20 @@ async def _local(args: argparse.Namespace) -> int:
         print("xinfang: local mode runs on the embedded database only", file=sys.stderr)
         print("(unset XINFANG_DATABASE_URL, or configure a channel)", file=sys.stderr)
         return 2
+    port = getattr(args, "port", None)
     local = replace(
         settings,
         http_host="127.0.0.1",
+        http_port=settings.http_port if port is None else port,
         telegram=None,
         wecom=None,
         web=replace(settings.web or WebSettings(), local=True),
     )
+    if not port_is_free(local.http_host, local.http_port):
+        # Refused before the data directory, the database or any key is created.
+        print(f"xinfang: 127.0.0.1:{local.http_port} is already in use", file=sys.stderr)
+        print("(choose another with --port, or set XINFANG_HTTP_PORT)", file=sys.stderr)
+        return 1
     container = await build_container(local)
     try:
         password = await ensure_demo_officer(container)
@@ -165,7 +228,24 @@ async def _console(args: argparse.Namespace) -> int:
     container = await build_container(
         replace(settings, telegram=None, wecom=None), admin_channels=("console",)
     )
+    interrupted = False
     try:
         return await run_console(container)
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+        interrupted = True
+        raise
     finally:
         await container.close()
+        if interrupted:
+            _leave_now("stopped")
+
+
+def _leave_now(message: str) -> None:
+    """End the process at once, the data already closed: the prompt's thread is blocked
+    reading the terminal, and a normal exit would wait for Enter (or abort on the stdin
+    lock that thread holds)."""
+    print(f"\n{message}", file=sys.stderr)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,9 +23,13 @@ from storage.vault import Vault
 if TYPE_CHECKING:
     from bot.container import Container
 
-__all__ = ["WebContext", "error", "read_json", "sse_stream", "valid_token"]
+__all__ = ["LOCALE_COOKIE", "WebContext", "error", "read_json", "sse_stream", "valid_token"]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+log = logging.getLogger(__name__)
+
+# The language switch's choice: only a locale code, set by the page (bot/web/static/app.js).
+LOCALE_COOKIE = "xf_lang"
 JSON_LIMIT = 64 * 1024
 HEARTBEAT = 15.0
 
@@ -115,6 +120,12 @@ class WebContext:
         """A catalog locale from the page's language, if it names one."""
         return normalize_locale(raw) if isinstance(raw, str) else None
 
+    def page_locale(self, request: web.Request) -> str:
+        """The language the person chose with the page's switch (a cookie holding only the
+        locale), else the deployment's default, never the browser's Accept-Language."""
+        chosen = self.locale(request.cookies.get(LOCALE_COOKIE))
+        return chosen or self.container.settings.default_locale
+
     @property
     def max_upload(self) -> int:
         """The largest evidence file accepted, in bytes."""
@@ -133,18 +144,23 @@ async def sse_stream(
         headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    with hub.subscribe(*topics) as queue:
-        await response.write(b"retry: 3000\n: open\n\n")
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), HEARTBEAT)
-            except TimeoutError:
-                await response.write(b": ping\n\n")  # notices a page that went away
-                continue
-            if event is None:
-                break
-            if allow is not None and not await allow(event):
-                continue
-            data = json.dumps(event, ensure_ascii=False)
-            await response.write(f"data: {data}\n\n".encode())
+    try:
+        with hub.subscribe(*topics) as queue:
+            await response.write(b"retry: 3000\n: open\n\n")
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), HEARTBEAT)
+                except TimeoutError:
+                    await response.write(b": ping\n\n")  # notices a page that went away
+                    continue
+                if event is None:
+                    break
+                if allow is not None and not await allow(event):
+                    continue
+                data = json.dumps(event, ensure_ascii=False)
+                await response.write(f"data: {data}\n\n".encode())
+    except ConnectionResetError:
+        # A closed tab or a lost network is how every stream ends: nothing to report
+        # (aiohttp's ClientConnectionResetError is a ConnectionResetError).
+        log.debug("event stream closed by the page")
     return response

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, HttpVersion11, hdrs, web
 
 from bot.web.context import WebContext, error, read_json, sse_stream, valid_token
+from bot.web.history import resume_conversation
 from bot.web.hub import employee_topic
 from bot.web.render import replies_json
 from bot.web.security import (
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 MAX_TEXT = 20_000  # characters; the handlers have their own, smaller limits per step
+# Room for the multipart framing and the locale field around the file itself.
+FORM_OVERHEAD = 64 * 1024
 
 
 class EmployeeRoutes:
@@ -38,8 +41,9 @@ class EmployeeRoutes:
         """Register the routes."""
         app.router.add_get("/api/session", self.session)
         app.router.add_post("/api/chat/send", self.send)
-        app.router.add_post("/api/chat/upload", self.upload)
+        app.router.add_post("/api/chat/upload", self.upload, expect_handler=self.expect)
         app.router.add_get("/api/chat/events", self.events)
+        app.router.add_get("/api/chat/history", self.history)
 
     async def session(self, request: web.Request) -> web.Response:
         """Start (or keep) the visitor's session and return its CSRF token."""
@@ -79,13 +83,42 @@ class EmployeeRoutes:
         )
         return web.json_response({"replies": replies_json(await self._handle(chat, inbound))})
 
+    async def history(self, request: web.Request) -> web.Response:
+        """Where this browser's conversation stands, for a page that was reloaded: the
+        current question, or the status of the case it opened by tracking code."""
+        visitor = request.cookies.get(VISITOR_COOKIE)
+        if not valid_token(visitor) or visitor is None:
+            return web.json_response({"replies": []})
+        ctx = self._ctx
+        chat = employee_chat_id(ctx.vault, visitor)
+        locale = ctx.locale(request.query.get("locale"))
+        async with ctx.locks.hold(chat):
+            resumed = await resume_conversation(ctx.container, CHANNEL, chat, locale)
+        if resumed.case_id is not None:
+            ctx.hub.follow(chat, resumed.case_id)  # its pushes reach the reloaded page too
+        return web.json_response({"replies": replies_json(resumed.replies)})
+
+    async def expect(self, request: web.Request) -> web.StreamResponse | None:
+        """``Expect: 100-continue``: refuse an oversized file before its bytes are sent."""
+        if (request.content_length or 0) > self._ctx.max_upload + FORM_OVERHEAD:
+            return error("too_big", 413)
+        if request.version == HttpVersion11:
+            if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
+                raise web.HTTPExpectationFailed()
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the answer's own bytes have not started yet
+        return None
+
     async def upload(self, request: web.Request) -> web.Response:
-        """An evidence file (multipart/form-data, field ``file``)."""
+        """An evidence file (multipart/form-data, field ``file``).
+
+        The declared size is checked before any of the body is read (and, with
+        ``Expect: 100-continue``, before it is sent); the page checks it even earlier."""
         visitor = check_csrf(request, self._ctx.vault)
         if request.content_type != "multipart/form-data":
             return error("type", 415)
         limit = self._ctx.max_upload
-        if (request.content_length or 0) > limit + 64 * 1024:
+        if (request.content_length or 0) > limit + FORM_OVERHEAD:
             return error("too_big", 413)
         reader = await request.multipart()
         name, data, locale = None, b"", None

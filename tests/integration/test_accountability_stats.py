@@ -366,6 +366,7 @@ async def test_without_a_chinese_font_the_chart_still_renders_and_warns(
     r = await year_report(container)
     latin = [f for f in font_manager.fontManager.ttflist if f.name == "DejaVu Sans"]
     monkeypatch.setattr(font_manager.fontManager, "ttflist", latin)
+    monkeypatch.setattr("bot.stats_chart.CJK_FONT_FILES", ())  # none of the known files
     cjk_font.cache_clear()
     try:
         png = render_chart(r, lambda key, **p: container.translator.t(key, "zh_CN", **p), POLICY)
