@@ -265,7 +265,13 @@ async def run_service(
         clock,
         admin_locale=settings.default_locale,
     )
-    scheduler = Scheduler(container.uow, container.services, clock, interval=scheduler_interval)
+    scheduler = Scheduler(
+        container.uow,
+        container.services,
+        clock,
+        interval=scheduler_interval,
+        retention=container.settings.retention,  # the running service purges on schedule
+    )
     leadership = Leadership()
     readiness = Readiness(
         container.engine,

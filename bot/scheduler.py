@@ -1,5 +1,6 @@
 """The deadline scheduler: reminders, overdue alerts, automatic closing, follow-ups, the
-daily digest, and housekeeping (expired conversations, old processed updates).
+daily digest, housekeeping (expired conversations, old processed updates), and the
+retention purge when the service passes its periods (bot/retention.py).
 
 It runs inside ``xinfang run`` beside the outbox delivery worker and under the same
 leadership (one process when several share a PostgreSQL). Its state is the database:
@@ -21,6 +22,8 @@ from datetime import datetime, timedelta
 
 from bot.backoff import FailureBurst
 from bot.health import Heartbeat
+from bot.retention import purge_due
+from bot.settings import RetentionSettings
 from handlers.scheduling import process_case, send_digest
 from handlers.services import Services
 from petitions.deadlines import DeadlinePolicy
@@ -64,6 +67,8 @@ class PassResult:
     purged_updates: int = 0
     purged_limits: int = 0
     erased_contacts: int = 0
+    purged_cases: int = 0  # content destroyed under the retention period (bot/retention.py)
+    purged_outbox: int = 0
     failed: int = 0
 
 
@@ -78,11 +83,15 @@ class Scheduler:
         clock: Callable[[], datetime],
         *,
         interval: float = 60.0,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self._uow = uow
         self._services = services
         self._clock = clock
         self._interval = interval
+        # None: no retention purge (only the service passes the configured periods, so a
+        # test or tool never destroys content under periods nobody chose).
+        self._retention = retention
         # For /readyz and /metrics (set by run): the loop's heartbeat, its failure burst,
         # and the last successful pass (duration, monotonic end time).
         self.heartbeat = Heartbeat()
@@ -132,6 +141,9 @@ class Scheduler:
             )
             await uow.commit()
         result.erased_contacts = await self._erase_contacts(now)
+        if self._retention is not None:
+            purged = await purge_due(self._uow, self._retention, now)
+            result.purged_cases, result.purged_outbox = purged.cases, purged.outbox
         return result
 
     async def _due_cases(self, now: datetime, result: PassResult) -> None:

@@ -20,6 +20,7 @@ from petitions.statistics import MIN_PERIOD_DAYS
 from storage.db import default_sqlite_url, is_sqlite
 
 __all__ = [
+    "RetentionSettings",
     "Settings",
     "SettingsError",
     "TelegramSettings",
@@ -83,6 +84,20 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long each kind of data is kept before the scheduler purges it (docs/retention.md).
+
+    ``cases_years`` counts from a case's closing (or withdrawal); 0 keeps case content for
+    ever. Delivered (``sent``/``unreachable``) and ``failed`` outbox rows count from the
+    time they were last due. The audit trail is never purged.
+    """
+
+    cases_years: int = 10
+    outbox_days: int = 30
+    failed_outbox_days: int = 180
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with."""
 
@@ -119,6 +134,8 @@ class Settings:
     # A folder of notice templates (告知书 / 意见书) replacing the shipped ones file by
     # file; see docs/notices.md. None: the shipped templates.
     notice_templates: Path | None = None
+    # How long closed cases' content, outbox rows, ... are kept (bot/retention.py).
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     telegram: TelegramSettings | None = None
     wecom: WeComSettings | None = None
     web: WebSettings | None = None
@@ -271,6 +288,7 @@ def load_settings(
         allow_custodian_key_on_server=_flag(values, "XINFANG_ALLOW_CUSTODIAN_KEY_ON_SERVER"),
         custodian_passphrase=values.get("XINFANG_CUSTODIAN_PASSPHRASE") or None,
         notice_templates=_notice_templates(values),
+        retention=_retention(values),
         telegram=_telegram(values),
         wecom=_wecom(values),
         web=_web(values),
@@ -330,6 +348,22 @@ def _notice_templates(values: Mapping[str, str]) -> Path | None:
     if not path.is_dir():
         raise SettingsError(f"XINFANG_NOTICE_TEMPLATES must be a folder, got {raw!r}")
     return path
+
+
+def _retention(values: Mapping[str, str]) -> RetentionSettings:
+    audit = (values.get("XINFANG_RETAIN_AUDIT_YEARS") or "").strip().lower()
+    if audit not in ("", "0", "never"):
+        # Purging audit entries would need a verifiable checkpoint of the chain; until
+        # then, a setting that cannot be honoured stops the start instead of being ignored.
+        raise SettingsError(
+            "XINFANG_RETAIN_AUDIT_YEARS: the audit trail is kept for ever, purging it is "
+            f"not supported (docs/retention.md); leave it unset or 0, got {audit!r}"
+        )
+    return RetentionSettings(
+        cases_years=_int(values, "XINFANG_RETAIN_CASES_YEARS", 10, minimum=0),
+        outbox_days=_int(values, "XINFANG_RETAIN_OUTBOX_DAYS", 30, minimum=1),
+        failed_outbox_days=_int(values, "XINFANG_RETAIN_FAILED_OUTBOX_DAYS", 180, minimum=1),
+    )
 
 
 def _log_format(values: Mapping[str, str]) -> str:

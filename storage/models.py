@@ -41,6 +41,7 @@ __all__ = [
     "ProcessedUpdateRow",
     "RateLimitRow",
     "SchedulerStateRow",
+    "SearchTokenRow",
     "TelegramRefRow",
     "WebCredentialRow",
     "WebSessionRow",
@@ -122,6 +123,12 @@ class CaseRow(Base):
         Index("ix_cases_owner_state", "owner_officer_id", "state", "deadline_at"),
         # Lists by state, most urgent first (the digest, /cases open|overdue|all).
         Index("ix_cases_state_deadline", "state", "deadline_at"),
+        # The retention pass: cases not yet purged, by closing time (bot/retention.py).
+        Index("ix_cases_retention", "purged_at", "closed_at"),
+        # The ledger's sorts by registration date and by number (= id), each a keyset on
+        # an indexed pair within a state (bot/web/ledger.py, SqlCases.ledger).
+        Index("ix_cases_state_created", "state", "created_at", "id"),
+        Index("ix_cases_state_id", "state", "id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -158,6 +165,10 @@ class CaseRow(Base):
     # due (petitions.schedule.next_notice_at), or at once after a change; NULL when the
     # case owes nothing. Written in the transaction of every change (SqlCases.save/add).
     next_notice_at: Mapped[datetime | None]
+    # When the content (description, messages, evidence, event details, comments, contact
+    # and sealed identity) was destroyed under the retention period; the row stays for
+    # statistics (bot/retention.py, docs/retention.md).
+    purged_at: Mapped[datetime | None]
 
 
 class CaseEventRow(Base):
@@ -224,7 +235,11 @@ class OutboxRow(Base):
     """A message waiting to be delivered, written in the transaction that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "next_attempt_at"),
+        # A case's rows (purged with the case's content; SqlOutbox.for_case).
+        Index("ix_outbox_case", "case_id"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime]
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
@@ -403,3 +418,19 @@ class DisclosureRequestRow(Base):
     created_at: Mapped[datetime]
     approved_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]
+
+
+class SearchTokenRow(Base):
+    """One token of a case's petition text (a CJK bigram or a Latin word) as a keyed hash:
+    the ledger's search intersects them (storage/search.py); no text can be read back."""
+
+    __tablename__ = "search_tokens"
+    __table_args__ = (Index("ix_search_tokens_case", "case_id"),)
+    # The first 64 bits of HMAC-SHA256(pepper, "search:" + token), as a signed integer.
+    token: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    case_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("cases.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     event,
+    false,
     func,
     insert,
     or_,
@@ -47,9 +48,10 @@ from handlers.ports import (
 from petitions.case import Case
 from petitions.categories import Category
 from petitions.codes import format_case_number
+from petitions.retention import tombstone
 from petitions.roles import Role
 from petitions.schedule import check_after_change
-from petitions.states import CaseState, Outcome
+from petitions.states import TERMINAL_STATES, CaseState, Outcome
 from storage.audit_chain import GENESIS, ChainEntry, detail_digest, entry_hash
 from storage.ids import next_id
 from storage.models import (
@@ -74,6 +76,7 @@ from storage.models import (
     WebCredentialRow,
     WebSessionRow,
 )
+from storage.search import matching as search_matching
 from storage.vault import Vault, aad, pack_identity
 
 __all__ = [
@@ -295,6 +298,21 @@ class SqlCases:
                     CaseRow.excluded_officer_id != flt.viewer_officer_id,
                 )
             )
+        if flt.unit is not None:
+            where.append(CaseRow.owner_unit == flt.unit)
+        if flt.created_from is not None:
+            where.append(CaseRow.created_at >= flt.created_from)
+        if flt.created_before is not None:
+            where.append(CaseRow.created_at < flt.created_before)
+        if flt.search_ids is not None or flt.search_tokens is not None:
+            # A search: confirmed ids (a few hundred at most) or, past that, the cases that
+            # hold every token (storage/search.py); nothing when neither found anything.
+            found: builtins.list[Any] = []
+            if flt.search_ids:
+                found.append(CaseRow.id.in_(sorted(flt.search_ids)))
+            if flt.search_tokens:
+                found.append(CaseRow.id.in_(search_matching(flt.search_tokens)))
+            where.append(or_(*found) if found else false())
         return where
 
     async def list(self, flt: CaseFilter) -> Sequence[Case]:
@@ -305,6 +323,8 @@ class SqlCases:
         a page costs the same at any depth and any number of cases (an ``IN`` over states
         would sort every matching case on each page).
         """
+        if flt.sort != "deadline" or flt.descending or flt.before is not None:
+            return await self.ledger(flt)
         states = sorted(flt.states if flt.states is not None else CaseState, key=str)
         where, after, n = self._where(flt), flt.after, flt.limit
         parts = []
@@ -601,6 +621,155 @@ class SqlCases:
                 .values(contact_ct=None, contact_erase_at=None)
             )
         return ids
+
+    def _purgeable(self, closed_before: datetime) -> builtins.list[Any]:
+        # Read through ix_cases_retention (purged_at, closed_at): with nothing due, one probe.
+        return [
+            CaseRow.purged_at.is_(None),
+            CaseRow.closed_at <= closed_before,
+            CaseRow.state.in_(sorted(s.value for s in TERMINAL_STATES)),
+        ]
+
+    async def due_for_purge(self, closed_before: datetime, limit: int) -> builtins.list[int]:
+        """Ids of closed or withdrawn cases, content not yet destroyed, whose closing was at
+        or before ``closed_before``; earliest closing first."""
+        stmt = (
+            select(CaseRow.id)
+            .where(*self._purgeable(closed_before))
+            .order_by(CaseRow.closed_at)
+            .limit(limit)
+        )
+        return builtins.list((await self._s.execute(stmt)).scalars().all())
+
+    async def count_due_for_purge(self, closed_before: datetime) -> int:
+        """How many cases :meth:`due_for_purge` would return without a limit."""
+        stmt = select(func.count()).select_from(CaseRow).where(*self._purgeable(closed_before))
+        return int((await self._s.execute(stmt)).scalar_one())
+
+    async def count_purged(self) -> int:
+        """How many cases' content has been destroyed so far."""
+        stmt = select(func.count()).select_from(CaseRow).where(CaseRow.purged_at.is_not(None))
+        return int((await self._s.execute(stmt)).scalar_one())
+
+    async def purge_content(self, case_ids: Sequence[int], now: datetime) -> None:
+        """Destroy the content of these cases and keep what statistics count.
+
+        Gone: messages and evidence (rows deleted), event details and feedback comments
+        (set NULL; the events' kinds and states and the ratings and follow-up answers
+        stay), the push address and the sealed identity; the description becomes an
+        encrypted tombstone naming ``now`` (the column is NOT NULL, and views say
+        "destroyed on …" from it). Stays: number, category, state, channel, unit, owner,
+        outcome and every date. The caller deletes the cases' outbox rows.
+        """
+        ids = builtins.list(case_ids)
+        if not ids:
+            return
+        await self._s.execute(delete(CaseMessageRow).where(CaseMessageRow.case_id.in_(ids)))
+        await self._s.execute(delete(AttachmentRow).where(AttachmentRow.case_id.in_(ids)))
+        await self._s.execute(
+            update(CaseEventRow).where(CaseEventRow.case_id.in_(ids)).values(detail_ct=None)
+        )
+        await self._s.execute(
+            update(FeedbackRow).where(FeedbackRow.case_id.in_(ids)).values(comment_ct=None)
+        )
+        stone = tombstone(now)
+        cases = cast(Table, CaseRow.__table__)
+        # One statement for the batch: each tombstone is bound to its own row.
+        await self._s.execute(
+            update(cases)
+            .where(cases.c.id == bindparam("b_id"))
+            .values(
+                description_ct=bindparam("b_ct"),
+                identity_ct=None,
+                contact_ct=None,
+                contact_erase_at=None,
+                next_notice_at=None,
+                purged_at=now,
+            ),
+            [
+                {
+                    "b_id": case_id,
+                    "b_ct": self._v.encrypt_text(stone, aad("cases", case_id, "description")),
+                }
+                for case_id in ids
+            ],
+        )
+
+    async def ledger(self, flt: CaseFilter) -> Sequence[Case]:
+        """A page of the ledger: ``flt.sort`` (deadline, created or number) ascending or
+        ``flt.descending``, after ``flt.after`` or before ``flt.before``; in display order.
+
+        Like :meth:`list`: one index range per state (ix_cases_state_deadline,
+        ix_cases_state_created, ix_cases_state_id), each read only as far as the page
+        needs, merged in SQL. Cases without a deadline sort after those with one (before
+        them when descending). Paging backwards reads the ranges the other way round.
+        """
+        backward = flt.before is not None
+        cursor = flt.before if backward else flt.after
+        down = flt.descending != backward  # the direction the ranges are read in
+        key: Any = {"deadline": CaseRow.deadline_at, "created": CaseRow.created_at}.get(
+            flt.sort, CaseRow.id
+        )
+        nullable = flt.sort == "deadline"
+        states = sorted(flt.states if flt.states is not None else CaseState, key=str)
+        where, n = self._where(flt), flt.limit
+
+        def ordered(conditions: builtins.list[Any], *columns: Any) -> Any:
+            order = [c.desc() if down else c.asc() for c in columns]
+            return (
+                select(CaseRow.id.label("id"), key.label("k"))
+                .where(*conditions)
+                .order_by(*order)
+                .limit(n)
+            )
+
+        def beyond(at: Any, case_id: int) -> Any:
+            # (k, id) after the cursor in reading order, written so an index range serves it.
+            if key is CaseRow.id:
+                return CaseRow.id < case_id if down else CaseRow.id > case_id
+            if down:
+                return and_(key <= at, or_(key < at, CaseRow.id < case_id))
+            return and_(key >= at, or_(key > at, CaseRow.id > case_id))
+
+        parts = []
+        for state in states:
+            base = [CaseRow.state == state.value, *where]
+            cursor_dated = cursor is not None and (cursor.deadline_at is not None or not nullable)
+            # The cases with a value: all of them, or those beyond a cursor among them; when
+            # reading up from an undated cursor they all came before it.
+            if not (nullable and cursor is not None and not cursor_dated and not down):
+                dated = [*base, key.is_not(None)] if nullable else list(base)
+                if cursor is not None and cursor_dated:
+                    dated.append(beyond(cursor.deadline_at, cursor.id))
+                parts.append(ordered(dated, key, CaseRow.id))
+            if nullable and flt.overdue_at is None:  # an undated case is never overdue
+                undated = [*base, key.is_(None)]
+                if cursor is not None and not cursor_dated:
+                    undated.append(CaseRow.id < cursor.id if down else CaseRow.id > cursor.id)
+                if cursor is None or not cursor_dated or not down:
+                    parts.append(ordered(undated, CaseRow.id))
+        if not parts:
+            return []
+        merged = union_all(*(select(p.subquery()) for p in parts)).subquery()
+        order: builtins.list[Any] = [merged.c.k.is_(None), merged.c.k, merged.c.id]
+        if down:
+            order = [column.desc() for column in order]
+        stmt = select(merged.c.id).order_by(*order).limit(n)
+        ids = builtins.list((await self._s.execute(stmt)).scalars().all())
+        if backward:
+            ids.reverse()
+        if not ids:
+            return []
+        rows = (await self._s.execute(select(CaseRow).where(CaseRow.id.in_(ids)))).scalars()
+        by_id = {r.id: r for r in rows}
+        return [self._case(by_id[i]) for i in ids if i in by_id]
+
+    async def ledger_ids(self, flt: CaseFilter, limit: int) -> builtins.list[int]:
+        """Ids of up to ``limit`` cases matching a filter, in no order (search candidates)."""
+        stmt = select(CaseRow.id).where(*self._where(flt)).limit(limit)
+        if flt.states is not None:
+            stmt = stmt.where(CaseRow.state.in_(sorted(s.value for s in flt.states)))
+        return builtins.list((await self._s.execute(stmt)).scalars().all())
 
 
 class SqlAttachments:
@@ -1031,6 +1200,33 @@ class SqlOutbox:
         """Return a case's outbox rows, oldest first."""
         stmt = select(OutboxRow).where(OutboxRow.case_id == case_id).order_by(OutboxRow.id)
         return (await self._s.execute(stmt)).scalars().all()
+
+    async def delete_for_cases(self, case_ids: Sequence[int]) -> int:
+        """Delete every row of these cases, whatever its status (their content is purged)."""
+        if not case_ids:
+            return 0
+        stmt = delete(OutboxRow).where(OutboxRow.case_id.in_(builtins.list(case_ids)))
+        result = await self._s.execute(stmt)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _finished(self, status: str, before: datetime) -> builtins.list[Any]:
+        # ix_outbox_pending (status, next_attempt_at); a finished row was last due about
+        # when it was sent or given up on.
+        return [OutboxRow.status == status, OutboxRow.next_attempt_at < before]
+
+    async def purge_finished(self, status: str, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` rows in a finished status (``sent``, ``unreachable``,
+        ``failed``; never ``pending``) last due before ``before``; return how many."""
+        if status == "pending":
+            raise ValueError("pending rows are never purged")
+        ids = select(OutboxRow.id).where(*self._finished(status, before)).limit(limit)
+        result = await self._s.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def count_finished(self, status: str, before: datetime) -> int:
+        """How many rows :meth:`purge_finished` would delete without a limit."""
+        stmt = select(func.count()).select_from(OutboxRow).where(*self._finished(status, before))
+        return int((await self._s.execute(stmt)).scalar_one())
 
 
 _OFF = OfficerRow.__table__.c
