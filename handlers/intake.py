@@ -583,6 +583,7 @@ async def _submit(turn: Turn) -> Replies:
     contact = Contact(inbound.channel, inbound.chat_id) if push else None
     await turn.uow.cases.add(case, normalize_tracking_code(code), contact, identity)
     assert case.id is not None
+    await turn.uow.search.index(case.id, case.description)  # the ledger's search
     files = await turn.uow.attachments.claim_drafts(inbound.channel, inbound.sender_id, case.id)
     await turn.uow.cases.add_event(
         case.id,

@@ -40,6 +40,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxRepository",
     "RateLimitRepository",
+    "SearchIndex",
     "StatisticsRepository",
     "TimelineEntry",
     "UnitOfWork",
@@ -194,6 +195,20 @@ class CaseFilter:
     viewer_officer_id: int | None = None
     after: CaseCursor | None = None  # the page after this key (ignored by count)
     limit: int = 20
+    # The ledger (bot/web/ledger.py): its filters, its sorts and paging backwards.
+    unit: str | None = None  # only cases handled by this unit (owner_unit)
+    created_from: datetime | None = None  # registered at or after this time
+    created_before: datetime | None = None  # registered before this time
+    # A search: the cases in ``search_ids`` or holding every token of ``search_tokens``
+    # (storage/search.py); both None for no search, an empty set for "nothing found".
+    search_ids: frozenset[int] | None = None
+    search_tokens: tuple[int, ...] | None = None
+    # deadline | created | number (the number is the year and the id: it sorts as the id).
+    # Under another sort than deadline, a cursor's ``deadline_at`` holds the sort column's
+    # value (created_at; nothing for number).
+    sort: str = "deadline"
+    descending: bool = False
+    before: CaseCursor | None = None  # the page before this key (ignored by count)
 
 
 class CaseRepository(Protocol):
@@ -361,6 +376,13 @@ class StatisticsRepository(Protocol):
     ) -> PeriodCounts: ...
 
 
+class SearchIndex(Protocol):
+    """The blind-indexed tokens of petition text that the ledger's search reads."""
+
+    async def index(self, case_id: int, text: str) -> None: ...
+    async def forget(self, case_id: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction; leaving without commit() rolls back."""
 
@@ -375,6 +397,7 @@ class UnitOfWork(Protocol):
     notices: NoticeRepository
     statistics: StatisticsRepository
     disclosures: DisclosureRequestRepository
+    search: SearchIndex
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -202,6 +202,7 @@ async def _add_info(turn: Turn, case: Case) -> list[Reply]:
             await turn.goto("track.selfid", {"case_id": case.id, "text": body})
             return [_selfid_question(turn, body)]
         await turn.uow.cases.add_message(case.id, "employee", body, turn.stamp, None)
+        await turn.uow.search.index(case.id, body)  # the ledger's search
         return await _info_recorded(turn, case)
     return [Reply(t("track.ask_info"))]
 
@@ -231,6 +232,7 @@ async def _selfid_choice(turn: Turn, case: Case, button: str) -> list[Reply]:
     elif button != "sid:keep":
         return [_selfid_question(turn, body)]
     await turn.uow.cases.add_message(case.id, "employee", body, turn.stamp, None)
+    await turn.uow.search.index(case.id, body)  # the ledger's search
     return await _info_recorded(turn, case)
 
 

@@ -12,6 +12,7 @@ from storage.repositories import (
     SqlAudit,
     SqlCases,
     SqlConversations,
+    SqlDisclosureRequests,
     SqlFeedback,
     SqlNotices,
     SqlOfficers,
@@ -22,6 +23,8 @@ from storage.repositories import (
     SqlTelegramRefs,
     SqlWeb,
 )
+from storage.search import SqlSearch
+from storage.statistics import SqlStatistics
 from storage.vault import Vault
 
 __all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
@@ -43,6 +46,9 @@ class SqlUnitOfWork:
     web: SqlWeb
     feedback: SqlFeedback
     notices: SqlNotices
+    statistics: SqlStatistics
+    disclosures: SqlDisclosureRequests
+    search: SqlSearch
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
@@ -65,6 +71,9 @@ class SqlUnitOfWork:
         self.web = SqlWeb(self.session, v)
         self.feedback = SqlFeedback(self.session, v)
         self.notices = SqlNotices(self.session, v)
+        self.statistics = SqlStatistics(self.session, v)
+        self.disclosures = SqlDisclosureRequests(self.session, v)
+        self.search = SqlSearch(self.session, v)
         return self
 
     async def __aexit__(

@@ -8,7 +8,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.cli import audit, backup, identity, keys, officers, outbox, retention, service, stats
+from bot.cli import (
+    audit,
+    backup,
+    identity,
+    keys,
+    officers,
+    outbox,
+    retention,
+    search,
+    service,
+    stats,
+)
 from bot.cli.common import CliError, config_of, setup_logging
 from bot.settings import SettingsError
 from petitions.errors import DomainError
@@ -17,7 +28,7 @@ from storage.vault import KeyringError, VaultError
 __all__ = ["build_parser", "main"]
 
 # Each module adds its commands and sets ``handler`` on their parsers.
-GROUPS = (service, keys, identity, officers, outbox, stats, backup, audit, retention)
+GROUPS = (service, keys, identity, officers, outbox, stats, backup, audit, retention, search)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.web.context import WebContext, error, read_json, sse_stream, valid_token
 from bot.web.hub import ADMIN_TOPIC, officer_topic
+from bot.web.ledger import LedgerRoutes
 from bot.web.passwords import hash_password, needs_rehash, verify_password
 from bot.web.render import INLINE_IMAGES, replies_json
 from bot.web.security import OFFICER_COOKIE, check_csrf, new_token, set_cookie
@@ -162,6 +163,7 @@ class OfficerRoutes:
         # At most 18 digits: every such id fits a 64-bit column, so a long one is just unknown.
         app.router.add_get(r"/api/officer/evidence/{attachment_id:\d{1,18}}", self.evidence)
         app.router.add_get("/api/officer/audit", self.audit)
+        LedgerRoutes(self._ctx, self._officer).add_to(app)  # the case ledger (台账)
 
     async def _officer(self, request: web.Request) -> Officer | None:
         token = request.cookies.get(OFFICER_COOKIE)

@@ -8,6 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.web.context import WebContext
+from bot.web.ledger import LEDGER_LABELS
 from i18n import LOCALES, N_
 
 __all__ = ["LANGUAGE_NAMES", "ROUGH_LABELS", "STATIC_DIR", "UI_LABELS", "PageRoutes", "html_lang"]
@@ -120,6 +121,8 @@ class PageRoutes:
         t = ctx.container.translator.t
         labels = {key: t(message_id, locale) for key, message_id in UI_LABELS.items()}
         labels.update({key: t(message_id, locale) for key, message_id in ROUGH_LABELS.items()})
+        # The case ledger's texts (bot/web/ledger.py), under their own prefix.
+        labels.update({f"ledger_{k}": t(m, locale) for k, m in LEDGER_LABELS.items()})
         return web.json_response(
             {
                 "locale": locale,

@@ -374,6 +374,8 @@
         this.open(result.data.officer);
       });
       this.root.replaceChildren(this.heading, form, this.status);
+      // The ledger (ledger.js) hides its tab while nobody is signed in.
+      document.dispatchEvent(new CustomEvent("xf:officer", { detail: null }));
     }
 
     async open(officer) {
@@ -407,6 +409,7 @@
         }
       }
       this.listen("/api/officer/events");
+      document.dispatchEvent(new CustomEvent("xf:officer", { detail: officer }));
     }
 
     // The audit trail, for custodians and discipline inspection only (the server checks
@@ -561,6 +564,8 @@
     for (const node of document.querySelectorAll("[data-label]")) {
       node.textContent = label(node.dataset.label);
     }
+    // Other scripts of the page (ledger.js) share the texts, the CSRF token and helpers.
+    document.dispatchEvent(new CustomEvent("xf:ready", { detail: { state, api, el, label } }));
     const panes = [];
     for (const root of document.querySelectorAll("[data-pane]")) {
       panes.push(

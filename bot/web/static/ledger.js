@@ -1,0 +1,375 @@
+// xinfang officers' page: the case ledger (台账) beside the chat, and a case page.
+// Plain JavaScript, no third-party code; every text from the server is set with
+// textContent. The chat's script (app.js) hands over its texts, CSRF token and helpers
+// ("xf:ready") and says who signed in or out ("xf:officer").
+"use strict";
+
+(() => {
+  let xf = null;
+  const view = { officer: null, built: false, query: {}, sort: "deadline", cursor: {}, count: 0, limit: 0 };
+  const SORTABLE = { number: "number", registered: "created", deadline: "deadline" };
+  const COLUMNS = ["number", "registered", "unit", "category", "state", "owner", "deadline", "overdue", "channel", "satisfaction"];
+  const STATES = [
+    "registered", "accepted", "not_accepted", "transferred", "in_progress", "extended",
+    "responded", "review_requested", "reviewing", "reviewed", "closed", "withdrawn",
+  ];
+  const CATEGORIES = ["pay", "labor", "insurance", "safety", "restructuring", "conduct", "discipline", "suggestion", "other"];
+  const L = (key) => xf.label(`ledger_${key}`);
+  const el = (...args) => xf.el(...args);
+  const parts = {};
+
+  document.addEventListener("xf:ready", (event) => {
+    xf = event.detail;
+  });
+  document.addEventListener("xf:officer", (event) => {
+    view.officer = event.detail;
+    if (view.officer) {
+      build();
+      route();
+    } else if (view.built) {
+      parts.tabs.hidden = true;
+      show("chat");
+    }
+  });
+  window.addEventListener("hashchange", () => {
+    if (view.officer) route();
+  });
+
+  function build() {
+    if (view.built) {
+      parts.tabs.hidden = false;
+      return;
+    }
+    view.built = true;
+    const main = document.querySelector("main.panes");
+    parts.chat = document.querySelector("[data-pane=admin]");
+    parts.chat.id = "tab-panel-chat";
+    parts.tabs = el("nav", { class: "ledger-tabs", role: "tablist", "aria-label": L("heading") });
+    for (const [name, key] of [["chat", "tab_chat"], ["ledger", "tab_ledger"]]) {
+      const tab = el("button", {
+        type: "button",
+        role: "tab",
+        id: `tab-${name}`,
+        "aria-controls": `tab-panel-${name}`,
+        "data-tab": name,
+        text: L(key),
+      });
+      tab.addEventListener("click", () => {
+        location.hash = name === "chat" ? "#chat" : "#ledger";
+      });
+      parts.tabs.append(tab);
+    }
+    parts.ledger = el("section", { class: "pane ledger", id: "tab-panel-ledger", "aria-labelledby": "ledger-heading" });
+    parts.casePage = el("section", { class: "pane case-page", id: "tab-panel-case", "aria-labelledby": "case-heading" });
+    parts.ledger.hidden = true;
+    parts.casePage.hidden = true;
+    main.prepend(parts.tabs);
+    main.append(parts.ledger, parts.casePage);
+    buildLedger();
+  }
+
+  function show(name) {
+    parts.chat.hidden = name !== "chat";
+    parts.ledger.hidden = name !== "ledger";
+    parts.casePage.hidden = name !== "case";
+    for (const tab of parts.tabs.querySelectorAll("[role=tab]")) {
+      const selected = tab.dataset.tab === (name === "case" ? "ledger" : name);
+      tab.setAttribute("aria-selected", selected ? "true" : "false");
+    }
+  }
+
+  function route() {
+    const hash = location.hash;
+    const found = /^#case-(\d{1,18})$/.exec(hash);
+    if (found) {
+      show("case");
+      openCase(found[1]);
+    } else if (hash === "#ledger") {
+      show("ledger");
+      if (!view.loaded) load({});
+    } else {
+      show("chat");
+    }
+  }
+
+  // -- the ledger -------------------------------------------------------------------
+  function field(id, labelKey, control, hint) {
+    const wrap = el("div", { class: "field" });
+    wrap.append(el("label", { for: id, text: L(labelKey) }), control);
+    if (hint) wrap.append(hint);
+    return wrap;
+  }
+
+  function select(id, name, options) {
+    const node = el("select", { id, name });
+    for (const [value, text] of options) node.append(el("option", { value, text }));
+    return node;
+  }
+
+  function buildLedger() {
+    const form = el("form", { class: "ledger-filters", role: "search", "aria-label": L("filters") });
+    const hint = el("p", { class: "hint", id: "ledger-q-hint", text: L("f_q_hint") });
+    const q = el("input", { id: "ledger-q", name: "q", type: "search", maxlength: "100", "aria-describedby": "ledger-q-hint" });
+    const state = select("ledger-state", "state", [
+      ["open", L("f_open")],
+      ["all", L("f_all")],
+      ...STATES.map((s) => [s, xf.label(`ledger_state_${s}`)]),
+    ]);
+    const category = select("ledger-category", "category", [
+      ["", L("f_all")],
+      ...CATEGORIES.map((c) => [c, xf.label(`ledger_category_${c}`)]),
+    ]);
+    const owner = select("ledger-owner", "owner", [["", L("f_all")], ["mine", L("f_mine")], ["unassigned", L("f_unassigned")]]);
+    const unit = el("input", { id: "ledger-unit", name: "unit", maxlength: "100" });
+    const from = el("input", { id: "ledger-from", name: "from", type: "date" });
+    const to = el("input", { id: "ledger-to", name: "to", type: "date" });
+    const overdue = el("input", { id: "ledger-overdue", name: "overdue", type: "checkbox", value: "1" });
+    const overdueField = el("div", { class: "field check" }, overdue, el("label", { for: "ledger-overdue", text: L("f_overdue") }));
+    form.append(
+      field("ledger-q", "f_q", q, hint),
+      field("ledger-state", "f_state", state),
+      field("ledger-category", "f_category", category),
+      field("ledger-owner", "f_owner", owner),
+      field("ledger-unit", "f_unit", unit),
+      field("ledger-from", "f_from", from),
+      field("ledger-to", "f_to", to),
+      overdueField,
+      el("div", { class: "actions" },
+        el("button", { type: "submit", class: "primary", text: L("apply") }),
+        el("button", { type: "reset", text: L("reset") }))
+    );
+    parts.controls = { q, state, category, owner, unit, from, to, overdue };
+    // Enter in any field submits the form (the browser's own behaviour for a form).
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      load({});
+    });
+    form.addEventListener("reset", () => setTimeout(() => load({}), 0));
+    parts.count = el("p", { class: "ledger-count", role: "status", "aria-live": "polite" });
+    parts.notice = el("p", { class: "ledger-notice" });
+    parts.table = el("table", { class: "ledger-table" });
+    parts.prev = el("button", { type: "button", class: "prev", text: L("prev") });
+    parts.next = el("button", { type: "button", class: "next", text: L("next") });
+    parts.prev.addEventListener("click", () => load({ before: view.cursor.prev }));
+    parts.next.addEventListener("click", () => load({ after: view.cursor.next }));
+    parts.xlsx = el("a", { class: "button export-xlsx", text: L("export_xlsx") });
+    parts.csv = el("a", { class: "button export-csv", text: L("export_csv") });
+    for (const link of [parts.xlsx, parts.csv]) {
+      link.addEventListener("click", (event) => {
+        if (view.count > view.limit) {
+          event.preventDefault();
+          parts.notice.textContent = L("export_too_many").replace("{count}", String(view.count)).replace("{limit}", String(view.limit));
+        }
+      });
+    }
+    parts.status = el("p", { class: "status", role: "status" });
+    parts.ledger.append(
+      el("h2", { id: "ledger-heading", text: L("heading") }),
+      form,
+      parts.count,
+      parts.notice,
+      el("div", { class: "table-wrap" }, parts.table),
+      el("nav", { class: "pager", "aria-label": L("heading") }, parts.prev, parts.next),
+      el("div", { class: "exports" }, parts.xlsx, parts.csv),
+      parts.status
+    );
+  }
+
+  function filters() {
+    const c = parts.controls;
+    const query = {};
+    for (const key of ["q", "state", "category", "unit", "from", "to"]) {
+      if (c[key].value.trim()) query[key] = c[key].value.trim();
+    }
+    if (c.owner.value) query[c.owner.value] = "1";
+    if (c.overdue.checked) query.overdue = "1";
+    query.sort = view.sort;
+    return query;
+  }
+
+  async function load(cursor) {
+    view.loaded = true;
+    view.query = filters();
+    const params = new URLSearchParams({ ...view.query, ...cleaned(cursor), locale: xf.state.locale });
+    parts.ledger.setAttribute("aria-busy", "true");
+    const result = await xf.api(`/api/officer/cases?${params}`);
+    parts.ledger.removeAttribute("aria-busy");
+    if (result.status === 401) return location.reload();
+    if (!result.ok) {
+      parts.status.textContent = xf.label(`error_${result.data.error || "generic"}`);
+      return;
+    }
+    parts.status.textContent = "";
+    const data = result.data;
+    view.cursor = { next: data.next, prev: data.prev };
+    view.count = data.count;
+    view.limit = data.export_limit;
+    parts.count.textContent = L("count").replace("{count}", String(data.count));
+    parts.notice.textContent = data.notice || "";
+    renderTable(data.rows);
+    parts.prev.disabled = !data.prev;
+    parts.next.disabled = !data.next;
+    const exportQuery = new URLSearchParams({ ...view.query, locale: xf.state.locale });
+    parts.xlsx.href = `/api/officer/cases.xlsx?${exportQuery}`;
+    parts.csv.href = `/api/officer/cases.csv?${exportQuery}`;
+  }
+
+  function cleaned(object) {
+    const out = {};
+    for (const [key, value] of Object.entries(object)) if (value) out[key] = value;
+    return out;
+  }
+
+  function renderTable(rows) {
+    const head = el("tr");
+    for (const key of COLUMNS) {
+      const th = el("th", { scope: "col" });
+      const sort = SORTABLE[key];
+      if (sort) {
+        const current = view.sort.replace(/^-/, "") === sort;
+        const descending = view.sort.startsWith("-");
+        th.setAttribute("aria-sort", current ? (descending ? "descending" : "ascending") : "none");
+        const button = el("button", { type: "button", class: "sort", "data-sort": sort, title: L("sort_by") });
+        button.append(L(`col_${key}`), el("span", { class: "arrow", "aria-hidden": "true", text: current ? (descending ? " ▼" : " ▲") : "" }));
+        button.addEventListener("click", () => {
+          // Ascending first, then descending: decided from the sort in force now.
+          view.sort = view.sort === sort ? `-${sort}` : sort;
+          load({}).then(() => parts.table.querySelector(`[data-sort=${sort}]`).focus());
+        });
+        th.append(button);
+      } else {
+        th.textContent = L(`col_${key}`);
+      }
+      head.append(th);
+    }
+    const body = el("tbody");
+    for (const row of rows) {
+      const tr = el("tr", { "data-case": String(row.id) });
+      if (row.overdue) tr.classList.add("overdue");
+      for (const key of COLUMNS) {
+        const td = el("td", { "data-label": L(`col_${key}`) });
+        if (key === "number") td.append(el("a", { href: `#case-${row.id}`, text: row.number }));
+        else if (key === "overdue") td.textContent = row.overdue_text;
+        else td.textContent = row[key];
+        tr.append(td);
+      }
+      body.append(tr);
+    }
+    if (!rows.length) {
+      body.append(el("tr", {}, el("td", { colspan: String(COLUMNS.length), class: "empty", text: L("empty") })));
+    }
+    parts.table.replaceChildren(el("thead", {}, head), body);
+  }
+
+  // -- the case page ------------------------------------------------------------------
+  async function openCase(id) {
+    const page = parts.casePage;
+    page.replaceChildren(el("p", { text: L("loading") }));
+    const result = await xf.api(`/api/officer/cases/${encodeURIComponent(id)}?locale=${encodeURIComponent(xf.state.locale)}`);
+    if (result.status === 401) return location.reload();
+    const back = el("button", { type: "button", class: "back", text: L("back") });
+    back.addEventListener("click", () => {
+      location.hash = "#ledger";
+    });
+    if (!result.ok) {
+      page.replaceChildren(back, el("p", { class: "status", text: L(`error_${result.data.error}`) }));
+      return;
+    }
+    const { row, card, timeline } = result.data;
+    const heading = el("h2", { id: "case-heading", tabindex: "-1", text: L("case_heading").replace("{number}", row.number) });
+    const facts = el("dl", { class: "case-facts" });
+    for (const key of COLUMNS.slice(1)) {
+      const value = key === "overdue" ? row.overdue_text : row[key];
+      facts.append(el("dt", { text: L(`col_${key}`) }), el("dd", { text: value || "—" }));
+    }
+    const answers = el("ol", { class: "log case-log", "aria-live": "polite" });
+    const actions = el("section", { class: "case-actions", "aria-labelledby": "case-actions-heading" });
+    actions.append(
+      el("h3", { id: "case-actions-heading", text: L("case_actions") }),
+      el("p", { class: "note", text: L("case_actions_hint") }),
+      buttons(card.buttons, answers, id),
+      answers,
+      answerForm(answers, id)
+    );
+    const evidence = el("section", { class: "case-evidence", "aria-labelledby": "case-evidence-heading" });
+    evidence.append(el("h3", { id: "case-evidence-heading", text: L("case_evidence") }));
+    const files = timeline.files || [];
+    if (!files.length) evidence.append(el("p", { class: "note", text: L("case_no_evidence") }));
+    for (const file of files) evidence.append(el("p", { class: "file" }, evidenceLink(file)));
+    const lines = el("ol", { class: "timeline" });
+    for (const line of (timeline.text || "").split("\n").slice(1)) {
+      if (line.trim()) lines.append(el("li", { text: line.trim() }));
+    }
+    const reload = el("button", { type: "button", class: "reload", text: L("case_reload") });
+    reload.addEventListener("click", () => openCase(id));
+    page.replaceChildren(
+      el("div", { class: "case-nav" }, back, reload),
+      heading,
+      facts,
+      el("section", { class: "case-content", "aria-labelledby": "case-content-heading" },
+        el("h3", { id: "case-content-heading", text: L("case_content") }),
+        el("p", { class: "text", text: card.text })),
+      actions,
+      evidence,
+      el("section", { class: "case-timeline", "aria-labelledby": "case-timeline-heading" },
+        el("h3", { id: "case-timeline-heading", text: L("case_timeline") }),
+        lines)
+    );
+    heading.focus();
+  }
+
+  function evidenceLink(file) {
+    const url = `/api/officer/evidence/${encodeURIComponent(String(file.id))}`;
+    if (file.inline) return el("a", { href: url, target: "_blank", rel: "noopener" }, el("img", { class: "evidence", alt: file.name, src: url, loading: "lazy" }));
+    return el("a", { href: url, download: file.name, text: `${xf.label("download")}: ${file.name}` });
+  }
+
+  // The case card's buttons post the same payloads as the chat's (POST /api/officer/send),
+  // so the chat's guided forms serve this page too; their questions appear below.
+  function buttons(rows, answers, id) {
+    const box = el("div", { class: "choices" });
+    for (const row of rows || []) {
+      for (const button of row) {
+        const node = el("button", { type: "button", "data-payload": button.payload, text: button.label });
+        node.addEventListener("click", () => send({ button: button.payload }, answers, id, button.label));
+        box.append(node);
+      }
+    }
+    return box;
+  }
+
+  function answerForm(answers, id) {
+    const form = el("form", { class: "composer" });
+    const text = el("textarea", { id: "case-answer", rows: "2", maxlength: "20000" });
+    form.append(
+      el("label", { for: "case-answer", text: L("case_answer") }),
+      text,
+      el("button", { type: "submit", class: "send", text: L("case_answer") })
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const value = text.value.trim();
+      if (!value) return;
+      text.value = "";
+      send({ text: value }, answers, id, value);
+    });
+    return form;
+  }
+
+  async function send(body, answers, id, mine) {
+    answers.append(el("li", { class: "msg me" }, el("p", { class: "text", text: mine })));
+    const result = await xf.api("/api/officer/send", { json: body });
+    if (result.status === 401) return location.reload();
+    if (!result.ok) {
+      answers.append(el("li", { class: "msg bot" }, el("p", { class: "text", text: xf.label(`error_${result.data.error || "generic"}`) })));
+      return;
+    }
+    for (const reply of result.data.replies || []) {
+      const item = el("li", { class: "msg bot" }, el("p", { class: "text", text: reply.text }));
+      if ((reply.buttons || []).length) item.append(buttons(reply.buttons, answers, id));
+      answers.append(item);
+    }
+    const input = document.getElementById("case-answer");
+    if (input) input.focus();
+  }
+})();
