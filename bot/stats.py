@@ -1,7 +1,8 @@
-"""Statistics of a period: loaded from storage, computed by :mod:`petitions.statistics`,
-written as text (admin chat, ``xinfang stats``), CSV, XLSX and a chart.
+"""Statistics of a period: counted by the database (``uow.statistics``, GROUP BY, no case
+loaded), made into a report by :mod:`petitions.statistics`, written as text (admin chat,
+``xinfang stats``), CSV, XLSX and a chart.
 
-Nothing here identifies a petitioner: the facts carry dates, labels and answers only,
+Nothing here identifies a petitioner: the counts carry labels and numbers only,
 small category counts are merged per unit, and every renderer draws the masked figures
 of :func:`petitions.statistics.shown` (counts below 3 as "少于3"), never the exact ones.
 """
@@ -21,19 +22,19 @@ from handlers.ports import UnitOfWork
 from handlers.services import Translate
 from i18n import N_
 from petitions.categories import Category
-from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, is_overdue
+from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy
 from petitions.states import CaseState
 from petitions.statistics import (
     MERGED,
     MIN_CELL,
+    NO_OWNER,
     OTHER_OWNERS,
     OTHER_UNITS,
-    CaseFacts,
     Cell,
     Report,
     Shown,
     ShownRate,
-    compute_report,
+    report_from_counts,
     shown,
 )
 
@@ -41,70 +42,20 @@ __all__ = [
     "NO_OWNER",
     "StatsService",
     "build_report",
-    "load_facts",
     "report_csv",
     "report_text",
     "report_xlsx",
 ]
 
-NO_OWNER = "_none"
 T = Callable[..., str]
-
-
-async def load_facts(
-    uow: UnitOfWork, start: datetime, end: datetime, now: datetime
-) -> list[CaseFacts]:
-    """Read the facts of the cases registered in [start, end)."""
-    cases = await uow.cases.created_between(start, end)
-    ids = [c.id for c in cases if c.id is not None]
-    answers = await uow.feedback.for_cases(ids)
-    officers = {o.id: o for o in await uow.officers.list(include_inactive=True)}
-    rating: dict[int, str] = {}
-    unsolved: set[int] = set()
-    retaliation: set[int] = set()
-    for fb in answers:  # oldest first: the latest rating of a case wins
-        if fb.kind == "satisfaction" and fb.rating:
-            rating[fb.case_id] = fb.rating
-        if fb.kind == "follow_up":
-            if fb.solved is False:
-                unsolved.add(fb.case_id)
-            if fb.retaliation:
-                retaliation.add(fb.case_id)
-    facts = []
-    for c in cases:
-        assert c.id is not None
-        officer = officers.get(c.owner_officer_id) if c.owner_officer_id else None
-        unit = c.owner_unit or (officer.unit if officer else None) or NO_OWNER
-        owner = officer.name if officer else (c.owner_unit or NO_OWNER)
-        facts.append(
-            CaseFacts(
-                category=c.category.value,
-                state=c.state,
-                channel=c.channel,
-                unit=unit,
-                owner=owner,
-                created_at=c.created_at,
-                decided_at=c.decided_at,
-                responded_at=c.responded_at,
-                closed_at=c.closed_at,
-                deadline_at=c.deadline_at,
-                extension_days=c.extension_days,
-                review_requested=c.review_requested_at is not None,
-                overdue=is_overdue(c, now),
-                rating=rating.get(c.id),
-                unsolved=c.id in unsolved,
-                retaliation=c.id in retaliation,
-            )
-        )
-    return facts
 
 
 async def build_report(
     uow: UnitOfWork, start: datetime, end: datetime, now: datetime, policy: DeadlinePolicy
 ) -> Report:
-    """Load and compute the period's figures."""
-    facts = await load_facts(uow, start, end, now)
-    return compute_report(facts, policy, start=start, end=end, as_of=now)
+    """Count the period's figures in the database and make the (exact) report."""
+    counts = await uow.statistics.period_counts(start, end, now, policy)
+    return report_from_counts(counts, start=start, end=end, as_of=now)
 
 
 # -- labels --------------------------------------------------------------------------------

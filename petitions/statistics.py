@@ -23,12 +23,16 @@ in its denominator. Every renderer (text, CSV, XLSX, chart) reads :class:`Shown`
 a one-case change below the threshold (0 → 1, 1 → 2) changes nothing staff can see.
 Statistics cover at least :data:`MIN_PERIOD_DAYS` days (configurable), checked with
 :func:`period_days` where a period is asked for.
+
+Storage computes :class:`PeriodCounts` by aggregation (GROUP BY in SQL, nothing per case
+in Python) and :func:`report_from_counts` makes the report; :func:`compute_report` does
+the same from per-case :class:`CaseFacts` and is the reference the SQL is tested against.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
@@ -41,18 +45,24 @@ __all__ = [
     "MERGED",
     "MIN_CELL",
     "MIN_PERIOD_DAYS",
+    "NO_OWNER",
     "OTHER_OWNERS",
     "OTHER_UNITS",
     "RATINGS",
     "CaseFacts",
     "Cell",
+    "PeriodCounts",
     "Rate",
     "Report",
     "Shown",
     "ShownRate",
     "compute_report",
+    "counts_from_facts",
+    "handling_days",
+    "median_days",
     "merge_small",
     "period_days",
+    "report_from_counts",
     "shown",
     "suppress",
 ]
@@ -62,6 +72,7 @@ MIN_PERIOD_DAYS = 28  # the default shortest period (XINFANG_STATS_MIN_DAYS)
 MERGED = "_merged"  # the category bucket that holds merged small categories
 OTHER_UNITS = "_other_units"  # the pooled units with fewer than MIN_CELL cases
 OTHER_OWNERS = "_other_owners"  # the pooled owners with fewer than MIN_CELL overdue cases
+NO_OWNER = "_none"  # the unit and owner of a case that has neither
 RATINGS = ("satisfied", "basic", "unsatisfied")
 # Always listed, so that a channel's first case does not show by its name appearing.
 CHANNELS = ("telegram", "wecom", "web")
@@ -145,17 +156,42 @@ def merge_small(counts: Mapping[str, int], minimum: int = MIN_CELL) -> dict[str,
     return keep
 
 
-def _unit_categories(facts: list[CaseFacts]) -> list[tuple[str, str, int]]:
+@dataclass(frozen=True)
+class PeriodCounts:
+    """The aggregated counts of a period, before merging and masking: what storage
+    computes with GROUP BY (no case, no text), and what :func:`report_from_counts` reads.
+
+    The rates count cases as :func:`compute_report`'s docstring defines them; ratings are
+    the latest rating of each case; the median is already rounded to one decimal.
+    """
+
+    total: int
+    by_unit_category: Mapping[tuple[str, str], int]  # (unit, category) → cases
+    by_state: Mapping[str, int]
+    by_channel: Mapping[str, int]
+    on_time_acceptance: Rate
+    on_time_completion: Rate
+    ratings: Mapping[str, int]
+    median_handling_days: float | None
+    answered: int
+    overdue_by_owner: Mapping[str, int]
+    reviews: int
+    retaliations: int
+    unsolved: int
+
+
+def _unit_categories(counts: Mapping[tuple[str, str], int]) -> list[tuple[str, str, int]]:
     per_unit: dict[str, Counter[str]] = {}
-    for f in facts:
-        per_unit.setdefault(f.unit, Counter())[f.category] += 1
+    for (unit, category), n in counts.items():
+        if n:
+            per_unit.setdefault(unit, Counter())[category] += n
     pooled: Counter[str] = Counter()
     units: dict[str, Counter[str]] = {}
-    for unit, counts in per_unit.items():
-        if sum(counts.values()) < MIN_CELL:
-            pooled.update(counts)
+    for unit, cells in per_unit.items():
+        if sum(cells.values()) < MIN_CELL:
+            pooled.update(cells)
         else:
-            units[unit] = counts
+            units[unit] = cells
     if pooled:
         units[OTHER_UNITS] = pooled
     rows: list[tuple[str, str, int]] = []
@@ -198,6 +234,84 @@ def _rate(results: Iterable[bool | None]) -> Rate:
     return Rate(sum(1 for r in counted if r), len(counted))
 
 
+def handling_days(created_at: datetime, responded_at: datetime) -> float:
+    """Days from registration to the answer, as the median counts them."""
+    return (responded_at - created_at).total_seconds() / 86400
+
+
+def median_days(values: Sequence[float]) -> float | None:
+    """The median of handling times rounded to one decimal (None for none).
+
+    Storage passes only the one or two middle values of the sorted sample, which have
+    the same median as the whole sample.
+    """
+    return round(median(values), 1) if values else None
+
+
+def _by_size(counts: Mapping[str, int]) -> dict[str, int]:
+    # Largest first, ties by key: the same order whatever order the counts came in.
+    return dict(sorted(((k, n) for k, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0])))
+
+
+def counts_from_facts(
+    facts: Iterable[CaseFacts], policy: DeadlinePolicy, as_of: datetime
+) -> PeriodCounts:
+    """Count a period's cases one by one: the definitions, and the reference for SQL."""
+    cases = list(facts)
+    ratings = Counter(f.rating for f in cases if f.rating in RATINGS)
+    handling = [
+        handling_days(f.created_at, f.responded_at) for f in cases if f.responded_at is not None
+    ]
+    return PeriodCounts(
+        total=len(cases),
+        by_unit_category=Counter((f.unit, f.category) for f in cases),
+        by_state=Counter(f.state.value for f in cases),
+        by_channel=Counter(f.channel for f in cases),
+        on_time_acceptance=_rate(_acceptance(f, policy, as_of) for f in cases),
+        on_time_completion=_rate(_completion(f, policy, as_of) for f in cases),
+        ratings={r: ratings[r] for r in RATINGS},
+        median_handling_days=median_days(handling),
+        answered=len(handling),
+        overdue_by_owner=Counter(f.owner for f in cases if f.overdue),
+        reviews=sum(1 for f in cases if f.review_requested),
+        retaliations=sum(1 for f in cases if f.retaliation),
+        unsolved=sum(1 for f in cases if f.unsolved),
+    )
+
+
+def report_from_counts(
+    counts: PeriodCounts, *, start: datetime, end: datetime, as_of: datetime
+) -> Report:
+    """Make the period's report from its aggregated counts (merging small categories)."""
+    unit_rows = _unit_categories(counts.by_unit_category)
+    by_category: Counter[str] = Counter()
+    for _unit, category, n in unit_rows:
+        by_category[category] += n
+    ratings = {r: counts.ratings.get(r, 0) for r in RATINGS}
+    overdue = {o: n for o, n in counts.overdue_by_owner.items() if n}
+    return Report(
+        start=start,
+        end=end,
+        as_of=as_of,
+        total=counts.total,
+        by_category=_by_size(by_category),
+        by_unit_category=unit_rows,
+        by_state=_by_size(counts.by_state),
+        by_channel=_by_size(counts.by_channel),
+        on_time_acceptance=counts.on_time_acceptance,
+        on_time_completion=counts.on_time_completion,
+        satisfaction=Rate(ratings["satisfied"] + ratings["basic"], sum(ratings.values())),
+        ratings=ratings,
+        median_handling_days=counts.median_handling_days,
+        overdue_by_owner=_by_size(overdue),
+        overdue_total=sum(overdue.values()),
+        reviews=counts.reviews,
+        retaliations=counts.retaliations,
+        unsolved=counts.unsolved,
+        answered=counts.answered,
+    )
+
+
 def compute_report(
     facts: Iterable[CaseFacts],
     policy: DeadlinePolicy,
@@ -207,39 +321,8 @@ def compute_report(
     as_of: datetime,
 ) -> Report:
     """Compute the period's figures from its cases' facts."""
-    cases = list(facts)
-    unit_rows = _unit_categories(cases)
-    by_category: Counter[str] = Counter()
-    for _unit, category, n in unit_rows:
-        by_category[category] += n
-    ratings = Counter(f.rating for f in cases if f.rating in RATINGS)
-    handling = [
-        (f.responded_at - f.created_at).total_seconds() / 86400
-        for f in cases
-        if f.responded_at is not None
-    ]
-    overdue = Counter(f.owner for f in cases if f.overdue)
-    return Report(
-        start=start,
-        end=end,
-        as_of=as_of,
-        total=len(cases),
-        by_category=dict(by_category.most_common()),
-        by_unit_category=unit_rows,
-        by_state=dict(Counter(f.state.value for f in cases).most_common()),
-        by_channel=dict(Counter(f.channel for f in cases).most_common()),
-        on_time_acceptance=_rate(_acceptance(f, policy, as_of) for f in cases),
-        on_time_completion=_rate(_completion(f, policy, as_of) for f in cases),
-        satisfaction=Rate(ratings["satisfied"] + ratings["basic"], sum(ratings.values())),
-        ratings={r: ratings[r] for r in RATINGS},
-        median_handling_days=round(median(handling), 1) if handling else None,
-        overdue_by_owner=dict(sorted(overdue.items(), key=lambda kv: (-kv[1], kv[0]))),
-        overdue_total=sum(overdue.values()),
-        reviews=sum(1 for f in cases if f.review_requested),
-        retaliations=sum(1 for f in cases if f.retaliation),
-        unsolved=sum(1 for f in cases if f.unsolved),
-        answered=len(handling),
-    )
+    counts = counts_from_facts(facts, policy, as_of)
+    return report_from_counts(counts, start=start, end=end, as_of=as_of)
 
 
 def period_days(start: datetime, end: datetime) -> int:
