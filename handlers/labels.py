@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
 from i18n import N_
 from petitions.categories import Category
 from petitions.roles import Role
 from petitions.states import CaseState, Outcome, Redirect
 
 __all__ = [
+    "CASE_LIST_ALIASES",
+    "CASE_LIST_WORD",
     "CATEGORY",
     "ERRORS",
     "FIELDS",
     "OUTCOME",
+    "OUTCOME_ALIASES",
+    "OUTCOME_WORD",
+    "REDIRECT_ALIASES",
+    "REDIRECT_WORD",
     "RATING",
     "REDIRECT",
     "ROLE",
     "SCRUB_REMOVED",
     "SELFID_KIND",
     "STATE",
+    "match_word",
+    "normalize_word",
 ]
 
 STATE: dict[CaseState, str] = {
@@ -127,3 +139,74 @@ SELFID_KIND: dict[str, str] = {
     "staff_no": N_("selfid.staff_no"),
     "name": N_("selfid.name"),
 }
+
+
+# -- words officers type for values (``/respond REF 支持 …``, ``/cases 我的``) -------------
+# The *_WORD message ids are the one word per value shown in lists of accepted values, in the
+# officer's language; every locale's word, the value's label, the English value itself and
+# the aliases below are all accepted, whatever the officer's language.
+
+OUTCOME_WORD: dict[Outcome, str] = {
+    Outcome.SUPPORTED: N_("word.outcome.supported"),
+    Outcome.EXPLAINED: N_("word.outcome.explained"),
+    Outcome.NOT_SUPPORTED: N_("word.outcome.not_supported"),
+}
+
+REDIRECT_WORD: dict[Redirect, str] = {
+    Redirect.ARBITRATION: N_("word.redirect.arbitration"),
+    Redirect.COURT: N_("word.redirect.court"),
+    Redirect.DISCIPLINE: N_("word.redirect.discipline"),
+    Redirect.ADMINISTRATIVE: N_("word.redirect.administrative"),
+    Redirect.OTHER: N_("word.redirect.other"),
+}
+
+CASE_LIST_WORD: dict[str, str] = {
+    "open": N_("word.cases.open"),
+    "mine": N_("word.cases.mine"),
+    "unassigned": N_("word.cases.unassigned"),
+    "overdue": N_("word.cases.overdue"),
+    "all": N_("word.cases.all"),
+}
+
+# Input vocabulary, not UI text: other words people in a petition office use for a value.
+OUTCOME_ALIASES: dict[Outcome, tuple[str, ...]] = {
+    Outcome.SUPPORTED: ("support", "予以支持"),
+    Outcome.EXPLAINED: ("explain", "解释", "说明"),
+    Outcome.NOT_SUPPORTED: ("not supported", "不支持"),
+}
+
+REDIRECT_ALIASES: dict[Redirect, tuple[str, ...]] = {
+    Redirect.ARBITRATION: ("劳动仲裁", "劳动争议仲裁", "劳动人事争议仲裁"),
+    Redirect.COURT: ("人民法院", "诉讼", "起诉"),
+    Redirect.DISCIPLINE: ("纪检监察", "纪委", "监委"),
+    Redirect.ADMINISTRATIVE: ("行政", "主管部门", "行政复议"),
+    Redirect.OTHER: ("其它",),
+}
+
+CASE_LIST_ALIASES: dict[str, tuple[str, ...]] = {
+    "open": ("未办结", "未结", "在办"),
+    "mine": ("我负责的",),
+    "unassigned": ("无人负责",),
+    "overdue": ("逾期", "超时"),
+    "all": ("所有",),
+}
+
+_V = TypeVar("_V")
+# Spaces, underscores, hyphens and slashes (half and full width) do not tell words apart.
+_SEPARATORS = re.compile(r"[\s_\-/／－—　]+")
+
+
+def normalize_word(text: str) -> str:
+    """A typed word in the form it is compared in: case-folded, without separators."""
+    return _SEPARATORS.sub("", text.strip()).casefold()
+
+
+def match_word(raw: str, options: Mapping[_V, Iterable[str]]) -> _V | None:
+    """The value one of whose words is ``raw`` (see :func:`normalize_word`), or None."""
+    wanted = normalize_word(raw)
+    if not wanted:
+        return None
+    for value, words in options.items():
+        if any(normalize_word(w) == wanted for w in words):
+            return value
+    return None

@@ -1,14 +1,16 @@
-"""The officers' side: list and view cases, take actions, notes and answers.
+"""The officers' side: routing of their commands and buttons, and the use cases that are
+not formal acts (lists, views, ownership, notes, statistics).
 
 Commands (in the admin chat, or in a private chat with the bot on channels without one):
-``/cases [open|mine|unassigned|overdue|all]``, ``/case REF``, ``/take REF``,
-``/accept REF``, ``/reject REF CHANNEL REASON``, ``/transfer REF UNIT REASON``,
-``/begin REF``, ``/extend REF DAYS REASON``, ``/respond REF OUTCOME TEXT``,
-``/reviewstart REF``, ``/reviewdone REF OUTCOME TEXT``, ``/close REF``,
-``/note REF TEXT``, ``/answer REF TEXT``, ``/assign REF OFFICER_ID REASON``,
-``/take REF [REASON]``, ``/stats [FROM [TO]]``. REF is a case number or id. Buttons on case
-cards start the same actions and ask for missing fields one at a time. Every action is
-checked against the officer's role and audited.
+``/cases [open|mine|unassigned|overdue|all]`` (or 在办|我的|未分配|超期|全部), ``/case REF``,
+``/take REF [REASON]``, ``/accept REF``, ``/reject REF CHANNEL REASON``,
+``/transfer REF UNIT REASON``, ``/begin REF``, ``/extend REF DAYS REASON``,
+``/respond REF OUTCOME TEXT``, ``/reviewstart REF``, ``/reviewdone REF OUTCOME TEXT``,
+``/close REF``, ``/note REF TEXT``, ``/answer REF TEXT``, ``/assign REF OFFICER_ID REASON``,
+``/stats [FROM [TO]]``. REF is a case number or id; values may be typed in Chinese or
+English (``/respond XF-2026-000123 支持 …``). A complete command applies at once; one with
+fields missing, and every case-card button, opens the act's guided form with a preview
+(handlers/forms.py). Every action is checked against the officer's role and audited.
 """
 
 from __future__ import annotations
@@ -17,33 +19,34 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from handlers.access import may_view
+from handlers.acts import check_act, perform_act, resolve_case, send_message
 from handlers.disclosure import DISCLOSURE_COMMANDS, handle_disclosure, is_disclosure_input
-from handlers.feedback import SATISFACTION, open_question
+from handlers.forms import (
+    FORMS,
+    WrongValue,
+    fields_from,
+    handle_form,
+    read_field,
+    start_form,
+    start_message,
+)
 from handlers.inbound import Button, Reply
-from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME, REDIRECT, STATE
-from handlers.notify import notify_employee, status_payload
+from handlers.labels import CASE_LIST_ALIASES, CASE_LIST_WORD, CATEGORY, STATE, match_word
+from handlers.payloads import CaseButton, ListPage, Payload, encode, parse
 from handlers.ports import CaseCursor, CaseFilter, Officer
 from handlers.text import clean_text
 from handlers.turn import Turn
 from handlers.views import admin_case_detail
-from i18n import N_
+from i18n import LOCALES
 from petitions.case import Case
 from petitions.categories import Category
-from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, DeadlinePolicy, is_overdue
-from petitions.errors import (
-    CaseNotFound,
-    ExtensionAlreadyUsed,
-    InvalidField,
-    InvalidTransition,
-    MissingField,
-    NotPermitted,
-)
-from petitions.lifecycle import MAX_TEXT, Action, Fields, apply, can_view, rule_for
+from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, is_overdue
+from petitions.errors import InvalidField, MissingField, NotPermitted
+from petitions.lifecycle import MAX_TEXT, Action, can_view, rule_for
 from petitions.roles import Role
-from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
+from petitions.states import TERMINAL_STATES, CaseState
 
-__all__ = ["OFFICER_COMMANDS", "handle_officer"]
+__all__ = ["OFFICER_COMMANDS", "handle_officer", "parse_command", "stats_period"]
 
 OFFICER_COMMANDS = frozenset(
     {
@@ -78,7 +81,8 @@ _COMMAND_ACTION = {
     "reviewdone": Action.COMPLETE_REVIEW,
     "close": Action.CLOSE,
 }
-# Positional arguments after REF, in the order a command takes them.
+# Positional arguments after REF, in the order a command takes them (the last takes the
+# rest of the line).
 _COMMAND_ARGS: dict[Action, tuple[str, ...]] = {
     Action.NOT_ACCEPT: ("redirect", "reason"),
     Action.TRANSFER: ("destination", "reason"),
@@ -86,14 +90,8 @@ _COMMAND_ARGS: dict[Action, tuple[str, ...]] = {
     Action.RESPOND: ("outcome", "text"),
     Action.COMPLETE_REVIEW: ("outcome", "text"),
 }
-_PROMPT = {
-    "reason": N_("officer.ask_reason"),
-    "redirect": N_("officer.ask_redirect"),
-    "destination": N_("officer.ask_destination"),
-    "extension_days": N_("officer.ask_days"),
-    "outcome": N_("officer.ask_outcome"),
-    "text": N_("officer.ask_text"),
-}
+_OFFICER_BUTTONS = ("o:", "oo:", "or:")
+
 
 def parse_command(text: str) -> tuple[str, list[str]] | None:
     """Split ``/cmd@bot arg ...`` into the command name and its words."""
@@ -104,23 +102,6 @@ def parse_command(text: str) -> tuple[str, list[str]] | None:
     return name, rest.split()
 
 
-async def _resolve(turn: Turn, officer: Officer, ref: str | None) -> Case:
-    case: Case | None = None
-    if ref:
-        ref = ref.strip()
-        if ref.isdigit():
-            case = await turn.uow.cases.get(int(ref), for_update=True)
-        else:
-            case = await turn.uow.cases.by_number(ref)
-            if case is not None and case.id is not None:
-                case = await turn.uow.cases.get(case.id, for_update=True)
-    if case is None:
-        raise CaseNotFound()
-    if not may_view(officer, case):
-        raise NotPermitted(action="view", role=officer.role.value)
-    return case
-
-
 async def handle_officer(turn: Turn, officer: Officer) -> list[Reply]:
     """Handle one input from a registered officer."""
     inbound = turn.inbound
@@ -129,8 +110,11 @@ async def handle_officer(turn: Turn, officer: Officer) -> list[Reply]:
         return await handle_disclosure(
             turn, officer, parsed[0] if parsed else None, parsed[1] if parsed else []
         )
-    if inbound.button and inbound.button.startswith(("o:", "oo:", "or:")):
-        return await _button(turn, officer, inbound.button)
+    if inbound.button and inbound.button.startswith(_OFFICER_BUTTONS):
+        payload = parse(inbound.button)
+        if payload is None:
+            return [Reply(turn.t("error.stale"))]
+        return await _button(turn, officer, payload)
     text = inbound.text
     if text is not None:
         if parsed and parsed[0] == "cancel" and turn.step.startswith("officer."):
@@ -139,15 +123,39 @@ async def handle_officer(turn: Turn, officer: Officer) -> list[Reply]:
         if parsed and parsed[0] in OFFICER_COMMANDS:
             return await _command(turn, officer, parsed[0], parsed[1])
         if turn.step.startswith("officer."):
-            return await _continue(turn, officer, clean_text(text))
+            return await handle_form(turn, officer, None)
         if inbound.case_ref is not None and inbound.in_admin_chat:
-            # A reply to a case's message in the admin chat is an explicit answer.
-            case = await _resolve(turn, officer, str(inbound.case_ref))
-            return await _answer(turn, officer, case, clean_text(text))
+            # A reply to a case's message in the admin chat is an explicit (informal) answer.
+            case = await resolve_case(turn, officer, str(inbound.case_ref))
+            return await send_message(turn, officer, case, clean_text(text))
         if inbound.unmapped_reply and inbound.in_admin_chat:
             return [Reply(turn.t("officer.reply_not_sent"))]
     # Anything else in the admin chat is the officers' own conversation.
     return []
+
+
+async def _button(turn: Turn, officer: Officer, payload: Payload) -> list[Reply]:
+    if isinstance(payload, ListPage):
+        after = CaseCursor.from_text(payload.cursor)
+        if payload.which not in _LISTS or after is None:
+            return [Reply(turn.t("error.stale"))]
+        return [await _list(turn, officer, payload.which, after)]
+    if not isinstance(payload, CaseButton):
+        return await handle_form(turn, officer, payload)  # a form's own buttons
+    case = await resolve_case(turn, officer, str(payload.case_id))
+    if payload.verb == "view":
+        return await _view(turn, officer, case)
+    if payload.verb == "take":
+        return await _take(turn, officer, case)
+    if payload.verb == "message":
+        return await start_message(turn, officer, case)
+    try:
+        action = Action(payload.verb)
+    except ValueError:
+        return [Reply(turn.t("error.stale"))]
+    if action not in FORMS:
+        return [Reply(turn.t("error.stale"))]
+    return await start_form(turn, officer, case, action)
 
 
 async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) -> list[Reply]:
@@ -155,12 +163,15 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
     if name == "ohelp":
         return [Reply(t("officer.help"))]
     if name == "cases":
-        return [await _list(turn, officer, words[0] if words else "open")]
+        which = _list_key(turn, words[0]) if words else "open"
+        if which is None:
+            return [Reply(t("officer.list_usage"))]
+        return [await _list(turn, officer, which)]
     if name == "stats":
         return await _stats(turn, officer, words)
     if not words:
         return [Reply(t("officer.need_ref"))]
-    case = await _resolve(turn, officer, words[0])
+    case = await resolve_case(turn, officer, words[0])
     rest = words[1:]
     if name == "case":
         return await _view(turn, officer, case)
@@ -176,232 +187,42 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
             raise InvalidField(field="text", max=MAX_TEXT)
         if name == "note":
             return await _note(turn, officer, case, body)
-        return await _answer(turn, officer, case, body)
-    action = _COMMAND_ACTION[name]
+        return await send_message(turn, officer, case, body)
+    return await _typed_act(turn, officer, case, _COMMAND_ACTION[name], rest)
+
+
+async def _typed_act(
+    turn: Turn, officer: Officer, case: Case, action: Action, words: list[str]
+) -> list[Reply]:
+    """A formal act typed as a command: applied at once when complete, else its form."""
     names = _COMMAND_ARGS.get(action, ())
-    values: dict[str, Any] = {}
+    raw: dict[str, str] = {}
     for i, field in enumerate(names):
         if i == len(names) - 1:
-            joined = " ".join(rest[i:])
+            joined = " ".join(words[i:])
             if joined:
-                values[field] = joined
-        elif i < len(rest):
-            values[field] = rest[i]
-    return await _act(turn, officer, case, action, _parse_fields(values))
+                raw[field] = joined
+        elif i < len(words):
+            raw[field] = words[i]
+    # Who may act, and on a case in which state, before what they typed is judged.
+    check_act(turn, officer, case, action)
+    try:
+        values = {field: read_field(turn, field, text) for field, text in raw.items()}
+    except WrongValue as wrong:
+        return [Reply(wrong.text)]
+    fields = fields_from(values)
+    if all(getattr(fields, f) not in (None, "") for f in rule_for(action).required):
+        return await perform_act(turn, officer, case, action, fields)
+    return await start_form(turn, officer, case, action, fields)
 
 
-def _parse_fields(values: dict[str, Any]) -> Fields:
-    def enum(kind: type[Outcome] | type[Redirect], field: str) -> Any:
-        raw = values.get(field)
-        if raw is None:
-            return None
-        try:
-            return kind(str(raw).lower())
-        except ValueError:
-            raise InvalidField(field=field) from None
-
-    days = values.get("extension_days")
-    if days is not None:
-        try:
-            days = int(days)
-        except (TypeError, ValueError):
-            raise InvalidField(field="extension_days") from None
-    return Fields(
-        reason=values.get("reason"),
-        outcome=enum(Outcome, "outcome"),
-        extension_days=days,
-        destination=values.get("destination"),
-        redirect=enum(Redirect, "redirect"),
-        text=values.get("text"),
-    )
-
-
-async def _act(
-    turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
-) -> list[Reply]:
-    """Apply an action, or ask for the first missing field."""
-    if (
-        action is Action.EXTEND
-        and case.state is CaseState.EXTENDED
-        and officer.role in rule_for(action).roles
-    ):
-        # The table extends only IN_PROGRESS cases, so a second extension would read as
-        # "wrong state"; the one-extension rule is the reason the approver needs to hear.
-        raise ExtensionAlreadyUsed()
-    missing = [f for f in rule_for(action).required if getattr(fields, f) in (None, "")]
-    if missing:
-        # Check the role and state before asking questions the officer cannot use.
-        probe = replace(case)
-        apply(probe, action, officer.role, _PLACEHOLDER, turn.now, _policy(turn))
-        draft = {"case_id": case.id, "action": action.value, "values": _fields_dict(fields)}
-        await turn.goto(f"officer.{missing[0]}", draft)
-        return [_prompt(turn, missing[0], case)]
-    assert case.id is not None
-    record = apply(case, action, officer.role, fields, turn.now, _policy(turn))
-    assigned = action is Action.ACCEPT and case.owner_officer_id is None
-    if assigned:
-        # From acceptance on every case has an owner: the officer who accepted it.
-        case.owner_officer_id = officer.id
-        case.owner_unit = case.owner_unit or officer.unit
-    await turn.uow.cases.save(case)
-    detail = {k: v for k, v in _fields_dict(fields).items() if v is not None}
-    employee_detail = {k: v for k, v in detail.items() if k != "text"}
-    await turn.uow.cases.add_event(
-        case.id,
-        "transition",
-        turn.now,
-        officer.role,
-        actor_officer_id=officer.id,
-        from_state=record.from_state,
-        to_state=record.to_state,
-        detail=_timeline_detail(employee_detail),
-    )
-    if assigned:
-        await turn.uow.cases.add_event(
-            case.id,
-            "assigned",
-            turn.now,
-            officer.role,
-            actor_officer_id=officer.id,
-            detail={"owner": officer.id, "reason": turn.t("officer.reason_accepted")},
-        )
-    if fields.text and action in (Action.RESPOND, Action.COMPLETE_REVIEW):
-        await turn.uow.cases.add_message(case.id, "answer", fields.text, turn.now, officer.id)
-    await turn.uow.audit.add(
-        turn.now,
-        officer.role,
-        f"case.{action.value}",
-        actor_officer_id=officer.id,
-        case_id=case.id,
-        detail=detail,
-    )
-    payload = status_payload(case, record)
-    if action in (Action.RESPOND, Action.COMPLETE_REVIEW):
-        # The answer comes with one-tap rating buttons (满意 / 基本满意 / 不满意).
-        payload["survey"] = await open_question(turn.uow, case, SATISFACTION, turn.now)
-    await notify_employee(turn, case, "status", payload)
-    if turn.step.startswith("officer."):
-        await turn.end()
-    return [
-        Reply(
-            turn.t(
-                "officer.done",
-                number=case.number,
-                state=turn.t(STATE[case.state]),
-                deadline=turn.date(case.deadline_at),
-            ),
-            case_id=case.id,
-        )
-    ]
-
-
-def _timeline_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    # The employee's timeline shows these under stable names.
-    out: dict[str, Any] = {}
-    if "reason" in detail:
-        out["reason"] = detail["reason"]
-    if "redirect" in detail:
-        out["redirect"] = detail["redirect"]
-    if "destination" in detail:
-        out["unit"] = detail["destination"]
-    if "extension_days" in detail:
-        out["days"] = detail["extension_days"]
-    if "outcome" in detail:
-        out["outcome"] = detail["outcome"]
-    return out
-
-
-# Satisfies every field rule, so a probe fails only on state, role or extension rules.
-_PLACEHOLDER = Fields(
-    reason="-",
-    outcome=Outcome.EXPLAINED,
-    extension_days=1,
-    destination="-",
-    redirect=Redirect.OTHER,
-    text="-",
-)
-
-
-def _fields_dict(fields: Fields) -> dict[str, Any]:
-    return {
-        "reason": fields.reason,
-        "outcome": fields.outcome.value if fields.outcome else None,
-        "extension_days": fields.extension_days,
-        "destination": fields.destination,
-        "redirect": fields.redirect.value if fields.redirect else None,
-        "text": fields.text,
+def _list_key(turn: Turn, word: str) -> str | None:
+    """The list ``/cases WORD`` names, in Chinese or English."""
+    options = {
+        key: [key, *(turn.services.t(msg, loc) for loc in LOCALES), *CASE_LIST_ALIASES[key]]
+        for key, msg in CASE_LIST_WORD.items()
     }
-
-
-def _policy(turn: Turn) -> DeadlinePolicy:
-    return turn.services.config.policy
-
-
-def _prompt(turn: Turn, field: str, case: Case) -> Reply:
-    t = turn.t
-    cancel = (Button(t("button.cancel"), "o:cancel:0"),)
-    if field == "outcome":
-        row = tuple(Button(t(OUTCOME[o]), f"oo:{o.value}") for o in Outcome)
-        return Reply(t(_PROMPT[field], number=case.number), (row, cancel))
-    if field == "redirect":
-        rows = tuple((Button(t(REDIRECT[r]), f"or:{r.value}"),) for r in Redirect)
-        return Reply(t(_PROMPT[field], number=case.number), (*rows, cancel))
-    return Reply(t(_PROMPT[field], number=case.number), (cancel,))
-
-
-async def _continue(turn: Turn, officer: Officer, value: str, *, raw: Any = None) -> list[Reply]:
-    try:
-        return await _continue_action(turn, officer, value, raw)
-    except (CaseNotFound, ExtensionAlreadyUsed, InvalidTransition, NotPermitted) as error:
-        # The case moved on (another officer acted) while this one was answering; the
-        # question cannot be used any more, so it is dropped instead of being asked forever.
-        # Nothing was written: apply() refuses before any change.
-        await turn.end()
-        return [Reply(turn.t(ERRORS[error.code]))]
-
-
-async def _continue_action(turn: Turn, officer: Officer, value: str, raw: Any) -> list[Reply]:
-    field = turn.step.removeprefix("officer.")
-    d = turn.draft
-    case = await _resolve(turn, officer, str(d.get("case_id")))
-    values: dict[str, Any] = dict(d.get("values") or {})
-    values[field] = raw if raw is not None else value
-    if not value and raw is None:
-        return [_prompt(turn, field, case)]
-    try:
-        fields = _parse_fields(values)
-    except InvalidField:
-        error = Reply(turn.t("error.invalid_field", field=turn.t(FIELDS[field])))
-        return [error, _prompt(turn, field, case)]
-    return await _act(turn, officer, case, Action(d["action"]), fields)
-
-
-async def _button(turn: Turn, officer: Officer, payload: str) -> list[Reply]:
-    if payload.startswith(("oo:", "or:")):
-        if not turn.step.startswith("officer."):
-            return [Reply(turn.t("error.stale"))]
-        value = payload[3:]
-        return await _continue(turn, officer, value, raw=value)
-    _, verb, ref = (payload.split(":", 2) + ["", ""])[:3]
-    if verb == "cancel":
-        await turn.end()
-        return [Reply(turn.t("officer.cancelled"))]
-    if verb == "list":  # o:list:WHICH:CURSOR, the next page of a list
-        which, _, text = ref.partition(":")
-        after = CaseCursor.from_text(text)
-        if which not in _LISTS or after is None:
-            return [Reply(turn.t("error.stale"))]
-        return [await _list(turn, officer, which, after)]
-    case = await _resolve(turn, officer, ref)
-    if verb == "view":
-        return await _view(turn, officer, case)
-    if verb == "take":
-        return await _take(turn, officer, case)
-    try:
-        action = Action(verb)
-    except ValueError:
-        return [Reply(turn.t("error.stale"))]
-    return await _act(turn, officer, case, action, Fields())
+    return match_word(word, options)
 
 
 async def _view(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
@@ -448,7 +269,7 @@ async def _take(
         "case.take",
         actor_officer_id=officer.id,
         case_id=case.id,
-        detail={"previous_owner": previous, **({"reason": reason} if reason else {})},
+        detail={"previous_owner": previous},  # the reason stays with the case's content
     )
     return [Reply(turn.t("officer.taken", number=case.number), case_id=case.id)]
 
@@ -488,7 +309,7 @@ async def _assign(turn: Turn, officer: Officer, case: Case, words: list[str]) ->
         "case.assign",
         actor_officer_id=officer.id,
         case_id=case.id,
-        detail=detail,
+        detail={"owner": target.id, "previous_owner": previous},
     )
     text = turn.t("officer.assigned", number=case.number, name=target.name)
     return [Reply(text, case_id=case.id)]
@@ -551,27 +372,6 @@ async def _note(turn: Turn, officer: Officer, case: Case, body: str) -> list[Rep
         turn.now, officer.role, "case.note", actor_officer_id=officer.id, case_id=case.id
     )
     return [Reply(turn.t("officer.noted", number=case.number), case_id=case.id)]
-
-
-async def _answer(turn: Turn, officer: Officer, case: Case, body: str) -> list[Reply]:
-    assert case.id is not None
-    if not body:
-        raise MissingField(field="text")
-    if len(body) > MAX_TEXT:
-        raise InvalidField(field="text", max=MAX_TEXT)
-    if case.state in TERMINAL_STATES:
-        return [Reply(turn.t("officer.case_closed", number=case.number), case_id=case.id)]
-    if officer.role not in (Role.OFFICER, Role.LEADER, Role.DISCIPLINE):
-        raise NotPermitted(action="answer", role=officer.role.value)
-    await turn.uow.cases.add_message(case.id, "answer", body, turn.now, officer.id)
-    await turn.uow.cases.add_event(
-        case.id, "answered", turn.now, officer.role, actor_officer_id=officer.id
-    )
-    await turn.uow.audit.add(
-        turn.now, officer.role, "case.answer", actor_officer_id=officer.id, case_id=case.id
-    )
-    await notify_employee(turn, case, "answer", {"number": case.number, "text": body})
-    return [Reply(turn.t("officer.answer_sent", number=case.number), case_id=case.id)]
 
 
 _LIST_PAGE = 30
@@ -648,5 +448,6 @@ async def _list(
         last = cases[-1]
         assert last.id is not None
         cursor = CaseCursor(last.deadline_at, last.id).to_text()
-        buttons = ((Button(t("officer.list_next"), f"o:list:{which}:{cursor}"),),)
+        page = encode(ListPage(which, cursor))
+        buttons = ((Button(t("officer.list_next"), page),),)
     return Reply("\n".join(lines), buttons)

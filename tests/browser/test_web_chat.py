@@ -107,6 +107,9 @@ async def test_a_petition_goes_from_the_employee_pane_to_the_admin_pane_and_back
     case_id = (await accept.get_attribute("data-payload") or "").rsplit(":", 1)[-1]
     await expect(admin.locator(".log")).to_contain_text("<script>")  # shown as text
     await accept.click()
+    confirm = admin.locator(f"[data-payload='o:ok:{case_id}:1']")  # the preview's 确认发送
+    await expect(confirm).to_be_visible()
+    await confirm.click()
     await expect(employee.locator(".msg.pushed").filter(has_text="accepted")).to_have_count(1)
 
     await admin.locator("button.reply-to").first.click()

@@ -127,7 +127,9 @@ async def test_a_blocked_employee_is_marked_unreachable_and_can_still_check_stat
     tg.fake.block_chat(EMPLOYEE)
     card = tg.fake.sent_to(tg.admin)[0]
     accept = next(p for p in tg.buttons(card) if p.startswith("o:accept:"))
-    tg.fake.callback_query(tg.admin, 5552002, accept, card["message_id"])
+    # The card's button opens the act's preview; 确认发送 applies it.
+    await tg.press(tg.admin, 5552002, accept, expect=f"o:ok:{accept.rsplit(':', 1)[1]}:1")
+    await tg.press(tg.admin, 5552002, f"o:ok:{accept.rsplit(':', 1)[1]}:1")
     await eventually(lambda: tg.worker.stats.unreachable == 1)
     case, rows = await only_case(tg)
     assert not case.contact_reachable

@@ -212,10 +212,13 @@ async def test_an_anonymous_petition_travels_from_employee_to_officer_and_back(
     # The evidence travels with the card, as a copy uploaded by the bot.
     await tg.until(tg.admin, 0, lambda ms: any("photo" in m for m in ms))
 
-    # A registered officer accepts by the card's button; the bot confirms in the admin chat.
+    # A registered officer accepts by the card's button and confirms the preview; the bot
+    # confirms in the admin chat.
     await tg.add_officer()
+    confirm = f"o:ok:{accept.rsplit(':', 1)[1]}:1"
+    await tg.press(tg.admin, OFFICER, accept, expect=confirm)
     since = len(fake.sent_to(tg.admin))
-    fake.callback_query(tg.admin, OFFICER, accept, card["message_id"])
+    await tg.press(tg.admin, OFFICER, confirm)
     await tg.until(tg.admin, since, lambda ms: any(number in m.get("text", "") for m in ms))
 
     # Officers' own talk stays internal; a reply to the card is an answer to the employee.

@@ -85,6 +85,7 @@ async def test_an_officer_accepts_answers_and_notes_and_only_the_answer_reaches_
             assert card["replies"][0]["case_id"] == case_id
             status, _ = await officer.send(button=f"o:accept:{case_id}")
             assert status == 200
+            await officer.send(button=f"o:ok:{case_id}:1")  # the preview's 确认发送
             await officer.send(text=f"/note {case_id} 已联系后勤，周三上门维修。")
             await officer.send(text="这是我们内部的讨论。")  # plain chatter stays internal
             status, _ = await officer.send(text="周三会有师傅上门维修。", case_ref=case_id)

@@ -251,6 +251,7 @@ async def test_a_case_card_in_the_admin_feed_is_titled_by_its_current_state(web)
         assert first[0]["text"].startswith("📋 新案件 ")
         status, _ = await officer.send(button=f"o:accept:{case_id}")
         assert status == 200
+        await officer.send(button=f"o:ok:{case_id}:1")  # the preview's 确认发送
         _, feed = await officer.feed()
     cards = [r for m in feed["messages"] for r in m["replies"] if r.get("case_id") == case_id]
     assert cards[0]["text"].splitlines()[0].endswith("（已受理）")

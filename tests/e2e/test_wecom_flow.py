@@ -297,8 +297,10 @@ async def test_employee_petitions_officer_accepts_and_answers_all_over_wecom(
     accept_key = f"o:accept:{case.id}"
     assert accept_key in [b["key"] for b in card["button_list"]]
 
-    # The officer accepts with the card button, then answers with a command.
+    # The officer accepts with the card button (and the preview's 确认发送), then answers
+    # with a command.
     await h.press(OFFICER, accept_key)
+    await h.press(OFFICER, f"o:ok:{case.id}:1")
     await h.say(OFFICER, f"/answer {number.group()} 已安排维修班组今天更换安全阀。")
     assert len(h.api.calls_to("/cgi-bin/message/update_template_card")) >= 1
     async with h.container.uow() as uow:
@@ -385,6 +387,7 @@ async def test_expired_token_mid_run_is_refreshed_once_and_the_push_still_goes_o
     await file_anonymous_petition(h)
     assert await h.worker.run_once() == 1  # the case card: the push client has a token now
     await h.press(OFFICER, "o:accept:1")
+    await h.press(OFFICER, "o:ok:1:1")  # the preview's 确认发送
 
     h.api.expire_token()
     tokens = h.api.gettoken_count
@@ -425,6 +428,7 @@ async def test_employee_who_left_the_app_scope_is_marked_unreachable(wecom: Harn
     await file_anonymous_petition(h)
     assert await h.worker.run_once() == 1
     await h.press(OFFICER, "o:accept:1")
+    await h.press(OFFICER, "o:ok:1:1")  # the preview's 确认发送
     h.api.fail_next(SEND, 81013)
 
     assert await h.worker.run_once() == 1

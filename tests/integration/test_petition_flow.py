@@ -342,14 +342,18 @@ async def test_officers_use_the_buttons_to_refuse_transfer_extend_and_answer_cas
     officer = await add_officer(container)
     leader = await add_officer(container, Role.LEADER, account="888", name="赵领导")
 
-    # Not accepted: reason, then the right channel from buttons.
+    # Not accepted: the right channel from buttons, then the reason, a preview, confirm.
     refused = await file_petition(container, employee(container, "20001"))
     await officer.press(f"o:not_accept:{refused.case_id}")
+    assert officer.text == zh(container, "officer.ask_redirect", number=refused.number)
+    assert f"o:cancel:{refused.case_id}" in officer.buttons
+    assert f"o:pick:redirect:{Redirect.ARBITRATION.value}" in officer.buttons
+    await officer.press("o:pick:redirect:arbitration")
     assert officer.text == zh(container, "officer.ask_reason", number=refused.number)
-    assert "o:cancel:0" in officer.buttons
     await officer.say("属于劳动争议，应申请仲裁。")
-    assert f"or:{Redirect.ARBITRATION.value}" in officer.buttons
-    await officer.press("or:arbitration")
+    assert "建议途径：劳动人事争议仲裁" in officer.text
+    assert await queued(container, refused.case_id, audience="employee") == []
+    await officer.press(f"o:ok:{refused.case_id}:1")
     assert "不予受理" in officer.text
     push = await assert_employee_told(
         container,
@@ -373,6 +377,7 @@ async def test_officers_use_the_buttons_to_refuse_transfer_extend_and_answer_cas
     await officer.say("人力资源部")
     assert officer.text == zh(container, "officer.ask_reason", number=moved.number)
     await officer.say("属人力资源部职责")
+    await officer.press(f"o:ok:{moved.case_id}:1")
     push = await assert_employee_told(
         container, moved, "status", before=0, state="transferred", unit="人力资源部"
     )
@@ -382,15 +387,19 @@ async def test_officers_use_the_buttons_to_refuse_transfer_extend_and_answer_cas
     # Accepted, started, extended by a leader (days typed wrong first), answered.
     handled = await file_petition(container, employee(container, "20003"))
     await officer.press(f"o:accept:{handled.case_id}")
+    await officer.press(f"o:ok:{handled.case_id}:1")
     await officer.press(f"o:start:{handled.case_id}")
+    await officer.press(f"o:ok:{handled.case_id}:1")
     assert (await load_case(container, handled.case_id)).state is CaseState.IN_PROGRESS
     await leader.press(f"o:extend:{handled.case_id}")
     assert leader.text == zh(container, "officer.ask_days", number=handled.number)
+    assert {"o:pick:extension_days:10", "o:pick:extension_days:30"} <= set(leader.buttons)
     await leader.say("十天")
-    assert zh(container, "error.invalid_field", field="延期天数") in leader.text
+    assert zh(container, "form.wrong_days", max=30) in leader.text
     await leader.say("10")
     assert leader.text == zh(container, "officer.ask_reason", number=handled.number)
     await leader.say("需要向外单位调取材料")
+    await leader.press(f"o:ok:{handled.case_id}:1")
     push = await assert_employee_told(
         container, handled, "status", before=2, state="extended", days=10
     )
@@ -399,15 +408,21 @@ async def test_officers_use_the_buttons_to_refuse_transfer_extend_and_answer_cas
     assert case.state is CaseState.EXTENDED and case.extension_days == 10
 
     await officer.press(f"o:respond:{handled.case_id}")
-    assert {"oo:supported", "oo:explained", "oo:not_supported"} <= set(officer.buttons)
-    await officer.press("oo:explained")
+    assert {
+        "o:pick:outcome:supported",
+        "o:pick:outcome:explained",
+        "o:pick:outcome:not_supported",
+    } <= set(officer.buttons)
+    await officer.press("oo:explained")  # as older messages in the chat still offer it
     assert officer.text == zh(container, "officer.ask_text", number=handled.number)
     await officer.say("加班费按制度第十条计算，差额已说明。")
+    await officer.press(f"o:ok:{handled.case_id}:1")
     push = await assert_employee_told(
         container, handled, "status", before=3, state="responded", outcome="explained"
     )
     assert "结论：解释说明" in push and "加班费按制度第十条计算" in push
     await officer.press(f"o:close:{handled.case_id}")
+    await officer.press(f"o:ok:{handled.case_id}:1")
     assert (await load_case(container, handled.case_id)).state is CaseState.CLOSED
 
     # A flow abandoned half-way changes nothing.
@@ -460,7 +475,14 @@ async def test_illegal_transitions_are_refused_with_a_translated_reason_and_chan
     await officer.press(f"o:start:{filed.case_id}")
     assert officer.text == zh(container, "error.invalid_transition")
     await officer.say(f"/respond {n} great 好")
-    assert officer.text == zh(container, "error.invalid_field", field="答复结论")
+    assert officer.text == zh(container, "error.invalid_transition")  # the state comes first
+    await officer.say(f"/reject {n} 上访 好")
+    assert officer.text == zh(
+        container,
+        "form.wrong_choice",
+        field="应当的途径",
+        choices="仲裁、法院、纪检、行政复议、其他",
+    )
     await officer.say(f"/reject {n} court")
     assert officer.text == zh(container, "officer.ask_reason", number=n)
     await officer.press("o:cancel:0")
@@ -475,7 +497,7 @@ async def test_illegal_transitions_are_refused_with_a_translated_reason_and_chan
     assert officer.text == zh(container, "error.not_permitted")
     assert await officer.say("10") == []  # no question was left pending
     await leader.say(f"/extend {n} 31 太久")
-    assert leader.text == zh(container, "error.invalid_field", field="延期天数")
+    assert leader.text == zh(container, "form.wrong_days", max=30)
     await unchanged(CaseState.IN_PROGRESS, outbox, events)
 
     await leader.say(f"/extend {n} 10 需要外调材料")
@@ -851,8 +873,8 @@ async def test_unsupported_messages_get_a_translated_answer_at_every_step(
     await officer.press(f"o:not_accept:{filed.case_id}")
     await officer.sticker()
     assert officer.last == []  # the pending question stays
-    await officer.say("属于劳动争议")
-    assert "or:court" in officer.buttons
+    await officer.press("o:pick:redirect:court")
+    assert officer.text == zh(container, "officer.ask_reason", number=filed.number)
 
 
 async def test_stale_buttons_get_the_stale_message_and_a_double_submit_files_one_case(
@@ -1063,10 +1085,10 @@ async def test_a_question_left_open_when_another_officer_acted_is_dropped_not_as
     slow = await add_officer(container)
     quick = await add_officer(container, account="778", name="李专员")
     await slow.press(f"o:not_accept:{filed.case_id}")
-    assert slow.text == zh(container, "officer.ask_reason", number=filed.number)
+    assert slow.text == zh(container, "officer.ask_redirect", number=filed.number)
     await quick.say(f"/accept {filed.number}")
 
-    await slow.say("属于劳动争议")
+    await slow.say("仲裁")
     assert slow.text == zh(container, "error.invalid_transition")
     assert (await load_case(container, filed.case_id)).state is CaseState.ACCEPTED
     # The slow officer's next words in the admin chat are their own conversation again.

@@ -241,11 +241,6 @@ async def test_a_case_closed_ten_years_and_a_day_ago_loses_every_ciphertext_of_i
     assert (await purge_due(container.uow, TEN_YEARS, world.now)).cases == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the audit detail of case.respond holds the answer text (handlers/officer.py) "
-    "and audit entries are never changed: the text outlives the case's content",
-)
 async def test_an_answer_text_is_gone_from_everything_after_the_purge(
     container: Container, clock: FakeClock
 ) -> None:

@@ -1,0 +1,252 @@
+"""The officers' use cases on one case (DESIGN.md §8: one function per use case).
+
+:func:`perform_act` applies a formal act (受理, 答复, 办结 …): the domain rule, the save,
+the timeline event, the audit entry and the push to the employee, in one place.
+:func:`preview_act` builds the very push that :func:`perform_act` would queue, rendered by
+the outbox's own renderer in the employee's language, and changes nothing.
+:func:`send_message` is the informal message (回复职工), which changes no state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from handlers.access import may_view
+from handlers.feedback import SATISFACTION, open_question
+from handlers.inbound import Reply
+from handlers.notify import notify_employee, status_payload
+from handlers.ports import Officer
+from handlers.turn import Turn
+from handlers.views import admin_case_card, done_text, render_employee
+from petitions.case import Case
+from petitions.deadlines import DeadlinePolicy
+from petitions.errors import (
+    CaseNotFound,
+    ExtensionAlreadyUsed,
+    InvalidField,
+    MissingField,
+    NotPermitted,
+)
+from petitions.lifecycle import (
+    MAX_TEXT,
+    Action,
+    Fields,
+    TransitionRecord,
+    apply,
+    rule_for,
+)
+from petitions.roles import Role
+from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
+
+__all__ = [
+    "FORMAL_ACTS",
+    "MESSAGE_ROLES",
+    "check_act",
+    "check_message",
+    "fields_dict",
+    "perform_act",
+    "preview_act",
+    "resolve_case",
+    "send_message",
+]
+
+# The acts officers take from a case card (the employee's own acts are not among them).
+FORMAL_ACTS = (
+    Action.ACCEPT,
+    Action.NOT_ACCEPT,
+    Action.TRANSFER,
+    Action.START,
+    Action.EXTEND,
+    Action.RESPOND,
+    Action.START_REVIEW,
+    Action.COMPLETE_REVIEW,
+    Action.CLOSE,
+)
+# Who may write to an employee informally (custodians hold keys, not cases).
+MESSAGE_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.DISCIPLINE})
+_ANSWERS = (Action.RESPOND, Action.COMPLETE_REVIEW)
+# Stands in for the rating token in a preview: the rating buttons are not offered there.
+_PREVIEW_SURVEY = "preview"
+
+# Satisfies every field rule, so a probe fails only on state, role or extension rules.
+_PLACEHOLDER = Fields(
+    reason="-",
+    outcome=Outcome.EXPLAINED,
+    extension_days=1,
+    destination="-",
+    redirect=Redirect.OTHER,
+    text="-",
+)
+
+
+async def resolve_case(turn: Turn, officer: Officer, ref: str | None) -> Case:
+    """The case a number or id names, locked for update, if this officer may see it."""
+    case: Case | None = None
+    if ref:
+        ref = ref.strip()
+        if ref.isdigit():
+            case = await turn.uow.cases.get(int(ref), for_update=True)
+        else:
+            case = await turn.uow.cases.by_number(ref)
+            if case is not None and case.id is not None:
+                case = await turn.uow.cases.get(case.id, for_update=True)
+    if case is None:
+        raise CaseNotFound()
+    if not may_view(officer, case):
+        raise NotPermitted(action="view", role=officer.role.value)
+    return case
+
+
+def _policy(turn: Turn) -> DeadlinePolicy:
+    return turn.services.config.policy
+
+
+def check_act(turn: Turn, officer: Officer, case: Case, action: Action) -> None:
+    """Refuse (raise) an act this officer may not take on the case now, before any question
+    is asked: the role, the state and the one-extension rule, never the fields."""
+    if (
+        action is Action.EXTEND
+        and case.state is CaseState.EXTENDED
+        and officer.role in rule_for(action).roles
+    ):
+        # The table extends only IN_PROGRESS cases, so a second extension would read as
+        # "wrong state"; the one-extension rule is the reason the approver needs to hear.
+        raise ExtensionAlreadyUsed()
+    apply(replace(case), action, officer.role, _PLACEHOLDER, turn.now, _policy(turn))
+
+
+def check_message(officer: Officer, case: Case) -> None:
+    """Refuse an informal message this officer may not send on the case."""
+    if officer.role not in MESSAGE_ROLES:
+        raise NotPermitted(action="answer", role=officer.role.value)
+
+
+def fields_dict(fields: Fields) -> dict[str, Any]:
+    """The fields as plain values (enum values as text), None where not given."""
+    return {
+        "reason": fields.reason,
+        "outcome": fields.outcome.value if fields.outcome else None,
+        "extension_days": fields.extension_days,
+        "destination": fields.destination,
+        "redirect": fields.redirect.value if fields.redirect else None,
+        "text": fields.text,
+    }
+
+
+def _employee_render(turn: Turn, case: Case, payload: dict[str, Any]) -> Reply:
+    # Exactly what the delivery worker renders for the row notify_employee queues.
+    return render_employee(turn.services.t, "status", {"locale": case.locale, **payload})
+
+
+def preview_act(turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields) -> str:
+    """The text the employee would receive if the act were applied now; nothing changes.
+
+    Raises what :func:`perform_act` would raise (role, state, fields)."""
+    check_act(turn, officer, case, action)
+    probe = replace(case)
+    record = apply(probe, action, officer.role, fields, turn.now, _policy(turn))
+    payload = status_payload(probe, record)
+    if action in _ANSWERS:
+        payload["survey"] = _PREVIEW_SURVEY  # the rating hint shows; its buttons do not
+    return _employee_render(turn, case, payload).text
+
+
+async def perform_act(
+    turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
+) -> list[Reply]:
+    """Apply a formal act: change, timeline, audit, the employee's push; confirm it."""
+    assert case.id is not None
+    check_act(turn, officer, case, action)
+    record = apply(case, action, officer.role, fields, turn.now, _policy(turn))
+    assigned = action is Action.ACCEPT and case.owner_officer_id is None
+    if assigned:
+        # From acceptance on every case has an owner: the officer who accepted it.
+        case.owner_officer_id = officer.id
+        case.owner_unit = case.owner_unit or officer.unit
+    await turn.uow.cases.save(case)
+    detail = {k: v for k, v in fields_dict(fields).items() if v is not None}
+    employee_detail = {k: v for k, v in detail.items() if k != "text"}
+    await turn.uow.cases.add_event(
+        case.id,
+        "transition",
+        turn.now,
+        officer.role,
+        actor_officer_id=officer.id,
+        from_state=record.from_state,
+        to_state=record.to_state,
+        detail=_timeline_detail(employee_detail),
+    )
+    if assigned:
+        await turn.uow.cases.add_event(
+            case.id,
+            "assigned",
+            turn.now,
+            officer.role,
+            actor_officer_id=officer.id,
+            detail={"owner": officer.id, "reason": turn.t("officer.reason_accepted")},
+        )
+    if fields.text and action in _ANSWERS:
+        await turn.uow.cases.add_message(case.id, "answer", fields.text, turn.now, officer.id)
+    # The audit trail is never purged (its hash chain would break): it records the decision
+    # (outcome, channel, days, unit), never the free texts, which go with the case's content.
+    await turn.uow.audit.add(
+        turn.now,
+        officer.role,
+        f"case.{action.value}",
+        actor_officer_id=officer.id,
+        case_id=case.id,
+        detail={k: v for k, v in detail.items() if k not in _FREE_TEXT},
+    )
+    await notify_employee(turn, case, "status", await _push_payload(turn, case, record))
+    if turn.step.startswith("officer."):
+        await turn.end()
+    text = done_text(turn.t, case.number, case.state, case.deadline_at)
+    # The confirmation offers the case's next lawful acts, so a case can be handled from
+    # one button to the next without typing a command.
+    next_steps = admin_case_card(turn.t, case, (), turn.now).buttons
+    return [Reply(text, next_steps, case_id=case.id)]
+
+
+_FREE_TEXT = frozenset({"text", "reason"})  # never in audit details (see perform_act)
+
+
+async def _push_payload(turn: Turn, case: Case, record: TransitionRecord) -> dict[str, Any]:
+    payload = status_payload(case, record)
+    if record.action in _ANSWERS:
+        # The answer comes with one-tap rating buttons (满意 / 基本满意 / 不满意).
+        payload["survey"] = await open_question(turn.uow, case, SATISFACTION, turn.now)
+    return payload
+
+
+def _timeline_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    # The employee's timeline shows these under stable names.
+    names = {
+        "reason": "reason",
+        "redirect": "redirect",
+        "destination": "unit",
+        "extension_days": "days",
+        "outcome": "outcome",
+    }
+    return {out: detail[k] for k, out in names.items() if k in detail}
+
+
+async def send_message(turn: Turn, officer: Officer, case: Case, body: str) -> list[Reply]:
+    """The informal message to the employee (回复职工): no formal answer, no state change."""
+    assert case.id is not None
+    if not body:
+        raise MissingField(field="text")
+    if len(body) > MAX_TEXT:
+        raise InvalidField(field="text", max=MAX_TEXT)
+    if case.state in TERMINAL_STATES:
+        return [Reply(turn.t("officer.case_closed", number=case.number), case_id=case.id)]
+    check_message(officer, case)
+    await turn.uow.cases.add_message(case.id, "answer", body, turn.now, officer.id)
+    await turn.uow.cases.add_event(
+        case.id, "answered", turn.now, officer.role, actor_officer_id=officer.id
+    )
+    await turn.uow.audit.add(
+        turn.now, officer.role, "case.answer", actor_officer_id=officer.id, case_id=case.id
+    )
+    await notify_employee(turn, case, "answer", {"number": case.number, "text": body})
+    return [Reply(turn.t("officer.answer_sent", number=case.number), case_id=case.id)]

@@ -1,0 +1,429 @@
+"""Guided forms for the formal acts, in the admin chat (channel-neutral: Telegram, WeCom, web).
+
+A case card's button opens the form of its act. The form first checks that this officer
+may take the act on the case now (role, state, the one extension), then asks the act's
+fields one at a time: choices by button (outcome, redirect channel, days), then the texts.
+Then it shows a preview of exactly what the employee will receive, rendered by the outbox's
+own renderer in the employee's language, under 确认发送 / 修改 / 取消. Only 确认发送 applies
+the act (:func:`handlers.acts.perform_act`); cancelling or editing changes nothing.
+
+Declared as tables, like handlers/intake.py: :data:`FORMS` (the fields of each act, in the
+order asked) and ``_STEPS`` (conversation step → how it asks, how it reads the answer).
+The informal message (回复职工) is a one-step form of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.acts import (
+    check_act,
+    check_message,
+    perform_act,
+    preview_act,
+    resolve_case,
+    send_message,
+)
+from handlers.inbound import Button, Reply
+from handlers.labels import (
+    ERRORS,
+    FIELDS,
+    OUTCOME,
+    OUTCOME_ALIASES,
+    OUTCOME_WORD,
+    REDIRECT,
+    REDIRECT_ALIASES,
+    REDIRECT_WORD,
+    match_word,
+)
+from handlers.payloads import (
+    Confirm,
+    Edit,
+    Fix,
+    FormCancel,
+    Payload,
+    Pick,
+    encode,
+)
+from handlers.ports import Officer
+from handlers.text import clean_text
+from handlers.turn import Turn
+from i18n import LOCALES, N_
+from petitions.case import Case
+from petitions.errors import (
+    CaseNotFound,
+    ExtensionAlreadyUsed,
+    InvalidTransition,
+    NotPermitted,
+)
+from petitions.lifecycle import MAX_TEXT, Action, Fields
+from petitions.states import Outcome, Redirect
+
+__all__ = [
+    "ACT_NAME",
+    "FORMS",
+    "WrongValue",
+    "fields_from",
+    "handle_form",
+    "read_field",
+    "start_form",
+    "start_message",
+]
+
+# The fields each act's form asks, in order: what is chosen by button first, then the texts.
+FORMS: dict[Action, tuple[str, ...]] = {
+    Action.ACCEPT: (),
+    Action.NOT_ACCEPT: ("redirect", "reason"),
+    Action.TRANSFER: ("destination", "reason"),
+    Action.START: (),
+    Action.EXTEND: ("extension_days", "reason"),
+    Action.RESPOND: ("outcome", "text"),
+    Action.START_REVIEW: (),
+    Action.COMPLETE_REVIEW: ("outcome", "text"),
+    Action.CLOSE: (),
+}
+
+ACT_NAME: dict[Action, str] = {
+    Action.ACCEPT: N_("button.o.accept"),
+    Action.NOT_ACCEPT: N_("button.o.not_accept"),
+    Action.TRANSFER: N_("button.o.transfer"),
+    Action.START: N_("button.o.start"),
+    Action.EXTEND: N_("button.o.extend"),
+    Action.RESPOND: N_("button.o.respond"),
+    Action.START_REVIEW: N_("button.o.start_review"),
+    Action.COMPLETE_REVIEW: N_("button.o.complete_review"),
+    Action.CLOSE: N_("button.o.close"),
+}
+
+_PROMPT = {
+    "reason": N_("officer.ask_reason"),
+    "redirect": N_("officer.ask_redirect"),
+    "destination": N_("officer.ask_destination"),
+    "extension_days": N_("officer.ask_days"),
+    "outcome": N_("officer.ask_outcome"),
+    "text": N_("officer.ask_text"),
+}
+_DAY_CHOICES = (10, 15, 30)
+_TEXT_FIELDS = frozenset({"reason", "destination", "text"})
+# Units people add to a typed number of days ("15天", "15 days").
+_DAY_UNITS = ("天", "日", "days", "day")
+
+PREVIEW = "officer.preview"
+EDIT = "officer.edit"
+MESSAGE = "officer.message"
+
+
+class WrongValue(Exception):
+    """A typed or picked value that is not one of the accepted ones; ``text`` says which
+    are, in the officer's language."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("wrong value")
+        self.text = text
+
+
+# -- reading values ---------------------------------------------------------------------
+
+
+def _all_locales(turn: Turn, key: str) -> list[str]:
+    return [turn.services.t(key, loc) for loc in LOCALES]
+
+
+def _outcome_words(turn: Turn) -> dict[Outcome, list[str]]:
+    return {
+        o: [
+            o.value,
+            *_all_locales(turn, OUTCOME_WORD[o]),
+            *_all_locales(turn, OUTCOME[o]),
+            *OUTCOME_ALIASES.get(o, ()),
+        ]
+        for o in Outcome
+    }
+
+
+def _redirect_words(turn: Turn) -> dict[Redirect, list[str]]:
+    return {
+        r: [
+            r.value,
+            *_all_locales(turn, REDIRECT_WORD[r]),
+            *_all_locales(turn, REDIRECT[r]),
+            *REDIRECT_ALIASES.get(r, ()),
+        ]
+        for r in Redirect
+    }
+
+
+def _wrong_choice(turn: Turn, field: str, words: list[str]) -> WrongValue:
+    choices = turn.t("form.separator").join(turn.t(w) for w in words)
+    return WrongValue(turn.t("form.wrong_choice", field=turn.t(FIELDS[field]), choices=choices))
+
+
+def read_field(turn: Turn, field: str, raw: str) -> Any:
+    """Read one field's value from what the officer typed or picked (Chinese or English
+    words alike); raise :class:`WrongValue` naming the accepted values otherwise."""
+    if field == "outcome":
+        outcome = match_word(raw, _outcome_words(turn))
+        if outcome is None:
+            raise _wrong_choice(turn, field, [OUTCOME_WORD[o] for o in Outcome])
+        return outcome
+    if field == "redirect":
+        redirect = match_word(raw, _redirect_words(turn))
+        if redirect is None:
+            raise _wrong_choice(turn, field, [REDIRECT_WORD[r] for r in Redirect])
+        return redirect
+    if field == "extension_days":
+        return _read_days(turn, raw)
+    text = clean_text(raw)
+    if len(text) > MAX_TEXT:
+        raise WrongValue(
+            turn.t("form.too_long", field=turn.t(FIELDS[field]), max=MAX_TEXT, count=len(text))
+        )
+    return text
+
+
+def _read_days(turn: Turn, raw: str) -> int:
+    most = turn.services.config.policy.extension_max_days
+    text = raw.strip().lower()
+    for unit in _DAY_UNITS:
+        text = text.removesuffix(unit).strip()
+    try:
+        days = int(text)  # full-width digits (１５) read as well
+    except ValueError:
+        days = 0
+    if not 1 <= days <= most:
+        raise WrongValue(turn.t("form.wrong_days", max=most))
+    return days
+
+
+def fields_from(values: dict[str, Any]) -> Fields:
+    """Fields from read values (or their stored form: enum values as text)."""
+    outcome = values.get("outcome")
+    redirect = values.get("redirect")
+    days = values.get("extension_days")
+    return Fields(
+        reason=values.get("reason") or None,
+        outcome=Outcome(outcome) if outcome else None,
+        extension_days=int(days) if days is not None else None,
+        destination=values.get("destination") or None,
+        redirect=Redirect(redirect) if redirect else None,
+        text=values.get("text") or None,
+    )
+
+
+def _stored(value: Any) -> Any:
+    # The draft is JSON: enums are kept as their values.
+    return value.value if isinstance(value, Outcome | Redirect) else value
+
+
+# -- starting ---------------------------------------------------------------------------
+
+
+async def start_form(
+    turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields | None = None
+) -> list[Reply]:
+    """Open the form of an act on a case (with any fields already given): the role and
+    state are checked before anything is asked."""
+    assert case.id is not None
+    check_act(turn, officer, case, action)
+    given = fields or Fields()
+    values = {
+        f: _stored(getattr(given, f)) for f in FORMS[action] if getattr(given, f) is not None
+    }
+    draft = {"case_id": case.id, "action": action.value, "values": values, "rev": 0}
+    return await _next(turn, officer, case, draft)
+
+
+async def start_message(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+    """Open the informal message to the employee (回复职工): not a formal answer."""
+    assert case.id is not None
+    if case.state.is_terminal:
+        return [Reply(turn.t("officer.case_closed", number=case.number), case_id=case.id)]
+    check_message(officer, case)
+    await turn.goto(MESSAGE, {"case_id": case.id})
+    return await _STEPS[MESSAGE].ask(turn, officer, case)
+
+
+async def _next(turn: Turn, officer: Officer, case: Case, draft: dict[str, Any]) -> list[Reply]:
+    """Ask the first field still missing, or show the preview when none is."""
+    values = draft["values"]
+    missing = [f for f in FORMS[Action(draft["action"])] if values.get(f) in (None, "")]
+    step = f"officer.{missing[0]}" if missing else PREVIEW
+    await turn.goto(step, draft)
+    return await _STEPS[step].ask(turn, officer, case)
+
+
+# -- handling ---------------------------------------------------------------------------
+
+
+async def handle_form(turn: Turn, officer: Officer, payload: Payload | None) -> list[Reply]:
+    """Handle a form's button (``payload``) or typed answer (``payload`` None)."""
+    if isinstance(payload, FormCancel):
+        other_case = payload.case_id and payload.case_id != turn.draft.get("case_id")
+        if not turn.step.startswith("officer.") or other_case:
+            return [Reply(turn.t("error.stale"))]
+        await turn.end()
+        return [Reply(turn.t("officer.cancelled"))]
+    step = _STEPS.get(turn.step)
+    if step is None:
+        # A form's button after the form ended (applied, cancelled, expired).
+        return [Reply(turn.t("error.stale"))]
+    try:
+        case = await resolve_case(turn, officer, str(turn.draft.get("case_id")))
+        if "action" in turn.draft:
+            # Checked at every step, so a form whose case moved on ends at the next answer.
+            check_act(turn, officer, case, Action(turn.draft["action"]))
+        return await step.handle(turn, officer, case, payload)
+    except (CaseNotFound, ExtensionAlreadyUsed, InvalidTransition, NotPermitted) as error:
+        # The case moved on (another officer acted) while this one was filling the form;
+        # the form cannot be used any more, so it is dropped instead of being asked forever.
+        # Nothing was written: the act refuses before any change.
+        await turn.end()
+        return [Reply(turn.t(ERRORS[error.code]))]
+
+
+Ask = Callable[[Turn, Officer, Case], Awaitable[list[Reply]]]
+Handle = Callable[[Turn, Officer, Case, Payload | None], Awaitable[list[Reply]]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a form: what it asks, and how it reads the answer."""
+
+    ask: Ask
+    handle: Handle
+
+
+def _cancel(turn: Turn, case: Case) -> Button:
+    return Button(turn.t("button.cancel"), encode(FormCancel(case.id or 0)))
+
+
+def _field_step(field: str) -> Step:
+    async def ask(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+        t = turn.t
+        text = t(_PROMPT[field], number=case.number)
+        cancel = (_cancel(turn, case),)
+        if field == "outcome":
+            row = tuple(Button(t(OUTCOME[o]), encode(Pick(field, o.value))) for o in Outcome)
+            return [Reply(text, (row, cancel))]
+        if field == "redirect":
+            rows = tuple((Button(t(REDIRECT[r]), encode(Pick(field, r.value))),) for r in Redirect)
+            return [Reply(text, (*rows, cancel))]
+        if field == "extension_days":
+            most = turn.services.config.policy.extension_max_days
+            days = tuple(
+                Button(t("form.days", days=d), encode(Pick(field, str(d))))
+                for d in _DAY_CHOICES
+                if d <= most
+            )
+            return [Reply(text, (days, cancel) if days else (cancel,))]
+        return [Reply(text, (cancel,))]
+
+    async def handle(
+        turn: Turn, officer: Officer, case: Case, payload: Payload | None
+    ) -> list[Reply]:
+        if payload is not None and not (isinstance(payload, Pick) and payload.field == field):
+            return [Reply(turn.t("error.stale")), *await ask(turn, officer, case)]
+        raw = payload.value if isinstance(payload, Pick) else turn.inbound.text or ""
+        if field in _TEXT_FIELDS and not clean_text(raw):
+            return await ask(turn, officer, case)
+        try:
+            value = read_field(turn, field, raw)
+        except WrongValue as wrong:
+            return [Reply(wrong.text), *await ask(turn, officer, case)]
+        draft = dict(turn.draft)
+        draft["values"] = {**draft.get("values", {}), field: _stored(value)}
+        return await _next(turn, officer, case, draft)
+
+    return Step(ask, handle)
+
+
+def _draft_act(turn: Turn) -> tuple[Action, Fields]:
+    draft = turn.draft
+    return Action(draft["action"]), fields_from(dict(draft.get("values") or {}))
+
+
+async def _ask_preview(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+    t = turn.t
+    action, fields = _draft_act(turn)
+    employee_text = preview_act(turn, officer, case, action, fields)
+    # Each preview has its own revision: only the buttons under the newest one apply, so
+    # what is confirmed is always what was last shown.
+    rev = int(turn.draft.get("rev", 0)) + 1
+    await turn.goto(PREVIEW, {**turn.draft, "rev": rev})
+    assert case.id is not None
+    row = [Button(t("button.form.confirm"), encode(Confirm(case.id, rev)))]
+    if FORMS[action]:
+        row.append(Button(t("button.form.edit"), encode(Edit(case.id, rev))))
+    row.append(_cancel(turn, case))
+    intro = t("form.preview", act=t(ACT_NAME[action]), number=case.number)
+    return [Reply(intro), Reply(employee_text, (tuple(row),))]
+
+
+async def _on_preview(
+    turn: Turn, officer: Officer, case: Case, payload: Payload | None
+) -> list[Reply]:
+    rev, case_id = turn.draft.get("rev"), turn.draft.get("case_id")
+    if payload is None:
+        # Officers also talk in the admin chat: one short reminder, not the preview again.
+        return [Reply(turn.t("form.use_buttons"))]
+    if isinstance(payload, Confirm | Edit) and (payload.case_id, payload.rev) == (case_id, rev):
+        if isinstance(payload, Edit):
+            await turn.goto(EDIT)
+            return await _ask_edit(turn, officer, case)
+        action, fields = _draft_act(turn)
+        return await perform_act(turn, officer, case, action, fields)
+    return [Reply(turn.t("error.stale"))]
+
+
+async def _ask_edit(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+    t = turn.t
+    action, _ = _draft_act(turn)
+    row = tuple(Button(t(FIELDS[f]), encode(Fix(f))) for f in FORMS[action])
+    return [Reply(t("form.ask_fix", number=case.number), (row, (_cancel(turn, case),)))]
+
+
+async def _on_edit(
+    turn: Turn, officer: Officer, case: Case, payload: Payload | None
+) -> list[Reply]:
+    action, _ = _draft_act(turn)
+    if payload is None:
+        return [Reply(turn.t("form.use_buttons"))]
+    if not (isinstance(payload, Fix) and payload.field in FORMS[action]):
+        return [Reply(turn.t("error.stale"))]
+    # The chosen field is asked again; the others are all filled, so its answer leads
+    # straight back to the preview.
+    await turn.goto(f"officer.{payload.field}")
+    return await _STEPS[f"officer.{payload.field}"].ask(turn, officer, case)
+
+
+async def _ask_message(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+    text = turn.t("form.ask_message", number=case.number)
+    return [Reply(text, ((_cancel(turn, case),),))]
+
+
+async def _on_message(
+    turn: Turn, officer: Officer, case: Case, payload: Payload | None
+) -> list[Reply]:
+    if payload is not None:
+        return [Reply(turn.t("error.stale"))]
+    body = clean_text(turn.inbound.text or "")
+    if not body:
+        return await _ask_message(turn, officer, case)
+    if len(body) > MAX_TEXT:
+        too_long = turn.t(
+            "form.too_long", field=turn.t(FIELDS["text"]), max=MAX_TEXT, count=len(body)
+        )
+        return [Reply(too_long), *await _ask_message(turn, officer, case)]
+    replies = await send_message(turn, officer, case, body)
+    await turn.end()
+    return replies
+
+
+_STEPS: dict[str, Step] = {
+    **{f"officer.{f}": _field_step(f) for f in _PROMPT},
+    PREVIEW: Step(_ask_preview, _on_preview),
+    EDIT: Step(_ask_edit, _on_edit),
+    MESSAGE: Step(_ask_message, _on_message),
+}
