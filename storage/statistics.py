@@ -260,38 +260,21 @@ class SqlStatistics:
             last = max(_local_day(end), _local_day(as_of)) + timedelta(days=366)
             ahead = max(policy.accept_days, policy.handle_days + policy.extension_max_days)
             calendar = working_day_table(policy, first, last, ahead)
-        groups = await self._groups(period, as_of, policy, calendar)
-        if groups and sum(int(g["unplaced"] or 0) for g in groups):
+        totals = await self._totals(period, as_of, policy, calendar)
+        if int(totals["unplaced"] or 0):
             calendar = await self._working_days(period, start, end, as_of, policy)
-            groups = await self._groups(period, as_of, policy, calendar)
-        o = OfficerRow.__table__.c
-        officers = {
-            i: (name, unit)
-            for i, name, unit in await self._s.execute(select(o.id, o.name, o.unit))
-        }
-        by_unit_category: dict[tuple[str, str], int] = {}
-        by_state: dict[str, int] = {}
-        by_channel: dict[str, int] = {}
-        overdue_by_owner: dict[str, int] = {}
-        sums = dict.fromkeys(("n", "accept", "complete", "answered", "reviews"), 0)
-        # One row per group: the Python here is O(groups), not O(cases).
-        for row in groups:
-            n = int(row["n"])
-            officer = officers.get(row["owner_officer_id"]) if row["owner_officer_id"] else None
-            unit = row["owner_unit"] or (officer[1] if officer else None) or NO_OWNER
-            key = (unit, str(row["category"]))
-            by_unit_category[key] = by_unit_category.get(key, 0) + n
-            by_state[row["state"]] = by_state.get(row["state"], 0) + n
-            by_channel[row["channel"]] = by_channel.get(row["channel"], 0) + n
-            if row["overdue"]:
-                owner = officer[0] if officer else (row["owner_unit"] or NO_OWNER)
-                overdue_by_owner[owner] = overdue_by_owner.get(owner, 0) + n
-            for name in sums:
-                sums[name] += int(row[name] or 0)
-
+            totals = await self._totals(period, as_of, policy, calendar)
+        sums = {k: int(totals[k] or 0) for k in ("n", "accept", "complete", "answered", "reviews")}
+        # Each breakdown is its own small GROUP BY, so the Python here handles at most units
+        # × categories rows: one query grouped by every dimension at once made a group per
+        # combination, and turning those rows into figures held the event loop for a second
+        # at a million cases (bench/data_scale.py).
+        by_unit_category, by_state, by_channel, overdue_by_owner = await self._breakdowns(
+            period, as_of
+        )
         ids = (
-            (min(g["first_id"] for g in groups), max(g["last_id"] for g in groups))
-            if groups
+            (int(totals["first_id"]), int(totals["last_id"]))
+            if totals["first_id"] is not None
             else None
         )
         ratings, unsolved, retaliations = await self._feedback(period, ids)
@@ -315,15 +298,14 @@ class SqlStatistics:
     def _sqlite(self) -> bool:
         return self._s.get_bind().dialect.name == "sqlite"
 
-    async def _groups(
+    async def _totals(
         self,
         period: ColumnElement[bool],
         as_of: datetime,
         policy: DeadlinePolicy,
         calendar: Sequence[tuple[int, int, int]] | None,
-    ) -> Sequence[Any]:
-        """The grouped counts: one row per owner, unit, category, state, channel and
-        overdue or not, with the rates' tallies (see :data:`_ON_TIME`)."""
+    ) -> Any:
+        """The period's totals with the rates' tallies (see :data:`_ON_TIME`): one row."""
         c = CaseRow.__table__.c
         dates = _Dates(self._s)
         now = literal(as_of, UTCDateTime())
@@ -373,14 +355,8 @@ class SqlStatistics:
             (or_(withdrawn, now <= handle_due), _0),
             else_=_1,
         )
-        overdue = _one(
-            and_(c.state.in_(_OFFICE_STATES), c.deadline_at.is_not(None), c.deadline_at < now)
-        ).label("overdue")
-        # Plain columns as keys: officers' names and units are looked up after, per group.
-        keys = (c.owner_officer_id, c.owner_unit, c.category, c.state, c.channel, overdue)
         stmt = (
             select(
-                *keys,
                 func.count().label("n"),
                 func.sum(accept).label("accept"),
                 func.sum(complete).label("complete"),
@@ -392,9 +368,55 @@ class SqlStatistics:
             )
             .select_from(source)
             .where(period)
-            .group_by(*keys)
         )
-        return (await self._s.execute(stmt)).mappings().all()
+        return (await self._s.execute(stmt)).mappings().one()
+
+    async def _breakdowns(
+        self, period: ColumnElement[bool], as_of: datetime
+    ) -> tuple[dict[tuple[str, str], int], dict[str, int], dict[str, int], dict[str, int]]:
+        """Cases per unit and category, per state, per channel, and overdue per owner."""
+        c = CaseRow.__table__.c
+        o = OfficerRow.__table__.c
+        now = literal(as_of, UTCDateTime())
+        # A case without a unit counts in its owner's unit (as the officer's row says).
+        joined = CaseRow.__table__.outerjoin(OfficerRow.__table__, o.id == c.owner_officer_id)
+        unit = func.coalesce(func.nullif(c.owner_unit, ""), func.nullif(o.unit, ""))
+        by_unit_category: dict[tuple[str, str], int] = {}
+        rows = await self._s.execute(
+            select(unit, c.category, func.count())
+            .select_from(joined)
+            .where(period)
+            .group_by(unit, c.category)
+        )
+        for name, category, n in rows:
+            key = (name or NO_OWNER, str(category))
+            by_unit_category[key] = by_unit_category.get(key, 0) + int(n)
+        by_state = {
+            str(state): int(n)
+            for state, n in await self._s.execute(
+                select(c.state, func.count()).where(period).group_by(c.state)
+            )
+        }
+        by_channel = {
+            str(channel): int(n)
+            for channel, n in await self._s.execute(
+                select(c.channel, func.count()).where(period).group_by(c.channel)
+            )
+        }
+        overdue = and_(
+            period, c.state.in_(_OFFICE_STATES), c.deadline_at.is_not(None), c.deadline_at < now
+        )
+        overdue_by_owner: dict[str, int] = {}
+        rows = await self._s.execute(
+            select(o.name, c.owner_unit, func.count())
+            .select_from(joined)
+            .where(overdue)
+            .group_by(o.name, c.owner_unit)
+        )
+        for officer_name, owner_unit, n in rows:
+            owner = officer_name or owner_unit or NO_OWNER  # "" counts as none, as before
+            overdue_by_owner[owner] = overdue_by_owner.get(owner, 0) + int(n)
+        return by_unit_category, by_state, by_channel, overdue_by_owner
 
     async def _working_days(
         self,
