@@ -88,7 +88,11 @@ async def run_console(container: Container) -> int:
             await uow.commit()
     sender = ConsoleSender()
     worker = DeliveryWorker(
-        container.uow, container.translator.t, {"console": sender}, container.services.clock
+        container.uow,
+        container.translator.t,
+        {"console": sender},
+        container.services.clock,
+        notices=container.notices,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.evidence import ThreadedScrubber
 from bot.keys import check_keyring, open_keyring
+from bot.notices import NoticeRenderer
+from bot.notices.issue import NoticeIssuer
 from bot.settings import Settings
 from bot.stats import StatsService  # matplotlib loads only when a chart is drawn
 from handlers.router import Handlers
@@ -39,6 +41,8 @@ class Container:
     translator: Translator
     services: Services
     handlers: Handlers
+    # Notices (告知书) for the delivery worker and the pages: templates loaded once.
+    notices: NoticeIssuer
 
     async def close(self) -> None:
         """Release the database connections."""
@@ -54,6 +58,13 @@ async def build_container(
     admin_channels: tuple[str, ...] | None = None,
 ) -> Container:
     """Wire everything from settings; migrates the embedded database on start."""
+    # A broken template stops the start before anything is opened, not later while an
+    # employee waits for a notice.
+    notices = NoticeIssuer(
+        NoticeRenderer.from_folder(settings.notice_templates),
+        settings.office_name,
+        settings.policy,
+    )
     engine = create_engine(settings.database_url)
     try:
         # Keys are made only for a database without data, and a keyring that cannot read
@@ -92,4 +103,4 @@ async def build_container(
         config=config,
         stats=StatsService(tr.t, settings.policy),
     )
-    return Container(settings, engine, vault, uow, tr, services, Handlers(services))
+    return Container(settings, engine, vault, uow, tr, services, Handlers(services), notices)

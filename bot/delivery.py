@@ -20,14 +20,19 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.backoff import FailureBurst
 from bot.channels import Delivery, OutboxSender, Rejected, RetryLater, Unreachable
 from bot.health import Heartbeat
+from bot.notices import NoticeRenderer
+from bot.notices.issue import NoticeIssuer
+from handlers.inbound import Reply
 from handlers.services import Translate
 from handlers.views import render_admin, render_employee
+from petitions.case import Case
 from storage.models import OutboxRow
 from storage.uow import UnitOfWorkFactory
 
@@ -70,6 +75,7 @@ class DeliveryWorker:
         max_attempts: int = 50,
         grace: float = 10.0,
         backoff_cap: float = 10.0,
+        notices: NoticeIssuer | None = None,
     ) -> None:
         self._uow = uow
         self._t = t
@@ -81,6 +87,9 @@ class DeliveryWorker:
         self._poll = poll_interval
         self._max_attempts = max_attempts
         self._grace = grace
+        # The container's (deployment templates, office name); the shipped templates when
+        # a worker is built without one.
+        self._notices = notices
         self._wake = asyncio.Event()
         self.stats = _Stats()
         # For /readyz: the loop beats at every iteration. During an outage a failing pass
@@ -206,7 +215,10 @@ class DeliveryWorker:
                 if contact is None or case is None or not case.contact_reachable:
                     return None
                 chat_id = contact.chat_id
-                replies = [render_employee(self._t, row.kind, payload)]
+                reply = render_employee(self._t, row.kind, payload)
+                if "notice" in payload:
+                    reply = await self._with_notice(reply, case, payload, row)
+                replies = [reply]
             else:
                 # An officer row names its officer's chat; an admin row goes to the admin chat.
                 if row.audience == "officer":
@@ -223,6 +235,22 @@ class DeliveryWorker:
                     with_file_data=getattr(sender, "needs_file_data", True),
                 )
         return Delivery(row.id, row.audience, row.kind, row.case_id, chat_id, tuple(replies))
+
+    async def _with_notice(
+        self, reply: Reply, case: Case, payload: dict[str, Any], row: OutboxRow
+    ) -> Reply:
+        """The status push with its notice (告知书) attached as a PDF; a channel that
+        fetches files on demand (the web page) gets the reference only."""
+        if self._notices is None:
+            self._notices = NoticeIssuer(NoticeRenderer.from_folder(None))
+        sender = self._senders.get(row.channel)
+        with_data = getattr(sender, "needs_file_data", True)
+        notices = self._notices
+        # Setting a PDF takes tens of milliseconds: not on the event loop.
+        file = await asyncio.to_thread(
+            notices.for_push, case, payload, row.created_at, with_data=with_data
+        )
+        return reply if file is None else replace(reply, files=(*reply.files, file))
 
     async def _deliver(self, row: OutboxRow) -> bool:
         """Send one row and record the result; return False when it must wait."""

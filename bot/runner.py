@@ -264,6 +264,7 @@ async def run_service(
         {c.name: c.sender for c in channels},
         clock,
         admin_locale=settings.default_locale,
+        notices=container.notices,
     )
     scheduler = Scheduler(
         container.uow,

@@ -134,6 +134,8 @@ class Settings:
     # A folder of notice templates (告知书 / 意见书) replacing the shipped ones file by
     # file; see docs/notices.md. None: the shipped templates.
     notice_templates: Path | None = None
+    # The issuing office's name on a notice when the case has no handling unit yet.
+    office_name: str = "信访办公室"
     # How long closed cases' content, outbox rows, ... are kept (bot/retention.py).
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     telegram: TelegramSettings | None = None
@@ -288,6 +290,7 @@ def load_settings(
         allow_custodian_key_on_server=_flag(values, "XINFANG_ALLOW_CUSTODIAN_KEY_ON_SERVER"),
         custodian_passphrase=values.get("XINFANG_CUSTODIAN_PASSPHRASE") or None,
         notice_templates=_notice_templates(values),
+        office_name=(values.get("XINFANG_OFFICE_NAME") or "").strip()[:100] or "信访办公室",
         retention=_retention(values),
         telegram=_telegram(values),
         wecom=_wecom(values),

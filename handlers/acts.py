@@ -36,6 +36,7 @@ from petitions.lifecycle import (
     apply,
     rule_for,
 )
+from petitions.notices import notice_kind_for, notice_number
 from petitions.roles import Role
 from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
 
@@ -213,6 +214,11 @@ _FREE_TEXT = frozenset({"text", "reason"})  # never in audit details (see perfor
 
 async def _push_payload(turn: Turn, case: Case, record: TransitionRecord) -> dict[str, Any]:
     payload = status_payload(case, record)
+    kind = notice_kind_for(record.action)
+    if kind is not None and case.number:
+        # Data, not bytes: the delivery worker renders the PDF and attaches it (the
+        # handlers stay pure; bot/delivery.py).
+        payload["notice"] = {"kind": kind.value, "number": notice_number(case.number, kind)}
     if record.action in _ANSWERS:
         # The answer comes with one-tap rating buttons (满意 / 基本满意 / 不满意).
         payload["survey"] = await open_question(turn.uow, case, SATISFACTION, turn.now)

@@ -134,6 +134,7 @@ class TelegramChannel:
             {self.name: self.sender},
             c.services.clock,
             admin_locale=c.settings.default_locale,
+            notices=c.notices,
             **options,
         )
         return self.worker

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, HttpVersion11, hdrs, web
 
+from bot.notices.issue import NOTICE_STATE
 from bot.web.context import WebContext, error, read_json, sse_stream, valid_token
 from bot.web.history import resume_conversation
 from bot.web.hub import employee_topic
@@ -20,6 +24,8 @@ from bot.web.security import (
 )
 from bot.web.uploads import UploadRejected, check_upload
 from handlers.inbound import Inbound, Reply
+from petitions.case import Case
+from petitions.notices import NoticeKind, notice_number
 
 __all__ = ["EmployeeRoutes"]
 
@@ -44,6 +50,9 @@ class EmployeeRoutes:
         app.router.add_post("/api/chat/upload", self.upload, expect_handler=self.expect)
         app.router.add_get("/api/chat/events", self.events)
         app.router.add_get("/api/chat/history", self.history)
+        app.router.add_get(
+            r"/api/chat/notice/{number:XF-\d{4}-\d{6,18}}/{kind:[a-z_]{1,20}}", self.notice
+        )
 
     async def session(self, request: web.Request) -> web.Response:
         """Start (or keep) the visitor's session and return its CSRF token."""
@@ -81,7 +90,8 @@ class EmployeeRoutes:
             text=text,
             button=button,
         )
-        return web.json_response({"replies": replies_json(await self._handle(chat, inbound))})
+        replies = replies_json(await self._handle(chat, inbound))
+        return web.json_response({"replies": replies, "notices": await self._notices(chat)})
 
     async def history(self, request: web.Request) -> web.Response:
         """Where this browser's conversation stands, for a page that was reloaded: the
@@ -96,7 +106,81 @@ class EmployeeRoutes:
             resumed = await resume_conversation(ctx.container, CHANNEL, chat, locale)
         if resumed.case_id is not None:
             ctx.hub.follow(chat, resumed.case_id)  # its pushes reach the reloaded page too
-        return web.json_response({"replies": replies_json(resumed.replies)})
+        return web.json_response(
+            {"replies": replies_json(resumed.replies), "notices": await self._notices(chat)}
+        )
+
+    async def _case_of(self, uow: Any, chat: str, case: Case | None = None) -> Case | None:
+        """The case this browser's session may read notices of: the one it opened by
+        tracking code (a live ``track.*`` conversation), or the given case when this
+        browser filed it with updates pushed here."""
+        now = self._ctx.now()
+        conversation = await uow.conversations.get(CHANNEL, chat)
+        live = conversation is not None and (
+            conversation.expires_at is None or conversation.expires_at >= now
+        )
+        opened = conversation.draft.get("case_id") if conversation and live else None
+        if opened and conversation is not None and conversation.step.startswith("track."):
+            found: Case | None = await uow.cases.get(int(opened))
+            if case is None or (found is not None and found.id == case.id):
+                return found
+        if case is not None and case.id is not None and case.channel == CHANNEL:
+            contact = await uow.cases.contact(case.id)
+            if contact is not None and contact.chat_id == chat:
+                return case
+        return None
+
+    async def _notices(self, chat: str) -> list[dict[str, str]]:
+        """Links to the notices of the case this session opened by code (a "code only"
+        case has no push: the page is where its notices are read)."""
+        async with self._ctx.uow() as uow:
+            case = await self._case_of(uow, chat)
+            if case is None or case.id is None or case.number is None:
+                return []
+            events = await uow.cases.events(case.id)
+        return [
+            {
+                "name": f"{notice_number(case.number, kind)}.pdf",
+                "url": f"/api/chat/notice/{case.number}/{kind.value}",
+            }
+            for kind, state in NOTICE_STATE.items()
+            if any(e.kind == "transition" and e.to_state is state for e in events)
+        ]
+
+    async def notice(self, request: web.Request) -> web.Response:
+        """A notice (告知书) as PDF, for the browser that follows the case: it opened it by
+        tracking code, or filed it with updates pushed here. Others get a 404."""
+        visitor = request.cookies.get(VISITOR_COOKIE)
+        if not valid_token(visitor) or visitor is None:
+            return error("not_found", 404)
+        ctx = self._ctx
+        chat = employee_chat_id(ctx.vault, visitor)
+        try:
+            kind = NoticeKind(request.match_info["kind"])
+        except ValueError:
+            return error("not_found", 404)
+        async with ctx.uow() as uow:
+            case = await uow.cases.by_number(request.match_info["number"])
+            case = await self._case_of(uow, chat, case) if case is not None else None
+            if case is None or case.id is None:
+                return error("not_found", 404)
+            events = await uow.cases.events(case.id)
+            messages = await uow.cases.messages(case.id)
+        data = ctx.container.notices.from_timeline(case, kind, events, messages)
+        if data is None:
+            return error("not_found", 404)
+        pdf = await asyncio.to_thread(ctx.container.notices.pdf, kind, data, case.locale)
+        name = f"{notice_number(data.case_number, kind)}.pdf"
+        return web.Response(
+            body=pdf,
+            headers={
+                "Content-Type": "application/pdf",
+                "Content-Disposition": (
+                    f"attachment; filename=\"notice.pdf\"; filename*=UTF-8''{quote(name, safe='')}"
+                ),
+                "Cache-Control": "no-store",
+            },
+        )
 
     async def expect(self, request: web.Request) -> web.StreamResponse | None:
         """``Expect: 100-continue``: refuse an oversized file before its bytes are sent."""
@@ -145,7 +229,8 @@ class EmployeeRoutes:
             return error(rejected.code, 413 if rejected.code == "too_big" else 415)
         chat = employee_chat_id(self._ctx.vault, visitor)
         inbound = Inbound(CHANNEL, chat, chat, locale=locale, file=file)
-        return web.json_response({"replies": replies_json(await self._handle(chat, inbound))})
+        replies = replies_json(await self._handle(chat, inbound))
+        return web.json_response({"replies": replies, "notices": await self._notices(chat)})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Pushed updates for this page while it is open (Server-Sent Events)."""

@@ -22,20 +22,29 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.web.context import WebContext, error
+from bot.notices.issue import NOTICE_STATE
+from bot.web.context import WebContext, error, read_json
 from bot.web.render import reply_json
+from bot.web.security import check_csrf
 from handlers.access import may_view
-from handlers.labels import CATEGORY, RATING, STATE
+from handlers.acts import FORMAL_ACTS, check_act, perform_act, preview_act
+from handlers.forms import ACT_NAME, FORMS, WrongValue, fields_from, read_field
+from handlers.inbound import Inbound
+from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME_WORD, RATING, REDIRECT_WORD, STATE
 from handlers.ports import CaseCursor, CaseFilter, Officer
+from handlers.turn import Turn
 from handlers.views import admin_case_detail
 from i18n import N_
 from petitions.case import Case
 from petitions.categories import Category
 from petitions.codes import format_case_number
 from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, is_overdue
-from petitions.lifecycle import can_view
+from petitions.errors import DomainError
+from petitions.lifecycle import Action, can_view, rule_for
+from petitions.notices import NoticeKind, notice_number
 from petitions.roles import Role
-from petitions.states import TERMINAL_STATES, CaseState
+from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
+from storage.repositories import SqlWeb
 from storage.search import CONFIRM_LIMIT, MAX_QUERY, query_terms
 from storage.uow import SqlUnitOfWork
 
@@ -124,11 +133,27 @@ LEDGER_LABELS = {
     "case_reload": N_("ledger.case_reload"),
     "loading": N_("ledger.loading"),
     "error_not_found": N_("ledger.error_not_found"),
+    "form_preview": N_("ledger.form_preview"),
+    "form_confirm": N_("ledger.form_confirm"),
+    "form_edit": N_("ledger.form_edit"),
+    "form_preview_heading": N_("ledger.form_preview_heading"),
+    "form_done": N_("ledger.form_done"),
+    "form_choose": N_("ledger.form_choose"),
+    "form_days": N_("ledger.form_days"),
+    "notices": N_("ledger.notices"),
+    "notices_none": N_("ledger.notices_none"),
+    "error_stale": N_("ledger.error_stale"),
+    "error_csrf": N_("ledger.error_csrf"),
 }
 for _state, _message_id in STATE.items():
     LEDGER_LABELS[f"state_{_state.value}"] = _message_id
 for _category, _message_id in CATEGORY.items():
     LEDGER_LABELS[f"category_{_category.value}"] = _message_id
+
+# Who may take some formal act (discipline inspection acts as officers on its reports).
+_ACTING_ROLES = frozenset(
+    {role for action in FORMAL_ACTS for role in rule_for(action).roles} | {Role.DISCIPLINE}
+)
 
 _PROBE = Case(
     category=Category.OTHER,
@@ -353,6 +378,11 @@ class LedgerRoutes:
         app.router.add_get("/api/officer/cases.xlsx", self.export_xlsx)
         app.router.add_get("/api/officer/cases.csv", self.export_csv)
         app.router.add_get(r"/api/officer/cases/{case_id:\d{1,18}}", self.case)
+        app.router.add_post(r"/api/officer/cases/{case_id:\d{1,18}}/preview", self.preview)
+        app.router.add_post(r"/api/officer/cases/{case_id:\d{1,18}}/act", self.act)
+        app.router.add_get(
+            r"/api/officer/cases/{case_id:\d{1,18}}/notices/{kind:[a-z_]{1,20}}.pdf", self.notice
+        )
 
     def _locale(self, request: web.Request) -> str:
         ctx = self._ctx
@@ -520,12 +550,209 @@ class LedgerRoutes:
             )
             await uow.commit()
         card, timeline = admin_case_detail(t, case, events, messages, files, now)
+        issued = [
+            {
+                "kind": kind.value,
+                "number": notice_number(case.number or "", kind),
+                "url": f"/api/officer/cases/{case.id}/notices/{kind.value}.pdf",
+            }
+            for kind, state in NOTICE_STATE.items()
+            if case.number and any(e.kind == "transition" and e.to_state is state for e in events)
+        ]
         return web.json_response(
             {
                 "row": _row(translate, locale, case, names, now),
                 "card": reply_json(card),
                 "timeline": reply_json(timeline, files=True),
+                "acts": self._acts(officer, case, locale),
+                "notices": issued,
             }
+        )
+
+    # -- formal acts by forms ----------------------------------------------------------
+
+    def _acts(self, officer: Officer, case: Case, locale: str) -> list[dict[str, Any]]:
+        """The formal acts this officer may take on the case now, each with its form."""
+        t = self._ctx.container.translator.t
+        probe = self._turn(officer, locale, None)
+        acts: list[dict[str, Any]] = []
+        for action in FORMAL_ACTS:
+            try:
+                check_act(probe, officer, case, action)
+            except DomainError:
+                continue
+            acts.append(
+                {
+                    "action": action.value,
+                    "label": t(ACT_NAME[action], locale),
+                    "fields": [self._field(f, locale) for f in FORMS[action]],
+                }
+            )
+        return acts
+
+    def _field(self, name: str, locale: str) -> dict[str, Any]:
+        t = self._ctx.container.translator.t
+        field: dict[str, Any] = {"name": name, "label": t(FIELDS[name], locale)}
+        if name == "outcome":
+            field["choices"] = [[o.value, t(OUTCOME_WORD[o], locale)] for o in Outcome]
+        elif name == "redirect":
+            field["choices"] = [[r.value, t(REDIRECT_WORD[r], locale)] for r in Redirect]
+        elif name == "extension_days":
+            most = self._ctx.container.settings.policy.extension_max_days
+            field["choices"] = [[str(d), str(d)] for d in (10, 15, 30) if d <= most]
+        else:
+            field["text"] = True
+        return field
+
+    def _turn(self, officer: Officer, locale: str, uow: Any) -> Turn:
+        ctx = self._ctx
+        inbound = Inbound(
+            CHANNEL, "admin", SqlWeb.account_of(officer.id), locale=locale, in_admin_chat=True
+        )
+        return Turn(inbound, uow, ctx.container.services, ctx.now(), locale, None)
+
+    def _refused(self, code: str, status: int, message: str) -> web.Response:
+        return web.json_response({"error": code, "message": message}, status=status)
+
+    def _domain_error(self, exc: DomainError, locale: str) -> web.Response:
+        t = self._ctx.container.translator.t
+        params = dict(exc.params)
+        if params.get("field") in FIELDS:
+            params["field"] = t(FIELDS[params["field"]], locale)
+        message = t(ERRORS.get(exc.code, ERRORS["domain"]), locale, **params)
+        status = {
+            "not_permitted": 403,
+            "invalid_transition": 409,
+            "extension_used": 409,
+            "case_not_found": 404,
+        }.get(exc.code, 400)
+        return self._refused(exc.code, status, message)
+
+    async def _act_request(
+        self, request: web.Request
+    ) -> tuple[Officer, Action, dict[str, Any], str, str | None] | web.Response:
+        """The signed-in officer, the act, the raw fields, the locale and the state the
+        page showed; CSRF checked first (a 403 with a translated message)."""
+        locale = self._ctx.page_locale(request)
+        t = self._ctx.container.translator.t
+        try:
+            check_csrf(request, self._ctx.vault)
+        except web.HTTPForbidden:
+            return self._refused("csrf", 403, t(N_("ledger.error_csrf"), locale))
+        officer: Officer | None = await self._signed_in(request)
+        if officer is None:
+            return error("signed_out", 401)
+        if officer.role not in _ACTING_ROLES:
+            # A role with no handling rights at all (a custodian) is refused before any
+            # case is looked up: the answer says nothing about the case.
+            message = t(ERRORS["not_permitted"], locale)
+            return self._refused("not_permitted", 403, message)
+        body = await read_json(request)
+        locale = self._ctx.locale(body.get("locale")) or locale
+        raw_action, raw_fields = body.get("action"), body.get("fields") or {}
+        seen = body.get("state")
+        try:
+            action = Action(str(raw_action))
+        except ValueError:
+            return error("bad_request", 400)
+        if action not in FORMAL_ACTS or not isinstance(raw_fields, dict):
+            return error("bad_request", 400)
+        if seen is not None and not isinstance(seen, str):
+            return error("bad_request", 400)
+        return officer, action, raw_fields, locale, seen
+
+    def _fields(self, turn: Turn, action: Action, raw: dict[str, Any]) -> Any:
+        values: dict[str, Any] = {}
+        for name in FORMS[action]:
+            value = raw.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise WrongValue(turn.t("error.domain"))
+            values[name] = read_field(turn, name, str(value))
+        return fields_from(values)
+
+    async def _run(self, request: web.Request, *, apply: bool) -> web.Response:
+        found = await self._act_request(request)
+        if isinstance(found, web.Response):
+            return found
+        officer, action, raw, locale, seen = found
+        ctx = self._ctx
+        t = ctx.container.translator.t
+        async with ctx.locks.hold(f"case:{request.match_info['case_id']}"), ctx.uow() as uow:
+            case = await uow.cases.get(int(request.match_info["case_id"]), for_update=apply)
+            if case is None or case.id is None or not may_view(officer, case):
+                return error("not_found", 404)
+            if seen is not None and seen != case.state.value:
+                # The page is out of date: someone acted on the case meanwhile.
+                return self._refused("stale", 409, t(N_("ledger.error_stale"), locale))
+            turn = self._turn(officer, locale, uow)
+            try:
+                fields = self._fields(turn, action, raw)
+                if not apply:
+                    text = preview_act(turn, officer, case, action, fields)
+                    return web.json_response({"text": text, "state": case.state.value})
+                replies = await perform_act(turn, officer, case, action, fields)
+            except WrongValue as wrong:
+                return self._refused("invalid_field", 400, wrong.text)
+            except DomainError as exc:
+                return self._domain_error(exc, locale)
+            await uow.commit()
+        return web.json_response(
+            {"text": replies[0].text if replies else "", "state": case.state.value}
+        )
+
+    async def preview(self, request: web.Request) -> web.Response:
+        """What the employee would receive if the act were applied now; nothing changes."""
+        return await self._run(request, apply=False)
+
+    async def act(self, request: web.Request) -> web.Response:
+        """Apply a formal act (the same checks, events, audit and push as the chat)."""
+        return await self._run(request, apply=True)
+
+    async def notice(self, request: web.Request) -> web.Response:
+        """A notice the case was issued, as PDF (the case page's role check; audited)."""
+        officer: Officer | None = await self._signed_in(request)
+        if officer is None:
+            return error("signed_out", 401)
+        try:
+            kind = NoticeKind(request.match_info["kind"])
+        except ValueError:
+            return error("not_found", 404)
+        ctx = self._ctx
+        now = ctx.now()
+        async with ctx.uow() as uow:
+            case = await uow.cases.get(int(request.match_info["case_id"]))
+            if case is None or case.id is None or not may_view(officer, case):
+                return error("not_found", 404)
+            events = await uow.cases.events(case.id)
+            messages = await uow.cases.messages(case.id)
+            data = ctx.container.notices.from_timeline(case, kind, events, messages)
+            if data is None:
+                return error("not_found", 404)
+            await uow.audit.add(
+                now,
+                officer.role,
+                "case.notice",
+                actor_officer_id=officer.id,
+                case_id=case.id,
+                channel=CHANNEL,
+                detail={"kind": kind.value},
+            )
+            await uow.commit()
+        locale = self._locale(request)
+        try:
+            pdf = await asyncio.to_thread(ctx.container.notices.pdf, kind, data, locale)
+        except DomainError:
+            return error("not_found", 404)  # a notice whose decision was not recorded
+        number = notice_number(data.case_number, kind)
+        return web.Response(
+            body=pdf,
+            headers={
+                "Content-Type": "application/pdf",
+                "Content-Disposition": _disposition(f"{number}.pdf", "notice.pdf"),
+                "Cache-Control": "no-store",
+            },
         )
 
 

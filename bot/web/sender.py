@@ -19,6 +19,7 @@ from typing import Any
 from bot.channels import Delivery
 from bot.web.hub import ADMIN_TOPIC, Hub, employee_topic, officer_topic
 from bot.web.render import replies_json
+from petitions.notices import parse_notice_number
 
 __all__ = ["WebSender"]
 
@@ -43,6 +44,12 @@ class WebSender:
         }
         if staff:
             event["case_id"] = _case_of(delivery)
+        else:
+            # A formal act's notice (告知书): a link the page offers; the PDF is fetched by
+            # the session that follows the case (bot/web/employee.py).
+            notices = [_notice_link(f.name) for r in delivery.replies for f in r.files]
+            if any(notices):
+                event["notices"] = [n for n in notices if n]
         if delivery.audience == "employee":
             topics = (employee_topic(delivery.chat_id),) if delivery.chat_id else ()
             reached = self._hub.publish(event, *topics, case_id=delivery.case_id)
@@ -53,6 +60,14 @@ class WebSender:
         log.debug(
             "web row %s (%s) reached %d open page(s)", delivery.row_id, delivery.kind, reached
         )
+
+
+def _notice_link(name: str) -> dict[str, str] | None:
+    parsed = parse_notice_number(name.removesuffix(".pdf"))
+    if parsed is None:
+        return None
+    case_number, kind, _issue = parsed
+    return {"name": name, "url": f"/api/chat/notice/{case_number}/{kind.value}"}
 
 
 def _case_of(delivery: Delivery) -> int | None:

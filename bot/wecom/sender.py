@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.channels import Delivery, Rejected, RetryLater, Unreachable
@@ -98,6 +99,11 @@ class WeComSender:
         while len(self._done) > self._memory:
             self._done.popitem(last=False)
         if delivery.chat_id is not None:
+            if delivery.audience == "employee":
+                # A notice (告知书) would need a media upload, which the client does not do
+                # yet: the push goes without it rather than naming a file it does not carry.
+                bare = tuple(replace(r, files=()) for r in delivery.replies)
+                delivery = replace(delivery, replies=bare)
             await self._to_members(client, [delivery.chat_id], delivery, done, single=True)
         else:
             if self._admin_chat_id:

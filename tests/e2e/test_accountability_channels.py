@@ -73,7 +73,9 @@ async def test_telegram_rating_review_result_and_automatic_close(
         await _admin(
             tg, LEADER, f"/reviewdone {number} supported 复查确认漏记两周加班，予以补发。"
         )
-        await tg.until(EMPLOYEE, since, lambda ms: any("复查确认漏记" in m["text"] for m in ms))
+        await tg.until(
+            EMPLOYEE, since, lambda ms: any("复查确认漏记" in m.get("text", "") for m in ms)
+        )
         assert "复查完毕" in tg.texts(EMPLOYEE)
 
         # Nobody asks further: when the window passes the case closes and the employee is told.
@@ -82,8 +84,10 @@ async def test_telegram_rating_review_result_and_automatic_close(
         result = await Scheduler(container.uow, container.services, clock).run_once(clock())
         assert result.sent == {"auto_close": 1}
         tg.worker.wake()
-        found = await tg.until(EMPLOYEE, since, lambda ms: any("办结" in m["text"] for m in ms))
-        assert any("未申请复查" in m["text"] for m in found)
+        found = await tg.until(
+            EMPLOYEE, since, lambda ms: any("办结" in m.get("text", "") for m in ms)
+        )
+        assert any("未申请复查" in m.get("text", "") for m in found)
         assert (await load_case(container, 1)).state is CaseState.CLOSED
         assert tg.fake.flood_violations == 0
 

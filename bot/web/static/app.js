@@ -144,6 +144,21 @@
 
     decorate() {}
 
+    // A formal act's notice (告知书): a download link, once per notice.
+    addNotices(notices) {
+      this.noticesShown = this.noticesShown || new Set();
+      for (const notice of notices || []) {
+        if (this.noticesShown.has(notice.url)) continue;
+        this.noticesShown.add(notice.url);
+        const link = el("a", { class: "notice", href: notice.url, download: notice.name, text: `${label("download")}: ${notice.name}` });
+        // Under the message it came with (the status of the act that issued it).
+        const last = this.log.querySelector("li.msg.bot:last-child");
+        if (last) last.append(el("p", { class: "file" }, link));
+        else this.log.append(el("li", { class: "msg bot" }, el("p", { class: "file" }, link)));
+      }
+      this.scroll();
+    }
+
     // The officers' page needs nothing more than the cookie: the server renders its feed
     // and answers in the page's language.
     async switchLanguage() {}
@@ -174,6 +189,7 @@
         if (this.seen.has(data.row)) return;
         this.seen.add(data.row);
         this.addReplies(data.replies, { pushed: true });
+        this.addNotices(data.notices);
       };
       this.source = source;
     }
@@ -221,8 +237,10 @@
       // After a reload the server says where the conversation stands (the current
       // question, or the case opened by its code); a new visitor gets the menu.
       const history = await api(`/api/chat/history?locale=${encodeURIComponent(state.locale)}`);
-      if (history.ok && (history.data.replies || []).length) this.addReplies(history.data.replies);
-      else await this.send({ text: "/start" }, null);
+      if (history.ok && (history.data.replies || []).length) {
+        this.addReplies(history.data.replies);
+        this.addNotices(history.data.notices);
+      } else await this.send({ text: "/start" }, null);
     }
 
     // The receipt of a submitted petition: the tracking code on its own, a copy button,
@@ -285,6 +303,7 @@
         if (!result.ok) return this.showError(result.data.error);
         this.setStatus("");
         this.addReplies(result.data.replies);
+        this.addNotices(result.data.notices);
       });
     }
 

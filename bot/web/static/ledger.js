@@ -275,7 +275,7 @@
       page.replaceChildren(back, el("p", { class: "status", text: L(`error_${result.data.error}`) }));
       return;
     }
-    const { row, card, timeline } = result.data;
+    const { row, card, timeline, acts, notices } = result.data;
     const heading = el("h2", { id: "case-heading", tabindex: "-1", text: L("case_heading").replace("{number}", row.number) });
     const facts = el("dl", { class: "case-facts" });
     for (const key of COLUMNS.slice(1)) {
@@ -287,10 +287,18 @@
     actions.append(
       el("h3", { id: "case-actions-heading", text: L("case_actions") }),
       el("p", { class: "note", text: L("case_actions_hint") }),
-      buttons(card.buttons, answers, id),
+      actForms(acts || [], row, id),
+      buttons(otherButtons(card.buttons, acts || []), answers, id),
       answers,
       answerForm(answers, id)
     );
+    const noticeBox = el("section", { class: "case-notices", "aria-labelledby": "case-notices-heading" });
+    noticeBox.append(el("h3", { id: "case-notices-heading", text: L("notices") }));
+    if (!(notices || []).length) noticeBox.append(el("p", { class: "note", text: L("notices_none") }));
+    for (const notice of notices || []) {
+      const url = `${notice.url}?locale=${encodeURIComponent(xf.state.locale)}`;
+      noticeBox.append(el("p", { class: "file" }, el("a", { href: url, download: `${notice.number}.pdf`, "data-kind": notice.kind, text: `${xf.label("download")}: ${notice.number}.pdf` })));
+    }
     const evidence = el("section", { class: "case-evidence", "aria-labelledby": "case-evidence-heading" });
     evidence.append(el("h3", { id: "case-evidence-heading", text: L("case_evidence") }));
     const files = timeline.files || [];
@@ -310,6 +318,7 @@
         el("h3", { id: "case-content-heading", text: L("case_content") }),
         el("p", { class: "text", text: card.text })),
       actions,
+      noticeBox,
       evidence,
       el("section", { class: "case-timeline", "aria-labelledby": "case-timeline-heading" },
         el("h3", { id: "case-timeline-heading", text: L("case_timeline") }),
@@ -322,6 +331,89 @@
     const url = `/api/officer/evidence/${encodeURIComponent(String(file.id))}`;
     if (file.inline) return el("a", { href: url, target: "_blank", rel: "noopener" }, el("img", { class: "evidence", alt: file.name, src: url, loading: "lazy" }));
     return el("a", { href: url, download: file.name, text: `${xf.label("download")}: ${file.name}` });
+  }
+
+  // The formal acts have forms of their own (below); the card's other buttons (查看, 认领,
+  // 回复职工 …) still post the chat's payloads.
+  function otherButtons(rows, acts) {
+    const formal = new Set(["accept", "not_accept", "transfer", "start", "extend", "respond", "start_review", "complete_review", "close"]);
+    for (const act of acts) formal.add(act.action);
+    return (rows || []).map((r) => r.filter((b) => !formal.has((b.payload.split(":")[1] || "")))).filter((r) => r.length);
+  }
+
+  // One form per formal act this officer may take now: choices as selects, texts as
+  // textareas; 预览 shows exactly what the employee will receive, 确认 applies the act.
+  function actForms(acts, row, id) {
+    const box = el("div", { class: "act-forms" });
+    for (const act of acts) box.append(actForm(act, row, id));
+    return box;
+  }
+
+  function actForm(act, row, id) {
+    const form = el("form", { class: "act-form", "data-action": act.action, novalidate: "" });
+    const set = el("fieldset", {}, el("legend", { text: act.label }));
+    const controls = {};
+    for (const field of act.fields) {
+      const fid = `act-${act.action}-${field.name}`;
+      let control;
+      if (field.choices) {
+        control = el("select", { id: fid, name: field.name });
+        control.append(el("option", { value: "", text: L("form_choose") }));
+        for (const [value, text] of field.choices) {
+          control.append(el("option", { value, text: field.name === "extension_days" ? `${text} ${L("form_days")}` : text }));
+        }
+      } else {
+        control = el("textarea", { id: fid, name: field.name, rows: "3", maxlength: "20000" });
+      }
+      controls[field.name] = control;
+      set.append(el("div", { class: "field" }, el("label", { for: fid, text: field.label }), control));
+    }
+    const previewButton = el("button", { type: "submit", class: "preview", text: L("form_preview") });
+    const message = el("p", { class: "form-error", role: "alert" });
+    const preview = el("div", { class: "act-preview", hidden: "" });
+    set.append(el("div", { class: "actions" }, previewButton), message, preview);
+    form.append(set);
+    const body = () => {
+      const fields = {};
+      for (const [name, control] of Object.entries(controls)) if (control.value.trim()) fields[name] = control.value.trim();
+      return { action: act.action, fields, state: row.state_code, locale: xf.state.locale };
+    };
+    const failed = (result) => {
+      if (result.status === 401) return location.reload();
+      message.textContent = result.data.message || xf.label(`error_${result.data.error || "generic"}`);
+      previewButton.focus();
+    };
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      message.textContent = "";
+      const result = await xf.api(`/api/officer/cases/${encodeURIComponent(id)}/preview`, { json: body() });
+      if (!result.ok) {
+        preview.hidden = true;
+        return failed(result);
+      }
+      const confirm = el("button", { type: "button", class: "primary confirm", text: L("form_confirm") });
+      const edit = el("button", { type: "button", class: "edit", text: L("form_edit") });
+      const heading = el("h4", { tabindex: "-1", text: L("form_preview_heading") });
+      preview.replaceChildren(heading, el("pre", { class: "preview-text", text: result.data.text }), el("div", { class: "actions" }, confirm, edit));
+      preview.hidden = false;
+      heading.focus();
+      edit.addEventListener("click", () => {
+        preview.hidden = true;
+        (Object.values(controls)[0] || previewButton).focus();
+      });
+      confirm.addEventListener("click", async () => {
+        confirm.disabled = true;
+        const done = await xf.api(`/api/officer/cases/${encodeURIComponent(id)}/act`, { json: body() });
+        confirm.disabled = false;
+        if (!done.ok) return failed(done);
+        preview.replaceChildren(el("p", { class: "done", role: "status", text: done.data.text || L("form_done") }));
+        // The case moved on: its facts, the next acts and the notices are read again.
+        await openCase(id);
+        const heading = parts.casePage.querySelector("#case-actions-heading");
+        if (heading) heading.after(el("p", { class: "act-done", role: "status", text: done.data.text || L("form_done") }));
+      });
+    });
+    return form;
   }
 
   // The case card's buttons post the same payloads as the chat's (POST /api/officer/send),
