@@ -87,7 +87,7 @@ async def seed(container: Container, clock: FakeClock) -> list[int]:
     return ids
 
 
-async def test_a_scheduler_pass_and_the_lists_never_stall_the_event_loop(
+async def test_a_scheduler_pass_the_lists_and_statistics_never_stall_the_event_loop(
     container: Container, clock: FakeClock
 ) -> None:
     officer = await add_officer(container)
@@ -102,6 +102,9 @@ async def test_a_scheduler_pass_and_the_lists_never_stall_the_event_loop(
         await leader.press(page)
         await officer.say("/cases overdue")
         await officer.say("/cases mine")
+        # Statistics over every seeded case (SQL aggregation; a month at least).
+        year = clock().year
+        await leader.say(f"/stats {year - 1}-01-01 {year}-12-31")
 
     expected_overdue = sum(
         1
@@ -113,6 +116,7 @@ async def test_a_scheduler_pass_and_the_lists_never_stall_the_event_loop(
     closed = {i for i in range(0, OPEN_CASES, 100) if i % len(OPEN_STATES) == 4}  # responded
     mine = [i for i in range(0, OPEN_CASES, 3) if i % 10 and i not in closed]
     assert officer.text.startswith(f"共 {len(mine)} 件")  # counted in SQL, role filtered
+    assert any(str(OPEN_CASES) in r.text for r in leader.last), leader.text  # the total
     assert probe.wakeups > 10
     assert probe.worst < BOUND, f"event loop stalled {probe.worst * 1000:.0f} ms"
 
