@@ -125,6 +125,9 @@ async def test_the_ledger_filters_sorts_pages_opens_a_case_and_exports_xlsx(
     await expect(page.locator("button.sort[data-sort=created]")).to_be_focused()
     await page.keyboard.press("Enter")  # the sort button keeps the focus: Enter sorts again
     await expect(page.locator("th[aria-sort=descending]")).to_have_count(1)
+    # The header changes before the rows arrive: wait for the newest case on top.
+    newest = f"{cases['wages']:06d}"
+    await expect(page.locator(".ledger-table tbody tr").first).to_contain_text(newest)
     first_page = await _numbers(page)
     assert len(first_page) == 20 and first_page[0].endswith(f"{cases['wages']:06d}")
     await page.locator("button.next").click()
