@@ -276,6 +276,12 @@ def report_xlsx(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
     return buffer.getvalue()
 
 
+def _draw_chart(report: Any, tr: Any, policy: DeadlinePolicy) -> bytes:
+    from bot.stats_chart import render_chart  # matplotlib loads only when a chart is drawn
+
+    return render_chart(report, tr, policy)
+
+
 class StatsService:
     """The ``/stats`` answer in the admin chat: figures, a chart and CSV/XLSX exports."""
 
@@ -295,10 +301,9 @@ class StatsService:
         text = report_text(report, tr, self._policy)
         first, last = period_text(report, self._policy)
         stem = f"xinfang-stats-{first}-{last}"
-        from bot.stats_chart import render_chart
-
-        # Drawing takes a few hundred milliseconds: off the event loop.
-        png = await asyncio.to_thread(render_chart, report, tr, self._policy)
+        # Drawing takes a few hundred milliseconds, and the first use imports matplotlib and
+        # loads its fonts (over a second): both off the event loop.
+        png = await asyncio.to_thread(_draw_chart, report, tr, self._policy)
         files = (
             FileOut("photo", f"{stem}.png", "image/png", png),
             FileOut("document", f"{stem}.csv", "text/csv", report_csv(report, tr, self._policy)),
