@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 PROCESSED_TTL = timedelta(days=1)
 # The longest throttling window (web sign-in); rate-limit rows older than this are purged.
 LIMIT_TTL = timedelta(minutes=15)
+# Cases failing one after another in a pass mean the database, not the cases, is failing.
+FAILURES_IN_A_ROW = 3
 # Cases read from the next-notice index at a time (each is then handled on its own).
 DUE_BATCH = 200
 # Cases marked per transaction when the configuration changed.
@@ -150,6 +152,7 @@ class Scheduler:
         """Look at every case whose next-notice time has come, in batches read from the
         index; each case in its own short transaction, other work running in between."""
         after: tuple[datetime, int] | None = None
+        in_a_row = 0
         while True:
             async with self._uow() as uow:
                 batch = await uow.cases.due_for_notice(now, after, DUE_BATCH)
@@ -159,9 +162,17 @@ class Scheduler:
                         kinds = await process_case(uow, self._services, case_id, now)
                         await uow.commit()
                 except Exception:  # its time stays due: the next pass tries it again
-                    log.exception("scheduler: case %s failed", case_id)
                     result.failed += 1
+                    in_a_row += 1
+                    if in_a_row == 1:
+                        log.exception("scheduler: case %s failed", case_id)
+                    if in_a_row >= FAILURES_IN_A_ROW:
+                        # Not this case but the database: end the pass and let the run
+                        # loop's backoff log one line per outage instead of a traceback
+                        # per case.
+                        raise
                     continue
+                in_a_row = 0
                 result.sent.update(k.split(":", 1)[0] for k in kinds)
             if len(batch) < DUE_BATCH:
                 return
