@@ -71,6 +71,7 @@ from petitions.deadlines import WorkingDaysPolicy, deadline_for  # noqa: E402
 from petitions.roles import Role  # noqa: E402
 from petitions.schedule import FOLLOW_UP, OVERDUE, next_notice_at  # noqa: E402
 from petitions.states import TERMINAL_STATES, CaseState, Outcome  # noqa: E402
+from petitions.units import UnitTree  # noqa: E402
 from storage.models import (  # noqa: E402
     CaseEventRow,
     CaseMessageRow,
@@ -222,15 +223,17 @@ def _pick(rng: random.Random, table: tuple[tuple[Any, float], ...]) -> Any:
 class Generator:
     """Makes the rows of cases ``[first, first + count)`` and everything hanging off them."""
 
-    def __init__(self, container: Container, officers: list[Officer], units: int, seed: int):
+    def __init__(self, container: Container, officers: list[Officer], units: list[int], seed: int):
         self.vault = container.vault
         self.policy = container.settings.policy
         self.schedule = container.settings.schedule
         self.rng = random.Random(seed)
         self.staff = [o for o in officers if o.role is Role.OFFICER]
-        self.units = [f"第{k + 1:03d}分公司" for k in range(units)]
+        self.units = units
         # A few big units and a long tail, as in a real group company.
-        self.unit_weights = list(itertools.accumulate(1 / (k + 1) ** 0.8 for k in range(units)))
+        self.unit_weights = list(
+            itertools.accumulate(1 / (k + 1) ** 0.8 for k in range(len(units)))
+        )
         self.next_event = self.next_message = self.next_feedback = self.next_notice = 1
         self._tokens: dict[str, list[int]] = {}
 
@@ -242,7 +245,7 @@ class Generator:
             self._tokens[description] = found
         return found
 
-    def unit(self) -> str:
+    def unit(self) -> int:
         """A unit, big ones more often."""
         x = self.rng.random() * self.unit_weights[-1]
         return self.units[bisect.bisect_left(self.unit_weights, x)]
@@ -292,7 +295,7 @@ class Generator:
             locale="zh_CN" if rng.random() < 0.95 else "en",
             created_at=created,
             id=case_id,
-            owner_unit=self.unit(),
+            unit_id=self.unit(),
         )
         officer = rng.choice(self.staff)
         events: list[tuple[datetime, str, Role, CaseState | None, CaseState | None, Any]] = [
@@ -405,7 +408,8 @@ class Generator:
             contact_mode="push" if push else "code",
             contact_erase_at=keep_until if push and not erased else None,
             owner_officer_id=case.owner_officer_id,
-            owner_unit=case.owner_unit,
+            unit_id=case.unit_id,
+            origin_unit_id=case.unit_id,
             priority=0,
             outcome=case.outcome.value if case.outcome else None,
             extension_days=case.extension_days,
@@ -636,13 +640,19 @@ async def seed(container: Container, opts: argparse.Namespace, dsn: str | None) 
     started = time.perf_counter()
     rng = random.Random(opts.seed)
     async with container.uow() as uow:
+        # The group: a root and its units (分公司), each case handled by one of them.
+        root = await uow.units.add("JT", "本集团", None, NOW - _days(4 * 365))
+        units = [
+            (await uow.units.add(f"U{k + 1:03d}", f"第{k + 1:03d}分公司", root.id, NOW)).id
+            for k in range(opts.units)
+        ]
         for k in range(opts.officers):
             role = Role.LEADER if k < 3 else Role.DISCIPLINE if k < 5 else Role.OFFICER
             officer = await uow.officers.add(
                 f"办理人{k:02d}",
                 role,
                 NOW - _days(4 * 365),
-                unit=f"第{k * 4 + 1:03d}分公司",
+                unit_id=units[(k * 4) % len(units)] if k >= 5 else None,
                 accounts={"telegram": str(20_000_000 + k)},
             )
             shape.officers.append(officer)
@@ -652,7 +662,7 @@ async def seed(container: Container, opts: argparse.Namespace, dsn: str | None) 
             schedule_fingerprint(cfg.policy, cfg.schedule), NOW
         )
         await uow.commit()
-    gen = Generator(container, shape.officers, opts.units, opts.seed)
+    gen = Generator(container, shape.officers, units, opts.seed)
     n = opts.cases
     span = YEARS * 365 * 86400.0
     created = sorted(rng.random() * span for _ in range(n))
@@ -778,7 +788,7 @@ async def _walk_list(container: Container, flt: CaseFilter, figures: Figures) ->
 async def _ledger_page(container: Container, officer: Officer, query: dict[str, str]) -> Any:
     """What ``GET /api/officer/cases`` does, less the HTTP: parse, search, page, count,
     names, rows (bot/web/ledger.py LedgerRoutes.cases)."""
-    parsed = parse_query(query, officer, NOW)
+    parsed = parse_query(query, officer, NOW, UnitTree(()))
     flt = parsed.flt
     t = container.translator.t
     async with container.uow() as uow:
@@ -794,7 +804,7 @@ async def _ledger_100th_cursor(container: Container, officer: Officer) -> str | 
     """The cursor the 99th page's "next" link carries."""
     query: dict[str, str] = {}
     for _ in range(PAGES - 1):
-        parsed = parse_query(query, officer, NOW)
+        parsed = parse_query(query, officer, NOW, UnitTree(()))
         async with container.uow() as uow:
             page = await uow.cases.ledger(parsed.flt)
         if len(page) < parsed.flt.limit:
@@ -820,7 +830,7 @@ async def measure(container: Container, shape: Shape, runs: int, clock: Clock) -
     scheduler = Scheduler(container.uow, container.services, clock, retention=settings.retention)
     viewer = next(o for o in shape.officers if o.role is Role.OFFICER)
     open_states = frozenset(s for s in CaseState if s not in TERMINAL_STATES)
-    from bot.web.ledger import visible_categories
+    from handlers.access import visible_categories
 
     list_filter = CaseFilter(
         states=open_states,

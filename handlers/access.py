@@ -1,15 +1,56 @@
-"""Who may see a case: the one check behind commands, cards, feeds, pushes and evidence."""
+"""Who may see a case: the one check behind commands, cards, feeds, pushes, evidence and
+every list (the same rule, as a CaseFilter, in SQL)."""
 
 from __future__ import annotations
 
-from handlers.ports import Officer
-from petitions.case import Case
-from petitions.lifecycle import can_view
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["may_view"]
+from handlers.ports import CaseFilter, Officer
+from petitions.case import Case
+from petitions.categories import Category
+from petitions.lifecycle import can_view
+from petitions.roles import Role
+
+__all__ = ["in_scope", "may_view", "scoped_filter", "visible_categories"]
+
+
+def in_scope(officer: Officer, case: Case) -> bool:
+    """Whether the case is handled in the officer's part of the group: a unit of their
+    unit's subtree (the root office, or a deployment without units, sees every case)."""
+    return officer.scope is None or case.unit_id in officer.scope
 
 
 def may_view(officer: Officer, case: Case) -> bool:
-    """Whether this officer may see the case's content: their role allows it and the case
-    does not keep them away (a complaint about how they handled it)."""
-    return can_view(officer.role, case) and case.excluded_officer_id != officer.id
+    """Whether this officer may see the case's content: their role and unit allow it and
+    the case does not keep them away (a complaint about how they handled it)."""
+    return (
+        can_view(officer.role, case)
+        and in_scope(officer, case)
+        and case.excluded_officer_id != officer.id
+    )
+
+
+_PROBE = Case(
+    category=Category.OTHER,
+    description="",
+    channel="",
+    anonymous=True,
+    locale="zh_CN",
+    created_at=datetime(2000, 1, 1, tzinfo=UTC),
+)
+
+
+def visible_categories(role: Role) -> frozenset[str] | None:
+    """The categories this role may see (petitions.lifecycle.can_view); None for all,
+    empty for a role that sees no case's content (a custodian)."""
+    seen = frozenset(c.value for c in Category if can_view(role, replace(_PROBE, category=c)))
+    return None if len(seen) == len(Category) else seen
+
+
+def scoped_filter(officer: Officer, **conditions: Any) -> CaseFilter:
+    """A list filter holding :func:`may_view` for this officer (role, unit subtree and
+    exclusion), plus the given conditions (``categories`` may narrow the role's)."""
+    conditions.setdefault("categories", visible_categories(officer.role))
+    return CaseFilter(viewer_officer_id=officer.id, scope=officer.scope, **conditions)

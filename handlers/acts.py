@@ -164,7 +164,8 @@ async def perform_act(
     if assigned:
         # From acceptance on every case has an owner: the officer who accepted it.
         case.owner_officer_id = officer.id
-        case.owner_unit = case.owner_unit or officer.unit
+        if case.unit_id is None:
+            case.unit_id = officer.unit_id
     await turn.uow.cases.save(case)
     detail = {k: v for k, v in fields_dict(fields).items() if v is not None}
     employee_detail = {k: v for k, v in detail.items() if k != "text"}

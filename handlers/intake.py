@@ -572,7 +572,6 @@ async def _submit(turn: Turn) -> Replies:
         locale=turn.locale,
         created_at=turn.stamp,
         updated_at=turn.stamp,
-        owner_unit=None,
         priority=1 if category.routes_to_discipline else 0,
         push_updates=push,
     )

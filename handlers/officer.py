@@ -16,9 +16,10 @@ fields missing, and every case-card button, opens the act's guided form with a p
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from handlers.access import may_view, scoped_filter
 from handlers.acts import check_act, perform_act, resolve_case, send_message
 from handlers.disclosure import DISCLOSURE_COMMANDS, handle_disclosure, is_disclosure_input
 from handlers.forms import (
@@ -39,10 +40,9 @@ from handlers.turn import Turn
 from handlers.views import admin_case_detail
 from i18n import LOCALES
 from petitions.case import Case
-from petitions.categories import Category
 from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, is_overdue
 from petitions.errors import InvalidField, MissingField, NotPermitted
-from petitions.lifecycle import MAX_TEXT, Action, can_view, rule_for
+from petitions.lifecycle import MAX_TEXT, Action, rule_for
 from petitions.roles import Role
 from petitions.states import TERMINAL_STATES, CaseState
 
@@ -290,13 +290,11 @@ async def _assign(turn: Turn, officer: Officer, case: Case, words: list[str]) ->
     if (
         target is None
         or not target.active
-        or not can_view(target.role, case)
-        or target.id == case.excluded_officer_id
+        or not may_view(target, case)
     ):
         return [Reply(turn.t("officer.assign_unknown"))]
     previous = case.owner_officer_id
     case.owner_officer_id = target.id
-    case.owner_unit = target.unit or case.owner_unit
     case.updated_at = turn.now
     await turn.uow.cases.save(case)
     detail = {"owner": target.id, "previous_owner": previous, "reason": reason}
@@ -376,33 +374,11 @@ async def _note(turn: Turn, officer: Officer, case: Case, body: str) -> list[Rep
 
 _LIST_PAGE = 30
 _LISTS = frozenset({"open", "mine", "unassigned", "overdue", "all"})
-# A stand-in case for asking the one visibility rule (can_view) about each category.
-_PROBE = Case(
-    category=Category.OTHER,
-    description="",
-    channel="",
-    anonymous=True,
-    locale="zh_CN",
-    created_at=datetime(2000, 1, 1, tzinfo=UTC),
-)
-
-
-def _visible_categories(role: Role) -> frozenset[str] | None:
-    """The categories this role may see, by petitions.lifecycle.can_view; None for all."""
-    seen = frozenset(c.value for c in Category if can_view(role, replace(_PROBE, category=c)))
-    return None if len(seen) == len(Category) else seen
-
-
 def _list_filter(turn: Turn, officer: Officer, which: str) -> CaseFilter | None:
     """Which cases ``/cases WHICH`` shows this officer: who may see what is part of it, so
     the count and the pages are right (may_view, in SQL)."""
     open_states = frozenset(s for s in CaseState if s not in TERMINAL_STATES)
-    flt = CaseFilter(
-        states=open_states,
-        categories=_visible_categories(officer.role),
-        viewer_officer_id=officer.id,
-        limit=_LIST_PAGE,
-    )
+    flt = scoped_filter(officer, states=open_states, limit=_LIST_PAGE)
     if which == "mine":
         return replace(flt, owner_officer_id=officer.id)
     if which == "unassigned":

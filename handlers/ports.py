@@ -18,6 +18,7 @@ from petitions.deadlines import DeadlinePolicy
 from petitions.roles import Role
 from petitions.states import CaseState
 from petitions.statistics import PeriodCounts
+from petitions.units import UnitTree
 
 __all__ = [
     "AttachmentInfo",
@@ -44,6 +45,7 @@ __all__ = [
     "StatisticsRepository",
     "TimelineEntry",
     "UnitOfWork",
+    "UnitRepository",
 ]
 
 
@@ -65,8 +67,11 @@ class Officer:
     id: int
     name: str
     role: Role
-    unit: str | None = None
+    unit_id: int | None = None
     active: bool = True
+    # The units whose cases they see: their unit's subtree; None for everything (an
+    # officer of the root unit, or of a deployment without a unit tree).
+    scope: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +201,10 @@ class CaseFilter:
     after: CaseCursor | None = None  # the page after this key (ignored by count)
     limit: int = 20
     # The ledger (bot/web/ledger.py): its filters, its sorts and paging backwards.
-    unit: str | None = None  # only cases handled by this unit (owner_unit)
+    # Only cases handled by these units (the ledger's unit filter: a unit's subtree).
+    unit_ids: frozenset[int] | None = None
+    # The viewer's scope (Officer.scope): cases of other units are not counted or listed.
+    scope: frozenset[int] | None = None
     created_from: datetime | None = None  # registered at or after this time
     created_before: datetime | None = None  # registered before this time
     # A search: the cases in ``search_ids`` or holding every token of ``search_tokens``
@@ -383,6 +391,12 @@ class SearchIndex(Protocol):
     async def forget(self, case_id: int) -> None: ...
 
 
+class UnitRepository(Protocol):
+    """The group's units (petitions.units); changed by ``xinfang units``."""
+
+    async def tree(self) -> UnitTree: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction; leaving without commit() rolls back."""
 
@@ -398,6 +412,7 @@ class UnitOfWork(Protocol):
     statistics: StatisticsRepository
     disclosures: DisclosureRequestRepository
     search: SearchIndex
+    units: UnitRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

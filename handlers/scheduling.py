@@ -40,9 +40,9 @@ async def owner_label(uow: UnitOfWork, case: Case) -> str | None:
     if case.owner_officer_id is not None:
         officer = await uow.officers.get(case.owner_officer_id)
         if officer is not None:
-            unit = case.owner_unit or officer.unit
+            unit = case.unit_name
             return f"{officer.name}（{unit}）" if unit else officer.name
-    return case.owner_unit
+    return case.unit_name
 
 
 async def process_case(

@@ -109,8 +109,8 @@ def employee_status(
         t("view.category", category=t(CATEGORY[case.category])),
         t("view.state", state=t(STATE[case.state])),
     ]
-    if case.owner_unit:
-        lines.append(t("view.handled_by", unit=case.owner_unit))
+    if case.unit_name:
+        lines.append(t("view.handled_by", unit=case.unit_name))
     deadline = _deadline_line(t, case)
     if deadline:
         lines.append(deadline)
@@ -267,8 +267,8 @@ def admin_case_card(
     ]
     if is_overdue(case, now):
         lines.append(t("admin.overdue"))
-    if case.owner_unit:
-        lines.append(t("view.handled_by", unit=case.owner_unit))
+    if case.unit_name:
+        lines.append(t("view.handled_by", unit=case.unit_name))
     if destroyed_at(case.description) is None:
         # A purged case's sealed identity went with its content: no line about sealing.
         lines.append(t("admin.real_name") if case.has_identity else t("admin.anonymous"))

@@ -25,11 +25,23 @@ class Case:
     id: int | None = None
     number: str | None = None
     owner_officer_id: int | None = None
-    owner_unit: str | None = None
+    # The unit whose office handles the case (承办单位, petitions.units); None only for a
+    # deployment without a unit tree, where the one office sees everything.
+    unit_id: int | None = None
+    # The unit the matter concerns, as the employee chose it; differs from ``unit_id``
+    # after a conflict-of-interest routing or a transfer.
+    origin_unit_id: int | None = None
+    # The unit deciding the current review step (复查: the parent, 复核: the grandparent).
+    review_unit_id: int | None = None
+    # Why the case went above the chosen unit: leadership (the matter concerns that
+    # unit's leaders) or discipline (the employee asked for 纪检); None otherwise.
+    conflict: str | None = None
     decided_at: datetime | None = None
     responded_at: datetime | None = None
     review_requested_at: datetime | None = None
     reviewed_at: datetime | None = None
+    recheck_requested_at: datetime | None = None
+    rechecked_at: datetime | None = None
     closed_at: datetime | None = None
     extension_days: int | None = None
     outcome: Outcome | None = None
@@ -45,6 +57,9 @@ class Case:
     contact_erase_at: datetime | None = None
     has_identity: bool = False
     updated_at: datetime | None = field(default=None, compare=False)
+    # How staff and the employee see the units named (filled by storage from the tree).
+    unit_name: str | None = field(default=None, compare=False)
+    review_unit_name: str | None = field(default=None, compare=False)
 
     @property
     def is_open(self) -> bool:

@@ -26,6 +26,8 @@ from petitions.roles import Role
 from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome, Redirect
 
 __all__ = [
+    "CONFLICT_DISCIPLINE",
+    "CONFLICT_LEADERSHIP",
     "Action",
     "Fields",
     "MAX_TEXT",
@@ -37,6 +39,11 @@ __all__ = [
     "can_view",
     "rule_for",
 ]
+
+# Case.conflict values: the matter concerns the chosen unit's leadership, so the case went
+# to the parent unit (leadership) or to discipline inspection (discipline).
+CONFLICT_LEADERSHIP = "leadership"
+CONFLICT_DISCIPLINE = "discipline"
 
 MAX_TEXT = 4000  # characters of a reason or answer; longer texts are refused, not cut
 
@@ -65,6 +72,8 @@ class Fields:
     outcome: Outcome | None = None
     extension_days: int | None = None
     destination: str | None = None
+    # The unit a transfer goes to, resolved from ``destination`` by the handler.
+    unit_id: int | None = None
     redirect: Redirect | None = None
     text: str | None = None
 
@@ -162,9 +171,10 @@ def rule_for(action: Action) -> Rule:
 
 
 def _effective_role(role: Role, case: Case) -> Role:
-    # Reports of violations are handled by discipline inspection in the officers' place;
-    # officers neither see nor act on them.
-    if case.category.routes_to_discipline:
+    # Reports of violations, and petitions whose employee sent them to 纪检 because they
+    # concern their unit's leaders, are handled by discipline inspection in the officers'
+    # place; officers neither see nor act on them.
+    if case.category.routes_to_discipline or case.conflict == CONFLICT_DISCIPLINE:
         if role is Role.DISCIPLINE:
             return Role.OFFICER
         if role is Role.OFFICER:
@@ -245,7 +255,8 @@ def _update_milestones(
     if action in (Action.ACCEPT, Action.NOT_ACCEPT, Action.TRANSFER) and case.decided_at is None:
         case.decided_at = now
     if action is Action.TRANSFER:
-        case.owner_unit = fields.destination
+        if fields.unit_id is not None:
+            case.unit_id = fields.unit_id
         case.owner_officer_id = None
     elif action is Action.EXTEND:
         case.extension_days = fields.extension_days

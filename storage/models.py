@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -86,6 +87,18 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), bytes: LargeBinary()}
 
 
+class UnitRow(Base):
+    """A unit of the enterprise group (petitions.units); never deleted once it has cases."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime]
+
+
 class OfficerRow(Base):
     """A person who handles cases; their name is staff data, not petitioner data."""
 
@@ -93,7 +106,8 @@ class OfficerRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))
-    unit: Mapped[str | None] = mapped_column(String(100))
+    # Their unit: they see its subtree's cases; NULL sees all (no unit tree yet).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     # The TOTP secret of their web sign-in (content key, bound to the officer); required
@@ -129,6 +143,8 @@ class CaseRow(Base):
         # an indexed pair within a state (bot/web/ledger.py, SqlCases.ledger).
         Index("ix_cases_state_created", "state", "created_at", "id"),
         Index("ix_cases_state_id", "state", "id"),
+        # Lists of one part of the group, by deadline (officers scoped to a subtree).
+        Index("ix_cases_unit_state", "unit_id", "state", "deadline_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -147,7 +163,12 @@ class CaseRow(Base):
     contact_mode: Mapped[str] = mapped_column(String(10), default="push", server_default="push")
     contact_erase_at: Mapped[datetime | None] = mapped_column(index=True)
     owner_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
-    owner_unit: Mapped[str | None] = mapped_column(String(100))
+    # 承办单位, the unit the matter concerns as the employee chose it, the unit deciding
+    # the current review step, and why the case went above the chosen unit.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    origin_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    review_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    conflict: Mapped[str | None] = mapped_column(String(12))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     linked_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     excluded_officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
@@ -159,6 +180,8 @@ class CaseRow(Base):
     responded_at: Mapped[datetime | None]
     review_requested_at: Mapped[datetime | None]
     reviewed_at: Mapped[datetime | None]
+    recheck_requested_at: Mapped[datetime | None]
+    rechecked_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None] = mapped_column(index=True)
     # When the scheduler must next look at the case: the earliest time a notice may fall

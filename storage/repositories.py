@@ -77,6 +77,7 @@ from storage.models import (
     WebSessionRow,
 )
 from storage.search import matching as search_matching
+from storage.units import SqlUnits
 from storage.vault import Vault, aad, pack_identity
 
 __all__ = [
@@ -127,11 +128,16 @@ def _case_from_row(row: CaseRow, description: str) -> Case:
         created_at=row.created_at,
         state=CaseState(row.state),
         owner_officer_id=row.owner_officer_id,
-        owner_unit=row.owner_unit,
+        unit_id=row.unit_id,
+        origin_unit_id=row.origin_unit_id,
+        review_unit_id=row.review_unit_id,
+        conflict=row.conflict,
         decided_at=row.decided_at,
         responded_at=row.responded_at,
         review_requested_at=row.review_requested_at,
         reviewed_at=row.reviewed_at,
+        recheck_requested_at=row.recheck_requested_at,
+        rechecked_at=row.rechecked_at,
         closed_at=row.closed_at,
         extension_days=row.extension_days,
         outcome=Outcome(row.outcome) if row.outcome else None,
@@ -150,11 +156,16 @@ def _case_from_row(row: CaseRow, description: str) -> Case:
 _MUTABLE = (
     "state",
     "owner_officer_id",
-    "owner_unit",
+    "unit_id",
+    "origin_unit_id",
+    "review_unit_id",
+    "conflict",
     "decided_at",
     "responded_at",
     "review_requested_at",
     "reviewed_at",
+    "recheck_requested_at",
+    "rechecked_at",
     "closed_at",
     "extension_days",
     "deadline_at",
@@ -174,13 +185,26 @@ _SCHEDULE_CONFIG = "schedule_config"
 class SqlCases:
     """Cases, their timeline and their messages."""
 
-    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+    def __init__(self, session: AsyncSession, vault: Vault, units: SqlUnits | None = None) -> None:
         self._s = session
         self._v = vault
+        self._units = units if units is not None else SqlUnits(session)
 
     def _case(self, row: CaseRow) -> Case:
         text = self._v.decrypt_text(row.description_ct, aad("cases", row.id, "description"))
         return _case_from_row(row, text)
+
+    async def _one(self, row: CaseRow | None) -> Case | None:
+        return None if row is None else (await self._named([self._case(row)]))[0]
+
+    async def _named(self, cases: builtins.list[Case]) -> builtins.list[Case]:
+        """Name the cases' units as people see them (the tree is read once per unit of work)."""
+        if any(c.unit_id is not None or c.review_unit_id is not None for c in cases):
+            tree = await self._units.tree()
+            for case in cases:
+                case.unit_name = tree.path_name(case.unit_id) or None
+                case.review_unit_name = tree.path_name(case.review_unit_id) or None
+        return cases
 
     def _seal_contact(self, case_id: int, contact: Contact) -> bytes:
         data = {"channel": contact.channel, "chat_id": contact.chat_id}
@@ -224,7 +248,10 @@ class SqlCases:
             contact_mode="push" if contact else "code",
             contact_erase_at=case.contact_erase_at if contact else None,
             owner_officer_id=case.owner_officer_id,
-            owner_unit=case.owner_unit,
+            unit_id=case.unit_id,
+            origin_unit_id=case.origin_unit_id,
+            review_unit_id=case.review_unit_id,
+            conflict=case.conflict,
             priority=case.priority,
             linked_case_id=case.linked_case_id,
             excluded_officer_id=case.excluded_officer_id,
@@ -246,14 +273,12 @@ class SqlCases:
         stmt = select(CaseRow).where(CaseRow.id == case_id)
         if for_update:
             stmt = stmt.with_for_update()
-        row = (await self._s.execute(stmt)).scalar_one_or_none()
-        return self._case(row) if row else None
+        return await self._one((await self._s.execute(stmt)).scalar_one_or_none())
 
     async def by_number(self, number: str) -> Case | None:
         """Return a case by its public number."""
         stmt = select(CaseRow).where(CaseRow.number == number.strip().upper())
-        row = (await self._s.execute(stmt)).scalar_one_or_none()
-        return self._case(row) if row else None
+        return await self._one((await self._s.execute(stmt)).scalar_one_or_none())
 
     async def by_tracking_code(self, normalized_code: str) -> Case | None:
         """Return the case whose tracking code this is, via its blind index."""
@@ -261,7 +286,7 @@ class SqlCases:
         row = (
             await self._s.execute(select(CaseRow).where(CaseRow.tracking_index == index))
         ).scalar_one_or_none()
-        return self._case(row) if row else None
+        return await self._one(row)
 
     async def save(self, case: Case) -> None:
         """Write a case's changed state fields."""
@@ -298,8 +323,10 @@ class SqlCases:
                     CaseRow.excluded_officer_id != flt.viewer_officer_id,
                 )
             )
-        if flt.unit is not None:
-            where.append(CaseRow.owner_unit == flt.unit)
+        if flt.unit_ids is not None:
+            where.append(CaseRow.unit_id.in_(sorted(flt.unit_ids)))
+        if flt.scope is not None:
+            where.append(CaseRow.unit_id.in_(sorted(flt.scope)))
         if flt.created_from is not None:
             where.append(CaseRow.created_at >= flt.created_from)
         if flt.created_before is not None:
@@ -367,7 +394,7 @@ class SqlCases:
             return []
         rows = (await self._s.execute(select(CaseRow).where(CaseRow.id.in_(ids)))).scalars()
         by_id = {r.id: r for r in rows}
-        return [self._case(by_id[i]) for i in ids if i in by_id]
+        return await self._named([self._case(by_id[i]) for i in ids if i in by_id])
 
     async def count(self, flt: CaseFilter) -> int:
         """Return how many cases match a filter (all pages)."""
@@ -498,7 +525,9 @@ class SqlCases:
             .where(CaseRow.created_at >= start, CaseRow.created_at < end)
             .order_by(CaseRow.id)
         )
-        return [self._case(r) for r in (await self._s.execute(stmt)).scalars().all()]
+        return await self._named(
+            [self._case(r) for r in (await self._s.execute(stmt)).scalars().all()]
+        )
 
     async def due_for_notice(
         self, now: datetime, after: tuple[datetime, int] | None, limit: int
@@ -762,7 +791,7 @@ class SqlCases:
             return []
         rows = (await self._s.execute(select(CaseRow).where(CaseRow.id.in_(ids)))).scalars()
         by_id = {r.id: r for r in rows}
-        return [self._case(by_id[i]) for i in ids if i in by_id]
+        return await self._named([self._case(by_id[i]) for i in ids if i in by_id])
 
     async def ledger_ids(self, flt: CaseFilter, limit: int) -> builtins.list[int]:
         """Ids of up to ``limit`` cases matching a filter, in no order (search candidates)."""
@@ -1232,7 +1261,7 @@ class SqlOutbox:
 _OFF = OfficerRow.__table__.c
 _ACC = OfficerAccountRow.__table__.c
 _OFFICER_BY_ACCOUNT = (
-    select(_OFF.id, _OFF.name, _OFF.role, _OFF.unit, _OFF.active)
+    select(_OFF.id, _OFF.name, _OFF.role, _OFF.unit_id, _OFF.active)
     .select_from(
         OfficerRow.__table__.join(OfficerAccountRow.__table__, _ACC.officer_id == _OFF.id)
     )
@@ -1243,13 +1272,31 @@ _OFFICER_BY_ACCOUNT = (
 class SqlOfficers:
     """Officers and their channel accounts."""
 
-    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+    def __init__(self, session: AsyncSession, vault: Vault, units: SqlUnits | None = None) -> None:
         self._s = session
         self._v = vault
+        self._units = units if units is not None else SqlUnits(session)
 
-    @staticmethod
-    def _officer(row: OfficerRow) -> Officer:
-        return Officer(row.id, row.name, Role(row.role), row.unit, row.active)
+    async def _officer(self, row: Any) -> Officer:
+        return Officer(
+            row.id,
+            row.name,
+            Role(row.role),
+            row.unit_id,
+            row.active,
+            scope=await self._scope(row.unit_id),
+        )
+
+    async def _scope(self, unit_id: int | None) -> frozenset[int] | None:
+        """The units an officer of this unit sees: its subtree; None (all) for no unit or
+        the root."""
+        if unit_id is None:
+            return None
+        tree = await self._units.tree()
+        unit = tree.get(unit_id)
+        if unit is None or unit.parent_id is None:
+            return None
+        return tree.subtree(unit_id)
 
     def _account_index(self, channel: str, account_id: str) -> str:
         return self._v.blind_index("officer", f"{channel}:{account_id}")
@@ -1260,12 +1307,12 @@ class SqlOfficers:
         row = (await self._s.execute(_OFFICER_BY_ACCOUNT, {"ix": ix})).first()
         if row is None:
             return None
-        return Officer(row.id, row.name, Role(row.role), row.unit, row.active)
+        return await self._officer(row)
 
     async def get(self, officer_id: int) -> Officer | None:
         """Return an officer by id."""
         row = await self._s.get(OfficerRow, officer_id)
-        return self._officer(row) if row else None
+        return await self._officer(row) if row else None
 
     async def add(
         self,
@@ -1273,11 +1320,11 @@ class SqlOfficers:
         role: Role,
         at: datetime,
         *,
-        unit: str | None = None,
+        unit_id: int | None = None,
         accounts: Mapping[str, str] | None = None,
     ) -> Officer:
         """Register an officer with accounts per channel."""
-        row = OfficerRow(name=name, role=role.value, unit=unit, active=True, created_at=at)
+        row = OfficerRow(name=name, role=role.value, unit_id=unit_id, active=True, created_at=at)
         self._s.add(row)
         await self._s.flush()
         for channel, account_id in (accounts or {}).items():
@@ -1294,14 +1341,14 @@ class SqlOfficers:
                 )
             )
         await self._s.flush()
-        return self._officer(row)
+        return await self._officer(row)
 
     async def list(self, *, include_inactive: bool = False) -> Sequence[Officer]:
         """Return officers by id."""
         stmt = select(OfficerRow).order_by(OfficerRow.id)
         if not include_inactive:
             stmt = stmt.where(OfficerRow.active.is_(True))
-        return [self._officer(r) for r in (await self._s.execute(stmt)).scalars().all()]
+        return [await self._officer(r) for r in (await self._s.execute(stmt)).scalars().all()]
 
     async def channels_of(self, officer_id: int) -> builtins.list[str]:
         """Return the channels an officer has accounts on."""
@@ -1320,7 +1367,7 @@ class SqlOfficers:
             data = self._v.open_contact(
                 account.account_ct, aad("officer_accounts", account.account_index, "account")
             )
-            result.append((self._officer(officer), data["chat_id"]))
+            result.append((await self._officer(officer), data["chat_id"]))
         return result
 
     async def deactivate(self, officer_id: int) -> bool:
@@ -2045,9 +2092,7 @@ class SqlDisclosureRequests:
         self._v = vault
 
     def _to(self, row: DisclosureRequestRow) -> DisclosureRequest:
-        reason = self._v.decrypt_text(
-            row.reason_ct, aad("disclosure_requests", row.id, "reason")
-        )
+        reason = self._v.decrypt_text(row.reason_ct, aad("disclosure_requests", row.id, "reason"))
         return DisclosureRequest(
             id=row.id,
             case_id=row.case_id,
@@ -2082,9 +2127,7 @@ class SqlDisclosureRequests:
         await self._s.flush()
         return self._to(row)
 
-    async def get(
-        self, request_id: int, *, for_update: bool = False
-    ) -> DisclosureRequest | None:
+    async def get(self, request_id: int, *, for_update: bool = False) -> DisclosureRequest | None:
         """A request by id (locked for the transaction with ``for_update``)."""
         stmt = select(DisclosureRequestRow).where(DisclosureRequestRow.id == request_id)
         if for_update:
@@ -2096,9 +2139,7 @@ class SqlDisclosureRequests:
         """Record the second custodian's approval of a pending request."""
         await self._s.execute(
             update(DisclosureRequestRow)
-            .where(
-                DisclosureRequestRow.id == request_id, DisclosureRequestRow.status == "pending"
-            )
+            .where(DisclosureRequestRow.id == request_id, DisclosureRequestRow.status == "pending")
             .values(status="approved", approver_officer_id=approver_officer_id, approved_at=now)
         )
 

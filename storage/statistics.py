@@ -64,6 +64,7 @@ from petitions.statistics import (
     median_days,
 )
 from storage.models import CaseRow, FeedbackRow, OfficerRow, UTCDateTime
+from storage.units import SqlUnits
 from storage.vault import Vault
 
 __all__ = ["SqlStatistics", "working_day_table"]
@@ -380,7 +381,8 @@ class SqlStatistics:
         now = literal(as_of, UTCDateTime())
         # A case without a unit counts in its owner's unit (as the officer's row says).
         joined = CaseRow.__table__.outerjoin(OfficerRow.__table__, o.id == c.owner_officer_id)
-        unit = func.coalesce(func.nullif(c.owner_unit, ""), func.nullif(o.unit, ""))
+        unit = func.coalesce(c.unit_id, o.unit_id)
+        tree = await SqlUnits(self._s).tree()
         by_unit_category: dict[tuple[str, str], int] = {}
         rows = await self._s.execute(
             select(unit, c.category, func.count())
@@ -388,8 +390,8 @@ class SqlStatistics:
             .where(period)
             .group_by(unit, c.category)
         )
-        for name, category, n in rows:
-            key = (name or NO_OWNER, str(category))
+        for unit_id, category, n in rows:
+            key = (tree.path_name(unit_id) or NO_OWNER, str(category))
             by_unit_category[key] = by_unit_category.get(key, 0) + int(n)
         by_state = {
             str(state): int(n)
@@ -408,13 +410,13 @@ class SqlStatistics:
         )
         overdue_by_owner: dict[str, int] = {}
         rows = await self._s.execute(
-            select(o.name, c.owner_unit, func.count())
+            select(o.name, c.unit_id, func.count())
             .select_from(joined)
             .where(overdue)
-            .group_by(o.name, c.owner_unit)
+            .group_by(o.name, c.unit_id)
         )
-        for officer_name, owner_unit, n in rows:
-            owner = officer_name or owner_unit or NO_OWNER  # "" counts as none, as before
+        for officer_name, unit_id, n in rows:
+            owner = officer_name or tree.path_name(unit_id) or NO_OWNER
             overdue_by_owner[owner] = overdue_by_owner.get(owner, 0) + int(n)
         return by_unit_category, by_state, by_channel, overdue_by_owner
 

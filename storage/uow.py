@@ -25,6 +25,7 @@ from storage.repositories import (
 )
 from storage.search import SqlSearch
 from storage.statistics import SqlStatistics
+from storage.units import SqlUnits
 from storage.vault import Vault
 
 __all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
@@ -49,6 +50,7 @@ class SqlUnitOfWork:
     statistics: SqlStatistics
     disclosures: SqlDisclosureRequests
     search: SqlSearch
+    units: SqlUnits
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
@@ -58,11 +60,12 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
         v = self.vault
-        self.cases = SqlCases(self.session, v)
+        self.units = SqlUnits(self.session)
+        self.cases = SqlCases(self.session, v, self.units)
         self.attachments = SqlAttachments(self.session, v)
         self.conversations = SqlConversations(self.session, v)
         self.outbox = SqlOutbox(self.session, v)
-        self.officers = SqlOfficers(self.session, v)
+        self.officers = SqlOfficers(self.session, v, self.units)
         self.audit = SqlAudit(self.session, v)
         self.limits = SqlRateLimits(self.session, v)
         self.telegram = SqlTelegramRefs(self.session, v)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot.cli.common import CliError, config_of
 from petitions.roles import STAFF_ROLES, Role
@@ -34,7 +34,7 @@ ROLE_NAMES = {
     "保管人": Role.CUSTODIAN,
     "custodian": Role.CUSTODIAN,
 }
-_MAX_NAME = 100  # officers.name and officers.unit are VARCHAR(100)
+_MAX_NAME = 100  # officers.name is VARCHAR(100)
 _MAX_WECOM_USERID = 64  # WeCom's limit for a userid
 
 
@@ -47,7 +47,12 @@ def register(sub: Any) -> None:
     add.add_argument(
         "--role", required=True, choices=sorted(r.value for r in STAFF_ROLES), help="role"
     )
-    add.add_argument("--unit", help="the officer's unit")
+    add.add_argument(
+        "--unit",
+        metavar="CODE",
+        help="the code of the officer's unit (xinfang units list); they see its subtree's "
+        "cases. Without it: the root unit, which sees every case",
+    )
     add.add_argument("--telegram", metavar="USER_ID", help="Telegram numeric user id")
     add.add_argument("--wecom", metavar="USERID", help="WeCom userid")
     add.add_argument(
@@ -104,6 +109,14 @@ def register(sub: Any) -> None:
     off.set_defaults(handler=_officers)
 
 
+async def _unit_id(uow: Any, code: str | None) -> int | None | Literal[False]:
+    """The id of the unit a code names; None for no code; False for an unknown code."""
+    if not code:
+        return None
+    unit = (await uow.units.tree()).by_code(code.strip())
+    return unit.id if unit is not None else False
+
+
 async def _officers(args: argparse.Namespace) -> int:
     from bot.container import build_container, utc_now
 
@@ -131,9 +144,13 @@ async def _officers(args: argparse.Namespace) -> int:
                 if args.web and await uow.web.login_taken(login):
                     print(f"the web login {login!r} is taken: choose another with --web-login")
                     return 2
+                unit_id = await _unit_id(uow, args.unit)
+                if unit_id is False:
+                    print(f"no unit with the code {args.unit!r}: see xinfang units list")
+                    return 2
                 password = _web_password() if args.web else None
                 officer = await uow.officers.add(
-                    args.name, Role(args.role), utc_now(), unit=args.unit, accounts=accounts
+                    args.name, Role(args.role), utc_now(), unit_id=unit_id, accounts=accounts
                 )
                 if password is not None:
                     await _set_web_login(uow, officer.id, login, password)
@@ -181,12 +198,14 @@ async def _officers(args: argparse.Namespace) -> int:
                 _print_web_login(login, password)
             elif args.officers_cmd == "list":
                 officers = await uow.officers.list(include_inactive=args.all)
+                tree = await uow.units.tree()
                 if not officers:
                     print("no officers yet: xinfang officers add NAME --role officer ...")
                 for o in officers:
                     channels = ",".join(await uow.officers.channels_of(o.id)) or "-"
                     state = "" if o.active else " (removed)"
-                    unit = o.unit or "-"
+                    found = tree.get(o.unit_id)
+                    unit = found.code if found else "-"
                     print(f"#{o.id}\t{o.name}\t{o.role.value}\t{unit}\t{channels}{state}")
             else:
                 if not await uow.officers.deactivate(args.id):
@@ -477,8 +496,13 @@ async def _add_rows(
             line, why = min(taken.items())
             raise CliError(f"nothing imported: line {line}: {why} (registered meanwhile)")
         for row in rows:
+            unit_id = await _unit_id(uow, row.unit)
+            if unit_id is False:
+                raise CliError(
+                    f"nothing imported: line {row.line}: no unit with the code {row.unit!r}"
+                )
             officer = await uow.officers.add(
-                row.name, row.role, now, unit=row.unit, accounts=row.accounts
+                row.name, row.role, now, unit_id=unit_id, accounts=row.accounts
             )
             added.append(officer.id)
             detail = {"officer_id": officer.id, "via": "import"}

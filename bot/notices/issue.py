@@ -57,7 +57,7 @@ class NoticeIssuer:
             due = handle_deadline(case, self.policy)
         return NoticeData(
             case_number=case.number,
-            unit=(case.owner_unit or "").strip() or self.office_name,
+            unit=(case.unit_name or "").strip() or self.office_name,
             category=case.category,
             received_on=issue_date(case.created_at),
             issued_on=issue_date(issued_at),

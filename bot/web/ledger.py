@@ -26,7 +26,7 @@ from bot.notices.issue import NOTICE_STATE
 from bot.web.context import WebContext, error, read_json
 from bot.web.render import reply_json
 from bot.web.security import check_csrf
-from handlers.access import may_view
+from handlers.access import may_view, scoped_filter, visible_categories
 from handlers.acts import FORMAL_ACTS, check_act, perform_act, preview_act
 from handlers.forms import ACT_NAME, FORMS, WrongValue, fields_from, read_field
 from handlers.inbound import Inbound
@@ -40,10 +40,11 @@ from petitions.categories import Category
 from petitions.codes import format_case_number
 from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, is_overdue
 from petitions.errors import DomainError
-from petitions.lifecycle import Action, can_view, rule_for
+from petitions.lifecycle import Action, rule_for
 from petitions.notices import NoticeKind, notice_number
 from petitions.roles import Role
 from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
+from petitions.units import UnitTree
 from storage.repositories import SqlWeb
 from storage.search import CONFIRM_LIMIT, MAX_QUERY, query_terms
 from storage.uow import SqlUnitOfWork
@@ -155,23 +156,6 @@ _ACTING_ROLES = frozenset(
     {role for action in FORMAL_ACTS for role in rule_for(action).roles} | {Role.DISCIPLINE}
 )
 
-_PROBE = Case(
-    category=Category.OTHER,
-    description="",
-    channel="",
-    anonymous=True,
-    locale="zh_CN",
-    created_at=datetime(2000, 1, 1, tzinfo=OFFICE_ZONE),
-)
-
-
-def visible_categories(role: Role) -> frozenset[str] | None:
-    """The categories this role may see (petitions.lifecycle.can_view); None for all,
-    empty for a role that sees no case's content (a custodian)."""
-    seen = frozenset(c.value for c in Category if can_view(role, replace(_PROBE, category=c)))
-    return None if len(seen) == len(Category) else seen
-
-
 class BadQuery(Exception):
     """A ledger query parameter that cannot be read."""
 
@@ -198,8 +182,19 @@ def _start_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=OFFICE_ZONE)
 
 
-def parse_query(query: Any, officer: Officer, now: datetime) -> LedgerQuery:
-    """Read the ledger's query string into a role-filtered CaseFilter."""
+def _unit_filter(tree: UnitTree, raw: str) -> frozenset[int] | None:
+    """The subtree of the unit a code or a full name names; nothing for an unknown one."""
+    if not raw:
+        return None
+    unit = tree.by_code(raw) or next((u for u in tree if u.name == raw), None)
+    if unit is None:
+        unit = next((u for u in tree if tree.path_name(u.id) == raw), None)
+    return tree.subtree(unit.id) if unit is not None else frozenset()
+
+
+def parse_query(query: Any, officer: Officer, now: datetime, tree: UnitTree) -> LedgerQuery:
+    """Read the ledger's query string into a CaseFilter holding the officer's role and
+    unit scope."""
     state = query.get("state", "open")
     states: frozenset[CaseState] | None
     if state == "open":
@@ -243,16 +238,16 @@ def parse_query(query: Any, officer: Officer, now: datetime) -> LedgerQuery:
         if before is None:
             raise BadQuery
     text = query.get("q", "").strip()[:MAX_QUERY]
-    flt = CaseFilter(
+    flt = scoped_filter(
+        officer,
         states=states,
         owner_officer_id=officer.id if query.get("mine") == "1" else None,
         unassigned=query.get("unassigned") == "1",
         overdue_at=now if overdue else None,
         categories=categories,
-        viewer_officer_id=officer.id,
         after=after,
         limit=limit,
-        unit=unit or None,
+        unit_ids=_unit_filter(tree, unit),
         created_from=_start_of(first) if first else None,
         created_before=_start_of(last) + timedelta(days=1) if last else None,
         sort=sort.lstrip("-"),
@@ -337,7 +332,7 @@ def _row(t: Any, locale: str, case: Case, names: _Names, now: datetime) -> dict[
         "id": case.id,
         "number": case.number or "",
         "registered": _date(case.created_at),
-        "unit": case.owner_unit or "",
+        "unit": case.unit_name or "",
         "category": t(CATEGORY[case.category], locale),
         "state": t(STATE[case.state], locale),
         "state_code": case.state.value,
@@ -392,8 +387,12 @@ class LedgerRoutes:
         officer: Officer | None = await self._signed_in(request)
         if officer is None:
             return error("signed_out", 401)
+        tree = UnitTree(())
+        if request.query.get("unit", "").strip():
+            async with self._ctx.uow() as uow:
+                tree = await uow.units.tree()
         try:
-            return officer, parse_query(request.query, officer, self._ctx.now())
+            return officer, parse_query(request.query, officer, self._ctx.now(), tree)
         except BadQuery:
             return error("bad_request", 400)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -487,9 +488,9 @@ def test_a_transfer_after_acceptance_keeps_the_original_decision_time() -> None:
 
 
 def test_a_transfer_hands_the_case_to_the_destination_unit_and_clears_the_officer() -> None:
-    case = case_in(S.ACCEPTED, owner_officer_id=7, owner_unit="信访办")
-    act(A.TRANSFER, with_field("destination", "人力资源部"), case=case)
-    assert case.owner_unit == "人力资源部"
+    case = case_in(S.ACCEPTED, owner_officer_id=7, unit_id=3)
+    act(A.TRANSFER, replace(with_field("destination", "人力资源部"), unit_id=5), case=case)
+    assert case.unit_id == 5
     assert case.owner_officer_id is None
 
 
