@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from petitions.states import TERMINAL_STATES
 from petitions.units import Unit, UnitTree
+from petitions.units_file import ImportPlan
 from storage.models import CaseRow, UnitRow
 
 __all__ = ["SqlUnits"]
@@ -49,9 +50,13 @@ class SqlUnits:
         parent_id: int | None = None,
         move: bool = False,
         retired: bool | None = None,
+        code: str | None = None,
     ) -> None:
-        """Rename, move (``move=True`` with the new ``parent_id``) or retire/revive a unit."""
+        """Rename, move (``move=True`` with the new ``parent_id``) or retire/revive a unit;
+        ``code`` recodes it (only the root an import takes over)."""
         values: dict[str, object] = {}
+        if code is not None:
+            values["code"] = code
         if name is not None:
             values["name"] = name
         if move:
@@ -61,6 +66,29 @@ class SqlUnits:
         if values:
             await self._s.execute(update(UnitRow).where(UnitRow.id == unit_id).values(**values))
             self._changed()
+
+    async def apply(self, plan: ImportPlan, at: datetime) -> None:
+        """Carry out an import plan (petitions.units_file) in this transaction."""
+        ids = {u.code: u.id for u in await self.tree()}
+        # The taken-over root first: new units may name it by its new code.
+        for change in plan.changed:
+            if change.recoded:
+                await self.update(change.unit.id, code=change.code)
+                del ids[change.unit.code]
+                ids[change.code] = change.unit.id
+        for new in plan.added:  # parents first
+            parent_id = ids[new.parent] if new.parent is not None else None
+            ids[new.code] = (await self.add(new.code, new.name, parent_id, at)).id
+        for change in plan.changed:
+            await self.update(
+                change.unit.id,
+                name=change.name if change.renamed else None,
+                parent_id=ids[change.parent] if change.parent is not None else None,
+                move=change.moved,
+                retired=False if change.revived else None,
+            )
+        for unit in plan.retired:
+            await self.update(unit.id, retired=True)
 
     async def case_counts(self, *, open_only: bool = True) -> dict[int, int]:
         """How many cases each unit handles (open ones only by default)."""

@@ -19,6 +19,7 @@ from bot.cli import (
     search,
     service,
     stats,
+    units,
 )
 from bot.cli.common import CliError, config_of, setup_logging
 from bot.settings import SettingsError
@@ -28,7 +29,19 @@ from storage.vault import KeyringError, VaultError
 __all__ = ["build_parser", "main"]
 
 # Each module adds its commands and sets ``handler`` on their parsers.
-GROUPS = (service, keys, identity, officers, outbox, stats, backup, audit, retention, search)
+GROUPS = (
+    service,
+    keys,
+    identity,
+    units,
+    officers,
+    outbox,
+    stats,
+    backup,
+    audit,
+    retention,
+    search,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

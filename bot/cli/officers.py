@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from bot.cli.common import CliError, config_of
 from petitions.roles import STAFF_ROLES, Role
+from petitions.units import valid_code
 
 __all__ = ["IMPORT_COLUMNS", "ROLE_NAMES", "ImportRow", "parse_officers_csv", "register"]
 
@@ -69,10 +70,17 @@ def register(sub: Any) -> None:
         help="register many officers from a CSV file (all or nothing)",
         description="Register officers from a CSV file (UTF-8, with or without BOM; Excel:\n"
         "save as 'CSV UTF-8'). Header: name,role,unit,telegram,wecom,web_login. Roles:\n"
-        "信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian. Each row needs a\n"
-        "telegram user id, a wecom userid or a web_login. One transaction: any bad row is\n"
+        "信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian. unit: the CODE of\n"
+        "the officer's unit (xinfang units list), who then sees its subtree's cases; empty:\n"
+        "the root unit, which sees every case. Each row needs a telegram user id, a wecom\n"
+        "userid or a web_login. One transaction: any bad row (an unknown unit code too) is\n"
         "reported with its line number and nothing is changed. Web passwords are generated\n"
         "and written to a file readable only by you (mode 0600), never shown.",
+        epilog="example:\n"
+        "  name,role,unit,telegram,wecom,web_login\n"
+        "  张三,信访专员,JT-A-1,4201,,\n"
+        "  李四,领导,JT-A,,LiSi,lisi\n\n"
+        "  xinfang officers import staff.csv --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     imp.add_argument("file", type=Path, metavar="FILE.csv")
@@ -110,11 +118,29 @@ def register(sub: Any) -> None:
 
 
 async def _unit_id(uow: Any, code: str | None) -> int | None | Literal[False]:
-    """The id of the unit a code names; None for no code; False for an unknown code."""
+    """The id of the unit in service a code names; None for no code; False for an unknown
+    or retired one."""
     if not code:
         return None
     unit = (await uow.units.tree()).by_code(code.strip())
-    return unit.id if unit is not None else False
+    return unit.id if unit is not None and not unit.retired else False
+
+
+async def _unknown_units(uow: Any, rows: Sequence[ImportRow]) -> list[str]:
+    """Line-numbered errors for rows whose unit code names no unit in service."""
+    tree = await uow.units.tree()
+    errors = []
+    for row in rows:
+        if row.unit is None:
+            continue
+        unit = tree.by_code(row.unit)
+        if unit is None:
+            errors.append(
+                f"line {row.line}: no unit with the code {row.unit!r} (xinfang units list)"
+            )
+        elif unit.retired:
+            errors.append(f"line {row.line}: the unit {row.unit} is retired")
+    return errors
 
 
 async def _officers(args: argparse.Namespace) -> int:
@@ -146,7 +172,9 @@ async def _officers(args: argparse.Namespace) -> int:
                     return 2
                 unit_id = await _unit_id(uow, args.unit)
                 if unit_id is False:
-                    print(f"no unit with the code {args.unit!r}: see xinfang units list")
+                    print(
+                        f"no unit in service with the code {args.unit!r}: see xinfang units list"
+                    )
                     return 2
                 password = _web_password() if args.web else None
                 officer = await uow.officers.add(
@@ -175,24 +203,24 @@ async def _officers(args: argparse.Namespace) -> int:
                 if password is not None:
                     _print_web_login(login, password)
             elif args.officers_cmd == "web":
-                officer = await uow.officers.get(args.id)
-                if officer is None or not officer.active:
+                target = await uow.officers.get(args.id)
+                if target is None or not target.active:
                     print(f"no active officer #{args.id}")
                     return 1
-                login = (args.login or officer.name).strip()
+                login = (args.login or target.name).strip()
                 found = await uow.web.credentials(login)
-                if found is not None and found[0] != officer.id:
+                if found is not None and found[0] != target.id:
                     print(f"the web login {login!r} is taken: choose another with --login")
                     return 2
                 password = _web_password()
-                await _set_web_login(uow, officer.id, login, password)
+                await _set_web_login(uow, target.id, login, password)
                 await uow.audit.add(
                     utc_now(),
                     Role.SYSTEM,
                     "officer.web_password",
-                    subject_officer_id=officer.id,
+                    subject_officer_id=target.id,
                     channel="cli",
-                    detail={"officer_id": officer.id},
+                    detail={"officer_id": target.id},
                 )
                 await uow.commit()
                 _print_web_login(login, password)
@@ -204,8 +232,8 @@ async def _officers(args: argparse.Namespace) -> int:
                 for o in officers:
                     channels = ",".join(await uow.officers.channels_of(o.id)) or "-"
                     state = "" if o.active else " (removed)"
-                    found = tree.get(o.unit_id)
-                    unit = found.code if found else "-"
+                    home = tree.get(o.unit_id)
+                    unit = f"{home.code} {home.name}" if home else "-"
                     print(f"#{o.id}\t{o.name}\t{o.role.value}\t{unit}\t{channels}{state}")
             else:
                 if not await uow.officers.deactivate(args.id):
@@ -298,7 +326,7 @@ class ImportRow:
     line: int
     name: str
     role: Role
-    unit: str | None
+    unit: str | None  # the unit's code
     accounts: dict[str, str] = field(default_factory=dict)  # channel -> account id
     web_login: str | None = None
 
@@ -365,8 +393,8 @@ def _import_row(line: int, v: dict[str, str]) -> tuple[ImportRow | None, list[st
         problems.append("name is empty")
     elif len(name) > _MAX_NAME:
         problems.append(f"name is longer than {_MAX_NAME} characters")
-    if unit is not None and len(unit) > _MAX_NAME:
-        problems.append(f"unit is longer than {_MAX_NAME} characters")
+    if unit is not None and not valid_code(unit):
+        problems.append(f"unit {unit!r} is not a unit code (xinfang units list)")
     role = ROLE_NAMES.get(v["role"]) or ROLE_NAMES.get(v["role"].lower())
     if role is None:
         choices = "信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian"
@@ -415,7 +443,14 @@ async def _import(args: argparse.Namespace) -> int:
     container = await build_container(config_of(args), migrate=True)
     try:
         async with container.uow() as uow:
+            # Checked before anything is written (the passwords file included).
+            unknown = await _unknown_units(uow, rows)
             taken = await _taken(uow, rows)
+        if unknown:
+            for error in unknown:
+                print(f"{args.file.name}: {error}", file=sys.stderr)
+            print(f"nothing imported: {len(unknown)} error(s)", file=sys.stderr)
+            return 1
         for line, why in sorted(taken.items()):
             verb = "skipped" if args.skip_existing else "already registered"
             print(f"{args.file.name}: line {line}: {verb}: {why}", file=sys.stderr)

@@ -9,11 +9,34 @@ import logging
 import os
 import socket
 import sys
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import config_of
+from bot.cli.common import CliError, config_of
+from petitions.roles import Role
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from bot.container import Container
+
+__all__ = [
+    "EXAMPLE_GROUP",
+    "PLAYGROUND_OFFICERS",
+    "PlaygroundLogin",
+    "register",
+    "seed_playground",
+]
+
+# The three-level example group (docs/example-group.csv): local mode starts with it.
+EXAMPLE_GROUP = Path(__file__).resolve().parents[2] / "docs" / "example-group.csv"
+# Local mode's officers on the ladder of the example group: the plant answers, the
+# company's leader decides 复查, the group's leader 复核 (login, name, role, unit code).
+# Names in Chinese only, as the demo leader's: the pages add the role in their language.
+PLAYGROUND_OFFICERS = (
+    ("plant", "甲一厂演示专员", Role.OFFICER, "JT-A-1"),
+    ("company", "甲能源公司演示领导", Role.LEADER, "JT-A"),
+    ("group", "集团演示领导", Role.LEADER, "JT"),
+)
 
 CHANNELS_HELP = """\
 To run for real, configure at least one channel (environment variables, or the same keys
@@ -37,8 +60,12 @@ Local mode in the browser, for one person to try the whole flow without any toke
 the web channel on 127.0.0.1 with the embedded database in the data directory
 (XINFANG_DATA_DIR, default ./xinfang-data), an employee page, an officers' page and
 both side by side at /local. A demo leader login is printed, with a password that is
-new on every start. A port that is already taken is refused before anything is
-created. Ctrl-C stops; the data stays in the data directory.
+new on every start. A database without units starts with the example group of
+docs/example-group.csv (集团 → 甲能源公司, 乙制造公司 → their plants), and three more
+logins walk the ladder: "plant" (an officer of 甲一厂, who answers), "company" (a leader
+of 甲能源公司, who decides 复查) and "group" (a leader of 集团, who decides 复核). A port
+that is already taken is refused before anything is created. Ctrl-C stops; the data
+stays in the data directory.
 """
 CONSOLE_HELP = """\
 Local mode in the terminal: type as the employee, switch to the officers' admin chat
@@ -168,6 +195,7 @@ async def _local(args: argparse.Namespace) -> int:
     container = await build_container(local)
     try:
         password = await ensure_demo_officer(container)
+        ladder = await seed_playground(container)
 
         def started(urls: list[str]) -> None:
             base = urls[0] if urls else f"http://127.0.0.1:{local.http_port}"
@@ -175,6 +203,14 @@ async def _local(args: argparse.Namespace) -> int:
             print(f"  open {base}/local   employee chat and admin chat side by side")
             print(f"  employee page {base}/   officers' page {base}/admin")
             print(f"  officer login: {DEMO_LOGIN}   password: {password}   (new on every start)")
+            for one in ladder:
+                print(f"  officer login: {one.login}   password: {one.password}")
+            if ladder:
+                units = "; ".join(
+                    f"{one.login}: {one.unit_name} ({one.unit_code}, {one.role.value})"
+                    for one in ladder
+                )
+                print(f"  logins by unit: {units}; {DEMO_LOGIN}: every unit")
             print("Ctrl-C stops; the data stays in the data directory.", flush=True)
 
         try:
@@ -191,6 +227,71 @@ async def _local(args: argparse.Namespace) -> int:
 
 async def _playground(args: argparse.Namespace) -> int:
     return await _local(args)
+
+
+@dataclass(frozen=True)
+class PlaygroundLogin:
+    """A web login of local mode's ladder, with its password of this start."""
+
+    login: str
+    password: str
+    role: Role
+    unit_code: str
+    unit_name: str
+
+
+async def seed_playground(
+    container: Container, example: Path = EXAMPLE_GROUP
+) -> list[PlaygroundLogin]:
+    """Import the example group into a database without units, then give the ladder's
+    officers (PLAYGROUND_OFFICERS) web logins with passwords new on every start."""
+    from bot.web.passwords import generate_password, hash_password
+    from petitions.units_file import read_import
+
+    now = container.services.clock()
+    data = await asyncio.to_thread(lambda: example.read_bytes() if example.is_file() else None)
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+        if not len(tree) and data is not None:
+            plan, errors = read_import(data, tree)
+            if errors:  # the shipped file is checked by the tests: this is a broken checkout
+                raise CliError(f"{example}: {errors[0]}")
+            await uow.units.apply(plan, now)
+            detail = {**plan.counts, "example": example.name}
+            await uow.audit.add(now, Role.SYSTEM, "unit.import", channel="cli", detail=detail)
+            await uow.commit()
+    passwords = [generate_password() for _ in PLAYGROUND_OFFICERS]
+    # Argon2id takes a while and a lot of memory per hash: side by side in threads.
+    hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, p) for p in passwords))
+    logins: list[PlaygroundLogin] = []
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+        for (login, name, role, code), password, hashed in zip(
+            PLAYGROUND_OFFICERS, passwords, hashes, strict=True
+        ):
+            unit = tree.by_code(code)
+            if unit is None or unit.retired:
+                continue  # a group of one's own, without the example's units
+            found = await uow.web.credentials(login)
+            if found is not None:
+                officer_id = found[0]
+            elif await uow.web.login_taken(login):
+                continue  # the login of a removed officer: not handed out again
+            else:
+                officer = await uow.officers.add(name, role, now, unit_id=unit.id)
+                officer_id = officer.id
+                await uow.audit.add(
+                    now,
+                    Role.SYSTEM,
+                    "officer.add",
+                    subject_officer_id=officer_id,
+                    channel="cli",
+                    detail={"officer_id": officer_id, "role": role.value},
+                )
+            await uow.web.set_login(officer_id, login, hashed, now)
+            logins.append(PlaygroundLogin(login, password, role, unit.code, unit.name))
+        await uow.commit()
+    return logins
 
 
 async def _migrate(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import pytest
 
 from bot.cli import main
 from bot.cli.officers import parse_officers_csv
+from bot.cli.service import EXAMPLE_GROUP
 from bot.container import build_container
 from bot.settings import load_settings
 from bot.web.passwords import verify_password
@@ -23,22 +24,24 @@ from storage.vault import Keyring
 HEADER = "name,role,unit,telegram,wecom,web_login\n"
 GOOD = (
     HEADER
-    + "张三,信访专员,第一车间,4201,,\n"
+    + "张三,信访专员,JT-A-1,4201,,\n"
     + "李四,领导,,,LiSi,lisi\n"
-    + "王五,discipline,纪委,4203,WangWu,\n"
+    + "王五,discipline,JT-A,4203,WangWu,\n"
     + "赵六,保管人,,,,zhaoliu\n"
 )
 
 
 @pytest.fixture
 def deployment(env: dict[str, str], keys: tuple[Keyring, Path], monkeypatch) -> dict[str, str]:
-    """The CLI's environment: the test's database and keyring, nothing else."""
+    """The CLI's environment: the test's database and keyring, nothing else; the units of
+    the example group (docs/example-group.csv), which the import file names by code."""
     for key in list(os.environ):
         if key.startswith(("XINFANG_", "TELEGRAM_", "WECOM_")):
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("XINFANG_LOG_LEVEL", "WARNING")
+    assert main(["units", "import", str(EXAMPLE_GROUP)]) == 0
     return env
 
 
@@ -58,11 +61,12 @@ async def _officers(env: dict[str, str], keyring: Keyring) -> dict[str, Any]:
     try:
         async with container.uow() as uow:
             officers = await uow.officers.list()
+            tree = await uow.units.tree()
             found = {
                 o.name: {
                     "id": o.id,
                     "role": o.role,
-                    "unit": o.unit,
+                    "unit": unit.code if (unit := tree.get(o.unit_id)) else None,
                     "channels": await uow.officers.channels_of(o.id),
                 }
                 for o in officers
@@ -100,7 +104,8 @@ async def test_a_good_file_with_a_bom_registers_everyone_and_writes_private_pass
         "王五": Role.DISCIPLINE,
         "赵六": Role.CUSTODIAN,
     }
-    assert officers["张三"]["unit"] == "第一车间" and officers["李四"]["unit"] is None
+    assert officers["张三"]["unit"] == "JT-A-1" and officers["李四"]["unit"] is None
+    assert officers["王五"]["unit"] == "JT-A"
     assert officers["王五"]["channels"] == ["telegram", "wecom"]
     assert officers["赵六"]["channels"] == ["web"]
     assert state["by_wecom"] == "李四"
@@ -133,6 +138,7 @@ async def test_bad_rows_are_reported_by_line_and_nothing_is_changed(
         + "赵六,officer,,,,\n"  # line 6: no account at all
         + "钱七,officer,,4201,,\n"  # line 7: same account as line 2
         + "孙八,officer,,4208\n"  # line 8: too few fields
+        + "周九,officer,一车间,4209,,\n"  # line 9: a name where the unit's code goes
     )
     path = _write(tmp_path, text)
     assert await _cli("officers", "import", str(path)) == 1
@@ -143,6 +149,7 @@ async def test_bad_rows_are_reported_by_line_and_nothing_is_changed(
     assert "line 6: give at least one of telegram, wecom, web_login" in err
     assert "line 7: the same telegram as line 2" in err
     assert "line 8: 4 fields, the header has 6" in err
+    assert "line 9: unit '一车间' is not a unit code (xinfang units list)" in err
     assert "line 2" not in err.replace("as line 2", "")
     assert "nothing imported" in err
     assert (await _officers(deployment, keys[0]))["officers"] == {}
@@ -214,3 +221,36 @@ def test_roles_read_in_chinese_or_english_and_web_logins_compare_without_case() 
     )
     assert [r.role for r in rows] == [Role.LEADER, Role.DISCIPLINE, Role.OFFICER]
     assert errors == ["line 4: the same web login as line 3"]
+
+
+async def test_unknown_and_retired_unit_codes_are_reported_by_line_before_anything_is_written(
+    deployment, keys, tmp_path, capsys
+):
+    assert await _cli("units", "retire", "JT-B-2") == 0
+    text = (
+        HEADER
+        + "张三,信访专员,JT-A-1,4201,,zhangsan\n"
+        + "李四,领导,JT-X,4202,,lisi\n"  # line 3: no such unit
+        + "王五,officer,JT-B-2,4203,,\n"  # line 4: retired
+        + "赵六,officer,,4204,,\n"
+    )
+    path = _write(tmp_path, text)
+    capsys.readouterr()
+    for extra in ((), ("--dry-run",), ("--skip-existing",)):
+        assert await _cli("officers", "import", str(path), *extra) == 1
+        err = capsys.readouterr().err
+        assert "staff.csv: line 3: no unit with the code 'JT-X' (xinfang units list)" in err
+        assert "staff.csv: line 4: the unit JT-B-2 is retired" in err
+        assert "nothing imported: 2 error(s)" in err
+    assert (await _officers(deployment, keys[0]))["officers"] == {}
+    assert not (tmp_path / "staff-web-passwords.csv").exists()
+
+
+async def test_the_list_shows_each_officers_unit_code_and_name(deployment, keys, tmp_path, capsys):
+    assert await _cli("officers", "import", str(_write(tmp_path, GOOD))) == 0
+    capsys.readouterr()
+    assert await _cli("officers", "list") == 0
+    rows = {line.split("\t")[1]: line.split("\t") for line in capsys.readouterr().out.splitlines()}
+    assert rows["张三"][3] == "JT-A-1 甲一厂"
+    assert rows["王五"][3] == "JT-A 甲能源公司"
+    assert rows["李四"][3] == "-"
