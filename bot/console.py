@@ -80,7 +80,7 @@ async def run_console(container: Container) -> int:
     async with container.uow() as uow:
         if await uow.officers.by_account("console", OFFICER_ACCOUNT) is None:
             await uow.officers.add(
-                "演示领导 (demo leader)",
+                "演示领导",
                 Role.LEADER,
                 container.services.clock(),
                 accounts={"console": OFFICER_ACCOUNT},

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 __all__ = ["DEMO_LOGIN", "DEMO_NAME", "ensure_demo_officer"]
 
 DEMO_LOGIN = "demo"
-DEMO_NAME = "演示领导 (demo leader)"
+# Chinese only: the pages show the role after the name, in the page's language.
+DEMO_NAME = "演示领导"
 
 
 async def ensure_demo_officer(container: Container) -> str:
