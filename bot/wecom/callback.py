@@ -2,6 +2,14 @@
 
 Mount it under the shared server, e.g. ``app.add_subapp(MOUNT_PREFIX, create_callback_app(...))``
 which serves ``/wecom/callback``.
+
+WeCom never resends a callback answered 200, so a message is answered only once it is safe:
+with ``accept``, when ``accept(message)`` has returned (the channel returns once the message
+is handled and committed, its MsgId claimed in the same transaction); with the older
+``seen`` + ``on_message`` pair, once ``seen`` has recorded the key, ``on_message`` running in
+the background (a crash before it finishes loses the message: for tests and tools, not for
+the channel). ``accept`` raising :class:`~bot.wecom.admission.Busy` or anything else is
+answered 503, so WeCom tries again.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from bot.wecom.admission import Busy
 from bot.wecom.crypto import (
     ValidateCorpidError,
     ValidateSignatureError,
@@ -28,15 +37,17 @@ DEFAULT_MAX_BODY = 64 * 1024
 DEFAULT_REPLAY_WINDOW = 300
 
 OnMessage = Callable[[WeComInbound], Awaitable[None]]
+Accept = Callable[[WeComInbound], Awaitable[None]]
 Seen = Callable[[str], Awaitable[bool]]
 
 CRYPTO_KEY = web.AppKey("wecom_crypto", WeComCrypto)
-ON_MESSAGE_KEY: web.AppKey[OnMessage] = web.AppKey("wecom_on_message")
-SEEN_KEY: web.AppKey[Seen] = web.AppKey("wecom_seen")
+ACCEPT_KEY: web.AppKey[Accept] = web.AppKey("wecom_accept")
 TASKS_KEY = web.AppKey("wecom_tasks", set[asyncio.Task[None]])
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("wecom_clock")
 REPLAY_WINDOW_KEY = web.AppKey("wecom_replay_window", int)
 MAX_BODY_KEY = web.AppKey("wecom_max_body", int)
+BUSY_KEY = web.AppKey("wecom_busy", list[float])  # [last logged (monotonic), refused since]
+BUSY_LOG_INTERVAL = 10.0
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +69,7 @@ def _raw_query(request: web.Request) -> dict[str, str]:
     return params
 
 
-def _signed_params(request: web.Request) -> tuple[str, str, str] | None:
-    params = _raw_query(request)
+def _signed(params: dict[str, str]) -> tuple[str, str, str] | None:
     try:
         return params["msg_signature"], params["timestamp"], params["nonce"]
     except KeyError:
@@ -68,8 +78,9 @@ def _signed_params(request: web.Request) -> tuple[str, str, str] | None:
 
 async def _handle_get(request: web.Request) -> web.Response:
     crypto = request.app[CRYPTO_KEY]
-    signed = _signed_params(request)
-    echostr = _raw_query(request).get("echostr")
+    params = _raw_query(request)
+    signed = _signed(params)
+    echostr = params.get("echostr")
     if signed is None or not echostr:
         return _reject(400, "missing query parameters")
     try:
@@ -99,7 +110,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
 
 async def _handle_post(request: web.Request) -> web.Response:
     app = request.app
-    signed = _signed_params(request)
+    signed = _signed(_raw_query(request))
     if signed is None:
         return _reject(400, "missing query parameters")
     try:
@@ -122,21 +133,38 @@ async def _handle_post(request: web.Request) -> web.Response:
     except WeComCryptoError as exc:
         return _reject(400, f"malformed message ({exc.code})")
     try:
-        duplicate = await app[SEEN_KEY](message.dedup_key)
-    except Exception as exc:  # storage trouble: let WeCom retry later
-        logger.error("wecom dedup store failed: %s", type(exc).__name__)
+        await app[ACCEPT_KEY](message)
+    except Busy:
+        _log_busy(app)
+        return web.Response(status=503, text="busy", content_type="text/plain")
+    except Exception as exc:  # storage trouble: not recorded, so let WeCom retry later
+        # Type only: exception text may quote the message.
+        logger.error("wecom message not recorded: %s", type(exc).__name__)
         return web.Response(status=503, text="retry", content_type="text/plain")
-    if not duplicate:
-        _spawn(app, message)
-    # WeCom wants an answer within 5 s; the real work happens in the background.
     return web.Response(text="success", content_type="text/plain")
 
 
-def _spawn(app: web.Application, message: WeComInbound) -> None:
-    tasks = app[TASKS_KEY]
-    task = asyncio.create_task(_dispatch(app[ON_MESSAGE_KEY], message))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+def _log_busy(app: web.Application) -> None:
+    # A flood refuses thousands of callbacks a second: one line per interval, with the count.
+    state = app[BUSY_KEY]
+    state[1] += 1
+    now = time.monotonic()
+    if now - state[0] >= BUSY_LOG_INTERVAL:
+        logger.warning("wecom callbacks refused while busy: %d", int(state[1]))
+        state[0], state[1] = now, 0
+
+
+def _in_background(app: web.Application, on_message: OnMessage, seen: Seen) -> Accept:
+    """The ``seen`` + ``on_message`` pair as an Accept: record the key, handle later."""
+
+    async def accept(message: WeComInbound) -> None:
+        if not await seen(message.dedup_key):
+            tasks = app[TASKS_KEY]
+            task = asyncio.create_task(_dispatch(on_message, message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    return accept
 
 
 async def _dispatch(on_message: OnMessage, message: WeComInbound) -> None:
@@ -156,19 +184,29 @@ async def _drain_tasks(app: web.Application) -> None:
 def create_callback_app(
     crypto: WeComCrypto,
     *,
-    on_message: OnMessage,
-    seen: Seen,
+    accept: Accept | None = None,
+    on_message: OnMessage | None = None,
+    seen: Seen | None = None,
     replay_window: int = DEFAULT_REPLAY_WINDOW,
     clock: Callable[[], float] = time.time,
     max_body: int = DEFAULT_MAX_BODY,
     path: str = CALLBACK_PATH,
 ) -> web.Application:
-    """Build the callback sub-app; `replay_window=0` disables the timestamp check."""
+    """Build the callback sub-app (give `accept`, or `on_message` and `seen`).
+
+    `replay_window=0` disables the timestamp check.
+    """
     app = web.Application()
     app[CRYPTO_KEY] = crypto
-    app[ON_MESSAGE_KEY] = on_message
-    app[SEEN_KEY] = seen
     app[TASKS_KEY] = set()
+    app[BUSY_KEY] = [-BUSY_LOG_INTERVAL, 0.0]
+    if accept is None:
+        if on_message is None or seen is None:
+            raise TypeError("create_callback_app needs accept, or on_message and seen")
+        accept = _in_background(app, on_message, seen)
+    elif on_message is not None or seen is not None:
+        raise TypeError("create_callback_app takes accept or on_message and seen, not both")
+    app[ACCEPT_KEY] = accept
     app[CLOCK_KEY] = clock
     app[REPLAY_WINDOW_KEY] = replay_window
     app[MAX_BODY_KEY] = max_body

@@ -4,30 +4,41 @@ A thin adapter: it turns a decrypted callback into an :class:`Inbound`, lets the
 channel-neutral handlers answer, and renders the replies as text and template cards.
 Employees and officers talk to the same self-built app; officers are recognised by their
 registered WeCom userid, so their commands and card buttons reach the officer handler.
+
+A callback is answered once its message is handled and committed, the MsgId claimed in that
+same transaction (bot/wecom/claim.py): WeCom never resends a callback answered 200, so
+nothing is acknowledged that a crash could still lose. The replies are sent after the
+answer, in order per person, so a slow ``message/send`` (or WeCom's 30 messages a minute per
+member) never holds the answer past WeCom's 5 s (bot/wecom/admission.py bounds the rest).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import mimetypes
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from bot.settings import WeComSettings
-from bot.wecom.callback import MOUNT_PREFIX, TASKS_KEY, create_callback_app
+from bot.wecom.admission import DEFAULT_BACKLOG, DEFAULT_CONCURRENCY, Admission
+from bot.wecom.callback import MOUNT_PREFIX, create_callback_app
+from bot.wecom.claim import Claim, ClaimingUnitOfWorkFactory, DuplicateDelivery, claim_alone
 from bot.wecom.client import Sleep, SlidingWindowLimiter, WeComApiError, WeComClient
 from bot.wecom.crypto import WeComCrypto
 from bot.wecom.messages import ENTER_AGENT, TEMPLATE_CARD_EVENT, WeComInbound
 from bot.wecom.render import PendingChoices, render_reply
 from bot.wecom.sender import WeComSender, send_outgoing
 from handlers.inbound import FileIn, Inbound, Reply
+from handlers.router import Handlers
 
 if TYPE_CHECKING:
     from bot.container import Container
@@ -39,6 +50,11 @@ UNSUPPORTED_TYPES = frozenset({"voice", "video", "location", "link", "shortvideo
 GENERIC_MIME = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 WELCOME_WINDOW = timedelta(hours=12)  # enter_agent answers like /start at most this often
 USED_CARD_LABEL = "✓"  # language-neutral: the card's buttons were answered
+# Handled messages whose replies are still being sent; more waits before handling.
+DEFAULT_MAX_UNSENT = 2000
+# The database could not be reached or refused the work: nothing was recorded, so the
+# callback is answered 503 and WeCom sends it again (rather than a failure reply).
+_STORAGE_TROUBLE = (OperationalError, InterfaceError, SqlTimeoutError, OSError, TimeoutError)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +106,9 @@ class WeComChannel:
         callback_clock: Callable[[], float] = time.time,
         reply_attempts: int = 5,
         push_attempts: int = 2,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        backlog: int = DEFAULT_BACKLOG,
+        max_unsent: int = DEFAULT_MAX_UNSENT,
     ) -> None:
         self._container = container
         self._settings = settings
@@ -104,7 +123,9 @@ class WeComChannel:
         self._push_client: WeComClient | None = None
         self._client_lock = asyncio.Lock()
         self._app: web.Application | None = None
-        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._admission = Admission(concurrency=concurrency, backlog=backlog)
+        self._unsent = asyncio.Semaphore(max_unsent)
+        self._sending: dict[str, asyncio.Task[None]] = {}  # each person's newest send
         self.choices = PendingChoices()
         self.sender = WeComSender(
             container.uow,
@@ -159,8 +180,7 @@ class WeComChannel:
         s = self._settings
         self._app = create_callback_app(
             WeComCrypto(s.token, s.aes_key, s.corp_id),
-            on_message=self._on_message,
-            seen=self._seen,
+            accept=self._accept,
             replay_window=s.replay_window,
             clock=self._callback_clock,
         )
@@ -179,71 +199,119 @@ class WeComChannel:
             self._client = self._push_client = None
 
     async def idle(self) -> None:
-        """Wait until every accepted callback has been handled (tests, shutdown)."""
-        if self._app is None:
-            return
-        tasks = self._app[TASKS_KEY]
-        while tasks:
-            await asyncio.gather(*list(tasks), return_exceptions=True)
+        """Wait until every accepted callback has been handled and answered (tests, shutdown)."""
+        while self._admission.pending or self._sending:
+            await self._admission.drain()
+            if self._sending:
+                await asyncio.gather(*list(self._sending.values()), return_exceptions=True)
 
     # -- inbound ----------------------------------------------------------------------------
 
-    async def _seen(self, key: str) -> bool:
-        async with self._container.uow() as uow:
-            new = await uow.processed.mark(f"{CHANNEL}:{key}", self._container.services.clock())
-            await uow.commit()
-        return not new
-
-    @contextlib.asynccontextmanager
-    async def _one_at_a_time(self, userid: str) -> AsyncIterator[None]:
-        # WeCom posts a person's messages concurrently; their conversation must see them
-        # in order, one at a time.
-        lock, users = self._locks.setdefault(userid, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                self._locks.pop(userid, None)
-
-    async def _on_message(self, message: WeComInbound) -> None:
+    async def _accept(self, message: WeComInbound) -> None:
+        """Return once ``message`` is handled and committed (or known to be a duplicate)."""
         if message.agent_id is not None and message.agent_id != self._settings.agent_id:
             log.warning("wecom message for another agent ignored")
             return
-        userid = message.from_user
-        async with self._one_at_a_time(userid):
-            client = await self.client()
-            try:
-                inbound = await self._inbound(client, message)
-            except WeComApiError as exc:
-                log.warning("wecom media download failed (errcode %d)", exc.errcode)
-                await self._send(client, userid, [self._failure_reply()])
-                return
-            if inbound is None:
-                return
-            try:
-                replies = await self._container.handlers.handle(inbound)
-            except Exception as exc:
-                # Type only: the text of an exception may quote the petition.
-                log.error("wecom handling failed: %s", type(exc).__name__)
-                replies = [self._failure_reply()]
-            await self._send(client, userid, replies)
-            # Kinds and counts only: never the userid or the text.
-            log.debug(
-                "wecom %s/%s handled: %d repl(ies)", message.msg_type, message.event, len(replies)
-            )
-            if message.event == TEMPLATE_CARD_EVENT and message.response_code:
-                await self._mark_card_used(client, userid, message.response_code)
+        # WeCom posts a person's messages concurrently; their conversation must see them
+        # in order, one at a time: the person is the admission lane.
+        await self._admission.run(
+            message.dedup_key, message.from_user, lambda: self._handle(message)
+        )
 
-    async def _inbound(self, client: WeComClient, message: WeComInbound) -> Inbound | None:
+    async def _handle(self, message: WeComInbound) -> None:
+        claim = Claim(f"{CHANNEL}:{message.dedup_key}", self._container.services.clock())
+        # Replies are queued for sending only after the commit; a flood of unsent replies
+        # (WeCom slow to take them) holds up handling instead of growing without bound.
+        await self._unsent.acquire()
+        try:
+            replies = await self._replies(message, claim)
+        except BaseException:
+            self._unsent.release()
+            raise
+        card = message.response_code if message.event == TEMPLATE_CARD_EVENT else None
+        if replies is None or not (replies or card):  # a duplicate, or nothing to say
+            self._unsent.release()
+            return
+        self._send_later(message.from_user, replies, card)
+
+    async def _replies(self, message: WeComInbound, claim: Claim) -> list[Reply] | None:
+        """Handle ``message`` under ``claim``: the replies to send, or None if nothing is due.
+
+        Raises (so the callback is answered 503 and WeCom sends it again) only while nothing
+        about the message was committed.
+        """
+        uow = self._container.uow
+        claiming = ClaimingUnitOfWorkFactory(uow, claim)
+        client = await self.client()
+        replies: list[Reply] = []
+        try:
+            inbound = await self._inbound(client, message, claiming)
+            if inbound is not None:
+                handlers = Handlers(replace(self._container.services, uow=claiming))
+                replies = await handlers.handle(inbound)
+        except DuplicateDelivery:
+            log.info("duplicate wecom delivery skipped")
+            return None
+        except WeComApiError as exc:
+            log.warning("wecom media download failed (errcode %d)", exc.errcode)
+            replies = [self._failure_reply()]
+        except _STORAGE_TROUBLE:
+            if not claim.done:
+                raise  # nothing recorded: WeCom's retry will find the database back
+            log.exception("wecom handling failed after its first commit")
+            replies = [self._failure_reply()]
+        except Exception as exc:
+            # Type only: the text of an exception may quote the petition.
+            log.error("wecom handling failed: %s", type(exc).__name__)
+            replies = [self._failure_reply()]
+        if not claim.done and not await claim_alone(uow, claim):
+            log.info("duplicate wecom delivery skipped")
+            return None
+        # Kinds and counts only: never the userid or the text.
+        log.debug(
+            "wecom %s/%s handled: %d repl(ies)", message.msg_type, message.event, len(replies)
+        )
+        return replies
+
+    def _send_later(self, userid: str, replies: Sequence[Reply], card: str | None) -> None:
+        """Send the replies after the callback's answer, after the person's earlier ones."""
+        previous = self._sending.get(userid)
+        task = asyncio.create_task(self._send_after(previous, userid, replies, card))
+        self._sending[userid] = task
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._unsent.release()
+            if self._sending.get(userid) is done:
+                del self._sending[userid]
+
+        task.add_done_callback(finished)
+
+    async def _send_after(
+        self,
+        previous: asyncio.Task[None] | None,
+        userid: str,
+        replies: Sequence[Reply],
+        card: str | None,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # its failure is its own
+        try:
+            client = await self.client()
+            await self._send(client, userid, list(replies))
+            if card:
+                await self._mark_card_used(client, userid, card)
+        except Exception as exc:  # the case is stored; the person can ask again
+            log.error("wecom replies not sent: %s", type(exc).__name__)
+
+    async def _inbound(
+        self, client: WeComClient, message: WeComInbound, uow: ClaimingUnitOfWorkFactory
+    ) -> Inbound | None:
         if message.msg_type == "text":
             chosen = self.choices.take(message.from_user, message.content)
             if chosen is not None:
                 return Inbound(CHANNEL, message.from_user, message.from_user, button=chosen)
         elif message.event == ENTER_AGENT:
-            if not await self._welcome_due(message.from_user):
+            if not await self._welcome_due(message.from_user, uow):
                 return None
         else:
             self.choices.take(message.from_user, None)  # anything else supersedes a listing
@@ -254,14 +322,15 @@ class WeComChannel:
             file = file_from_media(message, data, content_type, name)
         return to_inbound(message, file)
 
-    async def _welcome_due(self, userid: str) -> bool:
+    async def _welcome_due(self, userid: str, uow: ClaimingUnitOfWorkFactory) -> bool:
         # WeCom reports enter_agent every time someone opens the app's chat; greeting them
-        # each time would bury the conversation, so greet at most once per window.
+        # each time would bury the conversation, so greet at most once per window. The
+        # claim goes with this commit: a greeting not due needs no second transaction.
         services = self._container.services
-        async with self._container.uow() as uow:
+        async with uow() as u:
             key = f"{CHANNEL}:enter_agent:{userid}"
-            hits = await uow.limits.hit(key, WELCOME_WINDOW, services.clock())
-            await uow.commit()
+            hits = await u.limits.hit(key, WELCOME_WINDOW, services.clock())
+            await u.commit()
         return hits == 1
 
     def _failure_reply(self) -> Reply:

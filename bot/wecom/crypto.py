@@ -158,6 +158,8 @@ class WeComCrypto:
         self._token = token
         self._key = _decode_key(encoding_aes_key)
         self._receive_id = receive_id.encode("utf-8")
+        # Built once: a Cipher hands out a fresh encryptor/decryptor context on every call.
+        self._cipher_obj = Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16]))
 
     def signature(self, timestamp: str, nonce: str, encrypt: str) -> str:
         """Return the msg_signature WeCom would compute for these values."""
@@ -172,7 +174,7 @@ class WeComCrypto:
             raise ValidateSignatureError()
 
     def _cipher(self) -> Cipher[modes.CBC]:
-        return Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16]))
+        return self._cipher_obj
 
     def encrypt(self, message: str, random16: bytes | None = None) -> str:
         """Encrypt `message` into the base64 Encrypt field (random prefix injectable)."""

@@ -1,0 +1,65 @@
+"""Exactly-once handling of a WeCom delivery: its MsgId (or an event's identity) is recorded
+in the same transaction as everything the handlers change, so WeCom's retry, or the same
+callback posted to another worker, either finds it done or does it for the first time, and
+the callback can be answered as soon as that one transaction has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.uow import SqlUnitOfWork, UnitOfWorkFactory
+
+__all__ = ["Claim", "ClaimingUnitOfWorkFactory", "DuplicateDelivery", "claim_alone"]
+
+
+class DuplicateDelivery(Exception):  # noqa: N818 - a signal
+    """This delivery was already handled (by this or another worker)."""
+
+
+@dataclass
+class Claim:
+    """The delivery being handled: its processed_updates key and time."""
+
+    key: str
+    at: datetime
+    done: bool = False
+
+
+class _ClaimingUnitOfWork(SqlUnitOfWork):
+    def __init__(self, base: UnitOfWorkFactory, claim: Claim) -> None:
+        super().__init__(base.sessions, base.vault)
+        self._claim = claim
+
+    async def commit(self) -> None:
+        claim = self._claim
+        if not claim.done:
+            if not await self.processed.mark(claim.key, claim.at):
+                raise DuplicateDelivery()
+            await super().commit()
+            claim.done = True
+            return
+        await super().commit()
+
+
+class ClaimingUnitOfWorkFactory(UnitOfWorkFactory):
+    """Units of work whose first commit also records ``claim`` (one delivery's handling)."""
+
+    def __init__(self, base: UnitOfWorkFactory, claim: Claim) -> None:
+        super().__init__(base.sessions, base.vault)
+        self._base = base
+        self._claim = claim
+
+    def __call__(self) -> SqlUnitOfWork:
+        return _ClaimingUnitOfWork(self._base, self._claim)
+
+
+async def claim_alone(uow: UnitOfWorkFactory, claim: Claim) -> bool:
+    """Record a delivery whose handling changed nothing; False if it was handled before."""
+    if claim.done:
+        return True
+    async with uow() as u:
+        fresh = await u.processed.mark(claim.key, claim.at)
+        await u.commit()
+    claim.done = fresh
+    return fresh
