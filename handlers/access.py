@@ -13,7 +13,7 @@ from petitions.categories import Category
 from petitions.lifecycle import can_view
 from petitions.roles import Role
 
-__all__ = ["in_scope", "may_view", "scoped_filter", "visible_categories"]
+__all__ = ["in_scope", "may_view", "role_conditions", "scoped_filter"]
 
 
 def in_scope(officer: Officer, case: Case) -> bool:
@@ -42,15 +42,24 @@ _PROBE = Case(
 )
 
 
-def visible_categories(role: Role) -> frozenset[str] | None:
-    """The categories this role may see (petitions.lifecycle.can_view); None for all,
-    empty for a role that sees no case's content (a custodian)."""
-    seen = frozenset(c.value for c in Category if can_view(role, replace(_PROBE, category=c)))
-    return None if len(seen) == len(Category) else seen
+_DISCIPLINE_PROBE = replace(_PROBE, category=Category.DISCIPLINE)
+
+
+def role_conditions(role: Role) -> dict[str, Any]:
+    """The role's part of :func:`may_view` as CaseFilter conditions, asked of the one rule
+    (petitions.lifecycle.can_view): all cases, only or none of those 纪检 handles, or none."""
+    sees_discipline = can_view(role, _DISCIPLINE_PROBE)
+    sees_others = can_view(role, _PROBE)
+    if sees_discipline and sees_others:
+        return {}
+    if sees_discipline or sees_others:
+        return {"discipline": sees_discipline}
+    return {"categories": frozenset()}
 
 
 def scoped_filter(officer: Officer, **conditions: Any) -> CaseFilter:
     """A list filter holding :func:`may_view` for this officer (role, unit subtree and
-    exclusion), plus the given conditions (``categories`` may narrow the role's)."""
-    conditions.setdefault("categories", visible_categories(officer.role))
+    exclusion), plus the given conditions (``categories`` narrows further)."""
+    for name, value in role_conditions(officer.role).items():
+        conditions.setdefault(name, value)
     return CaseFilter(viewer_officer_id=officer.id, scope=officer.scope, **conditions)

@@ -1,6 +1,7 @@
 """The guided intake of a new petition, declared as a table of steps:
 
-category → description → evidence → anonymity (→ identity fields) → updates (pushed to
+category → [unit the matter concerns → conflict of interest, when the group has units] →
+description → evidence → anonymity (→ identity fields) → updates (pushed to
 this chat, or by tracking code only) → [self-identifying details, anonymous only] →
 review → submit.
 
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from handlers import unit_picker
 from handlers.inbound import Button, FileIn, Reply
 from handlers.labels import CATEGORY, SCRUB_REMOVED, SELFID_KIND
 from handlers.notify import notify_admins
@@ -31,8 +33,10 @@ from petitions.case import Case
 from petitions.categories import Category
 from petitions.codes import generate_tracking_code, normalize_tracking_code
 from petitions.deadlines import deadline_for
+from petitions.lifecycle import CONFLICT_DISCIPLINE, CONFLICT_LEADERSHIP
 from petitions.roles import Role
 from petitions.selfid import Finding, compile_staff_pattern, find_identifying, mask
+from petitions.units import Unit, UnitTree
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -64,7 +68,7 @@ _FIELD_LABEL = {
 }
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 _OTHER_METADATA = N_("scrub.other")
-_EDITABLE = ("category", "description", "evidence", "anonymity", "updates")
+_EDITABLE = ("category", "unit", "description", "evidence", "anonymity", "updates")
 
 Replies = list[Reply]
 
@@ -135,7 +139,7 @@ async def _next(turn: Turn, step: str) -> Replies:
 
 
 _RETURNS_TO_REVIEW = frozenset(
-    {"intake.description", "intake.evidence", "intake.anonymity", "intake.updates"}
+    {"intake.unit", "intake.description", "intake.evidence", "intake.anonymity", "intake.updates"}
 )
 
 
@@ -161,8 +165,156 @@ async def _on_category(turn: Turn) -> Replies:
     replies = []
     if category.routes_to_discipline:
         replies.append(Reply(turn.t("intake.discipline_note")))
-    replies.extend(await _next(turn, "intake.description"))
+    replies.extend(await _next(turn, await _after_category(turn)))
     return replies
+
+
+async def _after_category(turn: Turn) -> str:
+    # Only a group with units below its root asks which one the matter concerns.
+    tree = await turn.uow.units.tree()
+    return "intake.unit" if unit_picker.start_level(tree) else "intake.description"
+
+
+# -- the unit the matter concerns -------------------------------------------------------
+#
+# Nothing here is logged: which unit an employee chose narrows down who they are.
+
+
+async def _ask_unit(turn: Turn) -> Replies:
+    t, d = turn.t, turn.draft
+    tree = await turn.uow.units.tree()
+    start = unit_picker.start_level(tree)
+    if start is None:  # the units went out of service since the category was chosen
+        d.pop("unit", None)
+        d.pop("conflict", None)
+        return await _next(turn, "intake.description")
+    at = unit_picker.choosable(tree, d.get("unit_level"))
+    if at is None or not tree.children(at.id):
+        at = start
+    lv = unit_picker.level(tree, at, int(d.get("unit_page") or 0))
+    rows: list[tuple[Button, ...]] = []
+    for unit in lv.units:
+        label = t("intake.unit_more", name=unit.name) if unit.id in lv.branches else unit.name
+        rows.append((Button(label, unit_picker.encode(unit_picker.OpenUnit(unit.id))),))
+    this = unit_picker.encode(unit_picker.ChooseUnit(lv.unit.id))
+    rows.append((Button(t("button.unit_this"), this),))
+    paging: list[Button] = []
+    if lv.page > 0:
+        back = unit_picker.UnitPage(lv.unit.id, lv.page - 1)
+        paging.append(Button(t("button.unit_prev"), unit_picker.encode(back)))
+    if lv.page + 1 < lv.pages:
+        forward = unit_picker.UnitPage(lv.unit.id, lv.page + 1)
+        paging.append(Button(t("button.unit_next"), unit_picker.encode(forward)))
+    if paging:
+        rows.append(tuple(paging))
+    if lv.up is not None:
+        up = unit_picker.encode(unit_picker.OpenUnit(lv.up.id))
+        rows.append((Button(t("button.unit_up"), up),))
+    rows.append(_cancel_row(turn))
+    where = tree.path_name(lv.unit.id)
+    if lv.pages > 1:
+        where = t("intake.unit_page", unit=where, page=lv.page + 1, pages=lv.pages)
+    return [Reply(t("intake.unit_ask", unit=where), tuple(rows))]
+
+
+async def _on_unit(turn: Turn) -> Replies:
+    inbound, d = turn.inbound, turn.draft
+    tree = await turn.uow.units.tree()
+    if inbound.button is not None:
+        payload = unit_picker.parse(inbound.button)
+        if payload is None:
+            return await ask_current(turn)
+        unit = unit_picker.choosable(tree, payload.unit_id)
+        if unit is None:  # retired, or never there: a stale button
+            return [Reply(turn.t("error.stale")), *await ask_current(turn)]
+        match payload:
+            case unit_picker.ChooseUnit():
+                return await _choose_unit(turn, unit)
+            case unit_picker.OpenUnit() if not tree.children(unit.id):
+                return await _choose_unit(turn, unit)
+            case unit_picker.OpenUnit():
+                d["unit_level"], d["unit_page"] = unit.id, 0
+            case unit_picker.UnitPage(page=page):
+                d["unit_level"], d["unit_page"] = unit.id, page
+        await turn.goto(turn.step)
+        return await ask_current(turn)
+    if inbound.text is not None and inbound.file is None:  # a caption is no search
+        return await _search_unit(turn, tree, inbound.text)
+    return [Reply(turn.t("intake.unit_use")), *await ask_current(turn)]
+
+
+async def _search_unit(turn: Turn, tree: UnitTree, text: str) -> Replies:
+    t = turn.t
+    found = unit_picker.search(tree, text, unit_picker.PAGE_SIZE + 1)
+    if not found:
+        return [Reply(t("intake.unit_none")), *await ask_current(turn)]
+    if len(found) == 1:
+        return await _choose_unit(turn, found[0])
+    shown = found[: unit_picker.PAGE_SIZE]
+    rows: list[tuple[Button, ...]] = [
+        (Button(tree.path_name(u.id), unit_picker.encode(unit_picker.ChooseUnit(u.id))),)
+        for u in shown
+    ]
+    start = unit_picker.start_level(tree)
+    if start is not None:
+        browse = unit_picker.encode(unit_picker.OpenUnit(start.id))
+        rows.append((Button(t("button.unit_browse"), browse),))
+    rows.append(_cancel_row(turn))
+    if len(found) > len(shown):
+        text = t("intake.unit_found_more", count=len(shown))
+    else:
+        text = t("intake.unit_found", count=len(shown))
+    return [Reply(text, tuple(rows))]
+
+
+async def _choose_unit(turn: Turn, unit: Unit) -> Replies:
+    turn.draft["unit"] = unit.id
+    turn.draft.pop("conflict", None)  # a question about this unit's leaders: asked again
+    await turn.goto("intake.conflict")
+    return await ask_current(turn)
+
+
+async def _chosen(turn: Turn) -> tuple[UnitTree, Unit | None]:
+    tree = await turn.uow.units.tree()
+    return tree, unit_picker.choosable(tree, turn.draft.get("unit"))
+
+
+async def _ask_conflict(turn: Turn) -> Replies:
+    t = turn.t
+    tree, unit = await _chosen(turn)
+    if unit is None:
+        await turn.goto("intake.unit")
+        return await ask_current(turn)
+    name = tree.path_name(unit.id)
+    rows: list[tuple[Button, ...]] = [(Button(t("button.conflict_no"), "cf:no"),)]
+    if unit.parent_id is not None:
+        # The root has no unit above it: its leaders' matters can only go to 纪检.
+        rows.append((Button(t("button.conflict_leadership"), "cf:leadership"),))
+    rows.append((Button(t("button.conflict_discipline"), "cf:discipline"),))
+    rows.append(_cancel_row(turn))
+    return [Reply(t("intake.conflict_ask", unit=name), tuple(rows))]
+
+
+async def _on_conflict(turn: Turn) -> Replies:
+    t, d, button = turn.t, turn.draft, turn.inbound.button
+    tree, unit = await _chosen(turn)
+    if unit is None:
+        return await ask_current(turn)
+    replies: Replies = []
+    if button == "cf:no":
+        d["conflict"] = None
+    elif button == "cf:leadership" and unit.parent_id is not None:
+        d["conflict"] = CONFLICT_LEADERSHIP
+        above = tree.path_name(unit_picker.handling_unit(tree, unit.id, CONFLICT_LEADERSHIP))
+        replies.append(Reply(t("intake.conflict_leadership_note", unit=above)))
+    elif button == "cf:discipline":
+        d["conflict"] = CONFLICT_DISCIPLINE
+        above = tree.path_name(unit_picker.handling_unit(tree, unit.id, CONFLICT_DISCIPLINE))
+        replies.append(Reply(t("intake.conflict_discipline_note", unit=above)))
+    else:
+        return await _use_buttons(turn)
+    # While the unit is being edited, this returns to the review (_RETURNS_TO_REVIEW).
+    return replies + await _next(turn, "intake.description")
 
 
 # -- description ------------------------------------------------------------------------
@@ -506,6 +658,9 @@ async def _ask_review(turn: Turn) -> Replies:
         identity=who,
         updates=updates,
     )
+    unit_lines = await _review_unit_lines(turn)
+    if unit_lines:
+        text = "\n".join([text, *unit_lines])
     return [
         Reply(
             text,
@@ -517,11 +672,34 @@ async def _ask_review(turn: Turn) -> Replies:
     ]
 
 
+async def _review_unit_lines(turn: Turn) -> list[str]:
+    """涉及单位 and, for a conflict of interest, where the case goes instead."""
+    t, conflict = turn.t, turn.draft.get("conflict")
+    tree, unit = await _chosen(turn)
+    if unit is None:
+        return []
+    lines = [t("intake.review_unit", unit=tree.path_name(unit.id))]
+    if conflict in unit_picker.CONFLICTS:
+        handler = tree.path_name(unit_picker.handling_unit(tree, unit.id, conflict))
+        key = (
+            N_("intake.review_conflict_leadership")
+            if conflict == CONFLICT_LEADERSHIP
+            else N_("intake.review_conflict_discipline")
+        )
+        lines.append(t(key, unit=handler))
+    return lines
+
+
 async def _on_review(turn: Turn) -> Replies:
     button = turn.inbound.button
     if button == "rv:submit":
         if "updates" not in turn.draft:  # a draft from before this question existed
             await turn.goto("intake.updates")
+            return await ask_current(turn)
+        missing = await _missing_unit_step(turn)
+        if missing is not None:
+            turn.draft["editing"] = "unit"  # back to this review once answered
+            await turn.goto(missing)
             return await ask_current(turn)
         return await _submit(turn)
     if button == "rv:edit":
@@ -532,19 +710,19 @@ async def _on_review(turn: Turn) -> Replies:
 
 async def _ask_edit(turn: Turn) -> Replies:
     t = turn.t
-    return [
-        Reply(
-            t("intake.ask_edit"),
-            (
-                (Button(t("button.edit_category"), "ed:category"),),
-                (Button(t("button.edit_description"), "ed:description"),),
-                (Button(t("button.edit_evidence"), "ed:evidence"),),
-                (Button(t("button.edit_anonymity"), "ed:anonymity"),),
-                (Button(t("button.edit_updates"), "ed:updates"),),
-                (Button(t("button.back"), "ed:back"),),
-            ),
+    rows: list[tuple[Button, ...]] = [(Button(t("button.edit_category"), "ed:category"),)]
+    if unit_picker.start_level(await turn.uow.units.tree()) is not None:
+        rows.append((Button(t("button.edit_unit"), "ed:unit"),))
+    rows.extend(
+        (
+            (Button(t("button.edit_description"), "ed:description"),),
+            (Button(t("button.edit_evidence"), "ed:evidence"),),
+            (Button(t("button.edit_anonymity"), "ed:anonymity"),),
+            (Button(t("button.edit_updates"), "ed:updates"),),
+            (Button(t("button.back"), "ed:back"),),
         )
-    ]
+    )
+    return [Reply(t("intake.ask_edit"), tuple(rows))]
 
 
 async def _on_edit(turn: Turn) -> Replies:
@@ -559,11 +737,34 @@ async def _on_edit(turn: Turn) -> Replies:
     return await ask_current(turn)
 
 
+async def _missing_unit_step(turn: Turn) -> str | None:
+    """The unit question still to answer before submitting: a draft from before the group
+    had units, or whose unit has since been retired."""
+    tree, unit = await _chosen(turn)
+    if unit_picker.start_level(tree) is None:
+        return None
+    if unit is None:
+        return "intake.unit"
+    return None if "conflict" in turn.draft else "intake.conflict"
+
+
+async def _routing(turn: Turn) -> tuple[int | None, int | None, str | None]:
+    """(handling unit, unit the matter concerns, conflict) for the new case."""
+    tree, unit = await _chosen(turn)
+    if unit is None:  # nothing to choose (_missing_unit_step): the root, or no unit at all
+        root = unit_picker.default_unit(tree)
+        return root, root, None
+    conflict = turn.draft.get("conflict")
+    conflict = conflict if conflict in unit_picker.CONFLICTS else None
+    return unit_picker.handling_unit(tree, unit.id, conflict), unit.id, conflict
+
+
 async def _submit(turn: Turn) -> Replies:
     t, inbound, d = turn.t, turn.inbound, turn.draft
     policy = turn.services.config.policy
     category = Category(d["category"])
     push = d.get("updates") != "code"
+    unit_id, origin_unit_id, conflict = await _routing(turn)
     case = Case(
         category=category,
         description=d["description"],
@@ -574,6 +775,9 @@ async def _submit(turn: Turn) -> Replies:
         updated_at=turn.stamp,
         priority=1 if category.routes_to_discipline else 0,
         push_updates=push,
+        unit_id=unit_id,
+        origin_unit_id=origin_unit_id,
+        conflict=conflict,
     )
     case.deadline_at = deadline_for(case, policy)
     code = generate_tracking_code()
@@ -590,7 +794,8 @@ async def _submit(turn: Turn) -> Replies:
         turn.stamp,
         Role.EMPLOYEE,
         to_state=case.state,
-        detail={"files": files},
+        # The reason the case went above the chosen unit stays in its history.
+        detail={"files": files, **({"conflict": conflict} if conflict else {})},
     )
     await turn.uow.audit.add(turn.stamp, Role.EMPLOYEE, "case.submit", case_id=case.id)
     await notify_admins(turn, case, "case_card", {})
@@ -604,6 +809,8 @@ async def _submit(turn: Turn) -> Replies:
 
 _STEPS: dict[str, Step] = {
     "intake.category": Step(_ask_category, _on_category),
+    "intake.unit": Step(_ask_unit, _on_unit),
+    "intake.conflict": Step(_ask_conflict, _on_conflict),
     "intake.description": Step(_ask_description, _on_description),
     "intake.evidence": Step(_ask_evidence, _on_evidence),
     "intake.anonymity": Step(_ask_anonymity, _on_anonymity),

@@ -8,7 +8,12 @@ from datetime import datetime
 from petitions.categories import Category
 from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome
 
-__all__ = ["Case"]
+__all__ = ["CONFLICT_DISCIPLINE", "CONFLICT_LEADERSHIP", "Case"]
+
+# Case.conflict values: the matter concerns the chosen unit's leadership, so the case went
+# to the parent unit (leadership) or to discipline inspection, 纪检 (discipline).
+CONFLICT_LEADERSHIP = "leadership"
+CONFLICT_DISCIPLINE = "discipline"
 
 
 @dataclass
@@ -60,6 +65,13 @@ class Case:
     # How staff and the employee see the units named (filled by storage from the tree).
     unit_name: str | None = field(default=None, compare=False)
     review_unit_name: str | None = field(default=None, compare=False)
+
+    @property
+    def handled_by_discipline(self) -> bool:
+        """Whether discipline inspection (纪检) handles the case in the officers' place: a
+        report of violations, or a petition its employee sent to 纪检 because it concerns
+        their unit's leaders. Officers neither see its content nor act on it."""
+        return self.category.routes_to_discipline or self.conflict == CONFLICT_DISCIPLINE
 
     @property
     def is_open(self) -> bool:

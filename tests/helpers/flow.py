@@ -71,12 +71,26 @@ async def file_petition(
     files: Sequence[tuple[bytes, str, str, str]] = (),
     identity: Mapping[str, str | None] | None = None,
     updates: str = "push",
+    unit: str | None = None,
+    conflict: str = "no",
 ) -> Filed:
     """Go from the menu to a submitted petition; ``identity`` (field → value, None to
-    skip) makes it a real-name petition; ``updates`` is ``push`` or ``code`` (only)."""
+    skip) makes it a real-name petition; ``updates`` is ``push`` or ``code`` (only).
+
+    When the group has units, ``unit`` is typed to find the one the matter concerns (it
+    must match exactly one; None chooses the root) and ``conflict`` answers the conflict
+    of interest question (``no``, ``leadership`` or ``discipline``). Without units both
+    are ignored: the intake does not ask."""
     replies: list[Reply] = []
     replies += await user.press("menu:new")
     replies += await user.press(f"cat:{category}")
+    if any(p.startswith("un:") for p in user.buttons):
+        if unit is None:
+            replies += await user.press(next(p for p in user.buttons if p.startswith("un:ok:")))
+        else:
+            replies += await user.say(unit)
+        assert f"cf:{conflict}" in user.buttons, user.text
+        replies += await user.press(f"cf:{conflict}")
     replies += await user.say(description)
     assert "ev:done" in user.buttons, user.text
     for data, name, mime, kind in files:
