@@ -5,6 +5,10 @@ the timeline event, the audit entry and the push to the employee, in one place.
 :func:`preview_act` builds the very push that :func:`perform_act` would queue, rendered by
 the outbox's own renderer in the employee's language, and changes nothing.
 :func:`send_message` is the informal message (回复职工), which changes no state.
+
+Who decides what on the ladder (DESIGN.md §4): the handling unit's office takes the
+handling acts (whoever may view the case); a review step (复查, 复核) is decided by the office
+of the unit named in ``case.review_unit_id`` only (:func:`may_decide`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from handlers.access import may_view
 from handlers.feedback import SATISFACTION, open_question
 from handlers.inbound import Reply
-from handlers.notify import notify_employee, status_payload
+from handlers.notify import notify_employee, queue_admins, status_payload
 from handlers.ports import Officer
 from handlers.turn import Turn
 from handlers.views import admin_case_card, done_text, render_employee
@@ -23,13 +27,16 @@ from petitions.case import Case
 from petitions.deadlines import DeadlinePolicy
 from petitions.errors import (
     CaseNotFound,
+    DomainError,
     ExtensionAlreadyUsed,
     InvalidField,
     MissingField,
     NotPermitted,
 )
 from petitions.lifecycle import (
+    DECISIONS,
     MAX_TEXT,
+    REVIEW_ACTS,
     Action,
     Fields,
     TransitionRecord,
@@ -38,18 +45,24 @@ from petitions.lifecycle import (
 )
 from petitions.notices import notice_kind_for, notice_number
 from petitions.roles import Role
-from petitions.states import TERMINAL_STATES, CaseState, Outcome, Redirect
+from petitions.states import LADDER_STATES, TERMINAL_STATES, CaseState, Outcome, Redirect
+from petitions.units import Unit, UnitTree
 
 __all__ = [
     "FORMAL_ACTS",
     "MESSAGE_ROLES",
+    "UnknownUnit",
     "check_act",
     "check_message",
     "fields_dict",
+    "find_unit",
+    "may_decide",
     "perform_act",
     "preview_act",
     "resolve_case",
+    "resolve_destination",
     "send_message",
+    "transfer_targets",
 ]
 
 # The acts officers take from a case card (the employee's own acts are not among them).
@@ -62,11 +75,13 @@ FORMAL_ACTS = (
     Action.RESPOND,
     Action.START_REVIEW,
     Action.COMPLETE_REVIEW,
+    Action.START_RECHECK,
+    Action.COMPLETE_RECHECK,
     Action.CLOSE,
 )
 # Who may write to an employee informally (custodians hold keys, not cases).
 MESSAGE_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.DISCIPLINE})
-_ANSWERS = (Action.RESPOND, Action.COMPLETE_REVIEW)
+_ANSWERS = DECISIONS
 # Stands in for the rating token in a preview: the rating buttons are not offered there.
 _PREVIEW_SURVEY = "preview"
 
@@ -103,9 +118,29 @@ def _policy(turn: Turn) -> DeadlinePolicy:
     return turn.services.config.policy
 
 
+class UnknownUnit(DomainError):
+    """The 转办 destination names no unit in service that this officer's office covers."""
+
+    code = "unknown_unit"
+
+
+def may_decide(officer: Officer, case: Case, action: Action) -> bool:
+    """Whether this officer's unit takes the act: a review step (复查, 复核) only by the
+    office of the unit deciding it, never by the unit whose answer is examined; every
+    other act by whoever may view the case (checked when the case was resolved)."""
+    if action not in REVIEW_ACTS:
+        return True
+    if case.review_unit_id is None:
+        # No unit tree (or a review asked before there was one): the office that sees
+        # every case decides, as the one office always did.
+        return officer.scope is None
+    return officer.unit_id == case.review_unit_id
+
+
 def check_act(turn: Turn, officer: Officer, case: Case, action: Action) -> None:
     """Refuse (raise) an act this officer may not take on the case now, before any question
-    is asked: the role, the state and the one-extension rule, never the fields."""
+    is asked: the role, the state, the one-extension rule and the deciding unit, never the
+    fields."""
     if (
         action is Action.EXTEND
         and case.state is CaseState.EXTENDED
@@ -115,6 +150,62 @@ def check_act(turn: Turn, officer: Officer, case: Case, action: Action) -> None:
         # "wrong state"; the one-extension rule is the reason the approver needs to hear.
         raise ExtensionAlreadyUsed()
     apply(replace(case), action, officer.role, _PLACEHOLDER, turn.now, _policy(turn))
+    if not may_decide(officer, case, action):
+        raise NotPermitted(action=action.value, role=officer.role.value)
+
+
+def transfer_targets(tree: UnitTree, officer: Officer, case: Case) -> list[Unit]:
+    """The units this officer may transfer (转办) the case to: in service, covered by their
+    office, other than the case's own; the nearest levels first, their own unit last."""
+    own = tree.get(officer.unit_id)
+    units = tree.walk(own.id) if own is not None else tree.walk()
+    base = tree.depth(own.id) if own is not None else 0
+    found = [
+        u
+        for u in units
+        if not u.retired
+        and u.id != case.unit_id
+        and (officer.scope is None or u.id in officer.scope)
+    ]
+    # Stable: within a level, the tree's own order (by code).
+    return sorted(found, key=lambda u: (u.id == officer.unit_id, tree.depth(u.id) - base))
+
+
+def find_unit(tree: UnitTree, units: list[Unit], text: str) -> Unit | None:
+    """The one unit among ``units`` that ``text`` names: by code, by exact name (when no
+    other unit has it), or by path name (甲公司/一厂, with or without the root's name)."""
+    raw = "".join(text.split())
+    if not raw:
+        return None
+    for unit in units:
+        if unit.code.casefold() == raw.casefold():
+            return unit
+    named = [u for u in units if u.name == raw]
+    if len(named) == 1:
+        return named[0]
+    for unit in units:
+        full = "/".join(u.name for u in reversed(tree.ancestors(unit.id)))
+        if raw in (tree.path_name(unit.id), full):
+            return unit
+    return None
+
+
+async def resolve_destination(
+    turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
+) -> Fields:
+    """A 转办's destination as a unit of the tree: its id in ``unit_id`` and its path name in
+    ``destination`` (what the employee reads: a name, never a code). Raise UnknownUnit when
+    it names no unit the officer may send the case to. Without a unit tree the typed
+    destination stays as it is."""
+    if action is not Action.TRANSFER or not fields.destination:
+        return fields
+    tree = await turn.uow.units.tree()
+    if len(tree) == 0:
+        return fields
+    unit = find_unit(tree, transfer_targets(tree, officer, case), fields.destination)
+    if unit is None:
+        raise UnknownUnit()
+    return replace(fields, unit_id=unit.id, destination=tree.path_name(unit.id) or unit.name)
 
 
 def check_message(officer: Officer, case: Case) -> None:
@@ -140,11 +231,14 @@ def _employee_render(turn: Turn, case: Case, payload: dict[str, Any]) -> Reply:
     return render_employee(turn.services.t, "status", {"locale": case.locale, **payload})
 
 
-def preview_act(turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields) -> str:
+async def preview_act(
+    turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
+) -> str:
     """The text the employee would receive if the act were applied now; nothing changes.
 
-    Raises what :func:`perform_act` would raise (role, state, fields)."""
+    Raises what :func:`perform_act` would raise (role, state, fields, unknown unit)."""
     check_act(turn, officer, case, action)
+    fields = await resolve_destination(turn, officer, case, action, fields)
     probe = replace(case)
     record = apply(probe, action, officer.role, fields, turn.now, _policy(turn))
     payload = status_payload(probe, record)
@@ -159,7 +253,10 @@ async def perform_act(
     """Apply a formal act: change, timeline, audit, the employee's push; confirm it."""
     assert case.id is not None
     check_act(turn, officer, case, action)
+    fields = await resolve_destination(turn, officer, case, action, fields)
     record = apply(case, action, officer.role, fields, turn.now, _policy(turn))
+    if action is Action.TRANSFER and fields.unit_id is not None:
+        case.unit_name = fields.destination  # for the card and push below (a path name)
     assigned = action is Action.ACCEPT and case.owner_officer_id is None
     if assigned:
         # From acceptance on every case has an owner: the officer who accepted it.
@@ -169,6 +266,9 @@ async def perform_act(
     await turn.uow.cases.save(case)
     detail = {k: v for k, v in fields_dict(fields).items() if v is not None}
     employee_detail = {k: v for k, v in detail.items() if k != "text"}
+    if record.to_state in LADDER_STATES and case.review_unit_name:
+        # The step's deciding unit, by name, as the act recorded it (the notice reads it).
+        employee_detail["review_unit"] = case.review_unit_name
     await turn.uow.cases.add_event(
         case.id,
         "transition",
@@ -198,9 +298,14 @@ async def perform_act(
         f"case.{action.value}",
         actor_officer_id=officer.id,
         case_id=case.id,
-        detail={k: v for k, v in detail.items() if k not in _FREE_TEXT},
+        detail=_audit_detail(detail, fields),
     )
     await notify_employee(turn, case, "status", await _push_payload(turn, case, record))
+    if action is Action.TRANSFER and fields.unit_id is not None:
+        # The receiving unit's office learns of the case from its own chats (the card is
+        # posted again where it was already seen, now naming the new unit).
+        cfg = turn.services.config
+        await queue_admins(turn.uow, cfg, case.id, "case_card", {}, turn.now, case=case)
     if turn.step.startswith("officer."):
         await turn.end()
     text = done_text(turn.t, case.number, case.state, case.deadline_at)
@@ -211,6 +316,13 @@ async def perform_act(
 
 
 _FREE_TEXT = frozenset({"text", "reason"})  # never in audit details (see perform_act)
+
+
+def _audit_detail(detail: dict[str, Any], fields: Fields) -> dict[str, Any]:
+    out = {k: v for k, v in detail.items() if k not in _FREE_TEXT}
+    if fields.unit_id is not None:
+        out["unit_id"] = fields.unit_id  # a transfer's destination, as it stays identifiable
+    return out
 
 
 async def _push_payload(turn: Turn, case: Case, record: TransitionRecord) -> dict[str, Any]:
@@ -234,6 +346,7 @@ def _timeline_detail(detail: dict[str, Any]) -> dict[str, Any]:
         "destination": "unit",
         "extension_days": "days",
         "outcome": "outcome",
+        "review_unit": "review_unit",
     }
     return {out: detail[k] for k, out in names.items() if k in detail}
 

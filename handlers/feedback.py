@@ -14,18 +14,21 @@ from handlers.inbound import Button, Reply
 from handlers.labels import ERRORS
 from handlers.notify import notify_admins, queue_admins, queue_leaders
 from handlers.ports import Feedback, UnitOfWork
+from handlers.services import HandlerConfig
 from handlers.text import clean_text
 from handlers.turn import Turn
-from handlers.views import RATING, followup_buttons
+from handlers.views import RATING, finalized_text, followup_buttons, review_unit_line
+from i18n import N_
 from petitions.case import Case
 from petitions.categories import Category
 from petitions.codes import generate_button_token, generate_tracking_code
 from petitions.codes import normalize_tracking_code as _normalize
 from petitions.deadlines import deadline_for
 from petitions.errors import InvalidTransition, ReviewWindowClosed
-from petitions.lifecycle import Action, Fields, apply
+from petitions.lifecycle import Action, Fields, apply, review_level
 from petitions.roles import Role
 from petitions.states import CaseState
+from petitions.units import UnitTree
 
 __all__ = [
     "FOLLOW_UP",
@@ -34,6 +37,8 @@ __all__ = [
     "handle_feedback",
     "open_question",
     "request_review",
+    "requested_text",
+    "review_texts",
 ]
 
 SATISFACTION = "satisfaction"
@@ -82,15 +87,48 @@ async def handle_feedback(turn: Turn) -> list[Reply]:
     return await _satisfaction(turn, feedback, case, token, choice)
 
 
+# The employee's request of the next ladder step, by the state the case stands in: the
+# action, the button, the question asking the reason, the confirmation, and what the
+# rating "unsatisfied" says while the step may be asked.
+_NEXT_STEP: dict[CaseState, tuple[Action, str, str, str, str]] = {
+    CaseState.RESPONDED: (
+        Action.REQUEST_REVIEW,
+        N_("button.request_review"),
+        N_("track.ask_review_reason"),
+        N_("track.review_requested"),
+        N_("feedback.unsatisfied"),
+    ),
+    CaseState.REVIEWED: (
+        Action.REQUEST_RECHECK,
+        N_("button.request_recheck"),
+        N_("track.ask_recheck_reason"),
+        N_("track.recheck_requested"),
+        N_("feedback.unsatisfied_recheck"),
+    ),
+}
+
+
+def review_texts(state: CaseState) -> tuple[str, str]:
+    """The message ids asking the reason for, and confirming, the ladder step the employee
+    may ask for from this state (复查 after the answer, 复核 after the 复查)."""
+    _, _, ask, done, _ = _NEXT_STEP.get(state, _NEXT_STEP[CaseState.RESPONDED])
+    return ask, done
+
+
 def _after_rating_buttons(turn: Turn, case: Case, token: str, rating: str) -> list[Reply]:
     t = turn.t
     comment = (Button(t("button.fb_comment"), f"fb:{token}:c"),)
     if rating != "unsatisfied":
         return [Reply(t("feedback.thanks"), (comment,))]
-    if case.state is CaseState.RESPONDED and case.deadline_at and turn.stamp <= case.deadline_at:
-        review = (Button(t("button.request_review"), f"fb:{token}:r"),)
-        text = t("feedback.unsatisfied", date=turn.date(case.deadline_at))
+    step = _NEXT_STEP.get(case.state)
+    if step is not None and case.deadline_at and turn.stamp <= case.deadline_at:
+        _, button, _, _, said = step
+        review = (Button(t(button), f"fb:{token}:r"),)
+        text = t(said, date=turn.date(case.deadline_at))
         return [Reply(text, (review, comment))]
+    if case.state is CaseState.FINALIZED:
+        # After the 复核 there is no step left to offer: say so, and what remains.
+        return [Reply(finalized_text(t), (comment,))]
     return [Reply(t("feedback.unsatisfied_no_review"), (comment,))]
 
 
@@ -120,11 +158,11 @@ async def _satisfaction(
         skip = (Button(t("button.fb_skip"), f"fb:{token}:x"),)
         return [Reply(t("feedback.ask_comment"), (skip,))]
     if choice == "r":
-        if case.state is not CaseState.RESPONDED:
+        if case.state not in _NEXT_STEP:
             return [Reply(t(ERRORS["invalid_transition"]))]
         await turn.goto("fb.review", {"token": token})
         back = (Button(t("button.back"), f"fb:{token}:x"),)
-        return [Reply(t("track.ask_review_reason"), (back,))]
+        return [Reply(t(review_texts(case.state)[0]), (back,))]
     if choice == "x":
         await turn.end()
         return [Reply(t("feedback.done"))]
@@ -153,38 +191,68 @@ async def _review_reason(turn: Turn, case: Case) -> list[Reply]:
     t = turn.t
     reason = clean_text(turn.inbound.text or "")
     if not reason:
-        return [Reply(t("track.ask_review_reason"))]
+        return [Reply(t(review_texts(case.state)[0]))]
     try:
         await request_review(turn, case, reason)
     except (InvalidTransition, ReviewWindowClosed) as error:
         await turn.end()
         return [Reply(t(ERRORS[error.code]))]
     await turn.end()
-    return [Reply(t("track.review_requested", date=turn.date(case.deadline_at)))]
+    return [Reply(requested_text(turn, case))]
+
+
+def requested_text(turn: Turn, case: Case) -> str:
+    """The confirmation of a 复查 / 复核 request just made: by when, and by which unit."""
+    recheck = case.state is CaseState.RECHECK_REQUESTED
+    done = _NEXT_STEP[CaseState.REVIEWED if recheck else CaseState.RESPONDED][3]
+    text = turn.t(done, date=turn.date(case.deadline_at))
+    deciding = review_unit_line(turn.t, case.state, case.review_unit_name)
+    return f"{text}\n{deciding}" if deciding else text
+
+
+def _deciding_unit(tree: UnitTree, case: Case, action: Action) -> int | None:
+    # 复查 by the handling unit's parent, 复核 by its grandparent; the root decides the
+    # steps above itself. A case without a unit (no unit tree) stays with the one office.
+    if case.unit_id is None:
+        return None
+    unit = tree.above(case.unit_id, review_level(action))
+    return unit.id if unit is not None else None
 
 
 async def request_review(turn: Turn, case: Case, reason: str) -> None:
-    """Reopen an answered case for review (复查): the leaders own it from now on, with the
-    review's own deadline; the admin chats and the leaders are told."""
+    """Ask for the next step up the ladder: 复查 of an answered case (decided by the parent
+    unit), or 复核 of a reviewed one (by the parent's parent). The deciding unit's office
+    owns it from now on, with the step's own deadline; the admin chats and the leaders are
+    told."""
     assert case.id is not None
+    # From any other state the domain refuses the request (InvalidTransition).
+    action = _NEXT_STEP.get(case.state, _NEXT_STEP[CaseState.RESPONDED])[0]
+    tree = await turn.uow.units.tree()
+    deciding = _deciding_unit(tree, case, action)
     record = apply(
         case,
-        Action.REQUEST_REVIEW,
+        action,
         Role.EMPLOYEE,
-        Fields(reason=reason),
+        Fields(reason=reason, unit_id=deciding),
         turn.stamp,
         turn.services.config.policy,
     )
+    case.review_unit_name = (tree.path_name(deciding) or None) if deciding is not None else None
     previous = case.owner_officer_id
-    case.owner_officer_id = None  # a leader takes it with /take; until then the leaders own it
+    # Nobody of the deciding office owns it until one of them takes it (/take).
+    case.owner_officer_id = None
     await turn.uow.cases.save(case)
-    await turn.uow.cases.add_event(
-        case.id,
-        "assigned",
-        turn.stamp,
-        Role.SYSTEM,
-        detail={"owner": "leaders", "previous_owner": previous},
-    )
+    assigned: dict[str, object] = {"owner": "leaders", "previous_owner": previous}
+    step: dict[str, str] = {"step": "recheck" if action is Action.REQUEST_RECHECK else "review"}
+    if action is Action.REQUEST_RECHECK:
+        assigned["step"] = "recheck"
+    if case.review_unit_name:
+        assigned["unit"] = case.review_unit_name
+        step["review_unit"] = case.review_unit_name
+    await turn.uow.cases.add_event(case.id, "assigned", turn.stamp, Role.SYSTEM, detail=assigned)
+    detail = {"reason": reason}
+    if case.review_unit_name:
+        detail["review_unit"] = case.review_unit_name
     await turn.uow.cases.add_event(
         case.id,
         "transition",
@@ -192,14 +260,23 @@ async def request_review(turn: Turn, case: Case, reason: str) -> None:
         Role.EMPLOYEE,
         from_state=record.from_state,
         to_state=case.state,
-        detail={"reason": reason},
+        detail=detail,
     )
-    await turn.uow.audit.add(turn.stamp, Role.EMPLOYEE, "case.request_review", case_id=case.id)
-    await notify_admins(turn, case, "review_requested", {})
-    if turn.services.config.leaders_chats:
+    audit = {"review_unit": deciding} if deciding is not None else None
+    await turn.uow.audit.add(
+        turn.stamp, Role.EMPLOYEE, f"case.{action.value}", case_id=case.id, detail=audit
+    )
+    await notify_admins(turn, case, "review_requested", step)
+    if _leaders_have_chats(turn.services.config):
         await queue_leaders(
-            turn.uow, turn.services.config, case.id, "review_requested", {}, turn.stamp
+            turn.uow, turn.services.config, case.id, "review_requested", step, turn.stamp
         )
+
+
+def _leaders_have_chats(cfg: HandlerConfig) -> bool:
+    """Whether leaders have chats of their own (the group's or a unit's): alerts that may
+    name the original owner go there, not to the admin chats."""
+    return bool(cfg.leaders_chats or cfg.unit_leaders_chats)
 
 
 async def _follow_up(
@@ -314,7 +391,7 @@ async def _open_retaliation_case(turn: Turn, original: Case) -> tuple[Case, str]
         detail={"source": original.number},
     )
     await queue_admins(uow, cfg, case.id, "case_card", {}, turn.stamp)
-    if cfg.leaders_chats:
+    if _leaders_have_chats(cfg):
         source = {"source": original.number}
         await queue_leaders(uow, cfg, case.id, "retaliation", source, turn.stamp)
     else:

@@ -3,9 +3,12 @@
 A case card's button opens the form of its act. The form first checks that this officer
 may take the act on the case now (role, state, the one extension), then asks the act's
 fields one at a time: choices by button (outcome, redirect channel, days), then the texts.
-Then it shows a preview of exactly what the employee will receive, rendered by the outbox's
-own renderer in the employee's language, under 确认发送 / 修改 / 取消. Only 确认发送 applies
-the act (:func:`handlers.acts.perform_act`); cancelling or editing changes nothing.
+A 转办 offers the units the officer's office covers as buttons (nearest first, paged), or
+takes a unit's code or name typed; a 不予受理 offers a one-button preset for a matter already
+final (已三级终结). Then it shows a preview of exactly what the employee will receive,
+rendered by the outbox's own renderer in the employee's language, under 确认发送 / 修改 /
+取消. Only 确认发送 applies the act (:func:`handlers.acts.perform_act`); cancelling or
+editing changes nothing.
 
 Declared as tables, like handlers/intake.py: :data:`FORMS` (the fields of each act, in the
 order asked) and ``_STEPS`` (conversation step → how it asks, how it reads the answer).
@@ -19,12 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.acts import (
+    UnknownUnit,
     check_act,
     check_message,
     perform_act,
     preview_act,
     resolve_case,
+    resolve_destination,
     send_message,
+    transfer_targets,
 )
 from handlers.inbound import Button, Reply
 from handlers.labels import (
@@ -45,6 +51,8 @@ from handlers.payloads import (
     FormCancel,
     Payload,
     Pick,
+    PickPage,
+    Preset,
     encode,
 )
 from handlers.ports import Officer
@@ -82,6 +90,8 @@ FORMS: dict[Action, tuple[str, ...]] = {
     Action.RESPOND: ("outcome", "text"),
     Action.START_REVIEW: (),
     Action.COMPLETE_REVIEW: ("outcome", "text"),
+    Action.START_RECHECK: (),
+    Action.COMPLETE_RECHECK: ("outcome", "text"),
     Action.CLOSE: (),
 }
 
@@ -94,6 +104,8 @@ ACT_NAME: dict[Action, str] = {
     Action.RESPOND: N_("button.o.respond"),
     Action.START_REVIEW: N_("button.o.start_review"),
     Action.COMPLETE_REVIEW: N_("button.o.complete_review"),
+    Action.START_RECHECK: N_("button.o.start_recheck"),
+    Action.COMPLETE_RECHECK: N_("button.o.complete_recheck"),
     Action.CLOSE: N_("button.o.close"),
 }
 
@@ -106,6 +118,7 @@ _PROMPT = {
     "text": N_("officer.ask_text"),
 }
 _DAY_CHOICES = (10, 15, 30)
+_UNITS_PER_PAGE = 8  # unit buttons of a 转办 per message
 _TEXT_FIELDS = frozenset({"reason", "destination", "text"})
 # Units people add to a typed number of days ("15天", "15 days").
 _DAY_UNITS = ("天", "日", "days", "day")
@@ -309,7 +322,9 @@ def _field_step(field: str) -> Step:
             return [Reply(text, (row, cancel))]
         if field == "redirect":
             rows = tuple((Button(t(REDIRECT[r]), encode(Pick(field, r.value))),) for r in Redirect)
-            return [Reply(text, (*rows, cancel))]
+            # A new petition on a matter already final: reason and channel in one press.
+            preset = (Button(t("button.o.preset_finalized"), encode(Preset("finalized"))),)
+            return [Reply(text, (*rows, preset, cancel))]
         if field == "extension_days":
             most = turn.services.config.policy.extension_max_days
             days = tuple(
@@ -323,6 +338,8 @@ def _field_step(field: str) -> Step:
     async def handle(
         turn: Turn, officer: Officer, case: Case, payload: Payload | None
     ) -> list[Reply]:
+        if isinstance(payload, Preset) and field == "redirect":
+            return await _apply_preset(turn, officer, case, payload.name)
         if payload is not None and not (isinstance(payload, Pick) and payload.field == field):
             return [Reply(turn.t("error.stale")), *await ask(turn, officer, case)]
         raw = payload.value if isinstance(payload, Pick) else turn.inbound.text or ""
@@ -339,6 +356,92 @@ def _field_step(field: str) -> Step:
     return Step(ask, handle)
 
 
+async def _apply_preset(turn: Turn, officer: Officer, case: Case, name: str) -> list[Reply]:
+    # Only "finalized" exists (payloads.PRESETS): the matter was decided up the whole ladder
+    # (三级终结), so the new petition is not accepted and the remaining legal channels named.
+    # The reason goes to the employee: it is written in their language.
+    assert name == "finalized"
+    loc = case.locale
+
+    def tr(key: str) -> str:
+        return turn.services.t(key, loc)
+
+    reason = turn.services.t(
+        "form.finalized_reason",
+        loc,
+        arbitration=tr(REDIRECT[Redirect.ARBITRATION]),
+        court=tr(REDIRECT[Redirect.COURT]),
+        discipline=tr(REDIRECT[Redirect.DISCIPLINE]),
+    )
+    draft = dict(turn.draft)
+    values = {**draft.get("values", {}), "redirect": Redirect.OTHER.value, "reason": reason}
+    draft["values"] = values
+    return await _next(turn, officer, case, draft)
+
+
+def _destination_step() -> Step:
+    """The 转办's destination: the units the officer's office covers, as buttons (nearest
+    levels first, paged), or a unit's code or name typed. Without a unit tree, free text."""
+    field = "destination"
+
+    async def ask_page(turn: Turn, officer: Officer, case: Case, offset: int) -> list[Reply]:
+        t = turn.t
+        text = t(_PROMPT[field], number=case.number)
+        cancel = (_cancel(turn, case),)
+        tree = await turn.uow.units.tree()
+        if len(tree) == 0:
+            return [Reply(text, (cancel,))]
+        targets = transfer_targets(tree, officer, case)
+        offset = max(0, min(offset, len(targets) - 1)) if targets else 0
+        page = targets[offset : offset + _UNITS_PER_PAGE]
+        rows: list[tuple[Button, ...]] = [
+            (Button(tree.path_name(u.id) or u.name, encode(Pick(field, u.code))),) for u in page
+        ]
+        nav: list[Button] = []
+        if offset > 0:
+            back = max(0, offset - _UNITS_PER_PAGE)
+            nav.append(Button(t("form.units_previous"), encode(PickPage(field, back))))
+        if offset + _UNITS_PER_PAGE < len(targets):
+            more = offset + _UNITS_PER_PAGE
+            nav.append(Button(t("form.units_more"), encode(PickPage(field, more))))
+        if nav:
+            rows.append(tuple(nav))
+        rows.append(cancel)
+        return [Reply("\n".join((text, t("form.ask_unit_hint"))), tuple(rows))]
+
+    async def ask(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+        return await ask_page(turn, officer, case, 0)
+
+    async def handle(
+        turn: Turn, officer: Officer, case: Case, payload: Payload | None
+    ) -> list[Reply]:
+        if isinstance(payload, PickPage) and payload.field == field:
+            return await ask_page(turn, officer, case, payload.offset)
+        if payload is not None and not (isinstance(payload, Pick) and payload.field == field):
+            return [Reply(turn.t("error.stale")), *await ask(turn, officer, case)]
+        raw = payload.value if isinstance(payload, Pick) else turn.inbound.text or ""
+        if not clean_text(raw):
+            return await ask(turn, officer, case)
+        try:
+            value = read_field(turn, field, raw)
+            given = Fields(destination=value)
+            resolved = await resolve_destination(turn, officer, case, Action.TRANSFER, given)
+        except WrongValue as wrong:
+            return [Reply(wrong.text), *await ask(turn, officer, case)]
+        except UnknownUnit:
+            return [Reply(turn.t(ERRORS["unknown_unit"])), *await ask(turn, officer, case)]
+        if resolved.unit_id is not None:
+            # Kept as the unit's code: unambiguous, and resolved again when applied.
+            tree = await turn.uow.units.tree()
+            unit = tree.get(resolved.unit_id)
+            value = unit.code if unit is not None else value
+        draft = dict(turn.draft)
+        draft["values"] = {**draft.get("values", {}), field: value}
+        return await _next(turn, officer, case, draft)
+
+    return Step(ask, handle)
+
+
 def _draft_act(turn: Turn) -> tuple[Action, Fields]:
     draft = turn.draft
     return Action(draft["action"]), fields_from(dict(draft.get("values") or {}))
@@ -347,7 +450,8 @@ def _draft_act(turn: Turn) -> tuple[Action, Fields]:
 async def _ask_preview(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
     t = turn.t
     action, fields = _draft_act(turn)
-    employee_text = preview_act(turn, officer, case, action, fields)
+    # preview_act resolves a destination code: the employee reads the unit's name.
+    employee_text = await preview_act(turn, officer, case, action, fields)
     # Each preview has its own revision: only the buttons under the newest one apply, so
     # what is confirmed is always what was last shown.
     rev = int(turn.draft.get("rev", 0)) + 1
@@ -423,6 +527,7 @@ async def _on_message(
 
 _STEPS: dict[str, Step] = {
     **{f"officer.{f}": _field_step(f) for f in _PROMPT},
+    "officer.destination": _destination_step(),
     PREVIEW: Step(_ask_preview, _on_preview),
     EDIT: Step(_ask_edit, _on_edit),
     MESSAGE: Step(_ask_message, _on_message),

@@ -43,6 +43,9 @@ STATE: dict[CaseState, str] = {
     CaseState.REVIEW_REQUESTED: N_("state.review_requested"),
     CaseState.REVIEWING: N_("state.reviewing"),
     CaseState.REVIEWED: N_("state.reviewed"),
+    CaseState.RECHECK_REQUESTED: N_("state.recheck_requested"),
+    CaseState.RECHECKING: N_("state.rechecking"),
+    CaseState.FINALIZED: N_("state.finalized"),
     CaseState.CLOSED: N_("state.closed"),
     CaseState.WITHDRAWN: N_("state.withdrawn"),
 }
@@ -89,6 +92,8 @@ ERRORS: dict[str, str] = {
     "invalid_field": N_("error.invalid_field"),
     "extension_used": N_("error.extension_used"),
     "review_window_closed": N_("error.review_window_closed"),
+    "recheck_window_closed": N_("error.recheck_window_closed"),
+    "unknown_unit": N_("error.unknown_unit"),
     "invalid_tracking_code": N_("error.invalid_tracking_code"),
     "case_not_found": N_("error.case_not_found"),
     "domain": N_("error.domain"),

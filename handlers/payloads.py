@@ -20,8 +20,13 @@ __all__ = [
     "Fix",
     "FormCancel",
     "ListPage",
+    "PRESETS",
     "Payload",
     "Pick",
+    "PickPage",
+    "Preset",
+    "RECEPTION_VERBS",
+    "ReceptionButton",
     "encode",
     "parse",
 ]
@@ -32,6 +37,9 @@ _FORM_FIELDS = frozenset(
     {"reason", "outcome", "extension_days", "destination", "redirect", "text"}
 )
 _MAX_BYTES = 64
+# Presets a form offers: values for several fields at once. ``finalized``: a new petition
+# on a matter already final (三级终结) is not accepted, in one action.
+PRESETS = frozenset({"finalized"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,21 @@ class Pick:
 
     field: str
     value: str
+
+
+@dataclass(frozen=True)
+class PickPage:
+    """The next (or previous) page of a field's choice buttons (the units of a 转办)."""
+
+    field: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A form's one-button answer filling several fields (see :data:`PRESETS`)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,33 @@ class ListPage:
     cursor: str
 
 
-Payload = CaseButton | Pick | Confirm | Edit | Fix | FormCancel | ListPage
+@dataclass(frozen=True)
+class ReceptionButton:
+    """A 领导接访 button (handlers/reception.py): ``verb`` and a slot, booking, case id or
+    value (0 when none); see :data:`RECEPTION_VERBS`."""
+
+    verb: str
+    ref: int
+
+
+# list, new (form), quit (form), min/cap/online/publish (the form's steps), held (a
+# booking's outcome), reso/cont (已解决/继续办理 of a booking), take (包案 of a case).
+RECEPTION_VERBS = frozenset(
+    {"list", "new", "quit", "min", "cap", "online", "publish", "held", "reso", "cont", "take"}
+)
+
+Payload = (
+    CaseButton
+    | Pick
+    | PickPage
+    | Preset
+    | Confirm
+    | Edit
+    | Fix
+    | FormCancel
+    | ListPage
+    | ReceptionButton
+)
 
 
 def encode(payload: Payload) -> str:
@@ -99,6 +148,10 @@ def encode(payload: Payload) -> str:
             text = f"o:{verb}:{case_id}"
         case Pick(field, value):
             text = f"o:pick:{field}:{value}"
+        case PickPage(field, offset):
+            text = f"o:page:{field}:{offset}"
+        case Preset(name):
+            text = f"o:preset:{name}"
         case Confirm(case_id, rev):
             text = f"o:ok:{case_id}:{rev}"
         case Edit(case_id, rev):
@@ -109,6 +162,8 @@ def encode(payload: Payload) -> str:
             text = f"o:cancel:{case_id}"
         case ListPage(which, cursor):
             text = f"o:list:{which}:{cursor}"
+        case ReceptionButton(verb, ref):
+            text = f"o:rc:{verb}:{ref}"
     if len(text.encode("utf-8")) > _MAX_BYTES:
         raise ValueError("button payload over 64 bytes")
     return text
@@ -136,6 +191,18 @@ def parse(text: str) -> Payload | None:
         return Pick(field, value) if field in _FORM_FIELDS and value else None
     if verb == "fix":
         return Fix(rest) if rest in _FORM_FIELDS else None
+    if verb == "page":
+        field, _, offset = rest.partition(":")
+        number = _id(offset)
+        return PickPage(field, number) if field in _FORM_FIELDS and number is not None else None
+    if verb == "preset":
+        return Preset(rest) if rest in PRESETS else None
+    if verb == "rc":
+        name, _, ref = rest.partition(":")
+        number = _id(ref)
+        if name not in RECEPTION_VERBS or number is None:
+            return None
+        return ReceptionButton(name, number)
     if verb in ("ok", "edit"):
         ref, _, rev_text = rest.partition(":")
         case_id, rev = _id(ref), _id(rev_text)

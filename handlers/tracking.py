@@ -1,9 +1,13 @@
 """Everything an employee does with a tracking code: status, adding information,
-asking for a review, withdrawing. Wrong codes are throttled per sender."""
+asking for a review, withdrawing, booking a leader's reception (handlers/reception.py).
+Wrong codes are throttled per sender."""
 
 from __future__ import annotations
 
-from handlers.feedback import request_review
+from collections.abc import Sequence
+from dataclasses import replace
+
+from handlers.feedback import request_review, requested_text, review_texts
 from handlers.inbound import Button, Reply
 from handlers.intake import (
     check_file,
@@ -15,6 +19,8 @@ from handlers.intake import (
 )
 from handlers.labels import ERRORS
 from handlers.notify import notify_admins
+from handlers.ports import TimelineEntry
+from handlers.reception import booking_status, handle_booking, is_booking_input
 from handlers.text import clean_text
 from handlers.turn import Turn
 from handlers.views import employee_status
@@ -22,7 +28,8 @@ from petitions.case import Case
 from petitions.codes import normalize_tracking_code
 from petitions.deadlines import DeadlinePolicy
 from petitions.errors import InvalidTrackingCode, InvalidTransition, ReviewWindowClosed
-from petitions.lifecycle import Action, Fields, apply
+from petitions.lifecycle import TRANSITIONS, Action, Fields, apply
+from petitions.notices import NoticeKind, notice_kind_for, notice_number
 from petitions.roles import Role
 from petitions.selfid import mask
 from petitions.states import CaseState
@@ -62,11 +69,55 @@ async def lookup(turn: Turn, typed: str) -> list[Reply]:
     return [await _status(turn, case)]
 
 
+# The state each notice-issuing act leaves a case in: a transition into it on the timeline
+# means the notice was issued (bot/notices/issue.py reads the timeline the same way).
+_NOTICE_OF_STATE: dict[CaseState, NoticeKind] = {
+    rule.target: kind for rule in TRANSITIONS if (kind := notice_kind_for(rule.action)) is not None
+}
+# Channels whose chat shows the issued notices as download links under the status of a
+# case opened by its code (bot/web/employee.py, ``_notices``). Telegram and WeCom have no
+# such path: there the employee is sent to the petition office.
+_NOTICE_LINK_CHANNELS = frozenset({"web"})
+
+
 async def _status(turn: Turn, case: Case) -> Reply:
     assert case.id is not None
     events = await turn.uow.cases.events(case.id)
     messages = await turn.uow.cases.messages(case.id)
-    return employee_status(turn.t, case, events, messages)
+    status = await _with_reception(turn, case, employee_status(turn.t, case, events, messages))
+    line = _notices_line(turn, case, events)
+    if line is None:
+        return status
+    # After the facts and answers, before the buttons: where the written notices are.
+    return replace(status, text=f"{status.text}\n{line}")
+
+
+async def _with_reception(turn: Turn, case: Case, status: Reply) -> Reply:
+    """领导接访 (handlers/reception.py): the active booking's line, and the button to book
+    or to cancel it, above 完成."""
+    line, row = await booking_status(turn, case)
+    text = f"{status.text}\n{line}" if line else status.text
+    buttons = (*status.buttons[:-1], row, *status.buttons[-1:]) if row else status.buttons
+    return replace(status, text=text, buttons=buttons)
+
+
+def _notices_line(turn: Turn, case: Case, events: Sequence[TimelineEntry]) -> str | None:
+    """Where a "code only" petitioner obtains the notices issued for the case; None when
+    nothing was issued or the notices were pushed with the status messages."""
+    if case.push_updates or case.number is None:
+        return None
+    kinds: list[NoticeKind] = []
+    for event in events:
+        kind = _NOTICE_OF_STATE.get(event.to_state) if event.to_state else None
+        if event.kind == "transition" and kind is not None and kind not in kinds:
+            kinds.append(kind)
+    if not kinds:
+        return None
+    t = turn.t
+    notices = t("form.separator").join(notice_number(case.number, k) for k in kinds)
+    if turn.inbound.channel in _NOTICE_LINK_CHANNELS:
+        return t("track.notices_below", notices=notices)
+    return t("track.notices_ask", notices=notices, number=case.number)
 
 
 async def handle_tracking(turn: Turn) -> list[Reply]:
@@ -90,6 +141,8 @@ async def handle_tracking(turn: Turn) -> list[Reply]:
     if button == "cs:back":
         await turn.goto("track.case")
         return [await _status(turn, case)]
+    if is_booking_input(turn):
+        return await handle_booking(turn, case)
 
     if step == "track.case":
         if button == "cs:add":
@@ -110,7 +163,9 @@ async def handle_tracking(turn: Turn) -> list[Reply]:
             ]
         if button == "cs:review":
             await turn.goto("track.review")
-            return [Reply(t("track.ask_review_reason"), ((Button(t("button.back"), "cs:back"),),))]
+            # 复查 after the answer, 复核 after the 复查: the question names the step.
+            ask = review_texts(case.state)[0]
+            return [Reply(t(ask), ((Button(t("button.back"), "cs:back"),),))]
         return [await _status(turn, case)]
 
     if step in ("track.add", "track.selfid"):
@@ -125,7 +180,7 @@ async def handle_tracking(turn: Turn) -> list[Reply]:
 
     if step == "track.review":
         if inbound.text is None:
-            return [Reply(t("track.ask_review_reason"))]
+            return [Reply(t(review_texts(case.state)[0]))]
         reason = clean_text(inbound.text)
         try:
             await request_review(turn, case, reason)
@@ -134,7 +189,7 @@ async def handle_tracking(turn: Turn) -> list[Reply]:
             await turn.goto("track.case")
             return [Reply(t(ERRORS[error.code]))]
         await turn.goto("track.case")
-        return [Reply(t("track.review_requested", date=turn.date(case.deadline_at)))]
+        return [Reply(requested_text(turn, case))]
 
     return [await _status(turn, case)]
 

@@ -13,6 +13,8 @@ from handlers.inbound import Button, FileOut, Reply
 from handlers.labels import CATEGORY, OUTCOME, RATING, REDIRECT, ROLE, STATE
 from handlers.payloads import CaseButton, encode
 from handlers.ports import AttachmentInfo, CaseMessage, TimelineEntry, UnitOfWork
+from handlers.reception_text import REMINDER as RECEPTION_REMINDER
+from handlers.reception_text import render_reminder
 from handlers.services import Translate
 from i18n import N_
 from petitions.case import Case
@@ -20,7 +22,14 @@ from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
 from petitions.lifecycle import Action, allowed_actions
 from petitions.retention import destroyed_at
 from petitions.roles import Role
-from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome, Redirect
+from petitions.states import (
+    LADDER_STATES,
+    RECHECK_STATES,
+    WITHDRAWABLE_STATES,
+    CaseState,
+    Outcome,
+    Redirect,
+)
 
 __all__ = [
     "RATING",
@@ -29,9 +38,11 @@ __all__ = [
     "admin_card_header",
     "done_text",
     "employee_status",
+    "finalized_text",
     "followup_buttons",
     "render_admin",
     "render_employee",
+    "review_unit_line",
     "satisfaction_buttons",
 ]
 
@@ -50,22 +61,61 @@ def _date(value: datetime | str | None) -> str:
     return value.astimezone(_ZONE).strftime("%Y-%m-%d")
 
 
+def _window_line(t: T, state: CaseState, deadline: datetime | str) -> str:
+    """The deadline as the employee needs it: the office's, or their own window to ask for
+    the next step (复查 after the answer, 复核 after the 复查)."""
+    if state in OFFICE_DEADLINE_STATES:
+        return t("view.deadline_office", date=_date(deadline))
+    if state is CaseState.RESPONDED:
+        return t("view.deadline_review_window", date=_date(deadline))
+    if state is CaseState.REVIEWED:
+        return t("view.deadline_recheck_window", date=_date(deadline))
+    return ""
+
+
 def _deadline_line(t: T, case: Case) -> str:
     if case.deadline_at is None:
         return ""
-    if case.state in OFFICE_DEADLINE_STATES:
-        return t("view.deadline_office", date=_date(case.deadline_at))
-    if case.state in (CaseState.RESPONDED, CaseState.REVIEWED):
-        return t("view.deadline_review_window", date=_date(case.deadline_at))
-    return ""
+    return _window_line(t, case.state, case.deadline_at)
+
+
+def review_unit_line(t: T, state: CaseState, unit: str | None) -> str | None:
+    """Which unit decides the ladder step a case stands at ("由甲公司复查"), or None."""
+    if not unit or state not in LADDER_STATES:
+        return None
+    key = N_("view.recheck_unit") if state in RECHECK_STATES else N_("view.review_unit")
+    return t(key, unit=unit)
+
+
+def finalized_text(t: T) -> str:
+    """三级终结, said plainly: the petition channel for this matter has ended, and the legal
+    channels that remain, by name."""
+    return t(
+        "view.finalized",
+        arbitration=t(REDIRECT[Redirect.ARBITRATION]),
+        court=t(REDIRECT[Redirect.COURT]),
+        discipline=t(REDIRECT[Redirect.DISCIPLINE]),
+    )
+
+
+_SUBMITTED_CONFLICT = {
+    "leadership": N_("timeline.submitted_leadership"),
+    "discipline": N_("timeline.submitted_discipline"),
+}
 
 
 def _event_line(t: T, e: TimelineEntry) -> str:
     d = e.detail
     if e.kind == "submitted":
+        # A conflict of interest (handlers/intake.py): why the case went above the unit.
+        if d.get("conflict") in _SUBMITTED_CONFLICT:
+            return t(_SUBMITTED_CONFLICT[d["conflict"]], date=_date(e.at))
         return t("timeline.submitted", date=_date(e.at))
     if e.kind == "info_added":
         return t("timeline.info_added", date=_date(e.at))
+    if e.kind == "leader_reception":
+        # That the reception took place; its outcome and the leader's note are staff's.
+        return t("timeline.leader_reception", date=_date(e.at))
     if e.kind == "identity_disclosed":
         return t("timeline.identity_disclosed", date=_date(e.at))
     if e.kind == "rated" and d.get("rating") in RATING:
@@ -76,6 +126,17 @@ def _event_line(t: T, e: TimelineEntry) -> str:
     if e.kind == "assigned":
         owner = d.get("owner")
         if owner == "leaders":
+            # Handed to the office deciding the 复查 / 复核 (by unit when there is a tree).
+            recheck = d.get("step") == "recheck"
+            if d.get("unit"):
+                key = (
+                    N_("timeline.assigned_recheck_unit")
+                    if recheck
+                    else N_("timeline.assigned_review_unit")
+                )
+                return t(key, date=_date(e.at), unit=d["unit"])
+            if recheck:
+                return t("timeline.assigned_recheck", date=_date(e.at))
             return t("timeline.assigned_leaders", date=_date(e.at))
         if d.get("reason"):
             return t("timeline.assigned_reason", date=_date(e.at), reason=d["reason"])
@@ -83,14 +144,17 @@ def _event_line(t: T, e: TimelineEntry) -> str:
     if e.to_state is None:
         return t("timeline.other", date=_date(e.at))
     line = t("timeline.state", date=_date(e.at), state=t(STATE[e.to_state]))
-    return "\n".join([line, *("   " + x for x in _detail_lines(t, d))])
+    return "\n".join([line, *("   " + x for x in _detail_lines(t, d, e.to_state))])
 
 
-def _detail_lines(t: T, d: Mapping[str, Any]) -> list[str]:
+def _detail_lines(t: T, d: Mapping[str, Any], state: CaseState | None = None) -> list[str]:
     """The facts of a transition shown to the employee: unit, days, right channel, reason."""
     lines = []
     if "unit" in d:
         lines.append(t("view.handled_by", unit=d["unit"]))
+    deciding = review_unit_line(t, state, d.get("review_unit")) if state else None
+    if deciding:
+        lines.append(deciding)
     if "redirect" in d:
         lines.append(t("view.redirect", channel=t(REDIRECT[Redirect(d["redirect"])])))
     if "days" in d:
@@ -111,9 +175,14 @@ def employee_status(
     ]
     if case.unit_name:
         lines.append(t("view.handled_by", unit=case.unit_name))
+    deciding = review_unit_line(t, case.state, case.review_unit_name)
+    if deciding:
+        lines.append(deciding)
     deadline = _deadline_line(t, case)
     if deadline:
         lines.append(deadline)
+    if case.state is CaseState.FINALIZED:
+        lines.append(finalized_text(t))
     lines.append("")
     lines.append(t("view.timeline"))
     lines.extend(_event_line(t, e) for e in events if e.kind not in STAFF_ONLY_EVENTS)
@@ -132,8 +201,13 @@ def employee_status(
     buttons: list[tuple[Button, ...]] = []
     if case.is_open and case.state is not CaseState.NOT_ACCEPTED:
         buttons.append((Button(t("button.add_info"), "cs:add"),))
+    # The next lawful step up the ladder, and only that one: 复查 after the answer, 复核
+    # after the 复查, nothing after the 复核 (三级终结). Both go through cs:review; the
+    # case's state says which (handlers.feedback.request_review).
     if case.state is CaseState.RESPONDED:
         buttons.append((Button(t("button.request_review"), "cs:review"),))
+    elif case.state is CaseState.REVIEWED:
+        buttons.append((Button(t("button.request_recheck"), "cs:review"),))
     if case.state in WITHDRAWABLE_STATES:
         buttons.append((Button(t("button.withdraw"), "cs:withdraw"),))
     buttons.append((Button(t("button.done"), "cs:done"),))
@@ -150,6 +224,8 @@ _ACTION_LABEL = {
     Action.RESPOND: N_("button.o.respond_formal"),
     Action.START_REVIEW: N_("button.o.start_review"),
     Action.COMPLETE_REVIEW: N_("button.o.complete_review"),
+    Action.START_RECHECK: N_("button.o.start_recheck"),
+    Action.COMPLETE_RECHECK: N_("button.o.complete_recheck"),
     Action.CLOSE: N_("button.o.close"),
 }
 _MESSAGE_KIND = {
@@ -243,7 +319,7 @@ def admin_case_card(
     t: T, case: Case, attachments: Sequence[AttachmentInfo], now: datetime
 ) -> Reply:
     """The case card posted to the admin chat: content, never identity or contact."""
-    if case.category.routes_to_discipline:
+    if case.handled_by_discipline:
         if case.deadline_at is None:
             text = t(
                 "admin.card_discipline_no_deadline",
@@ -288,7 +364,7 @@ def admin_case_detail(
 ) -> list[Reply]:
     """Everything about a case for staff who may view it: card, timeline, messages, files."""
     card = admin_case_card(t, case, [a for a, _ in attachments], now)
-    if case.category.routes_to_discipline:
+    if case.handled_by_discipline:
         lines = [
             admin_card_header(t, case),
             t("view.category", category=t(CATEGORY[case.category])),
@@ -325,6 +401,8 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
         return Reply(
             tr("push.follow_up", number=number), followup_buttons(tr, str(payload["token"]))
         )
+    if kind == RECEPTION_REMINDER:  # 领导接访, the day before (handlers/reception.py)
+        return render_reminder(tr, payload)
     if kind == "disclosure":
         return Reply(
             tr(
@@ -337,16 +415,17 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
         )
     state = CaseState(payload["state"])
     lines = [tr("push.status", number=number, state=tr(STATE[state]))]
-    lines.extend(_detail_lines(tr, payload))
+    lines.extend(_detail_lines(tr, payload, state))
     if "outcome" in payload:
         lines.append(tr("view.outcome", outcome=tr(OUTCOME[Outcome(payload["outcome"])])))
     if "text" in payload:
         lines.append(tr("push.answer_text", text=payload["text"]))
     if payload.get("deadline"):
-        if state in OFFICE_DEADLINE_STATES:
-            lines.append(tr("view.deadline_office", date=_date(payload["deadline"])))
-        elif state in (CaseState.RESPONDED, CaseState.REVIEWED):
-            lines.append(tr("view.deadline_review_window", date=_date(payload["deadline"])))
+        window = _window_line(tr, state, payload["deadline"])
+        if window:
+            lines.append(window)
+    if state is CaseState.FINALIZED:
+        lines.append(finalized_text(tr))
     if payload.get("auto"):
         lines.append(tr("push.auto_closed"))
     lines.append(tr("push.check_hint"))
@@ -383,7 +462,7 @@ async def render_admin(
     if kind == "case_card":
         infos = await uow.attachments.list(case.id or 0)
         card = admin_case_card(tr, case, infos, now)
-        if case.category.routes_to_discipline:
+        if case.handled_by_discipline:
             return [card]  # evidence of a report stays with the discipline role
         files = []
         for info in infos:
@@ -404,8 +483,7 @@ async def render_admin(
     if kind == "case_withdrawn":
         return [Reply(tr("admin.withdrawn", number=number), case_id=case.id)]
     if kind == "review_requested":
-        text = tr("admin.review_requested", number=number)
-        return [Reply(_with(text, mention), case_id=case.id)]
+        return [Reply(_with(_review_requested(tr, payload, number), mention), case_id=case.id)]
     if kind in ("reminder", "overdue"):
         key = N_("admin.reminder") if kind == "reminder" else N_("admin.overdue_alert")
         text = tr(
@@ -430,6 +508,18 @@ async def render_admin(
     if kind == "feedback_comment":
         return [Reply(tr("admin.feedback_comment", number=number), case_id=case.id)]
     return [Reply(tr("admin.case_changed", number=number), case_id=case.id)]
+
+
+def _review_requested(tr: T, payload: Mapping[str, Any], number: str | None) -> str:
+    # Which step was asked for, and which unit's office decides it (no unit: the one office).
+    unit = payload.get("review_unit")
+    if payload.get("step") == "recheck":
+        if unit:
+            return tr("admin.recheck_requested_unit", number=number, unit=unit)
+        return tr("admin.recheck_requested", number=number)
+    if unit:
+        return tr("admin.review_requested_unit", number=number, unit=unit)
+    return tr("admin.review_requested", number=number)
 
 
 def _with(text: str, mention: str | None) -> str:

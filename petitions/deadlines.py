@@ -138,7 +138,10 @@ def deadline_for(case: Case, policy: DeadlinePolicy) -> datetime | None:
     if state in (CaseState.REVIEW_REQUESTED, CaseState.REVIEWING):
         return _plus(case.review_requested_at, policy.review_days, policy)
     if state is CaseState.REVIEWED:
+        # The employee's window to ask for 复核; the case closes by itself after it.
         return _plus(case.reviewed_at, policy.review_request_days, policy)
+    if state in (CaseState.RECHECK_REQUESTED, CaseState.RECHECKING):
+        return _plus(case.recheck_requested_at, policy.review_days, policy)
     if state is CaseState.NOT_ACCEPTED:
         return _plus(case.decided_at, policy.review_request_days, policy)
     return None
@@ -154,6 +157,8 @@ OFFICE_DEADLINE_STATES = frozenset(
         CaseState.EXTENDED,
         CaseState.REVIEW_REQUESTED,
         CaseState.REVIEWING,
+        CaseState.RECHECK_REQUESTED,
+        CaseState.RECHECKING,
     }
 )
 # States that wait for the employee; the case closes by itself when the window passes.

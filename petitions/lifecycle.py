@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from petitions.case import Case
+from petitions.case import CONFLICT_DISCIPLINE, CONFLICT_LEADERSHIP, Case
 from petitions.deadlines import DeadlinePolicy, add_days, deadline_for
 from petitions.errors import (
     ExtensionAlreadyUsed,
@@ -28,24 +28,29 @@ from petitions.states import WITHDRAWABLE_STATES, CaseState, Outcome, Redirect
 __all__ = [
     "CONFLICT_DISCIPLINE",
     "CONFLICT_LEADERSHIP",
+    "DECISIONS",
+    "REVIEW_ACTS",
     "Action",
     "Fields",
     "MAX_TEXT",
+    "RecheckWindowClosed",
     "Rule",
     "TRANSITIONS",
     "TransitionRecord",
     "allowed_actions",
     "apply",
     "can_view",
+    "review_level",
     "rule_for",
 ]
 
-# Case.conflict values: the matter concerns the chosen unit's leadership, so the case went
-# to the parent unit (leadership) or to discipline inspection (discipline).
-CONFLICT_LEADERSHIP = "leadership"
-CONFLICT_DISCIPLINE = "discipline"
-
 MAX_TEXT = 4000  # characters of a reason or answer; longer texts are refused, not cut
+
+
+class RecheckWindowClosed(ReviewWindowClosed):
+    """A 复核 was requested after its window (after the 复查 opinion) had passed."""
+
+    code = "recheck_window_closed"
 
 
 class Action(StrEnum):
@@ -60,6 +65,9 @@ class Action(StrEnum):
     REQUEST_REVIEW = "request_review"
     START_REVIEW = "start_review"
     COMPLETE_REVIEW = "complete_review"
+    REQUEST_RECHECK = "request_recheck"
+    START_RECHECK = "start_recheck"
+    COMPLETE_RECHECK = "complete_recheck"
     CLOSE = "close"
     WITHDRAW = "withdraw"
 
@@ -72,7 +80,8 @@ class Fields:
     outcome: Outcome | None = None
     extension_days: int | None = None
     destination: str | None = None
-    # The unit a transfer goes to, resolved from ``destination`` by the handler.
+    # The unit a transfer goes to, resolved from ``destination`` by the handler; for a
+    # request of 复查 / 复核, the unit deciding it (the parent / the parent's parent).
     unit_id: int | None = None
     redirect: Redirect | None = None
     text: str | None = None
@@ -132,12 +141,29 @@ TRANSITIONS: tuple[Rule, ...] = (
         _EMPLOYEE,
         ("reason",),
     ),
-    Rule(Action.START_REVIEW, frozenset({_S.REVIEW_REQUESTED}), _S.REVIEWING, _LEADER),
+    # The review steps are the deciding unit's office's (officers and leaders alike);
+    # which unit that is, the handlers check (handlers.acts.may_decide).
+    Rule(Action.START_REVIEW, frozenset({_S.REVIEW_REQUESTED}), _S.REVIEWING, _HANDLERS),
     Rule(
         Action.COMPLETE_REVIEW,
         frozenset({_S.REVIEWING}),
         _S.REVIEWED,
-        _LEADER,
+        _HANDLERS,
+        ("outcome", "text"),
+    ),
+    Rule(
+        Action.REQUEST_RECHECK,
+        frozenset({_S.REVIEWED}),
+        _S.RECHECK_REQUESTED,
+        _EMPLOYEE,
+        ("reason",),
+    ),
+    Rule(Action.START_RECHECK, frozenset({_S.RECHECK_REQUESTED}), _S.RECHECKING, _HANDLERS),
+    Rule(
+        Action.COMPLETE_RECHECK,
+        frozenset({_S.RECHECKING}),
+        _S.FINALIZED,
+        _HANDLERS,
         ("outcome", "text"),
     ),
     Rule(
@@ -150,6 +176,33 @@ TRANSITIONS: tuple[Rule, ...] = (
 )
 
 _BY_ACTION = {rule.action: rule for rule in TRANSITIONS}
+
+# The acts of a review step, taken by the office of the unit deciding it (复查: the
+# handling unit's parent; 复核: its grandparent), never by the unit whose answer is examined.
+REVIEW_ACTS = frozenset(
+    {
+        Action.START_REVIEW,
+        Action.COMPLETE_REVIEW,
+        Action.START_RECHECK,
+        Action.COMPLETE_RECHECK,
+    }
+)
+# The acts that decide the petition in writing (答复, 复查意见, 复核意见).
+DECISIONS = frozenset({Action.RESPOND, Action.COMPLETE_REVIEW, Action.COMPLETE_RECHECK})
+_LEVEL = {
+    Action.REQUEST_REVIEW: 1,
+    Action.START_REVIEW: 1,
+    Action.COMPLETE_REVIEW: 1,
+    Action.REQUEST_RECHECK: 2,
+    Action.START_RECHECK: 2,
+    Action.COMPLETE_RECHECK: 2,
+}
+
+
+def review_level(action: Action) -> int:
+    """How many units above the handling unit decide this act: 1 for the 复查 steps,
+    2 for the 复核 steps, 0 for the handling unit's own acts."""
+    return _LEVEL.get(action, 0)
 
 
 @dataclass(frozen=True)
@@ -171,10 +224,9 @@ def rule_for(action: Action) -> Rule:
 
 
 def _effective_role(role: Role, case: Case) -> Role:
-    # Reports of violations, and petitions whose employee sent them to 纪检 because they
-    # concern their unit's leaders, are handled by discipline inspection in the officers'
-    # place; officers neither see nor act on them.
-    if case.category.routes_to_discipline or case.conflict == CONFLICT_DISCIPLINE:
+    # Cases discipline inspection handles (Case.handled_by_discipline) are handled by 纪检 in
+    # the officers' place; officers neither see nor act on them.
+    if case.handled_by_discipline:
         if role is Role.DISCIPLINE:
             return Role.OFFICER
         if role is Role.OFFICER:
@@ -240,6 +292,11 @@ def apply(
         window_end = add_days(case.responded_at or now, policy.review_request_days, policy)
         if now > window_end:
             raise ReviewWindowClosed()
+    if action is Action.REQUEST_RECHECK:
+        # 复核 is asked within the same number of days after the 复查 opinion (art. 35).
+        window_end = add_days(case.reviewed_at or now, policy.review_request_days, policy)
+        if now > window_end:
+            raise RecheckWindowClosed()
 
     from_state = case.state
     _update_milestones(case, action, fields, now, policy)
@@ -265,13 +322,20 @@ def _update_milestones(
         case.outcome = fields.outcome
     elif action is Action.REQUEST_REVIEW:
         case.review_requested_at = now
+        case.review_unit_id = fields.unit_id
     elif action is Action.COMPLETE_REVIEW:
         case.reviewed_at = now
         case.outcome = fields.outcome
-    elif action in (Action.CLOSE, Action.WITHDRAW):
+    elif action is Action.REQUEST_RECHECK:
+        case.recheck_requested_at = now
+        case.review_unit_id = fields.unit_id
+    elif action is Action.COMPLETE_RECHECK:
+        case.rechecked_at = now
+        case.outcome = fields.outcome
+    if action in (Action.CLOSE, Action.COMPLETE_RECHECK, Action.WITHDRAW):
         case.closed_at = now
         if case.push_updates:
-            # The address is needed for the follow-up after closing; after withdrawal only
-            # for the last status message.
-            keep = policy.contact_keep_days if action is Action.CLOSE else 1
+            # The address is needed for the follow-up after closing (or after the matter
+            # became final); after withdrawal only for the last status message.
+            keep = 1 if action is Action.WITHDRAW else policy.contact_keep_days
             case.contact_erase_at = now + timedelta(days=keep)

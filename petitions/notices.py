@@ -98,8 +98,9 @@ _DECISION: Mapping[NoticeKind, Mapping[str, str]] = MappingProxyType(
             "outcome": "outcome",
             "text": "text",
             "review_request_days": "review_request_days",
+            "review_unit": "review_unit",
         },
-        NoticeKind.RECHECK: {"outcome": "outcome", "text": "text"},
+        NoticeKind.RECHECK: {"outcome": "outcome", "text": "text", "review_unit": "review_unit"},
     }
 )
 
@@ -128,6 +129,9 @@ class NoticeData:
     extension_days: int | None = None
     due_on: date | None = None  # the answer deadline (after an extension: the new one)
     review_request_days: int = 30  # the window for asking for 复查 / 复核
+    # The unit that decided the 复查 / 复核 (the parent / the parent's parent of the
+    # handling unit), by its path name; the one that seals a review or recheck notice.
+    review_unit: str | None = None
     issue: int = 1  # 2, 3, … when a corrected notice replaces an earlier one
 
 
@@ -136,9 +140,14 @@ def placeholders(kind: NoticeKind) -> frozenset[str]:
     return COMMON_PLACEHOLDERS | frozenset(_DECISION[kind])
 
 
+# Decision fields a notice can do without: a deployment without a unit tree has no
+# deciding unit apart from its one office (the renderer then names the handling unit).
+_OPTIONAL = frozenset({"review_unit"})
+
+
 def required_fields(kind: NoticeKind) -> tuple[str, ...]:
     """The NoticeData decision fields a notice of this kind cannot be issued without."""
-    return tuple(dict.fromkeys(_DECISION[kind].values()))
+    return tuple(f for f in dict.fromkeys(_DECISION[kind].values()) if f not in _OPTIONAL)
 
 
 def check_notice_data(kind: NoticeKind, data: NoticeData) -> None:
@@ -199,11 +208,12 @@ def issue_date(now: datetime) -> date:
 def notice_kind_for(action: Action, *, review_level: int = 1) -> NoticeKind | None:
     """The notice a lifecycle action issues (None for actions without one).
 
-    ``review_level`` tells a 复查 decision (1, by the parent unit) from a 复核 decision
-    (2, by the parent's parent) until the lifecycle models the two levels apart.
+    复查意见书 for COMPLETE_REVIEW, 复核意见书 for COMPLETE_RECHECK. ``review_level`` 2
+    still reads a COMPLETE_REVIEW as a 复核 decision, as it did before the lifecycle had
+    the two levels apart (kept for callers of that time).
     """
-    if action is Action.COMPLETE_REVIEW:
-        return NoticeKind.REVIEW if review_level <= 1 else NoticeKind.RECHECK
+    if action is Action.COMPLETE_REVIEW and review_level >= 2:
+        return NoticeKind.RECHECK
     return _FOR_ACTION.get(action)
 
 
@@ -213,5 +223,7 @@ _FOR_ACTION: Mapping[Action, NoticeKind] = MappingProxyType(
         Action.NOT_ACCEPT: NoticeKind.NON_ACCEPTANCE,
         Action.EXTEND: NoticeKind.EXTENSION,
         Action.RESPOND: NoticeKind.ANSWER,
+        Action.COMPLETE_REVIEW: NoticeKind.REVIEW,
+        Action.COMPLETE_RECHECK: NoticeKind.RECHECK,
     }
 )

@@ -20,7 +20,7 @@ from petitions.deadlines import (
     DeadlinePolicy,
     add_days,
 )
-from petitions.states import CaseState
+from petitions.states import CLOSED_STATES, CaseState
 
 __all__ = [
     "AUTO_CLOSE",
@@ -115,6 +115,8 @@ def stage_start(case: Case, policy: DeadlinePolicy) -> datetime | None:
         return add_days(case.decided_at, policy.handle_days, policy)
     if state in (CaseState.REVIEW_REQUESTED, CaseState.REVIEWING):
         return case.review_requested_at
+    if state in (CaseState.RECHECK_REQUESTED, CaseState.RECHECKING):
+        return case.recheck_requested_at
     return None
 
 
@@ -145,8 +147,8 @@ def reminder_times(
 def followup_due_at(
     case: Case, policy: DeadlinePolicy, schedule: SchedulePolicy
 ) -> datetime | None:
-    """Return when the follow-up (回头望) of a closed case falls due, or None."""
-    if case.state is not CaseState.CLOSED or case.closed_at is None:
+    """Return when the follow-up (回头望) of a closed (or finalized) case falls due, or None."""
+    if case.state not in CLOSED_STATES or case.closed_at is None:
         return None
     if not schedule.follow_up:
         return None

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["CaseState", "Outcome", "Redirect", "TERMINAL_STATES", "WITHDRAWABLE_STATES"]
+__all__ = [
+    "CaseState",
+    "CLOSED_STATES",
+    "LADDER_STATES",
+    "Outcome",
+    "RECHECK_STATES",
+    "REVIEW_STATES",
+    "Redirect",
+    "TERMINAL_STATES",
+    "WITHDRAWABLE_STATES",
+]
 
 
 class CaseState(StrEnum):
@@ -20,6 +30,11 @@ class CaseState(StrEnum):
     REVIEW_REQUESTED = "review_requested"  # 申请复查
     REVIEWING = "reviewing"  # 复查中
     REVIEWED = "reviewed"  # 复查完毕
+    RECHECK_REQUESTED = "recheck_requested"  # 申请复核
+    RECHECKING = "rechecking"  # 复核中
+    # 三级终结: the 复核 opinion ended the petition channel for this matter (信访工作条例
+    # art. 35); terminal like CLOSED, and followed up like it.
+    FINALIZED = "finalized"  # 已终结
     CLOSED = "closed"  # 办结
     WITHDRAWN = "withdrawn"  # 撤回
 
@@ -47,7 +62,17 @@ class Redirect(StrEnum):
     OTHER = "other"
 
 
-TERMINAL_STATES = frozenset({CaseState.CLOSED, CaseState.WITHDRAWN})
+TERMINAL_STATES = frozenset({CaseState.CLOSED, CaseState.FINALIZED, CaseState.WITHDRAWN})
+# The case ended with a decision the employee lived with or exhausted: what follows a
+# closing (回头望, satisfaction, keeping the push address for the follow-up) follows these.
+CLOSED_STATES = frozenset({CaseState.CLOSED, CaseState.FINALIZED})
+# The steps of the ladder above the answer: 复查 (decided by the parent unit) and 复核
+# (decided by the parent's parent), each requested, under way, and decided.
+REVIEW_STATES = frozenset({CaseState.REVIEW_REQUESTED, CaseState.REVIEWING, CaseState.REVIEWED})
+RECHECK_STATES = frozenset(
+    {CaseState.RECHECK_REQUESTED, CaseState.RECHECKING, CaseState.FINALIZED}
+)
+LADDER_STATES = REVIEW_STATES | RECHECK_STATES
 WITHDRAWABLE_STATES = frozenset(
     {
         CaseState.REGISTERED,
@@ -59,5 +84,7 @@ WITHDRAWABLE_STATES = frozenset(
         CaseState.REVIEW_REQUESTED,
         CaseState.REVIEWING,
         CaseState.REVIEWED,
+        CaseState.RECHECK_REQUESTED,
+        CaseState.RECHECKING,
     }
 )

@@ -20,6 +20,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    not_,
     or_,
     select,
     text,
@@ -45,13 +46,13 @@ from handlers.ports import (
     OutboxMessage,
     TimelineEntry,
 )
-from petitions.case import Case
-from petitions.categories import Category
+from petitions.case import CONFLICT_DISCIPLINE, Case
+from petitions.categories import DISCIPLINE_CATEGORIES, Category
 from petitions.codes import format_case_number
 from petitions.retention import tombstone
 from petitions.roles import Role
 from petitions.schedule import check_after_change
-from petitions.states import TERMINAL_STATES, CaseState, Outcome
+from petitions.states import CLOSED_STATES, TERMINAL_STATES, CaseState, Outcome
 from storage.audit_chain import GENESIS, ChainEntry, detail_digest, entry_hash
 from storage.ids import next_id
 from storage.models import (
@@ -316,6 +317,14 @@ class SqlCases:
             where.append(CaseRow.category.in_(sorted(flt.categories)))
         if flt.exclude_categories:
             where.append(CaseRow.category.not_in(sorted(flt.exclude_categories)))
+        if flt.discipline is not None:
+            # Case.handled_by_discipline, in SQL.
+            handled = or_(
+                CaseRow.category.in_(sorted(c.value for c in DISCIPLINE_CATEGORIES)),
+                # NULL would make the negation NULL (no row): no conflict is "".
+                func.coalesce(CaseRow.conflict, "") == CONFLICT_DISCIPLINE,
+            )
+            where.append(handled if flt.discipline else not_(handled))
         if flt.viewer_officer_id is not None:
             where.append(
                 or_(
@@ -580,11 +589,12 @@ class SqlCases:
         )
         may_owe = or_(
             and_(
-                CaseRow.state.not_in([CaseState.CLOSED.value, CaseState.WITHDRAWN.value]),
+                CaseRow.state.not_in(sorted(s.value for s in TERMINAL_STATES)),
                 CaseRow.deadline_at.is_not(None),
             ),
             and_(
-                CaseRow.state == CaseState.CLOSED.value,
+                # Closed or finalized (三级终结): both are followed up.
+                CaseRow.state.in_(sorted(s.value for s in CLOSED_STATES)),
                 CaseRow.closed_at.is_not(None),
                 ~followed_up,
             ),

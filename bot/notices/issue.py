@@ -27,6 +27,7 @@ NOTICE_STATE: Mapping[NoticeKind, CaseState] = {
     NoticeKind.EXTENSION: CaseState.EXTENDED,
     NoticeKind.ANSWER: CaseState.RESPONDED,
     NoticeKind.REVIEW: CaseState.REVIEWED,
+    NoticeKind.RECHECK: CaseState.FINALIZED,
 }
 _ANSWERED = frozenset({NoticeKind.ANSWER, NoticeKind.REVIEW, NoticeKind.RECHECK})
 
@@ -43,7 +44,7 @@ class NoticeIssuer:
         self, case: Case, kind: NoticeKind, decision: Mapping[str, Any], issued_at: datetime
     ) -> NoticeData:
         """A notice's data from the case and its decision (the push payload's names:
-        outcome, text, reason, redirect, days)."""
+        outcome, text, reason, redirect, days, review_unit)."""
         assert case.number is not None
         outcome = decision.get("outcome")
         redirect = decision.get("redirect")
@@ -69,6 +70,9 @@ class NoticeIssuer:
             extension_days=int(days) if days else None,
             due_on=issue_date(due) if due is not None else None,
             review_request_days=self.policy.review_request_days,
+            # The deciding unit as the act recorded it: the case's review unit moves up
+            # from the 复查's to the 复核's, and a 复查 notice rendered later keeps its own.
+            review_unit=decision.get("review_unit") or None,
         )
 
     def pdf(self, kind: NoticeKind, data: NoticeData, locale: str | None) -> bytes:

@@ -36,6 +36,8 @@ def notice_values(
         "petitioner": labels["anonymous" if data.anonymous else "real_name"],
         "received_date": _date(data.received_on, locale),
         "review_request_days": str(data.review_request_days),
+        # Without a unit tree the one office decided the review steps too.
+        "review_unit": (data.review_unit or "").strip() or data.unit.strip(),
     }
     if data.outcome is not None:
         values["outcome"] = t(f"outcome.{data.outcome.value}", locale)

@@ -26,8 +26,8 @@ from bot.notices.issue import NOTICE_STATE
 from bot.web.context import WebContext, error, read_json
 from bot.web.render import reply_json
 from bot.web.security import check_csrf
-from handlers.access import may_view, scoped_filter, visible_categories
-from handlers.acts import FORMAL_ACTS, check_act, perform_act, preview_act
+from handlers.access import may_view, role_conditions, scoped_filter
+from handlers.acts import FORMAL_ACTS, check_act, perform_act, preview_act, transfer_targets
 from handlers.forms import ACT_NAME, FORMS, WrongValue, fields_from, read_field
 from handlers.inbound import Inbound
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME_WORD, RATING, REDIRECT_WORD, STATE
@@ -55,7 +55,6 @@ __all__ = [
     "PAGE_SIZE",
     "SORTS",
     "LedgerRoutes",
-    "visible_categories",
 ]
 
 log = logging.getLogger(__name__)
@@ -156,6 +155,7 @@ _ACTING_ROLES = frozenset(
     {role for action in FORMAL_ACTS for role in rule_for(action).roles} | {Role.DISCIPLINE}
 )
 
+
 class BadQuery(Exception):
     """A ledger query parameter that cannot be read."""
 
@@ -206,12 +206,13 @@ def parse_query(query: Any, officer: Officer, now: datetime, tree: UnitTree) -> 
             states = frozenset({CaseState(state)})
         except ValueError as exc:
             raise BadQuery from exc
-    categories = visible_categories(officer.role)
+    categories = role_conditions(officer.role).get("categories")
     category = query.get("category", "")
     if category:
         if category not in {c.value for c in Category}:
             raise BadQuery
-        # A category the role may not see gives no rows, not an error.
+        # A category the role may not see gives no rows, not an error (scoped_filter adds
+        # the role's rule to this narrowing).
         categories = frozenset({category} & (categories if categories is not None else {category}))
     unit = query.get("unit", "").strip()
     if len(unit) > 100:
@@ -370,6 +371,7 @@ class LedgerRoutes:
     def add_to(self, app: web.Application) -> None:
         """Register the routes."""
         app.router.add_get("/api/officer/cases", self.cases)
+        app.router.add_get("/api/officer/units", self.units)
         app.router.add_get("/api/officer/cases.xlsx", self.export_xlsx)
         app.router.add_get("/api/officer/cases.csv", self.export_csv)
         app.router.add_get(r"/api/officer/cases/{case_id:\d{1,18}}", self.case)
@@ -395,6 +397,32 @@ class LedgerRoutes:
             return officer, parse_query(request.query, officer, self._ctx.now(), tree)
         except BadQuery:
             return error("bad_request", 400)
+
+    async def units(self, request: web.Request) -> web.Response:
+        """The units of the signed-in officer's part of the group, for the ledger's unit
+        filter: code, full name and depth, parents before children (retired ones too: old
+        cases keep them)."""
+        officer: Officer | None = await self._signed_in(request)
+        if officer is None:
+            return error("signed_out", 401)
+        async with self._ctx.uow() as uow:
+            tree = await uow.units.tree()
+        own = tree.get(officer.unit_id) if officer.scope is not None else None
+        units = tree.walk(own.id) if own is not None else tree.walk()
+        base = tree.depth(own.id) if own is not None else 0
+        return web.json_response(
+            {
+                "units": [
+                    {
+                        "code": u.code,
+                        "name": tree.path_name(u.id) or u.name,
+                        "depth": tree.depth(u.id) - base,
+                        "retired": u.retired,
+                    }
+                    for u in units
+                ]
+            }
+        )
 
     async def cases(self, request: web.Request) -> web.Response:
         """A page of the ledger, the count after filtering, and the cursors both ways."""
@@ -539,6 +567,7 @@ class LedgerRoutes:
             messages = await uow.cases.messages(case.id)
             files = [(info, b"") for info in await uow.attachments.list(case.id)]
             names = await _names(uow, [case])
+            tree = await uow.units.tree()
             await uow.audit.add(
                 now,
                 officer.role,
@@ -563,15 +592,19 @@ class LedgerRoutes:
                 "row": _row(translate, locale, case, names, now),
                 "card": reply_json(card),
                 "timeline": reply_json(timeline, files=True),
-                "acts": self._acts(officer, case, locale),
+                "acts": self._acts(officer, case, locale, tree),
                 "notices": issued,
             }
         )
 
     # -- formal acts by forms ----------------------------------------------------------
 
-    def _acts(self, officer: Officer, case: Case, locale: str) -> list[dict[str, Any]]:
-        """The formal acts this officer may take on the case now, each with its form."""
+    def _acts(
+        self, officer: Officer, case: Case, locale: str, tree: UnitTree
+    ) -> list[dict[str, Any]]:
+        """The formal acts this officer may take on the case now, each with its form (a
+        transfer's destination: the units the officer may send the case to)."""
+        units = [(u.code, tree.path_name(u.id)) for u in transfer_targets(tree, officer, case)]
         t = self._ctx.container.translator.t
         probe = self._turn(officer, locale, None)
         acts: list[dict[str, Any]] = []
@@ -584,12 +617,12 @@ class LedgerRoutes:
                 {
                     "action": action.value,
                     "label": t(ACT_NAME[action], locale),
-                    "fields": [self._field(f, locale) for f in FORMS[action]],
+                    "fields": [self._field(f, locale, units) for f in FORMS[action]],
                 }
             )
         return acts
 
-    def _field(self, name: str, locale: str) -> dict[str, Any]:
+    def _field(self, name: str, locale: str, units: Sequence[tuple[str, str]]) -> dict[str, Any]:
         t = self._ctx.container.translator.t
         field: dict[str, Any] = {"name": name, "label": t(FIELDS[name], locale)}
         if name == "outcome":
@@ -599,6 +632,9 @@ class LedgerRoutes:
         elif name == "extension_days":
             most = self._ctx.container.settings.policy.extension_max_days
             field["choices"] = [[str(d), str(d)] for d in (10, 15, 30) if d <= most]
+        elif name == "destination" and units:
+            # A unit of the tree by its code (resolved again, and checked, when applied).
+            field["choices"] = [[code, label] for code, label in units]
         else:
             field["text"] = True
         return field
@@ -689,7 +725,7 @@ class LedgerRoutes:
             try:
                 fields = self._fields(turn, action, raw)
                 if not apply:
-                    text = preview_act(turn, officer, case, action, fields)
+                    text = await preview_act(turn, officer, case, action, fields)
                     return web.json_response({"text": text, "state": case.state.value})
                 replies = await perform_act(turn, officer, case, action, fields)
             except WrongValue as wrong:

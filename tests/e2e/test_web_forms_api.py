@@ -36,12 +36,15 @@ ROLES = {
 ACTS: dict[Action, tuple[str, dict[str, str]]] = {
     Action.ACCEPT: ("registered", {}),
     Action.NOT_ACCEPT: ("registered", {"redirect": "arbitration", "reason": "属于劳动争议"}),
-    Action.TRANSFER: ("registered", {"destination": "第二车间", "reason": "属地办理"}),
+    # A unit of the tree, by name (seed_cases puts 第一车间 under the root, 本集团).
+    Action.TRANSFER: ("registered", {"destination": "本集团", "reason": "提级办理"}),
     Action.START: ("accepted", {}),
     Action.EXTEND: ("in_progress", {"extension_days": "15", "reason": "需要调取工资台账"}),
     Action.RESPOND: ("in_progress", {"outcome": "不予支持", "text": "经核查，工资已按时发放。"}),
     Action.START_REVIEW: ("review_requested", {}),
     Action.COMPLETE_REVIEW: ("reviewing", {"outcome": "支持", "text": "复查认为应予补发。"}),
+    Action.START_RECHECK: ("recheck_requested", {}),
+    Action.COMPLETE_RECHECK: ("rechecking", {"outcome": "不予支持", "text": "复核维持复查意见。"}),
     Action.CLOSE: ("responded", {}),
 }
 
@@ -67,6 +70,9 @@ async def _signed_in(web: WebServer, login: str) -> WebOfficer:
     return officer
 
 
+_RECHECK = ("recheck_requested", "rechecking")
+
+
 async def _seed(web: WebServer, state: str, category: str = "pay") -> int:
     now = web.container.services.clock()
     day = timedelta(days=1)
@@ -77,7 +83,9 @@ async def _seed(web: WebServer, state: str, category: str = "pay") -> int:
         "decided_at": now - 8 * day if state != "registered" else None,
         "responded_at": now - 3 * day if state in ("responded", "review_requested") else None,
         "review_requested_at": now - day if state in ("review_requested", "reviewing") else None,
-        "owner_unit": "第一车间",
+        "reviewed_at": now - day if state in _RECHECK else None,
+        "recheck_requested_at": now - day if state in _RECHECK else None,
+        "unit": "第一车间",
     }
     (case_id,) = await seed_cases(web.container, [row])
     return case_id

@@ -36,6 +36,8 @@ LAWFUL: dict[Action, tuple[CaseState, CaseState]] = {
     Action.RESPOND: (CaseState.IN_PROGRESS, CaseState.RESPONDED),
     Action.START_REVIEW: (CaseState.REVIEW_REQUESTED, CaseState.REVIEWING),
     Action.COMPLETE_REVIEW: (CaseState.REVIEWING, CaseState.REVIEWED),
+    Action.START_RECHECK: (CaseState.RECHECK_REQUESTED, CaseState.RECHECKING),
+    Action.COMPLETE_RECHECK: (CaseState.RECHECKING, CaseState.FINALIZED),
     Action.CLOSE: (CaseState.RESPONDED, CaseState.CLOSED),
 }
 # Who may take which act on an ordinary (not a discipline) case: written out, not derived
@@ -48,6 +50,12 @@ MAY_ACT: dict[Role, frozenset[Action]] = {
             Action.TRANSFER,
             Action.START,
             Action.RESPOND,
+            # The review steps are the deciding office's, officers and leaders alike
+            # (without a unit tree: the one office).
+            Action.START_REVIEW,
+            Action.COMPLETE_REVIEW,
+            Action.START_RECHECK,
+            Action.COMPLETE_RECHECK,
             Action.CLOSE,
         }
     ),
@@ -65,6 +73,8 @@ FIRST_QUESTION = {
     Action.RESPOND: "officer.ask_outcome",
     Action.START_REVIEW: None,
     Action.COMPLETE_REVIEW: "officer.ask_outcome",
+    Action.START_RECHECK: None,
+    Action.COMPLETE_RECHECK: "officer.ask_outcome",
     Action.CLOSE: None,
 }
 ACCOUNTS = {Role.OFFICER: "701", Role.LEADER: "702", Role.DISCIPLINE: "703", Role.CUSTODIAN: "704"}
@@ -85,6 +95,8 @@ async def seed(container: Container, state: CaseState, **columns: Any) -> tuple[
                 "decided_at": now,
                 "responded_at": now,
                 "review_requested_at": now,
+                "reviewed_at": now,
+                "recheck_requested_at": now,
                 "deadline_at": now + timedelta(days=20),
                 **columns,
             }
@@ -122,7 +134,9 @@ async def test_each_form_checks_the_role_and_state_before_it_asks_anything(
                 assert person.last[0].text == intro, (role, action)
                 assert encode(Confirm(case_id, 1)) in person.buttons, (role, action)
             else:
-                assert person.text == zh(container, first, number=number), (role, action)
+                # The question first (a transfer adds how to name a unit under it).
+                question = person.text.splitlines()[0]
+                assert question == zh(container, first, number=number), (role, action)
             await person.press(encode(FormCancel(case_id)))
         else:
             assert person.text == zh(container, "error.not_permitted"), (role, action)
@@ -188,7 +202,8 @@ async def test_the_informal_message_is_offered_only_to_staff_who_handle_the_case
 ANSWERS: dict[str, str | Pick] = {
     "redirect": Pick("redirect", "court"),
     "reason": "属于人民法院受理范围。",
-    "destination": "人力资源部",
+    # seed_cases makes the root unit (本集团, code JT): the one unit a case can go to here.
+    "destination": Pick("destination", "JT"),
     "extension_days": Pick("extension_days", "15"),
     "outcome": Pick("outcome", "not_supported"),
     "text": "经核实，加班已按调休处理，不再另发加班费。",

@@ -36,6 +36,7 @@ from tests.helpers.flow import (
     load_case,
     queued,
 )
+from tests.helpers.seeding import seed_units
 
 
 def zh(container: Container, key: str, **params: Any) -> str:
@@ -372,8 +373,16 @@ async def test_officers_use_the_buttons_to_refuse_transfer_extend_and_answer_cas
 
     # Transferred: destination, then reason.
     moved = await file_petition(container, employee(container, "20002"))
+    # A transfer goes to a unit of the group (made after filing: the intake then asks for
+    # no unit).
+    hr = (await seed_units(container, ["人力资源部"]))["人力资源部"]
     await officer.press(f"o:transfer:{moved.case_id}")
-    assert officer.text == zh(container, "officer.ask_destination", number=moved.number)
+    assert officer.text == "\n".join(
+        (
+            zh(container, "officer.ask_destination", number=moved.number),
+            zh(container, "form.ask_unit_hint"),
+        )
+    )
     await officer.say("人力资源部")
     assert officer.text == zh(container, "officer.ask_reason", number=moved.number)
     await officer.say("属人力资源部职责")
@@ -382,7 +391,7 @@ async def test_officers_use_the_buttons_to_refuse_transfer_extend_and_answer_cas
         container, moved, "status", before=0, state="transferred", unit="人力资源部"
     )
     assert "承办单位：人力资源部" in push
-    assert (await load_case(container, moved.case_id)).owner_unit == "人力资源部"
+    assert (await load_case(container, moved.case_id)).unit_id == hr
 
     # Accepted, started, extended by a leader (days typed wrong first), answered.
     handled = await file_petition(container, employee(container, "20003"))

@@ -179,6 +179,7 @@ def test_the_data_type_has_no_field_for_the_petitioners_identity():
         "extension_days",
         "due_on",
         "review_request_days",
+        "review_unit",  # a unit's name (the 复查 / 复核 deciding unit), never a person
         "issue",
     }
     identity_words = ("name", "phone", "staff", "contact", "chat", "user", "tracking", "ident")

@@ -19,6 +19,7 @@ DECIDED_AT = CREATED_AT + timedelta(days=2)
 RESPONDED_AT = CREATED_AT + timedelta(days=41)
 REVIEW_REQUESTED_AT = CREATED_AT + timedelta(days=47)
 REVIEWED_AT = CREATED_AT + timedelta(days=66)
+RECHECK_REQUESTED_AT = CREATED_AT + timedelta(days=71)
 EXTENSION_DAYS = 8
 
 # States whose deadline the office must meet; the others are the employee's windows.
@@ -30,8 +31,10 @@ OFFICE_STATES = {
     S.EXTENDED,
     S.REVIEW_REQUESTED,
     S.REVIEWING,
+    S.RECHECK_REQUESTED,
+    S.RECHECKING,
 }
-TERMINAL_STATES = [S.CLOSED, S.WITHDRAWN]
+TERMINAL_STATES = [S.CLOSED, S.FINALIZED, S.WITHDRAWN]
 
 
 def case_with_every_milestone(state: CaseState) -> Case:
@@ -41,6 +44,7 @@ def case_with_every_milestone(state: CaseState) -> Case:
         responded_at=RESPONDED_AT,
         review_requested_at=REVIEW_REQUESTED_AT,
         reviewed_at=REVIEWED_AT,
+        recheck_requested_at=RECHECK_REQUESTED_AT,
         extension_days=EXTENSION_DAYS,
         closed_at=REVIEWED_AT + timedelta(days=1),
     )
@@ -62,6 +66,9 @@ DEFAULT_DEADLINES = {
     S.REVIEW_REQUESTED: REVIEW_REQUESTED_AT + days(30),
     S.REVIEWING: REVIEW_REQUESTED_AT + days(30),
     S.REVIEWED: REVIEWED_AT + days(30),
+    S.RECHECK_REQUESTED: RECHECK_REQUESTED_AT + days(30),
+    S.RECHECKING: RECHECK_REQUESTED_AT + days(30),
+    S.FINALIZED: None,
     S.CLOSED: None,
     S.WITHDRAWN: None,
 }
@@ -81,6 +88,9 @@ CUSTOM_DEADLINES = {
     S.REVIEW_REQUESTED: REVIEW_REQUESTED_AT + days(14),
     S.REVIEWING: REVIEW_REQUESTED_AT + days(14),
     S.REVIEWED: REVIEWED_AT + days(7),
+    S.RECHECK_REQUESTED: RECHECK_REQUESTED_AT + days(14),
+    S.RECHECKING: RECHECK_REQUESTED_AT + days(14),
+    S.FINALIZED: None,
     S.CLOSED: None,
     S.WITHDRAWN: None,
 }

@@ -29,7 +29,17 @@ from petitions.errors import (
     ReviewWindowClosed,
     XinfangError,
 )
-from petitions.lifecycle import MAX_TEXT, Action, Fields, allowed_actions, apply, can_view
+from petitions.lifecycle import (
+    MAX_TEXT,
+    REVIEW_ACTS,
+    Action,
+    Fields,
+    RecheckWindowClosed,
+    allowed_actions,
+    apply,
+    can_view,
+    review_level,
+)
 from petitions.roles import Role
 from petitions.states import CaseState, Outcome, Redirect
 from tests.helpers.builders import CREATED_AT, make_case
@@ -41,9 +51,11 @@ POLICY = DeadlinePolicy()
 # --- the expected rules, by hand -----------------------------------------------------------
 
 # (state, action) -> target. WITHDRAWN is reachable "from any open state" (DESIGN.md §4):
-# every state except the terminal CLOSED and WITHDRAWN and the decided NOT_ACCEPTED, whose
-# answer already named the right channel (a deliberate reading of "open", see the README).
-_OPEN_STATES = [s for s in CaseState if s not in (S.CLOSED, S.WITHDRAWN, S.NOT_ACCEPTED)]
+# every state except the terminal CLOSED, FINALIZED and WITHDRAWN and the decided
+# NOT_ACCEPTED, whose answer already named the right channel (a deliberate reading of "open",
+# see the README).
+_ENDED = (S.CLOSED, S.FINALIZED, S.WITHDRAWN)
+_OPEN_STATES = [s for s in CaseState if s not in (*_ENDED, S.NOT_ACCEPTED)]
 EXPECTED_TARGETS: dict[tuple[CaseState, Action], CaseState] = {
     (S.REGISTERED, A.ACCEPT): S.ACCEPTED,
     (S.REGISTERED, A.NOT_ACCEPT): S.NOT_ACCEPTED,
@@ -57,6 +69,10 @@ EXPECTED_TARGETS: dict[tuple[CaseState, Action], CaseState] = {
     (S.RESPONDED, A.REQUEST_REVIEW): S.REVIEW_REQUESTED,
     (S.REVIEW_REQUESTED, A.START_REVIEW): S.REVIEWING,
     (S.REVIEWING, A.COMPLETE_REVIEW): S.REVIEWED,
+    # 复核: asked after the 复查 opinion, decided by the parent's parent; then final.
+    (S.REVIEWED, A.REQUEST_RECHECK): S.RECHECK_REQUESTED,
+    (S.RECHECK_REQUESTED, A.START_RECHECK): S.RECHECKING,
+    (S.RECHECKING, A.COMPLETE_RECHECK): S.FINALIZED,
     (S.NOT_ACCEPTED, A.CLOSE): S.CLOSED,
     (S.RESPONDED, A.CLOSE): S.CLOSED,
     (S.REVIEWED, A.CLOSE): S.CLOSED,
@@ -74,8 +90,12 @@ EXPECTED_ROLES: dict[Action, frozenset[Role]] = {
     A.EXTEND: _LEADER,  # an extension needs an approver
     A.RESPOND: _OFFICE,
     A.REQUEST_REVIEW: _EMPLOYEE,
-    A.START_REVIEW: _LEADER,
-    A.COMPLETE_REVIEW: _LEADER,
+    # The deciding unit's office, officers and leaders alike (which unit: handlers.acts).
+    A.START_REVIEW: _OFFICE,
+    A.COMPLETE_REVIEW: _OFFICE,
+    A.REQUEST_RECHECK: _EMPLOYEE,
+    A.START_RECHECK: _OFFICE,
+    A.COMPLETE_RECHECK: _OFFICE,
     A.CLOSE: _OFFICE | {Role.SYSTEM},  # the scheduler closes cases whose window passed
     A.WITHDRAW: _EMPLOYEE,
 }
@@ -90,6 +110,9 @@ EXPECTED_REQUIRED: dict[Action, tuple[str, ...]] = {
     A.REQUEST_REVIEW: ("reason",),
     A.START_REVIEW: (),
     A.COMPLETE_REVIEW: ("outcome", "text"),
+    A.REQUEST_RECHECK: ("reason",),
+    A.START_RECHECK: (),
+    A.COMPLETE_RECHECK: ("outcome", "text"),
     A.CLOSE: (),
     A.WITHDRAW: (),
 }
@@ -112,12 +135,16 @@ DECIDED_AT = CREATED_AT + timedelta(days=2)
 RESPONDED_AT = CREATED_AT + timedelta(days=40)
 REVIEW_REQUESTED_AT = CREATED_AT + timedelta(days=45)
 REVIEWED_AT = CREATED_AT + timedelta(days=60)
-# Late enough for every milestone above and still inside the review window.
+RECHECK_REQUESTED_AT = CREATED_AT + timedelta(days=62)
+RECHECKED_AT = CREATED_AT + timedelta(days=64)
+# Late enough for every milestone above and still inside the review and recheck windows.
 NOW = RESPONDED_AT + timedelta(days=25)
 
 _AFTER_DECISION = set(CaseState) - {S.REGISTERED}
-_AFTER_RESPONSE = {S.RESPONDED, S.REVIEW_REQUESTED, S.REVIEWING, S.REVIEWED}
-_AFTER_REVIEW_REQUEST = {S.REVIEW_REQUESTED, S.REVIEWING, S.REVIEWED}
+_AFTER_RECHECK_REQUEST = {S.RECHECK_REQUESTED, S.RECHECKING, S.FINALIZED}
+_AFTER_REVIEW = {S.REVIEWED, *_AFTER_RECHECK_REQUEST}
+_AFTER_REVIEW_REQUEST = {S.REVIEW_REQUESTED, S.REVIEWING, *_AFTER_REVIEW}
+_AFTER_RESPONSE = {S.RESPONDED, *_AFTER_REVIEW_REQUEST}
 
 
 def case_in(state: CaseState, category: Category = Category.PAY, **overrides: object) -> Case:
@@ -133,8 +160,12 @@ def case_in(state: CaseState, category: Category = Category.PAY, **overrides: ob
         values["outcome"] = Outcome.EXPLAINED
     if state in _AFTER_REVIEW_REQUEST:
         values["review_requested_at"] = REVIEW_REQUESTED_AT
-    if state is S.REVIEWED:
+    if state in _AFTER_REVIEW:
         values["reviewed_at"] = REVIEWED_AT
+    if state in _AFTER_RECHECK_REQUEST:
+        values["recheck_requested_at"] = RECHECK_REQUESTED_AT
+    if state is S.FINALIZED:
+        values["rechecked_at"] = RECHECKED_AT
     if state.is_terminal:
         values["closed_at"] = REVIEWED_AT
     values.update(overrides)
@@ -221,12 +252,12 @@ def test_every_state_action_and_role_either_moves_to_the_expected_state_or_is_re
 
 def test_the_expected_table_names_every_state_and_action_it_uses() -> None:
     # Guards the hand-written table against typos that would silently shrink it.
-    assert {s for s, _ in EXPECTED_TARGETS} | {S.CLOSED, S.WITHDRAWN} == set(CaseState)
+    assert {s for s, _ in EXPECTED_TARGETS} | set(_ENDED) == set(CaseState)
     assert {a for _, a in EXPECTED_TARGETS} == set(Action)
     assert set(EXPECTED_ROLES) == set(Action) == set(EXPECTED_REQUIRED)
 
 
-@pytest.mark.parametrize("state", [S.CLOSED, S.WITHDRAWN])
+@pytest.mark.parametrize("state", list(_ENDED))
 @pytest.mark.parametrize("role", list(Role))
 def test_terminal_cases_take_no_action_from_anyone(state: CaseState, role: Role) -> None:
     for action in Action:
@@ -266,6 +297,9 @@ _SOURCE_OF = {
     A.REQUEST_REVIEW: S.RESPONDED,
     A.START_REVIEW: S.REVIEW_REQUESTED,
     A.COMPLETE_REVIEW: S.REVIEWING,
+    A.REQUEST_RECHECK: S.REVIEWED,
+    A.START_RECHECK: S.RECHECK_REQUESTED,
+    A.COMPLETE_RECHECK: S.RECHECKING,
     A.CLOSE: S.RESPONDED,
     A.WITHDRAW: S.IN_PROGRESS,
 }
@@ -728,3 +762,137 @@ def test_timestamps_written_by_apply_are_the_aware_time_given() -> None:
     assert case.decided_at is not None
     assert case.decided_at.tzinfo is UTC
     assert case.deadline_at == now + timedelta(days=60)
+
+
+# --- the ladder: 复查 → 复核 → 终结 ------------------------------------------------------
+
+
+def test_a_recheck_requested_exactly_at_the_window_edge_is_accepted() -> None:
+    edge = REVIEWED_AT + timedelta(days=30)
+    case = act(A.REQUEST_RECHECK, FULL_FIELDS, now=edge)
+    assert case.state is S.RECHECK_REQUESTED
+    assert case.recheck_requested_at == edge
+
+
+def test_a_recheck_requested_after_its_window_is_refused_as_a_recheck() -> None:
+    case = case_in(S.REVIEWED)
+    before = snapshot(case)
+    late = REVIEWED_AT + timedelta(days=30, microseconds=1)
+    with pytest.raises(RecheckWindowClosed) as raised:
+        act(A.REQUEST_RECHECK, FULL_FIELDS, case=case, now=late)
+    # A review-window error to whoever catches those, with its own message.
+    assert isinstance(raised.value, ReviewWindowClosed)
+    assert raised.value.code == "recheck_window_closed"
+    assert_unchanged(case, before)
+
+
+def test_the_recheck_window_runs_from_the_review_opinion_not_from_the_answer() -> None:
+    # Long after the answer's window, still inside the review opinion's.
+    case = case_in(S.REVIEWED, reviewed_at=RESPONDED_AT + timedelta(days=50))
+    act(A.REQUEST_RECHECK, FULL_FIELDS, case=case, now=RESPONDED_AT + timedelta(days=70))
+    assert case.state is S.RECHECK_REQUESTED
+
+
+def test_the_recheck_window_follows_the_deployments_policy() -> None:
+    policy = DeadlinePolicy(review_request_days=7)
+    edge = REVIEWED_AT + timedelta(days=7)
+    assert act(A.REQUEST_RECHECK, FULL_FIELDS, now=edge, policy=policy).recheck_requested_at
+    with pytest.raises(RecheckWindowClosed):
+        act(A.REQUEST_RECHECK, FULL_FIELDS, now=edge + timedelta(seconds=1), policy=policy)
+
+
+@pytest.mark.parametrize(
+    ("action", "state"), [(A.REQUEST_REVIEW, S.RESPONDED), (A.REQUEST_RECHECK, S.REVIEWED)]
+)
+def test_a_request_up_the_ladder_names_the_unit_deciding_it(
+    action: Action, state: CaseState
+) -> None:
+    case = case_in(state, unit_id=3, review_unit_id=4)
+    act(action, replace(FULL_FIELDS, unit_id=9), case=case)
+    assert case.review_unit_id == 9
+    assert case.unit_id == 3  # the handling unit stays; only the deciding one moves up
+
+
+def test_a_request_without_a_unit_tree_has_no_deciding_unit() -> None:
+    case = act(A.REQUEST_REVIEW, FULL_FIELDS, case=case_in(S.RESPONDED, review_unit_id=None))
+    assert case.review_unit_id is None
+
+
+def test_the_recheck_has_its_own_deadline_from_its_request() -> None:
+    case = act(A.REQUEST_RECHECK, FULL_FIELDS)
+    assert case.deadline_at == NOW + timedelta(days=30)
+    act(A.START_RECHECK, Fields(), case=case, now=NOW + timedelta(days=3))
+    assert case.deadline_at == NOW + timedelta(days=30)  # starting does not move it
+
+
+def test_the_recheck_opinion_makes_the_case_final_like_a_closing() -> None:
+    case = act(A.COMPLETE_RECHECK, with_field("outcome", Outcome.NOT_SUPPORTED))
+    assert case.state is S.FINALIZED
+    assert case.state.is_terminal and not case.is_open
+    assert (case.rechecked_at, case.closed_at) == (NOW, NOW)
+    assert case.outcome is Outcome.NOT_SUPPORTED
+    assert case.deadline_at is None
+    # The push address is kept for the follow-up (回头望), exactly as after CLOSE.
+    closed = act(A.CLOSE, Fields(), case=case_in(S.RESPONDED))
+    assert case.contact_erase_at == closed.contact_erase_at == NOW + timedelta(days=44)
+
+
+def test_a_code_only_case_keeps_no_address_after_the_recheck() -> None:
+    case = act(A.COMPLETE_RECHECK, FULL_FIELDS, case=case_in(S.RECHECKING, push_updates=False))
+    assert case.contact_erase_at is None
+
+
+@pytest.mark.parametrize("state", [S.RECHECK_REQUESTED, S.RECHECKING])
+def test_a_case_under_recheck_may_still_be_withdrawn(state: CaseState) -> None:
+    case = act(A.WITHDRAW, Fields(), case=case_in(state))
+    assert case.state is S.WITHDRAWN
+
+
+def test_a_finalized_case_can_neither_be_reviewed_again_nor_closed() -> None:
+    for action, role in [
+        (A.REQUEST_REVIEW, Role.EMPLOYEE),
+        (A.REQUEST_RECHECK, Role.EMPLOYEE),
+        (A.CLOSE, Role.SYSTEM),
+        (A.WITHDRAW, Role.EMPLOYEE),
+    ]:
+        with pytest.raises(InvalidTransition):
+            apply(case_in(S.FINALIZED), action, role, FULL_FIELDS, NOW, POLICY)
+
+
+def test_review_levels_tell_the_parents_steps_from_the_grandparents() -> None:
+    assert {a: review_level(a) for a in Action if review_level(a)} == {
+        A.REQUEST_REVIEW: 1,
+        A.START_REVIEW: 1,
+        A.COMPLETE_REVIEW: 1,
+        A.REQUEST_RECHECK: 2,
+        A.START_RECHECK: 2,
+        A.COMPLETE_RECHECK: 2,
+    }
+    assert REVIEW_ACTS == {A.START_REVIEW, A.COMPLETE_REVIEW, A.START_RECHECK, A.COMPLETE_RECHECK}
+
+
+def test_the_whole_ladder_moves_deadlines_and_ends_final() -> None:
+    def day(n: int) -> datetime:
+        return CREATED_AT + timedelta(days=n)
+
+    case = make_case()
+    steps = [
+        (A.ACCEPT, Role.OFFICER, Fields(), day(3), day(3 + 60)),
+        (A.START, Role.OFFICER, Fields(), day(4), day(3 + 60)),
+        (A.RESPOND, Role.OFFICER, FULL_FIELDS, day(20), day(20 + 30)),
+        (A.REQUEST_REVIEW, Role.EMPLOYEE, FULL_FIELDS, day(25), day(25 + 30)),
+        (A.START_REVIEW, Role.OFFICER, Fields(), day(26), day(25 + 30)),
+        (A.COMPLETE_REVIEW, Role.OFFICER, FULL_FIELDS, day(40), day(40 + 30)),
+        (A.REQUEST_RECHECK, Role.EMPLOYEE, FULL_FIELDS, day(60), day(60 + 30)),
+        (A.START_RECHECK, Role.LEADER, Fields(), day(61), day(60 + 30)),
+        (A.COMPLETE_RECHECK, Role.OFFICER, FULL_FIELDS, day(80), None),
+    ]
+    for action, role, fields, at, expected_deadline in steps:
+        apply(case, action, role, fields, at, POLICY)
+        assert case.deadline_at == expected_deadline, action
+    assert case.state is S.FINALIZED
+    assert (case.reviewed_at, case.recheck_requested_at, case.rechecked_at) == (
+        day(40),
+        day(60),
+        day(80),
+    )

@@ -11,7 +11,8 @@
   const COLUMNS = ["number", "registered", "unit", "category", "state", "owner", "deadline", "overdue", "channel", "satisfaction"];
   const STATES = [
     "registered", "accepted", "not_accepted", "transferred", "in_progress", "extended",
-    "responded", "review_requested", "reviewing", "reviewed", "closed", "withdrawn",
+    "responded", "review_requested", "reviewing", "reviewed", "recheck_requested",
+    "rechecking", "closed", "finalized", "withdrawn",
   ];
   const CATEGORIES = ["pay", "labor", "insurance", "safety", "restructuring", "conduct", "discipline", "suggestion", "other"];
   const L = (key) => xf.label(`ledger_${key}`);
@@ -139,6 +140,7 @@
         el("button", { type: "reset", text: L("reset") }))
     );
     parts.controls = { q, state, category, owner, unit, from, to, overdue };
+    unitChoices(unit);
     // Enter in any field submits the form (the browser's own behaviour for a form).
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -185,6 +187,20 @@
     if (c.overdue.checked) query.overdue = "1";
     query.sort = view.sort;
     return query;
+  }
+
+  // With a unit tree, the unit filter is a list of the officer's units (a unit means its
+  // whole subtree); without one it stays a text field.
+  async function unitChoices(input) {
+    const result = await xf.api("/api/officer/units");
+    if (!result.ok || !result.data.units.length) return;
+    const options = [["", L("f_all")]];
+    for (const u of result.data.units) {
+      options.push([u.code, `${"\u3000".repeat(u.depth)}${u.name}`]);
+    }
+    const choice = select("ledger-unit", "unit", options);
+    input.replaceWith(choice);
+    parts.controls.unit = choice;
   }
 
   async function load(cursor) {
