@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ from storage.uow import UnitOfWorkFactory
 from storage.vault import Keyring, Vault
 
 __all__ = ["Container", "build_container", "utc_now"]
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -83,6 +86,8 @@ async def build_container(
     if migrate:
         await upgrade(engine, vault=vault)
     uow = UnitOfWorkFactory(session_factory(engine), vault)
+    if migrate:
+        await _warn_unknown_units(uow, settings)
     tr = translator()
     config = HandlerConfig(
         policy=settings.policy,
@@ -91,6 +96,9 @@ async def build_container(
         default_locale=settings.default_locale,
         admin_locale=settings.default_locale,
         leaders_chats=settings.leaders_chats,
+        # Only chats of channels this process runs (the console playground runs none).
+        unit_chats=tuple(c for c in settings.unit_chats if c.channel in settings.channels),
+        unit_leaders_chats=settings.unit_leaders_chats,
         schedule=settings.schedule,
         stats_min_days=settings.stats_min_days,
     )
@@ -104,3 +112,25 @@ async def build_container(
         stats=StatsService(tr.t, settings.policy),
     )
     return Container(settings, engine, vault, uow, tr, services, Handlers(services), notices)
+
+
+async def _warn_unknown_units(uow: UnitOfWorkFactory, settings: Settings) -> None:
+    """Say at start which configured units' chats cannot be served yet. Not an error: the
+    units may be imported after this start, and routing reads the tree at every use."""
+    configured = {
+        "XINFANG_UNIT_CHATS": settings.unit_chats,
+        "XINFANG_UNIT_LEADERS_CHATS": settings.unit_leaders_chats,
+    }
+    if not any(configured.values()):
+        return
+    async with uow() as u:
+        tree = await u.units.tree()
+    for name, chats in configured.items():
+        missing = sorted({c.unit for c in chats if tree.by_code(c.unit) is None})
+        if missing:
+            log.warning(
+                "%s names unit code(s) %s that are not in the unit tree: their chats get "
+                "nothing until such units exist (xinfang units import/add)",
+                name,
+                ", ".join(missing),
+            )

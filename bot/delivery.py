@@ -36,7 +36,7 @@ from petitions.case import Case
 from storage.models import OutboxRow
 from storage.uow import UnitOfWorkFactory
 
-__all__ = ["DeliveryWorker", "backoff"]
+__all__ = ["DeliveryWorker", "admin_address", "backoff"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,20 @@ def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> float:
     return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not security
 
 
+def admin_address(payload: Mapping[str, Any]) -> str | None:
+    """Where an admin row goes (handlers/notify.py queue_routes): None for the channel's
+    own admin audience (the root unit's chat; on WeCom the officers whose scope covers the
+    case), a unit's chat id, or ``unit:<id>`` for a unit's own audience (on WeCom: that
+    unit's officers, who get its digest)."""
+    chat = payload.get("admin_chat")
+    if chat:
+        return str(chat)
+    unit = payload.get("digest_unit")
+    return f"unit:{int(unit)}" if unit is not None else None
+
+
+# Admin rows of a channel share one queue (their chat is inside the encrypted payload):
+# a unit's group waiting for Telegram's per-group budget holds back the other groups' rows.
 _Key = tuple[str, str, int | None]  # channel, audience, case (None for an admin chat)
 
 
@@ -223,6 +237,8 @@ class DeliveryWorker:
                 # An officer row names its officer's chat; an admin row goes to the admin chat.
                 if row.audience == "officer":
                     chat_id = str(payload.get("chat_id") or "") or None
+                elif row.audience == "admin":
+                    chat_id = admin_address(payload)
                 # A channel that fetches evidence on demand (the web) gets references only.
                 sender = self._senders.get(row.channel)
                 replies = await render_admin(

@@ -13,10 +13,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from handlers.unit_chats import UnitChat
 from i18n import LOCALES
 from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, WorkingDaysPolicy, monday_to_friday
 from petitions.schedule import SchedulePolicy
 from petitions.statistics import MIN_PERIOD_DAYS
+from petitions.units import valid_code
 from storage.db import default_sqlite_url, is_sqlite
 
 __all__ = [
@@ -119,6 +121,10 @@ class Settings:
     schedule: SchedulePolicy = field(default_factory=SchedulePolicy)
     # (channel, chat id) of the leaders' chat(s) for overdue alerts and escalations.
     leaders_chats: tuple[tuple[str, str], ...] = ()
+    # Units' own admin chats and leaders' chats (docs/operations.md, handlers/unit_chats.py);
+    # the single admin chat variables and XINFANG_LEADERS_CHAT are the root unit's.
+    unit_chats: tuple[UnitChat, ...] = ()
+    unit_leaders_chats: tuple[UnitChat, ...] = ()
     # The deployment's staff-number format, looked for in anonymous texts (a regex).
     staff_no_pattern: str | None = None
     # Statistics cover at least this many days, so that few cases cannot be singled out.
@@ -266,6 +272,9 @@ def load_settings(
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+    telegram, wecom = _telegram(values), _wecom(values)
+    unit_chats = _unit_chats(values, "XINFANG_UNIT_CHATS", telegram, wecom)
+    unit_leaders_chats = _unit_chats(values, "XINFANG_UNIT_LEADERS_CHATS", telegram, wecom)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -284,6 +293,8 @@ def load_settings(
         policy=policy,
         schedule=schedule,
         leaders_chats=_leaders_chats(values),
+        unit_chats=unit_chats,
+        unit_leaders_chats=unit_leaders_chats,
         staff_no_pattern=_staff_no_pattern(values),
         stats_min_days=_int(values, "XINFANG_STATS_MIN_DAYS", MIN_PERIOD_DAYS, minimum=1),
         disclosure=_disclosure(values),
@@ -292,8 +303,8 @@ def load_settings(
         notice_templates=_notice_templates(values),
         office_name=(values.get("XINFANG_OFFICE_NAME") or "").strip()[:100] or "信访办公室",
         retention=_retention(values),
-        telegram=_telegram(values),
-        wecom=_wecom(values),
+        telegram=telegram,
+        wecom=wecom,
         web=_web(values),
     )
 
@@ -391,6 +402,83 @@ def _leaders_chats(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
                 f"e.g. telegram:-1002222 or wecom:leader1|leader2; got {part!r}"
             )
         chats.append((channel, chat))
+    return tuple(chats)
+
+
+def _unit_chats(
+    values: Mapping[str, str],
+    name: str,
+    telegram: TelegramSettings | None,
+    wecom: WeComSettings | None,
+) -> tuple[UnitChat, ...]:
+    """``CODE=CHANNEL:TARGET[,CHANNEL:TARGET...]`` per unit, units separated by ``;`` or
+    new lines: a Telegram group's chat id, or on WeCom an app group chat id (leaders' chats:
+    officer userids ``a|b``). Messages name the entry, never its chat ids or userids."""
+    leaders = name == "XINFANG_UNIT_LEADERS_CHATS"
+    example = (
+        "JT=telegram:-1001234567890;JT-A=telegram:-1002,wecom:leader1|leader2"
+        if leaders
+        else "JT=telegram:-1001234567890;JT-A=telegram:-1002,wecom:wrCHATID"
+    )
+    raw = (values.get(name) or "").replace("\n", ";")
+    chats: list[UnitChat] = []
+    owners: dict[tuple[str, str], str] = {}
+    for number, entry in enumerate((e.strip() for e in raw.split(";")), start=1):
+        if not entry:
+            continue
+        code, sep, targets = (p.strip() for p in entry.partition("="))
+        if not sep or not valid_code(code) or not targets.strip(" ,"):
+            raise SettingsError(
+                f"{name} entry {number} must be UNIT_CODE=CHANNEL:CHAT[,CHANNEL:CHAT], "
+                f"units separated by ';', e.g. {example}"
+            )
+        for part in (p.strip() for p in targets.split(",")):
+            if not part:
+                continue
+            channel, sep, target = (p.strip() for p in part.partition(":"))
+            where = f"{name} entry {number} (unit {code})"
+            if not sep or channel not in ("telegram", "wecom") or not target:
+                raise SettingsError(
+                    f"{where}: each chat is telegram:CHAT_ID or wecom:ID, e.g. {example}"
+                )
+            if channel == "telegram":
+                if telegram is None:
+                    raise SettingsError(f"{where} names a Telegram chat: set TELEGRAM_BOT_TOKEN")
+                try:
+                    int(target)
+                except ValueError:
+                    raise SettingsError(
+                        f"{where}: a Telegram chat id is a number like -1001234567890"
+                    ) from None
+                if not leaders and int(target) == telegram.admin_chat_id:
+                    raise SettingsError(
+                        f"{where}: that chat is TELEGRAM_ADMIN_CHAT_ID, already the root "
+                        "unit's admin chat; name it once"
+                    )
+            else:
+                if wecom is None:
+                    raise SettingsError(f"{where} names a WeCom chat: configure WeCom (WECOM_*)")
+                if not leaders and ("|" in target or target == wecom.admin_chat_id):
+                    # Officers on WeCom get their own units' cases without any list here
+                    # (bot/wecom/sender.py); a unit's WeCom entry is an app group chat.
+                    raise SettingsError(
+                        f"{where}: on WeCom a unit's admin chat is one app group chat id "
+                        "(officers are reached through their unit, `xinfang officers add "
+                        "--unit`), and not WECOM_ADMIN_CHAT_ID, the root unit's"
+                    )
+            if channel == "telegram":
+                target = str(int(target))  # as the adapter spells an incoming chat's id
+            chat = UnitChat(code, channel, target)
+            if not leaders:
+                # A group belongs to one unit: what an officer may do there follows from it.
+                other = owners.setdefault((channel, target), code)
+                if other != code:
+                    raise SettingsError(
+                        f"{where}: the same chat is also given to unit {other}; "
+                        "a chat serves one unit"
+                    )
+            if chat not in chats:
+                chats.append(chat)
     return tuple(chats)
 
 

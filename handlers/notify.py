@@ -3,14 +3,17 @@ in the same transaction as the change (DESIGN.md §6)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from handlers.ports import OutboxMessage, UnitOfWork
 from handlers.services import HandlerConfig
 from handlers.turn import Turn
+from handlers.unit_chats import AdminRoute, admin_routes, leaders_targets
 from petitions.case import Case
 from petitions.lifecycle import TransitionRecord
+from petitions.states import LADDER_STATES
 
 __all__ = [
     "notify_admins",
@@ -18,6 +21,8 @@ __all__ = [
     "queue_admins",
     "queue_employee",
     "queue_leaders",
+    "queue_routes",
+    "queue_unit_leaders",
     "status_payload",
 ]
 
@@ -42,6 +47,9 @@ def status_payload(case: Case, record: TransitionRecord) -> dict[str, Any]:
         payload["outcome"] = f.outcome.value
     if f.text:
         payload["text"] = f.text
+    if record.to_state in LADDER_STATES and case.review_unit_name:
+        # Each step of the ladder names the unit deciding it, never an officer.
+        payload["review_unit"] = case.review_unit_name
     return payload
 
 
@@ -70,15 +78,42 @@ async def queue_admins(
     kind: str,
     payload: dict[str, Any],
     now: datetime,
+    *,
+    case: Case | None = None,
 ) -> None:
-    """Queue a message to every configured admin chat."""
-    for channel in config.admin_channels:
+    """Queue a message to the admin chats that cover the case's unit (handlers/unit_chats.py);
+    without units' chats configured, to every channel's admin chat. ``case`` spares a read."""
+    routes = [AdminRoute(channel, None) for channel in config.admin_channels]
+    if config.unit_chats:
+        if case_id is not None and (case is None or case.id != case_id):
+            case = await uow.cases.get(case_id)
+        unit_id = case.unit_id if case is not None and case_id is not None else None
+        routes = admin_routes(config, await uow.units.tree(), unit_id)
+    await queue_routes(uow, routes, case_id, kind, payload, now)
+
+
+async def queue_routes(
+    uow: UnitOfWork,
+    routes: Sequence[AdminRoute],
+    case_id: int | None,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue one admin row per route: a unit's chat is named by ``admin_chat`` in the
+    payload, the unit whose cases a case-less row lists (the digest) by ``digest_unit``."""
+    for route in routes:
+        body: dict[str, Any] = {"case_id": case_id, **payload}
+        if route.chat is not None:
+            body["admin_chat"] = route.chat
+        if route.unit_id is not None:
+            body["digest_unit"] = route.unit_id
         await uow.outbox.add(
             OutboxMessage(
                 audience="admin",
-                channel=channel,
+                channel=route.channel,
                 kind=kind,
-                payload={"case_id": case_id, **payload},
+                payload=body,
                 created_at=now,
                 case_id=case_id,
             )
@@ -93,12 +128,53 @@ async def queue_leaders(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
-    """Queue a message for the leaders: to the leaders' chat when one is configured,
-    otherwise to the admin chats with the leaders named (``leaders`` in the payload)."""
+    """Queue a message for the leaders of the case's parent unit (:func:`queue_unit_leaders`);
+    without a case or units, to the leaders' chat, else the admin chats, leaders named."""
+    case = await uow.cases.get(case_id) if case_id is not None else None
+    if case is not None:
+        await queue_unit_leaders(uow, config, case, kind, payload, now)
+        return
     if not config.leaders_chats:
         await queue_admins(uow, config, case_id, kind, {**payload, "leaders": True}, now)
         return
-    for channel, chat_id in config.leaders_chats:
+    await _queue_leader_chats(uow, config.leaders_chats, case_id, kind, payload, now)
+
+
+async def queue_unit_leaders(
+    uow: UnitOfWork,
+    config: HandlerConfig,
+    case: Case,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+    levels_up: int = 1,
+) -> None:
+    """Queue a message for the leaders of the unit ``levels_up`` above the case's handling
+    unit (clamped at the root; 督办 climbs by asking one level more): to that unit's leaders'
+    chat, or the nearest one above it; with none configured, to the admin chats covering
+    that unit, leaders named (``leaders`` in the payload). No units: the one leaders' chat."""
+    tree = await uow.units.tree()
+    above = tree.above(case.unit_id, levels_up) if case.unit_id is not None else None
+    unit_id = above.id if above is not None else None
+    chats = leaders_targets(config, tree, unit_id)
+    if chats:
+        await _queue_leader_chats(uow, chats, case.id, kind, payload, now)
+        return
+    routes = [AdminRoute(channel, None) for channel in config.admin_channels]
+    if config.unit_chats:
+        routes = admin_routes(config, tree, unit_id)
+    await queue_routes(uow, routes, case.id, kind, {**payload, "leaders": True}, now)
+
+
+async def _queue_leader_chats(
+    uow: UnitOfWork,
+    chats: Sequence[tuple[str, str]],
+    case_id: int | None,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    for channel, chat_id in chats:
         # The "officer" audience is addressed by payload chat_id (bot/delivery.py).
         await uow.outbox.add(
             OutboxMessage(
@@ -118,5 +194,5 @@ async def notify_employee(turn: Turn, case: Case, kind: str, payload: dict[str, 
 
 
 async def notify_admins(turn: Turn, case: Case, kind: str, payload: dict[str, Any]) -> None:
-    """Queue a message to every configured admin chat."""
-    await queue_admins(turn.uow, turn.services.config, case.id, kind, payload, turn.now)
+    """Queue a message about the case to the admin chats that cover its unit."""
+    await queue_admins(turn.uow, turn.services.config, case.id, kind, payload, turn.now, case=case)

@@ -13,6 +13,7 @@ from handlers.ports import Conversation, Officer
 from handlers.services import Services
 from handlers.tracking import ask_code, handle_tracking, lookup
 from handlers.turn import Turn
+from handlers.unit_chats import chat_scope, narrow_to_chat
 from i18n import LOCALES, normalize_locale
 from petitions.codes import looks_like_tracking_code
 from petitions.errors import DomainError
@@ -54,6 +55,14 @@ class Handlers:
                 if inbound.in_admin_chat or _officer_shaped(inbound, turn.step)
                 else None
             )
+            if officer is not None and inbound.in_admin_chat and self.services.config.unit_chats:
+                # In a unit's admin chat everyone reads the answers: act within what that
+                # chat covers (handlers/unit_chats.py), whoever asks.
+                tree = await uow.units.tree()
+                cfg = self.services.config
+                officer = narrow_to_chat(
+                    officer, chat_scope(cfg, tree, inbound.channel, inbound.chat_id)
+                )
             try:
                 replies = await self._dispatch(turn, officer)
             except DomainError as error:

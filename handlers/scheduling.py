@@ -11,9 +11,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.feedback import FOLLOW_UP, open_question
-from handlers.notify import queue_admins, queue_employee, queue_leaders, status_payload
+from handlers.notify import (
+    queue_admins,
+    queue_employee,
+    queue_routes,
+    queue_unit_leaders,
+    status_payload,
+)
 from handlers.ports import CaseFilter, UnitOfWork
 from handlers.services import Services
+from handlers.unit_chats import AdminRoute, digest_routes
 from petitions.case import Case
 from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
 from petitions.lifecycle import Action, Fields, apply
@@ -85,9 +92,10 @@ async def _act(
         }
         if notice.is_reminder:
             alert["point"] = notice.point
-            await queue_admins(uow, cfg, case.id, "reminder", alert, now)
+            await queue_admins(uow, cfg, case.id, "reminder", alert, now, case=case)
         else:
-            await queue_leaders(uow, cfg, case.id, "overdue", alert, now)
+            # The leaders of the unit above the handling unit (督办 climbs from there).
+            await queue_unit_leaders(uow, cfg, case, "overdue", alert, now)
         return
     if notice.kind == AUTO_CLOSE:
         record = apply(case, Action.CLOSE, Role.SYSTEM, Fields(), now, cfg.policy)
@@ -111,13 +119,47 @@ async def _act(
 
 
 async def send_digest(uow: UnitOfWork, services: Services, now: datetime) -> bool:
-    """Queue today's digest of cases due soon (and overdue) once; True if it was queued."""
-    policy = services.config.policy
-    day = digest_key(now, services.config.schedule)
-    if day is None or not await uow.notices.claim("all", DIGEST, day.isoformat(), now):
+    """Queue today's digest of cases due soon (and overdue) once per admin chat, each
+    listing the cases its unit covers; True if any was queued.
+
+    The root's chats (and every chat of a deployment without units) share the claim
+    ``all``; a unit's chats share ``unit:<id>``: each chat gets its digest exactly once.
+    """
+    cfg = services.config
+    day = digest_key(now, cfg.schedule)
+    if day is None:
         return False
-    horizon = now + timedelta(days=policy.digest_window_days)
-    flt = CaseFilter(states=OFFICE_DEADLINE_STATES, overdue_at=horizon, limit=200)
+    tree = await uow.units.tree()
+    groups: dict[int | None, list[AdminRoute]] = {
+        None: [AdminRoute(channel, None) for channel in cfg.admin_channels]
+    }
+    if len(tree):
+        officers = await uow.officers.list() if "wecom" in cfg.admin_channels else ()
+        groups = digest_routes(cfg, tree, officers)
+    queued = False
+    for unit_id, routes in groups.items():
+        claim = "all" if unit_id is None else f"unit:{unit_id}"
+        if not await uow.notices.claim(claim, DIGEST, day.isoformat(), now):
+            continue
+        scope = None if unit_id is None else tree.subtree(unit_id)
+        payload = await _digest(uow, services, now, day.isoformat(), scope)
+        if payload is None:
+            continue  # nothing due: no message, and the day is marked done
+        await queue_routes(uow, routes, None, DIGEST, payload, now)
+        queued = True
+    return queued
+
+
+async def _digest(
+    uow: UnitOfWork,
+    services: Services,
+    now: datetime,
+    day: str,
+    scope: frozenset[int] | None,
+) -> dict[str, Any] | None:
+    """The digest of the cases of ``scope`` (None: all), or None when nothing is due."""
+    horizon = now + timedelta(days=services.config.policy.digest_window_days)
+    flt = CaseFilter(states=OFFICE_DEADLINE_STATES, overdue_at=horizon, limit=200, scope=scope)
     items: list[dict[str, Any]] = []
     overdue = 0
     for case in await uow.cases.list(flt):
@@ -133,9 +175,9 @@ async def send_digest(uow: UnitOfWork, services: Services, now: datetime) -> boo
             }
         )
     if not items:
-        return False  # nothing due: no message, and the day is marked done
+        return None
     payload: dict[str, Any] = {
-        "date": day.isoformat(),
+        "date": day,
         "items": items,
         "overdue": overdue,
         "due_soon": len(items) - overdue,
@@ -146,5 +188,4 @@ async def send_digest(uow: UnitOfWork, services: Services, now: datetime) -> boo
     head = await uow.audit.last()
     if head is not None:
         payload["audit_head"] = f"{head[0]}:{head[1][:16]}"
-    await queue_admins(uow, services.config, None, DIGEST, payload, now)
-    return True
+    return payload

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from handlers.inbound import FileIn, Reply
 from handlers.ports import UnitOfWork
+from handlers.unit_chats import UnitChat
 from petitions.deadlines import DeadlinePolicy
 from petitions.schedule import SchedulePolicy
 from petitions.statistics import MIN_PERIOD_DAYS
@@ -60,10 +61,20 @@ class EvidenceScrubber(Protocol):
 
 
 class StatsReporter(Protocol):
-    """Builds the statistics of a period as admin-chat replies (text, chart, exports)."""
+    """Builds the statistics of a period as admin-chat replies (text, chart, exports):
+    of the cases of ``scope`` (an officer's subtree; None for all), with the per-unit
+    figures of ``unit_id`` (the officer's unit; None for the whole group) rolled up."""
 
     async def __call__(
-        self, uow: UnitOfWork, start: datetime, end: datetime, locale: str, now: datetime
+        self,
+        uow: UnitOfWork,
+        start: datetime,
+        end: datetime,
+        locale: str,
+        now: datetime,
+        *,
+        unit_id: int | None = None,
+        scope: frozenset[int] | None = None,
     ) -> list[Reply]: ...
 
 
@@ -83,6 +94,10 @@ class HandlerConfig:
     admin_channels: tuple[str, ...] = ()
     # (channel, chat id) of the leaders' chat; empty: the admin chats, leaders named.
     leaders_chats: tuple[tuple[str, str], ...] = ()
+    # Units' own admin chats and leaders' chats (XINFANG_UNIT_CHATS,
+    # XINFANG_UNIT_LEADERS_CHATS; handlers/unit_chats.py). The chats above are the root's.
+    unit_chats: tuple[UnitChat, ...] = ()
+    unit_leaders_chats: tuple[UnitChat, ...] = ()
     admin_locale: str = "zh_CN"
     default_locale: str = "zh_CN"
     min_description: int = 10

@@ -38,6 +38,7 @@ from bot.telegram.transport import AiohttpRequest
 from handlers.inbound import Inbound, Reply
 from handlers.officer import OFFICER_COMMANDS, parse_command
 from handlers.router import Handlers
+from handlers.unit_chats import covering_units
 
 __all__ = ["WEBHOOK_PATH", "TelegramChannel", "quiet_http_logs"]
 
@@ -109,6 +110,11 @@ class TelegramChannel:
             container.uow,
             container.services.clock,
             settings.admin_chat_id,
+            [
+                int(chat.target)
+                for chat in container.services.config.unit_chats
+                if chat.channel == CHANNEL
+            ],
         )
         self.sender = TelegramSender(self.output, lambda: self._running)
         self.worker: DeliveryWorker | None = None
@@ -227,12 +233,12 @@ class TelegramChannel:
         # Outside the admin chat a button press is never answered with an alert, so the
         # press is acknowledged while it is handled (one round trip less per button).
         early: asyncio.Task[None] | None = None
-        if query is not None and not _in_admin_chat(update, self.settings.admin_chat_id):
+        if query is not None and not _in_admin_chat(update, self.output.admin_chats):
             early = asyncio.create_task(_answer(query, None))
         try:
             inbound = await to_inbound(
                 update,
-                admin_chat_id=self.settings.admin_chat_id,
+                admin_chats=self.output.admin_chats,
                 bot_id=self.application.bot.id,
                 download=self._download,
                 lookup=self._lookup,
@@ -270,19 +276,35 @@ class TelegramChannel:
                 await _answer(query, alert)
 
     async def _refuse_outsider(self, inbound: Inbound) -> list[Reply] | None:
-        """Officers act from a private chat only while they are members of the admin chat."""
-        admin = self.settings.admin_chat_id
-        if admin is None or inbound.in_admin_chat or not _officer_input(inbound):
+        """Officers act from a private chat only while they are members of an admin chat
+        of their part of the group: the root's, or a unit's at or above their own unit."""
+        if inbound.in_admin_chat or not self.output.admin_chats or not _officer_input(inbound):
             return None
-        try:
-            member = await self.application.bot.get_chat_member(admin, int(inbound.sender_id))
-            status = member.status
-        except TelegramError:
-            status = "unknown"
-        if status in _MEMBER:
-            return None
+        for chat in await self._officer_chats(inbound.sender_id):
+            try:
+                member = await self.application.bot.get_chat_member(chat, int(inbound.sender_id))
+                status = member.status
+            except TelegramError:
+                status = "unknown"
+            if status in _MEMBER:
+                return None
         t = self.container.translator.t
         return [Reply(t("officer.not_registered", inbound.locale))]
+
+    async def _officer_chats(self, sender_id: str) -> list[int]:
+        """The admin chats whose membership lets this sender act from a private chat, the
+        root's first; without a unit tree, the one admin chat."""
+        root = self.output.admin_chat_id
+        chats = [root] if root is not None else []
+        unit_chats = [c for c in self.container.services.config.unit_chats if c.channel == CHANNEL]
+        if not unit_chats:
+            return chats
+        async with self.container.uow() as uow:
+            officer = await uow.officers.by_account(CHANNEL, sender_id)
+            tree = await uow.units.tree()
+        codes = {u.code for u in covering_units(tree, officer.unit_id if officer else None)}
+        chats += [int(c.target) for c in unit_chats if c.unit in codes]
+        return chats
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # The one PTB error handler: the type only, never the update (it holds ids and text).
@@ -295,9 +317,9 @@ class TelegramChannel:
         )
 
 
-def _in_admin_chat(update: Update, admin_chat_id: int | None) -> bool:
+def _in_admin_chat(update: Update, admin_chats: frozenset[int]) -> bool:
     chat = update.effective_chat
-    return chat is not None and admin_chat_id is not None and chat.id == admin_chat_id
+    return chat is not None and chat.id in admin_chats
 
 
 async def _answer(query: CallbackQuery, alert: str | None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from telegram import Message, Update
@@ -95,7 +95,7 @@ async def _case_ref(message: Message, bot_id: int, lookup: CaseLookup) -> tuple[
 async def to_inbound(
     update: Update,
     *,
-    admin_chat_id: int | None,
+    admin_chats: Collection[int],
     bot_id: int,
     download: Callable[[str], Awaitable[bytes]],
     lookup: CaseLookup,
@@ -106,7 +106,7 @@ async def to_inbound(
     chat = update.effective_chat
     if user is None or chat is None or user.is_bot:
         return None
-    in_admin = admin_chat_id is not None and chat.id == admin_chat_id
+    in_admin = chat.id in admin_chats  # the root's admin chat or a unit's
     if chat.type != "private" and not in_admin:
         return None  # a group we were added to by someone else: not ours to answer
     base = {

@@ -4,7 +4,7 @@ topics per case, and the record of which admin-chat message belongs to which cas
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,45 +42,49 @@ class Output:
         uow: UnitOfWorkFactory,
         clock: Callable[[], datetime],
         admin_chat_id: int | None,
+        unit_chats: Iterable[int] = (),
     ) -> None:
         self._bot = bot
         self._uow = uow
         self._clock = clock
-        self.admin_chat_id = admin_chat_id
-        self._forum: bool | None = None
+        self.admin_chat_id = admin_chat_id  # the root unit's (TELEGRAM_ADMIN_CHAT_ID)
+        # Every admin chat: the root's and the units' (XINFANG_UNIT_CHATS).
+        self.admin_chats = frozenset(
+            {*unit_chats, *((admin_chat_id,) if admin_chat_id is not None else ())}
+        )
+        self._forum: dict[int, bool] = {}
 
-    async def is_forum(self) -> bool:
-        """Whether the admin chat is a forum supergroup (asked once)."""
-        if self._forum is None:
-            if self.admin_chat_id is None:
-                self._forum = False
-            else:
-                try:
-                    chat = await self._bot().get_chat(self.admin_chat_id)
-                except TelegramError:
-                    return False  # ask again next time
-                self._forum = bool(chat.is_forum)
-        return self._forum
+    async def is_forum(self, chat_id: int | None = None) -> bool:
+        """Whether an admin chat (the root's by default) is a forum supergroup (asked once)."""
+        chat_id = self.admin_chat_id if chat_id is None else chat_id
+        if chat_id is None or chat_id not in self.admin_chats:
+            return False
+        if chat_id not in self._forum:
+            try:
+                chat = await self._bot().get_chat(chat_id)
+            except TelegramError:
+                return False  # ask again next time
+            self._forum[chat_id] = bool(chat.is_forum)
+        return self._forum[chat_id]
 
-    async def _topic(self, case_id: int) -> int | None:
-        assert self.admin_chat_id is not None
+    async def _topic(self, chat_id: int, case_id: int) -> int | None:
         async with self._uow() as uow:
-            thread = await uow.telegram.topic_of(self.admin_chat_id, case_id)
+            thread = await uow.telegram.topic_of(chat_id, case_id)
             if thread is not None:
                 return thread
             case = await uow.cases.get(case_id)
             name = (case.number if case and case.number else f"#{case_id}")[:128]
-        topic = await self._bot().create_forum_topic(
-            self.admin_chat_id, name, rate_limit_args=PUSH
-        )
+        topic = await self._bot().create_forum_topic(chat_id, name, rate_limit_args=PUSH)
         thread = topic.message_thread_id
         async with self._uow() as uow:
-            await uow.telegram.add(self.admin_chat_id, "topic", thread, case_id, self._clock())
+            await uow.telegram.add(chat_id, "topic", thread, case_id, self._clock())
             await uow.commit()
         return thread
 
     async def _remember(self, chat_id: int, message: Message, case_id: int | None) -> None:
-        if case_id is None or chat_id != self.admin_chat_id:
+        # Which case an admin chat's message belongs to, per chat: a reply to it answers
+        # that case, in that chat only.
+        if case_id is None or chat_id not in self.admin_chats:
             return
         async with self._uow() as uow:
             await uow.telegram.add(chat_id, "message", message.message_id, case_id, self._clock())
@@ -103,9 +107,9 @@ class Output:
         done = 0
         for reply in replies:
             thread = thread_id
-            if push and reply.case_id is not None and chat_id == self.admin_chat_id:
-                if await self.is_forum():
-                    thread = await self._topic(reply.case_id)
+            if push and reply.case_id is not None and chat_id in self.admin_chats:
+                if await self.is_forum(chat_id):
+                    thread = await self._topic(chat_id, reply.case_id)
             pieces = [p for p in split_text(reply.text) if p.strip()]
             markup = keyboard(reply)
             for i, piece in enumerate(pieces):

@@ -49,7 +49,10 @@ class TelegramSender:
             if chat is None:
                 raise Rejected("no TELEGRAM_ADMIN_CHAT_ID configured")
         else:
-            chat = int(delivery.chat_id)
+            try:
+                chat = int(delivery.chat_id)  # a person, a leaders' chat or a unit's group
+            except ValueError:
+                raise Rejected("not a Telegram chat") from None
         row = delivery.row_id
 
         def progress(n: int) -> None:

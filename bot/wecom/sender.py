@@ -1,9 +1,13 @@
 """Outbox sender for WeCom: pushes to employees, and case cards to officers on WeCom.
 
-Employee and officer rows carry the recipient's userid in ``Delivery.chat_id``. Admin rows
-(``chat_id`` None) go to every active officer registered on WeCom, in one ``message/send``
-call, and, when ``WECOM_ADMIN_CHAT_ID`` is set, as a short alert to that app group chat.
-Admin rows are rendered from case content only, so an employee's userid never reaches them.
+Employee and officer rows carry the recipient's userid in ``Delivery.chat_id``. An admin
+row about a case goes to the active officers registered on WeCom whose scope covers the
+case (their unit's subtree; everyone without a unit tree), in one ``message/send`` call,
+and, when ``WECOM_ADMIN_CHAT_ID`` is set, as a short alert to that app group chat (the
+root unit's). An admin row about no case (the digest) goes to the officers of its unit
+(``chat_id`` ``unit:<id>``), or of the root. A unit's app group chat (XINFANG_UNIT_CHATS)
+gets the short alert only. Admin rows are rendered from case content only, so an
+employee's userid never reaches them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 from bot.channels import Delivery, Rejected, RetryLater, Unreachable
 from bot.wecom.client import HTTP_ERRCODE, TOKEN_ERRCODES, WeComApiError, WeComClient
 from bot.wecom.render import Outgoing, PendingChoices, render_reply
+from handlers.access import in_scope
 from handlers.inbound import Reply
+from handlers.ports import Officer
 from storage.uow import UnitOfWorkFactory
 
 __all__ = [
@@ -98,28 +104,54 @@ class WeComSender:
         self._done.move_to_end(delivery.row_id)
         while len(self._done) > self._memory:
             self._done.popitem(last=False)
-        if delivery.chat_id is not None:
+        chat = delivery.chat_id
+        if delivery.audience == "admin" and chat and not _unit_audience(delivery):
+            # A unit's app group chat (XINFANG_UNIT_CHATS): the one-line heads-up only.
+            await self._alert(client, chat, delivery.replies, done)
+        elif delivery.audience != "admin" and chat is not None:
             if delivery.audience == "employee":
                 # A notice (告知书) would need a media upload, which the client does not do
                 # yet: the push goes without it rather than naming a file it does not carry.
                 bare = tuple(replace(r, files=()) for r in delivery.replies)
                 delivery = replace(delivery, replies=bare)
-            await self._to_members(client, [delivery.chat_id], delivery, done, single=True)
+            await self._to_members(client, [chat], delivery, done, single=True)
         else:
-            if self._admin_chat_id:
-                await self._alert(client, self._admin_chat_id, delivery.replies, done)
-            async with self._uow() as uow:
-                accounts = await uow.officers.accounts("wecom")
-            # SqlOfficers.accounts' return annotation names its own `list` method (a typo
-            # for the builtin that mypy reads as such): spell the type out here.
-            pairs: list[tuple[object, str]] = list(accounts)
-            members = sorted({userid for _officer, userid in pairs})
-            if members:
-                await self._to_members(client, members, delivery, done, single=False)
-            elif not self._admin_chat_id:
-                log.warning("outbox row %s: no officer is registered on WeCom", delivery.row_id)
+            await self._to_officers(client, delivery, done)
         self._done.pop(delivery.row_id, None)
         log.debug("wecom outbox row %s (%s) sent", delivery.row_id, delivery.kind)
+
+    async def _to_officers(self, client: WeComClient, delivery: Delivery, done: set[str]) -> None:
+        """An admin row to the officers on WeCom it concerns: about a case, those whose
+        scope covers it (the case card's content rules are render_admin's); about no case
+        (the digest), those of the row's unit, or of the root for the root's row."""
+        chat = delivery.chat_id
+        unit = chat.removeprefix("unit:") if chat and chat.startswith("unit:") else None
+        if unit is None and self._admin_chat_id:
+            await self._alert(client, self._admin_chat_id, delivery.replies, done)
+        case_id = delivery.case_id
+        if case_id is None:
+            case_id = next((r.case_id for r in delivery.replies if r.case_id is not None), None)
+        async with self._uow() as uow:
+            accounts = await uow.officers.accounts("wecom")
+            case = await uow.cases.get(case_id) if case_id is not None else None
+        # SqlOfficers.accounts' return annotation names its own `list` method (a typo
+        # for the builtin that mypy reads as such): spell the type out here.
+        pairs: list[tuple[Officer, str]] = list(accounts)
+        if case is not None:
+            wanted = [
+                userid
+                for officer, userid in pairs
+                if in_scope(officer, case) and case.excluded_officer_id != officer.id
+            ]
+        elif unit is not None:
+            wanted = [userid for officer, userid in pairs if str(officer.unit_id) == unit]
+        else:  # the root's row, or a case gone since (the root office sees every case)
+            wanted = [userid for officer, userid in pairs if officer.scope is None]
+        members = sorted(set(wanted))
+        if members:
+            await self._to_members(client, members, delivery, done, single=False)
+        elif unit is None and not self._admin_chat_id and case is None:
+            log.warning("outbox row %s: no officer is registered on WeCom", delivery.row_id)
 
     async def _to_members(
         self,
@@ -168,3 +200,8 @@ class WeComSender:
             # A wrong or dissolved group chat must not stop the cards to the officers.
             log.error("wecom admin chat alert refused (errcode %d)", exc.errcode)
         done.add("alert")
+
+
+def _unit_audience(delivery: Delivery) -> bool:
+    """An admin row for a unit's own officers (bot.delivery.admin_address ``unit:<id>``)."""
+    return bool(delivery.chat_id and delivery.chat_id.startswith("unit:"))
