@@ -1,6 +1,7 @@
 """The deadline scheduler: reminders, overdue alerts, automatic closing, follow-ups, the
-daily digest, housekeeping (expired conversations, old processed updates), and the
-retention purge when the service passes its periods (bot/retention.py).
+daily digest, the day-before reminders of 领导接访 (handlers/reception.py), housekeeping
+(expired conversations, old processed updates), and the retention purge when the service
+passes its periods (bot/retention.py).
 
 It runs inside ``xinfang run`` beside the outbox delivery worker and under the same
 leadership (one process when several share a PostgreSQL). Its state is the database:
@@ -24,6 +25,8 @@ from bot.backoff import FailureBurst
 from bot.health import Heartbeat
 from bot.retention import purge_due
 from bot.settings import RetentionSettings
+from handlers.reception import send_due_reminders
+from handlers.reception_text import REMINDER as RECEPTION_REMINDER
 from handlers.scheduling import process_case, send_digest
 from handlers.services import Services
 from petitions.deadlines import DeadlinePolicy
@@ -130,6 +133,10 @@ class Scheduler:
         cfg = self._services.config
         await self._recheck_if_reconfigured(now)
         await self._due_cases(now, result)
+        # 领导接访: the day-before reminders, by their own index (handlers/reception.py).
+        reminded = await send_due_reminders(self._uow, now)
+        if reminded:
+            result.sent[RECEPTION_REMINDER] += reminded
         async with self._uow() as uow:
             result.digest = await send_digest(uow, self._services, now)
             await uow.commit()

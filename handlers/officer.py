@@ -6,11 +6,13 @@ Commands (in the admin chat, or in a private chat with the bot on channels witho
 ``/take REF [REASON]``, ``/accept REF``, ``/reject REF CHANNEL REASON``,
 ``/transfer REF UNIT REASON``, ``/begin REF``, ``/extend REF DAYS REASON``,
 ``/respond REF OUTCOME TEXT``, ``/reviewstart REF``, ``/reviewdone REF OUTCOME TEXT``,
-``/close REF``, ``/note REF TEXT``, ``/answer REF TEXT``, ``/assign REF OFFICER_ID REASON``,
-``/stats [FROM [TO]]``. REF is a case number or id; values may be typed in Chinese or
-English (``/respond XF-2026-000123 支持 …``). A complete command applies at once; one with
-fields missing, and every case-card button, opens the act's guided form with a preview
-(handlers/forms.py). Every action is checked against the officer's role and audited.
+``/recheckstart REF``, ``/recheckdone REF OUTCOME TEXT`` (复核; the review steps only by the
+office of the unit deciding them), ``/close REF``, ``/note REF TEXT``, ``/answer REF TEXT``,
+``/assign REF OFFICER_ID REASON``, ``/stats [FROM [TO]]``, ``/slots [新增 …]`` (领导接访,
+leaders only: handlers/reception.py). REF is a case number or id; values may be typed in
+Chinese or English (``/respond XF-2026-000123 支持 …``). A complete command applies at once;
+one with fields missing, and every case-card button, opens the act's guided form with a
+preview (handlers/forms.py). Every action is checked against the officer's role and audited.
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ from handlers.forms import (
 )
 from handlers.inbound import Button, Reply
 from handlers.labels import CASE_LIST_ALIASES, CASE_LIST_WORD, CATEGORY, STATE, match_word
-from handlers.payloads import CaseButton, ListPage, Payload, encode, parse
+from handlers.payloads import CaseButton, ListPage, Payload, ReceptionButton, encode, parse
 from handlers.ports import CaseCursor, CaseFilter, Officer
+from handlers.reception import STEP_PREFIX as RECEPTION_STEP
+from handlers.reception import (
+    handle_reception_button,
+    handle_reception_text,
+    handle_slots_command,
+)
 from handlers.text import clean_text
 from handlers.turn import Turn
 from handlers.views import admin_case_detail
@@ -61,12 +69,15 @@ OFFICER_COMMANDS = frozenset(
         "respond",
         "reviewstart",
         "reviewdone",
+        "recheckstart",
+        "recheckdone",
         "close",
         "note",
         "answer",
         "ohelp",
         "assign",
         "stats",
+        "slots",  # 领导接访: handlers/reception.py
     }
 ) | DISCLOSURE_COMMANDS  # custodians: /disclosures, /approve_disclosure REQ
 
@@ -79,6 +90,8 @@ _COMMAND_ACTION = {
     "respond": Action.RESPOND,
     "reviewstart": Action.START_REVIEW,
     "reviewdone": Action.COMPLETE_REVIEW,
+    "recheckstart": Action.START_RECHECK,
+    "recheckdone": Action.COMPLETE_RECHECK,
     "close": Action.CLOSE,
 }
 # Positional arguments after REF, in the order a command takes them (the last takes the
@@ -89,6 +102,7 @@ _COMMAND_ARGS: dict[Action, tuple[str, ...]] = {
     Action.EXTEND: ("extension_days", "reason"),
     Action.RESPOND: ("outcome", "text"),
     Action.COMPLETE_REVIEW: ("outcome", "text"),
+    Action.COMPLETE_RECHECK: ("outcome", "text"),
 }
 _OFFICER_BUTTONS = ("o:", "oo:", "or:")
 
@@ -122,6 +136,8 @@ async def handle_officer(turn: Turn, officer: Officer) -> list[Reply]:
             return [Reply(turn.t("officer.cancelled"))]
         if parsed and parsed[0] in OFFICER_COMMANDS:
             return await _command(turn, officer, parsed[0], parsed[1])
+        if turn.step.startswith(RECEPTION_STEP):
+            return await handle_reception_text(turn, officer)
         if turn.step.startswith("officer."):
             return await handle_form(turn, officer, None)
         if inbound.case_ref is not None and inbound.in_admin_chat:
@@ -140,6 +156,8 @@ async def _button(turn: Turn, officer: Officer, payload: Payload) -> list[Reply]
         if payload.which not in _LISTS or after is None:
             return [Reply(turn.t("error.stale"))]
         return [await _list(turn, officer, payload.which, after)]
+    if isinstance(payload, ReceptionButton):
+        return await handle_reception_button(turn, officer, payload)
     if not isinstance(payload, CaseButton):
         return await handle_form(turn, officer, payload)  # a form's own buttons
     case = await resolve_case(turn, officer, str(payload.case_id))
@@ -161,7 +179,7 @@ async def _button(turn: Turn, officer: Officer, payload: Payload) -> list[Reply]
 async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) -> list[Reply]:
     t = turn.t
     if name == "ohelp":
-        return [Reply(t("officer.help"))]
+        return [Reply("\n".join((t("officer.help"), t("officer.help_ladder"))))]
     if name == "cases":
         which = _list_key(turn, words[0]) if words else "open"
         if which is None:
@@ -169,6 +187,8 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
         return [await _list(turn, officer, which)]
     if name == "stats":
         return await _stats(turn, officer, words)
+    if name == "slots":
+        return await handle_slots_command(turn, officer, words)
     if not words:
         return [Reply(t("officer.need_ref"))]
     case = await resolve_case(turn, officer, words[0])
@@ -360,7 +380,16 @@ async def _stats(turn: Turn, officer: Officer, words: list[str]) -> list[Reply]:
         actor_officer_id=officer.id,
         detail={"from": period[0].isoformat(), "to": period[1].isoformat()},
     )
-    return await reporter(turn.uow, period[0], period[1], turn.locale, turn.now)
+    # Figures of the officer's part of the group only (the root office's scope is None).
+    return await reporter(
+        turn.uow,
+        period[0],
+        period[1],
+        turn.locale,
+        turn.now,
+        unit_id=officer.unit_id if officer.scope is not None else None,
+        scope=officer.scope,
+    )
 
 
 async def _note(turn: Turn, officer: Officer, case: Case, body: str) -> list[Reply]:

@@ -15,6 +15,7 @@ from typing import Any, Protocol, Self
 from handlers.inbound import FileIn
 from petitions.case import Case
 from petitions.deadlines import DeadlinePolicy
+from petitions.reception import Booking, Slot, SlotDraft
 from petitions.roles import Role
 from petitions.states import CaseState
 from petitions.statistics import PeriodCounts
@@ -41,6 +42,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxRepository",
     "RateLimitRepository",
+    "ReceptionRepository",
     "SearchIndex",
     "StatisticsRepository",
     "TimelineEntry",
@@ -197,6 +199,9 @@ class CaseFilter:
     overdue_at: datetime | None = None  # only cases whose deadline is before this time
     categories: frozenset[str] | None = None
     exclude_categories: frozenset[str] | None = None
+    # Only the cases 纪检 handles (True), none of them (False), or both (None): see
+    # Case.handled_by_discipline, a category or an employee's choice.
+    discipline: bool | None = None
     viewer_officer_id: int | None = None
     after: CaseCursor | None = None  # the page after this key (ignored by count)
     limit: int = 20
@@ -380,7 +385,13 @@ class StatisticsRepository(Protocol):
     """Aggregated figures of a period, computed where the data is (no case is loaded)."""
 
     async def period_counts(
-        self, start: datetime, end: datetime, as_of: datetime, policy: DeadlinePolicy
+        self,
+        start: datetime,
+        end: datetime,
+        as_of: datetime,
+        policy: DeadlinePolicy,
+        *,
+        scope: frozenset[int] | None = None,
     ) -> PeriodCounts: ...
 
 
@@ -395,6 +406,35 @@ class UnitRepository(Protocol):
     """The group's units (petitions.units); changed by ``xinfang units``."""
 
     async def tree(self) -> UnitTree: ...
+
+
+class ReceptionRepository(Protocol):
+    """Leaders' reception slots and the cases booked into them (petitions.reception)."""
+
+    async def add_slot(
+        self, leader_officer_id: int, unit_id: int | None, draft: SlotDraft, at: datetime
+    ) -> Slot: ...
+    async def slot(self, slot_id: int) -> Slot | None: ...
+    async def upcoming(
+        self, after: datetime, *, units: frozenset[int] | None = None, limit: int = 20
+    ) -> Sequence[Slot]: ...
+    async def of_leader(self, leader_officer_id: int, since: datetime) -> Sequence[Slot]: ...
+    async def book(
+        self,
+        slot_id: int,
+        case_id: int,
+        *,
+        starts_after: datetime,
+        booked_at: datetime,
+        remind_at: datetime | None,
+    ) -> Booking | None: ...
+    async def active_for_case(self, case_id: int) -> Booking | None: ...
+    async def booking(self, booking_id: int) -> Booking | None: ...
+    async def bookings_of(self, slot_ids: Sequence[int]) -> Sequence[Booking]: ...
+    async def cancel(self, booking_id: int, at: datetime) -> bool: ...
+    async def record_held(self, booking_id: int, outcome: str, at: datetime) -> bool: ...
+    async def due_reminders(self, now: datetime, limit: int = 200) -> Sequence[Booking]: ...
+    async def reminded(self, booking_id: int) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -413,6 +453,7 @@ class UnitOfWork(Protocol):
     disclosures: DisclosureRequestRepository
     search: SearchIndex
     units: UnitRepository
+    reception: ReceptionRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

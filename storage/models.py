@@ -457,3 +457,63 @@ class SearchTokenRow(Base):
         primary_key=True,
         autoincrement=False,
     )
+
+
+class ReceptionSlotRow(Base):
+    """A time a leader receives employees (领导接访, petitions.reception). The place (a
+    room, or the link of an online reception) is staff data, yet encrypted with the content
+    key: a meeting link may let anyone join."""
+
+    __tablename__ = "reception_slots"
+    __table_args__ = (
+        # A leader's own slots by time (/slots), and the upcoming slots an employee is offered.
+        Index("ix_reception_slots_leader", "leader_officer_id", "starts_at"),
+        Index("ix_reception_slots_starts", "starts_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    leader_officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    # The leader's unit when published: the cases of its subtree are offered the slot.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    starts_at: Mapped[datetime]
+    minutes: Mapped[int] = mapped_column(Integer)
+    online: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    place_ct: Mapped[bytes]
+    capacity: Mapped[int] = mapped_column(Integer)
+    # Active bookings, kept beside the capacity so that booking is one conditional UPDATE
+    # (booked < capacity): two employees can never take the last place together.
+    booked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime]
+
+
+class ReceptionBookingRow(Base):
+    """A case's place in a reception slot. It links the case to the slot and nothing else:
+    no chat, no name (the reminder goes to the push address kept on the case)."""
+
+    __tablename__ = "reception_bookings"
+    __table_args__ = (
+        Index("ix_reception_bookings_slot", "slot_id"),
+        # The scheduler's day-before reminders that are due (NULL once sent).
+        Index("ix_reception_bookings_remind", "remind_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slot_id: Mapped[int] = mapped_column(ForeignKey("reception_slots.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12))  # booked | cancelled | held
+    booked_at: Mapped[datetime]
+    remind_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    held_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(12))  # resolved | continue
+
+
+# One active booking per case, enforced by the database as well (a partial unique index;
+# declared after the class to name its columns).
+Index(
+    "uq_reception_bookings_active",
+    ReceptionBookingRow.case_id,
+    unique=True,
+    sqlite_where=ReceptionBookingRow.status == "booked",
+    postgresql_where=ReceptionBookingRow.status == "booked",
+)
+
+__all__ += ["ReceptionBookingRow", "ReceptionSlotRow"]

@@ -28,6 +28,7 @@ from storage.models import (
     OfficerAccountRow,
     OfficerRow,
     OutboxRow,
+    ReceptionSlotRow,
     TelegramInboxRow,
 )
 from storage.vault import Vault, aad, reseal_fields, reseal_identity
@@ -108,6 +109,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
 LATER_ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     _col(DisclosureRequestRow, "reason_ct", "content", ("id",), "reason", ""),
     _col(OfficerRow, "totp_ct", "content", ("id",), "totp", ""),
+    _col(ReceptionSlotRow, "place_ct", "content", ("id",), "place", ""),
 )
 ALL_ENCRYPTED_COLUMNS = ENCRYPTED_COLUMNS + LATER_ENCRYPTED_COLUMNS
 

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.reception import SqlReception
 from storage.repositories import (
     SqlAttachments,
     SqlAudit,
@@ -51,6 +52,7 @@ class SqlUnitOfWork:
     disclosures: SqlDisclosureRequests
     search: SqlSearch
     units: SqlUnits
+    reception: SqlReception
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
@@ -77,6 +79,7 @@ class SqlUnitOfWork:
         self.statistics = SqlStatistics(self.session, v)
         self.disclosures = SqlDisclosureRequests(self.session, v)
         self.search = SqlSearch(self.session, v)
+        self.reception = SqlReception(self.session, v, self.units)
         return self
 
     async def __aexit__(

@@ -15,6 +15,7 @@ from bot.cli import (
     keys,
     officers,
     outbox,
+    reception,
     retention,
     search,
     service,
@@ -41,6 +42,7 @@ GROUPS = (
     audit,
     retention,
     search,
+    reception,
 )
 
 
