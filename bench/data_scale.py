@@ -6,21 +6,25 @@
 
 Seeds a new database (SQLite in a temporary directory; PostgreSQL: a new database on
 ``--pg-url``'s server, dropped at the end) with ``--cases`` cases registered over three
-years: 200 units, 50 officers, about 3.6 timeline events per case, about 15 % open (most of
-them recent, some old stragglers overdue), states, outcomes, satisfaction ratings and
-follow-ups (回头望) mixed, deadlines and ``next_notice_at`` computed by the domain's own
-functions, the overdue alerts and follow-ups already sent recorded as notices. Every
-ciphertext is a real one made by the vault and bound to its row (storage.vault.aad), and
-every description is indexed for the ledger's search (storage/search.py). Rows go in with
-bulk Core inserts (SQLite) or COPY (PostgreSQL, via asyncpg, with the bulk tables' indexes
-rebuilt afterwards).
+years: a group of 200 units in three levels (本集团 → 20 companies → ~9 plants each; cases
+handled mostly by plants, some by companies, 1 % sent up for a conflict of interest, 8 %
+of answers taken to 复查 and a third of those to 复核), 50 officers, about 4 timeline
+events per case, about 15 % open (most of them recent, some old stragglers overdue),
+states, outcomes, satisfaction ratings and follow-ups (回头望) mixed, deadlines and
+``next_notice_at`` computed by the domain's own functions, the overdue alerts and
+follow-ups already sent recorded as notices. Every ciphertext is a real one made by the
+vault and bound to its row (storage.vault.aad), and every description is indexed for the
+ledger's search (storage/search.py). Rows go in with bulk Core inserts (SQLite) or COPY
+(PostgreSQL, via asyncpg, with the bulk tables' indexes rebuilt afterwards).
 
 Then it measures, on the service's own code paths (units of work of
-``bot.container.build_container``, repositories, handlers), each a few runs:
-statistics for a year (calendar and working days), a scheduler pass with nothing due and
-with 1 % of the open cases due, an officer's first and 100th page of ``/cases`` and of the
-web ledger, a text search, a tracking-code look-up (``/status CODE``), and the event loop's
-worst stall seen by a probe task (1 ms sleeps) running during all of the measurements.
+``bot.container.build_container``, repositories, handlers), each a few runs: statistics
+for a year as ``/stats`` makes them (the report and the per-unit figures rolled up the
+tree; calendar and working days; the whole group and one company's subtree), a scheduler
+pass with nothing due and with 1 % of the open cases due, an officer's first and 100th
+page of ``/cases`` and of the web ledger, a text search, a tracking-code look-up
+(``/status CODE``), and the event loop's worst stall seen by a probe task (1 ms sleeps)
+running during all of the measurements.
 
 Prints the seeding time and a table of figures against the targets of issue 12. Progress
 goes to stderr. Not a test: pytest collects tests/ only.
@@ -56,7 +60,7 @@ from bot.container import Container, build_container  # noqa: E402
 from bot.keys import create_keys  # noqa: E402
 from bot.scheduler import Scheduler, schedule_fingerprint  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from bot.stats import build_report  # noqa: E402
+from bot.stats import build_report, unit_figures  # noqa: E402
 from bot.web.ledger import _cursor, _names, _row, apply_search, parse_query  # noqa: E402
 from handlers.inbound import Inbound  # noqa: E402
 from handlers.ports import CaseCursor, CaseFilter, Officer  # noqa: E402
@@ -93,10 +97,16 @@ CHUNK = 5_000  # cases generated and written at a time
 SAMPLE_CODES = 20  # cases whose tracking codes are kept (in memory only) for look-ups
 PAGES = 100
 RARE_EVERY = 1_000  # one case in this many mentions the rare phrase searched for
+COMPANIES = 20  # the group's second level; the other units are their plants
+COMPANY_SHARE = 0.04  # cases about a company itself, handled by its office
+CONFLICT_SHARE = 0.01  # cases routed from a plant to its company (conflict of interest)
+REVIEW_SHARE = 0.08  # answered cases taken to 复查 by the parent unit
+RECHECK_SHARE = 0.3  # of those, taken on to 复核
 # (label, target in seconds) per figure; the ledger's figures share one target.
 TARGETS = {
-    "stats_calendar": ("statistics, a year (calendar days)", 1.0),
-    "stats_working": ("statistics, a year (working days)", 1.0),
+    "stats_calendar": ("statistics + per-unit rollup, a year (calendar)", 1.0),
+    "stats_working": ("statistics + per-unit rollup, a year (working days)", 1.0),
+    "stats_company": ("statistics + per-unit, a company's subtree", 1.0),
     "pass_idle": ("scheduler pass, nothing due", 0.050),
     "pass_due": ("scheduler pass, 1 % of open cases due", None),
     "list_first": ("/cases (SqlCases.list): first page", 0.100),
@@ -202,9 +212,47 @@ class Shape:
     notices: int = 0
     tokens: int = 0
     officers: list[Officer] = field(default_factory=list)
+    group: Group | None = None
     open_ids: list[int] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)  # never printed
     seconds: float = 0.0
+
+
+@dataclass
+class Group:
+    """The seeded unit tree: a root, its companies, and their plants (ids)."""
+
+    root: int
+    companies: list[int]
+    plants: list[int]
+    parent: dict[int, int]  # plant → company, company → root
+    codes: dict[int, str]
+
+
+async def seed_group(uow: Any, units: int) -> Group:
+    """A three-level group of ``units`` units: 本集团 → 20 companies → the rest as plants
+    (about 9 per company), through ``uow.units`` as ``xinfang units`` adds them."""
+    root = await uow.units.add("JT", "本集团", None, NOW - _days(4 * 365))
+    n_companies = max(1, min(COMPANIES, (units - 1) // 2))
+    companies: list[int] = []
+    parent: dict[int, int] = {}
+    codes = {root.id: root.code}
+    for c in range(n_companies):
+        unit = await uow.units.add(f"C{c + 1:02d}", f"第{c + 1:02d}公司", root.id, NOW)
+        companies.append(unit.id)
+        parent[unit.id] = root.id
+        codes[unit.id] = unit.code
+    plants: list[int] = []
+    for k in range(max(units - 1 - n_companies, n_companies)):
+        company = k % n_companies
+        number = k // n_companies + 1
+        unit = await uow.units.add(
+            f"C{company + 1:02d}-P{number:02d}", f"第{number:02d}厂", companies[company], NOW
+        )
+        plants.append(unit.id)
+        parent[unit.id] = companies[company]
+        codes[unit.id] = unit.code
+    return Group(root.id, companies, plants, parent, codes)
 
 
 def _days(n: float) -> timedelta:
@@ -223,16 +271,17 @@ def _pick(rng: random.Random, table: tuple[tuple[Any, float], ...]) -> Any:
 class Generator:
     """Makes the rows of cases ``[first, first + count)`` and everything hanging off them."""
 
-    def __init__(self, container: Container, officers: list[Officer], units: list[int], seed: int):
+    def __init__(self, container: Container, officers: list[Officer], group: Group, seed: int):
         self.vault = container.vault
         self.policy = container.settings.policy
         self.schedule = container.settings.schedule
         self.rng = random.Random(seed)
         self.staff = [o for o in officers if o.role is Role.OFFICER]
-        self.units = units
-        # A few big units and a long tail, as in a real group company.
+        self.group = group
+        self.units = group.plants
+        # A few big plants and a long tail, as in a real group company.
         self.unit_weights = list(
-            itertools.accumulate(1 / (k + 1) ** 0.8 for k in range(len(units)))
+            itertools.accumulate(1 / (k + 1) ** 0.8 for k in range(len(self.units)))
         )
         self.next_event = self.next_message = self.next_feedback = self.next_notice = 1
         self._tokens: dict[str, list[int]] = {}
@@ -246,9 +295,22 @@ class Generator:
         return found
 
     def unit(self) -> int:
-        """A unit, big ones more often."""
+        """A plant, big ones more often."""
         x = self.rng.random() * self.unit_weights[-1]
         return self.units[bisect.bisect_left(self.unit_weights, x)]
+
+    def place(self) -> tuple[int, int, str | None]:
+        """(handling unit, unit the matter concerns, conflict): mostly a plant's own case;
+        some handled by its company (the company's own matters, and conflict-of-interest
+        routings that went up from the plant)."""
+        plant = self.unit()
+        company = self.group.parent[plant]
+        x = self.rng.random()
+        if x < CONFLICT_SHARE:
+            return company, plant, "leadership"
+        if x < CONFLICT_SHARE + COMPANY_SHARE:
+            return company, company, None
+        return plant, plant, None
 
     def description(self) -> str:
         """A petition text from the pool (a rare phrase now and then)."""
@@ -295,8 +357,10 @@ class Generator:
             locale="zh_CN" if rng.random() < 0.95 else "en",
             created_at=created,
             id=case_id,
-            unit_id=self.unit(),
         )
+        case.unit_id, origin, conflict = self.place()
+        above = self.group.parent.get(case.unit_id, case.unit_id)
+        review_unit: int | None = None
         officer = rng.choice(self.staff)
         events: list[tuple[datetime, str, Role, CaseState | None, CaseState | None, Any]] = [
             (created, "submitted", Role.EMPLOYEE, None, CaseState.REGISTERED, {"files": 0})
@@ -342,6 +406,7 @@ class Generator:
                 case.outcome = Outcome.NOT_SUPPORTED
                 go(case.responded_at, CaseState.RESPONDED, detail={"outcome": "not_supported"})
                 case.review_requested_at = asked
+                review_unit = above  # 复查 is decided by the parent unit's office
                 go(case.review_requested_at, CaseState.REVIEW_REQUESTED, Role.EMPLOYEE)
                 if target is CaseState.REVIEWING:
                     go(step(case.review_requested_at, 0, 3), CaseState.REVIEWING)
@@ -360,12 +425,22 @@ class Generator:
                 case.closed_at = case.decided_at + _days(plan[1] * k)
                 go(case.closed_at, CaseState.CLOSED, Role.SYSTEM)
             else:  # accepted, answered, closed (by the employee's rating or the window)
-                plan = [rng.uniform(0.5, 8), rng.uniform(3, 55), rng.uniform(1, 30)]
+                # Some answers are taken to 复查 (by the parent unit), a few of those to
+                # 复核 (the recheck columns only: the ladder's states are not seeded).
+                reviewed = rng.random() < REVIEW_SHARE
+                rechecked = reviewed and rng.random() < RECHECK_SHARE
+                plan = [rng.uniform(0.5, 8), rng.uniform(3, 55)]
+                if reviewed:
+                    plan += [rng.uniform(1, 30), rng.uniform(5, 30)]
+                if rechecked:
+                    plan += [rng.uniform(1, 30), rng.uniform(5, 30)]
+                plan.append(rng.uniform(1, 30))
                 k = min(1.0, span / sum(plan))
-                case.decided_at = created + _days(plan[0] * k)
+                marks = iter(itertools.accumulate(_days(p * k) for p in plan))
+                case.decided_at = created + next(marks)
                 case.owner_officer_id = officer.id
                 go(case.decided_at, CaseState.ACCEPTED)
-                case.responded_at = case.decided_at + _days(plan[1] * k)
+                case.responded_at = created + next(marks)
                 case.outcome = _pick(
                     rng,
                     (
@@ -375,7 +450,25 @@ class Generator:
                     ),
                 )
                 go(case.responded_at, CaseState.RESPONDED, detail={"outcome": case.outcome.value})
-                case.closed_at = case.responded_at + _days(plan[2] * k)
+                if reviewed:
+                    review_unit = above
+                    case.review_requested_at = created + next(marks)
+                    go(case.review_requested_at, CaseState.REVIEW_REQUESTED, Role.EMPLOYEE)
+                    go(case.review_requested_at, CaseState.REVIEWING, Role.LEADER)
+                    case.reviewed_at = created + next(marks)
+                    if rng.random() < 0.25:  # the 复查 changed the answer
+                        case.outcome = Outcome.SUPPORTED
+                    go(
+                        case.reviewed_at,
+                        CaseState.REVIEWED,
+                        Role.LEADER,
+                        detail={"outcome": case.outcome.value},
+                    )
+                if rechecked:
+                    review_unit = self.group.parent.get(above, above)
+                    case.recheck_requested_at = created + next(marks)
+                    case.rechecked_at = created + next(marks)
+                case.closed_at = created + next(marks)
                 go(case.closed_at, CaseState.CLOSED, Role.SYSTEM)
         case.updated_at = events[-1][0]
         case.deadline_at = deadline_for(case, self.policy)
@@ -409,7 +502,9 @@ class Generator:
             contact_erase_at=keep_until if push and not erased else None,
             owner_officer_id=case.owner_officer_id,
             unit_id=case.unit_id,
-            origin_unit_id=case.unit_id,
+            origin_unit_id=origin,
+            review_unit_id=review_unit,
+            conflict=conflict,
             priority=0,
             outcome=case.outcome.value if case.outcome else None,
             extension_days=case.extension_days,
@@ -418,6 +513,9 @@ class Generator:
             decided_at=case.decided_at,
             responded_at=case.responded_at,
             review_requested_at=case.review_requested_at,
+            reviewed_at=case.reviewed_at,
+            recheck_requested_at=case.recheck_requested_at,
+            rechecked_at=case.rechecked_at,
             closed_at=case.closed_at,
             deadline_at=case.deadline_at,
             next_notice_at=due,
@@ -640,19 +738,17 @@ async def seed(container: Container, opts: argparse.Namespace, dsn: str | None) 
     started = time.perf_counter()
     rng = random.Random(opts.seed)
     async with container.uow() as uow:
-        # The group: a root and its units (分公司), each case handled by one of them.
-        root = await uow.units.add("JT", "本集团", None, NOW - _days(4 * 365))
-        units = [
-            (await uow.units.add(f"U{k + 1:03d}", f"第{k + 1:03d}分公司", root.id, NOW)).id
-            for k in range(opts.units)
-        ]
+        group = await seed_group(uow, opts.units)
+        shape.group = group
         for k in range(opts.officers):
             role = Role.LEADER if k < 3 else Role.DISCIPLINE if k < 5 else Role.OFFICER
+            # Leaders and 纪检 at the group's office, the others at companies and plants.
+            where = [group.root, *group.companies, *group.plants]
             officer = await uow.officers.add(
                 f"办理人{k:02d}",
                 role,
                 NOW - _days(4 * 365),
-                unit_id=units[(k * 4) % len(units)] if k >= 5 else None,
+                unit_id=where[(k * 4) % len(where)] if k >= 5 else None,
                 accounts={"telegram": str(20_000_000 + k)},
             )
             shape.officers.append(officer)
@@ -662,7 +758,7 @@ async def seed(container: Container, opts: argparse.Namespace, dsn: str | None) 
             schedule_fingerprint(cfg.policy, cfg.schedule), NOW
         )
         await uow.commit()
-    gen = Generator(container, shape.officers, units, opts.seed)
+    gen = Generator(container, shape.officers, group, opts.seed)
     n = opts.cases
     span = YEARS * 365 * 86400.0
     created = sorted(rng.random() * span for _ in range(n))
@@ -755,13 +851,18 @@ class Clock:
         return self.now
 
 
-async def _stats(container: Container, working: bool) -> Any:
+async def _stats(container: Container, working: bool, unit: int | None = None) -> Any:
+    """What ``/stats`` computes for a year: the report of the asking officer's scope (the
+    whole group, or one company's subtree) and its per-unit figures rolled up the tree."""
     policy = container.settings.policy
     if working:
         policy = WorkingDaysPolicy(**{k: getattr(policy, k) for k in policy.__dataclass_fields__})
     start = NOW - _days(365)
     async with container.uow() as uow:
-        return await build_report(uow, start, NOW, NOW, policy)
+        tree = await uow.units.tree()
+        scope = tree.subtree(unit) if unit is not None else None
+        report = await build_report(uow, start, NOW, NOW, policy, scope=scope)
+        return report, unit_figures(report, tree, unit)
 
 
 async def _walk_list(container: Container, flt: CaseFilter, figures: Figures) -> int:
@@ -830,14 +931,9 @@ async def measure(container: Container, shape: Shape, runs: int, clock: Clock) -
     scheduler = Scheduler(container.uow, container.services, clock, retention=settings.retention)
     viewer = next(o for o in shape.officers if o.role is Role.OFFICER)
     open_states = frozenset(s for s in CaseState if s not in TERMINAL_STATES)
-    from handlers.access import visible_categories
+    from handlers.access import scoped_filter
 
-    list_filter = CaseFilter(
-        states=open_states,
-        categories=visible_categories(viewer.role),
-        viewer_officer_id=viewer.id,
-        limit=10,  # /cases shows 10 a page
-    )
+    list_filter = scoped_filter(viewer, states=open_states, limit=10)  # /cases: 10 a page
     # Warm-up pass outside the figures: the day's digest and anything the seeding left due.
     say("warm-up scheduler pass")
     warm = await scheduler.run_once(NOW)
@@ -850,6 +946,10 @@ async def measure(container: Container, shape: Shape, runs: int, clock: Clock) -
             probe.phase = "statistics"
             await figures.time("stats_calendar", lambda: _stats(container, False))
             await figures.time("stats_working", lambda: _stats(container, True))
+            company = shape.group.companies[0] if shape.group else None
+            await figures.time(
+                "stats_company", lambda u=company: _stats(container, False, u)
+            )
             probe.phase = "scheduler"
             await figures.time("pass_idle", lambda: scheduler.run_once(clock.now))
             due = rng.sample(shape.open_ids, max(1, len(shape.open_ids) // 100))

@@ -12,6 +12,10 @@ and the exports. A count below 3 gets no bar, only its label "少于3": a bar of
 would draw a number (a short bar would say 1 or 2, a zero-length one 0), and its label
 alone says exactly what the text says. Overdue owners with fewer than 3 cases are
 pooled into one bar. A rate over fewer than 3 cases gets no bar and "—".
+
+:func:`render_unit_chart` ranks units by one rate (按期办结率 by default): the asked unit's
+own cases and each child subtree, units of fewer than 3 cases pooled into one bar; rates
+over fewer than 3 cases come last, unranked, in the tree's order.
 """
 
 from __future__ import annotations
@@ -32,18 +36,30 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from bot.stats import (  # noqa: E402
+    UnitFigures,
     category_label,
     count_text,
     owner_label,
     percent,
     period_text,
+    rank_units,
     state_label,
+    unit_label_of,
 )
 from i18n import N_  # noqa: E402
 from petitions.deadlines import DeadlinePolicy  # noqa: E402
-from petitions.statistics import Cell, Report, Shown, shown  # noqa: E402
+from petitions.statistics import MIN_CELL, Cell, Report, Shown, shown  # noqa: E402
 
-__all__ = ["CJK_FONTS", "CJK_FONT_FILES", "HEIGHT_PX", "WIDTH_PX", "cjk_font", "render_chart"]
+__all__ = [
+    "CJK_FONTS",
+    "CJK_FONT_FILES",
+    "HEIGHT_PX",
+    "WIDTH_PX",
+    "cjk_font",
+    "render_chart",
+    "render_unit_chart",
+    "unit_chart_height",
+]
 
 log = logging.getLogger(__name__)
 
@@ -192,5 +208,67 @@ def render_chart(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
             format="png",
             dpi=DPI,
             metadata={"Title": "xinfang statistics", "Description": f"{first}..{last}"},
+        )
+    return buffer.getvalue()
+
+
+_RATE_LABELS = {
+    "on_time_acceptance": N_("stats.chart_acceptance"),
+    "on_time_completion": N_("stats.chart_completion"),
+    "satisfaction": N_("stats.chart_satisfaction"),
+}
+_ROW_PX = 34  # height per bar of the unit chart
+
+
+def unit_chart_height(rows: int) -> int:
+    """The unit chart's height in pixels for this many bars."""
+    return max(400, 160 + _ROW_PX * rows)
+
+
+def render_unit_chart(
+    report: Report | Shown, units: UnitFigures, t: T, policy: DeadlinePolicy
+) -> bytes:
+    """Draw the units ranked by ``units.rank_by`` as PNG bytes (1200 px wide)."""
+    r = report if isinstance(report, Shown) else shown(report)
+    order = rank_units(units, t)
+    font = cjk_font()
+    params: dict[str, Any] = {"font.size": 11, "axes.unicode_minus": False}
+    if font:
+        params["font.family"] = [font, "DejaVu Sans"]
+    first, last = period_text(r, policy)
+    rate_label = t(_RATE_LABELS[units.rank_by])
+    height = unit_chart_height(len(order))
+    with matplotlib.rc_context(params), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        fig = Figure(figsize=(WIDTH_PX / DPI, height / DPI), dpi=DPI)
+        fig.suptitle(
+            t(
+                N_("stats.unit_chart_title"),
+                rate=rate_label,
+                start=first,
+                end=last,
+                unit=unit_label_of(t, units.head, units.head),
+            )
+        )
+        ax = fig.subplots(1, 1)
+        _bars(
+            ax,
+            [unit_label_of(t, row, units.head) for row, _rate in order],
+            [None if rate.value is None else round(rate.value * 100, 1) for _r, rate in order],
+            [
+                t(N_("stats.unit_chart_bar"), rate=percent(rate), total=count_text(t, rate.total))
+                for _row, rate in order
+            ],
+            "#8e44ad",
+            t(N_("stats.unit_chart_note"), min=MIN_CELL),
+        )
+        ax.set_xlim(0, 115)
+        fig.tight_layout(rect=(0, 0, 1, 0.96))
+        buffer = io.BytesIO()
+        fig.savefig(
+            buffer,
+            format="png",
+            dpi=DPI,
+            metadata={"Title": "xinfang unit statistics", "Description": f"{first}..{last}"},
         )
     return buffer.getvalue()

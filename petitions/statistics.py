@@ -27,18 +27,26 @@ Statistics cover at least :data:`MIN_PERIOD_DAYS` days (configurable), checked w
 Storage computes :class:`PeriodCounts` by aggregation (GROUP BY in SQL, nothing per case
 in Python) and :func:`report_from_counts` makes the report; :func:`compute_report` does
 the same from per-case :class:`CaseFacts` and is the reference the SQL is tested against.
+
+Per unit: :class:`UnitCounts` are the counts of the cases one unit handles (``cases.
+unit_id``), one SQL group per unit; :func:`rollup` adds each unit's subtree up the tree
+(Python over a few hundred rows). :func:`unit_overview` (a unit and each child subtree)
+and :func:`unit_table` (every unit of a scope, own or rolled up) make the rows staff see;
+a row of fewer than :data:`MIN_CELL` cases is pooled into :data:`OTHER_UNITS`, and
+:func:`shown_units` masks the rows as :func:`shown` masks the report.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from statistics import median
 
 from petitions.deadlines import DeadlinePolicy, add_days
 from petitions.states import CaseState
+from petitions.units import UnitTree
 
 __all__ = [
     "CHANNELS",
@@ -49,6 +57,7 @@ __all__ = [
     "OTHER_OWNERS",
     "OTHER_UNITS",
     "RATINGS",
+    "UNIT_RATES",
     "CaseFacts",
     "Cell",
     "PeriodCounts",
@@ -56,6 +65,9 @@ __all__ = [
     "Report",
     "Shown",
     "ShownRate",
+    "ShownUnitLine",
+    "UnitCounts",
+    "UnitLine",
     "compute_report",
     "counts_from_facts",
     "handling_days",
@@ -63,8 +75,12 @@ __all__ = [
     "merge_small",
     "period_days",
     "report_from_counts",
+    "rollup",
     "shown",
+    "shown_units",
     "suppress",
+    "unit_overview",
+    "unit_table",
 ]
 
 MIN_CELL = 3
@@ -98,6 +114,11 @@ class CaseFacts:
     rating: str | None = None  # satisfied | basic | unsatisfied
     unsolved: bool = False
     retaliation: bool = False
+    unit_id: int | None = None  # the handling unit (cases.unit_id), for per-unit counts
+    reviewed: bool = False  # 复查 decided
+    recheck_requested: bool = False  # 复核 requested
+    rechecked: bool = False  # 复核 decided
+    conflict: bool = False  # routed above the chosen unit (conflict of interest)
 
 
 @dataclass(frozen=True)
@@ -111,6 +132,48 @@ class Rate:
     def value(self) -> float | None:
         """hits / total, or None when total is 0."""
         return self.hits / self.total if self.total else None
+
+    def __add__(self, other: Rate) -> Rate:
+        return Rate(self.hits + other.hits, self.total + other.total)
+
+
+_NO_RATE = Rate(0, 0)
+
+
+def _plus(a: int | None, b: int | None) -> int | None:
+    # A count that is not recorded (None) stays unrecorded; one side recorded counts.
+    return None if a is None and b is None else (a or 0) + (b or 0)
+
+
+@dataclass(frozen=True)
+class UnitCounts:
+    """The exact counts of the cases one unit handles in a period, or of a subtree.
+
+    ``reviews_changed``, ``rechecks_changed`` and ``supervisions`` are None while nothing
+    records them as a plain column: renderers leave out what cannot be counted rather
+    than print a zero that means "unknown".
+    """
+
+    cases: int = 0
+    on_time_acceptance: Rate = _NO_RATE
+    on_time_completion: Rate = _NO_RATE
+    satisfaction: Rate = _NO_RATE
+    reviews: int = 0  # 复查 requested
+    reviews_decided: int = 0
+    rechecks: int = 0  # 复核 requested
+    rechecks_decided: int = 0
+    overdue: int = 0  # open, past the office's deadline now
+    conflicts: int = 0  # routed above the chosen unit (conflict of interest)
+    reviews_changed: int | None = None  # a 复查 that changed the answer's outcome
+    rechecks_changed: int | None = None  # a 复核 that changed the 复查's outcome
+    supervisions: int | None = None  # 督办
+
+    def __add__(self, other: UnitCounts) -> UnitCounts:
+        values: dict[str, object] = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            values[f.name] = a + b if isinstance(a, Rate) else _plus(a, b)
+        return UnitCounts(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -137,6 +200,7 @@ class Report:
     unsolved: int
     notes: list[str] = field(default_factory=list)
     answered: int = 0  # cases with an answer: the median's sample
+    by_unit: dict[int | None, UnitCounts] = field(default_factory=dict)  # exact, per unit
 
 
 def merge_small(counts: Mapping[str, int], minimum: int = MIN_CELL) -> dict[str, int]:
@@ -178,6 +242,8 @@ class PeriodCounts:
     reviews: int
     retaliations: int
     unsolved: int
+    # The counts of each handling unit (None: cases without one), for the per-unit rows.
+    by_unit: Mapping[int | None, UnitCounts] = field(default_factory=dict)
 
 
 def _unit_categories(counts: Mapping[tuple[str, str], int]) -> list[tuple[str, str, int]]:
@@ -258,6 +324,22 @@ def counts_from_facts(
 ) -> PeriodCounts:
     """Count a period's cases one by one: the definitions, and the reference for SQL."""
     cases = list(facts)
+    by_unit: dict[int | None, UnitCounts] = {}
+    for f in cases:
+        rated = f.rating in RATINGS
+        one = UnitCounts(
+            cases=1,
+            on_time_acceptance=_rate([_acceptance(f, policy, as_of)]),
+            on_time_completion=_rate([_completion(f, policy, as_of)]),
+            satisfaction=Rate(int(f.rating in ("satisfied", "basic")), int(rated)),
+            reviews=int(f.review_requested),
+            reviews_decided=int(f.reviewed),
+            rechecks=int(f.recheck_requested),
+            rechecks_decided=int(f.rechecked),
+            overdue=int(f.overdue),
+            conflicts=int(f.conflict),
+        )
+        by_unit[f.unit_id] = by_unit[f.unit_id] + one if f.unit_id in by_unit else one
     ratings = Counter(f.rating for f in cases if f.rating in RATINGS)
     handling = [
         handling_days(f.created_at, f.responded_at) for f in cases if f.responded_at is not None
@@ -276,6 +358,7 @@ def counts_from_facts(
         reviews=sum(1 for f in cases if f.review_requested),
         retaliations=sum(1 for f in cases if f.retaliation),
         unsolved=sum(1 for f in cases if f.unsolved),
+        by_unit=by_unit,
     )
 
 
@@ -309,6 +392,7 @@ def report_from_counts(
         retaliations=counts.retaliations,
         unsolved=counts.unsolved,
         answered=counts.answered,
+        by_unit={k: v for k, v in counts.by_unit.items() if v.cases},
     )
 
 
@@ -439,3 +523,197 @@ def shown(report: Report, *, channels: Iterable[str] = CHANNELS) -> Shown:
         retaliations=suppress(r.retaliations),
         unsolved=suppress(r.unsolved),
     )
+
+
+# -- per unit ------------------------------------------------------------------------------
+
+# The rates a unit chart can rank by (the attribute of UnitCounts and of ShownUnitLine).
+UNIT_RATES = ("on_time_acceptance", "on_time_completion", "satisfaction")
+_EMPTY = UnitCounts()
+
+
+def rollup(by_unit: Mapping[int | None, UnitCounts], tree: UnitTree) -> dict[int, UnitCounts]:
+    """Each unit's counts together with every unit under it (children before parents:
+    one addition per unit, whatever the number of cases)."""
+    out: dict[int, UnitCounts] = {}
+    for unit in reversed(tree.walk()):
+        total = by_unit.get(unit.id, _EMPTY)
+        for child in tree.children(unit.id, include_retired=True):
+            total = total + out.get(child.id, _EMPTY)
+        out[unit.id] = total
+    return out
+
+
+def _stray(by_unit: Mapping[int | None, UnitCounts], tree: UnitTree) -> UnitCounts:
+    # Cases whose handling unit is unknown to the tree (none, or a deleted id).
+    total = _EMPTY
+    for unit_id, counts in by_unit.items():
+        if tree.get(unit_id) is None:
+            total = total + counts
+    return total
+
+
+@dataclass(frozen=True)
+class UnitLine:
+    """One row of per-unit figures (exact): a unit's own cases, a unit with everything
+    under it (``rolled``), the cases without a unit (:data:`NO_OWNER`) or the pooled
+    small rows (:data:`OTHER_UNITS`)."""
+
+    code: str
+    name: str
+    rolled: bool
+    counts: UnitCounts
+    unit_id: int | None = None
+
+
+def _pool(lines: Sequence[UnitLine], *, always: bool = True) -> list[UnitLine]:
+    """Rows of fewer than MIN_CELL cases summed into one OTHER_UNITS row at the end
+    (listed even when empty, so that its first case does not show by its appearing)."""
+    keep = [line for line in lines if line.counts.cases >= MIN_CELL]
+    small = [line for line in lines if line.counts.cases < MIN_CELL]
+    pooled = _EMPTY
+    for line in small:
+        pooled = pooled + line.counts
+    if small or always:
+        keep.append(UnitLine(OTHER_UNITS, "", False, pooled))
+    return keep
+
+
+def unit_overview(
+    by_unit: Mapping[int | None, UnitCounts], tree: UnitTree, top: int | None
+) -> tuple[UnitLine, list[UnitLine]]:
+    """A unit with everything under it (the first line), and the rows that make it up:
+    the unit's own cases and each child subtree rolled up, small rows pooled.
+
+    ``top`` None is the whole group: the root when there is one (the cases without a
+    known unit count in it as a row of their own), else every root as a row.
+    """
+    rolled = rollup(by_unit, tree)
+    roots = tree.roots
+    stray = _stray(by_unit, tree) if top is None else _EMPTY
+    if top is None and len(roots) == 1:
+        top = roots[0].id
+    rows: list[UnitLine] = []
+    unit = tree.get(top)
+    if top is not None and unit is None:  # a unit that is gone: nothing to show
+        return UnitLine("", "", True, _EMPTY, top), _pool([])
+    if unit is not None:
+        total = rolled.get(unit.id, _EMPTY) + stray
+        head = UnitLine(unit.code, tree.path_name(unit.id) or unit.name, True, total, unit.id)
+        own = by_unit.get(unit.id, _EMPTY)
+        rows.append(UnitLine(unit.code, unit.name, False, own, unit.id))
+        children = tree.children(unit.id, include_retired=True)
+    else:
+        total = stray
+        for root in roots:
+            total = total + rolled.get(root.id, _EMPTY)
+        head = UnitLine("", "", True, total, None)
+        children = roots
+    for child in children:
+        counts = rolled.get(child.id, _EMPTY)
+        rows.append(UnitLine(child.code, tree.path_name(child.id), True, counts, child.id))
+    if stray.cases:
+        rows.append(UnitLine(NO_OWNER, "", False, stray, None))
+    return head, _pool(rows)
+
+
+def unit_table(
+    by_unit: Mapping[int | None, UnitCounts],
+    tree: UnitTree,
+    top: int | None,
+    *,
+    rolled: bool,
+) -> list[UnitLine]:
+    """Every unit under ``top`` (the whole tree for None), parents first: its own cases,
+    or (``rolled``) its subtree's; units of fewer than MIN_CELL cases pooled.
+
+    Rolled up, a small subtree is pooled once, at its highest small unit (the units under
+    it are inside it), so the pooled row counts no case twice.
+    """
+    units = tree.walk(top)
+    lines: list[UnitLine] = []
+    if rolled:
+        totals = rollup(by_unit, tree)
+        small: set[int] = set()
+        pooled = _EMPTY
+        for unit in units:  # parents first
+            counts = totals.get(unit.id, _EMPTY)
+            if counts.cases >= MIN_CELL:
+                lines.append(UnitLine(unit.code, tree.path_name(unit.id), True, counts, unit.id))
+                continue
+            if unit.parent_id not in small:
+                pooled = pooled + counts
+            small.add(unit.id)
+        if top is None:
+            stray = _stray(by_unit, tree)
+            if stray.cases >= MIN_CELL:
+                lines.append(UnitLine(NO_OWNER, "", False, stray))
+            else:
+                pooled = pooled + stray
+        lines.append(UnitLine(OTHER_UNITS, "", True, pooled))
+        return lines
+    for unit in units:
+        counts = by_unit.get(unit.id, _EMPTY)
+        lines.append(UnitLine(unit.code, tree.path_name(unit.id), False, counts, unit.id))
+    if top is None:
+        stray = _stray(by_unit, tree)
+        if stray.cases:
+            lines.append(UnitLine(NO_OWNER, "", False, stray))
+    return _pool(lines)
+
+
+@dataclass(frozen=True)
+class ShownUnitLine:
+    """A per-unit row as staff may see it: counts below MIN_CELL masked, rates only over
+    MIN_CELL cases; a figure nothing records (None in :class:`UnitCounts`) stays None."""
+
+    code: str
+    name: str
+    rolled: bool
+    unit_id: int | None
+    cases: Cell
+    on_time_acceptance: ShownRate
+    on_time_completion: ShownRate
+    satisfaction: ShownRate
+    reviews: Cell
+    reviews_decided: Cell
+    rechecks: Cell
+    rechecks_decided: Cell
+    overdue: Cell
+    conflicts: Cell
+    reviews_changed: Cell | None
+    rechecks_changed: Cell | None
+    supervisions: Cell | None
+
+
+def _maybe(count: int | None) -> Cell | None:
+    return None if count is None else suppress(count)
+
+
+def shown_units(lines: Iterable[UnitLine]) -> list[ShownUnitLine]:
+    """Mask per-unit rows for staff (the same rule as :func:`shown`)."""
+    out = []
+    for line in lines:
+        c = line.counts
+        out.append(
+            ShownUnitLine(
+                code=line.code,
+                name=line.name,
+                rolled=line.rolled,
+                unit_id=line.unit_id,
+                cases=suppress(c.cases),
+                on_time_acceptance=_shown_rate(c.on_time_acceptance),
+                on_time_completion=_shown_rate(c.on_time_completion),
+                satisfaction=_shown_rate(c.satisfaction),
+                reviews=suppress(c.reviews),
+                reviews_decided=suppress(c.reviews_decided),
+                rechecks=suppress(c.rechecks),
+                rechecks_decided=suppress(c.rechecks_decided),
+                overdue=suppress(c.overdue),
+                conflicts=suppress(c.conflicts),
+                reviews_changed=_maybe(c.reviews_changed),
+                rechecks_changed=_maybe(c.rechecks_changed),
+                supervisions=_maybe(c.supervisions),
+            )
+        )
+    return out

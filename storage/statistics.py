@@ -4,6 +4,10 @@ the cases registered in [start, end), read through the ``cases(created_at)`` ind
 No id list, no decryption, no loop over cases in Python: the answer is one row per group
 (owner, unit, category, state, channel, overdue or not), turned into
 :class:`petitions.statistics.PeriodCounts`; merging and masking stay in the pure layer.
+The totals and the rates are grouped by the handling unit (``cases.unit_id``): one row
+per unit (a few hundred at most) gives both the per-unit counts and, summed, the
+period's totals, so the per-unit figures cost one more group key, not another scan.
+A scope (an officer's subtree) is ``cases.unit_id IN (…)``: unit ids, never case ids.
 
 Deadlines are worked out in SQL from the policy in force when the figures are asked for,
 exactly as :mod:`petitions.deadlines` counts them, so a policy change needs no backfill.
@@ -56,13 +60,16 @@ from sqlalchemy.sql.selectable import FromClause
 from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, DeadlinePolicy
 from petitions.states import CaseState
 from petitions.statistics import (
+    CHANNELS,
     NO_OWNER,
     RATINGS,
     PeriodCounts,
     Rate,
+    UnitCounts,
     handling_days,
     median_days,
 )
+from petitions.units import UnitTree
 from storage.models import CaseRow, FeedbackRow, OfficerRow, UTCDateTime
 from storage.units import SqlUnits
 from storage.vault import Vault
@@ -82,6 +89,25 @@ _1 = literal_column("1", Integer)
 # worked out once per case (for 4 billion cases at most).
 _ON_TIME = 1 << 32
 _HIT = literal_column(str(_ON_TIME + 1), Integer)
+# The columns of a (unit, category) group that add up per unit and in all.
+_SUMMED = (
+    "n",
+    "accept",
+    "complete",
+    "answered",
+    "reviews",
+    "reviewed",
+    "rechecks",
+    "rechecked",
+    "overdue",
+    "conflicts",
+)
+# The states and channels counted in the same scan, as conditional sums ("state:…",
+# "channel:…" columns): a separate GROUP BY each read the period's rows again (~100 ms
+# each at a million cases). A value outside these lists (the console's cases) is found by
+# the sums falling short of the total, and then counted by its own GROUP BY.
+_STATES = tuple(s.value for s in CaseState)
+_FOLDED = (*(f"state:{s}" for s in _STATES), *(f"channel:{ch}" for ch in CHANNELS))
 
 
 def _one(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -239,14 +265,23 @@ class SqlStatistics:
         self._s = session
 
     async def period_counts(
-        self, start: datetime, end: datetime, as_of: datetime, policy: DeadlinePolicy
+        self,
+        start: datetime,
+        end: datetime,
+        as_of: datetime,
+        policy: DeadlinePolicy,
+        *,
+        scope: frozenset[int] | None = None,
     ) -> PeriodCounts:
-        """Count the cases registered in [start, end) as they stand at ``as_of``."""
+        """Count the cases registered in [start, end) as they stand at ``as_of``; with a
+        scope, only the cases handled by those units (an officer's subtree)."""
         c = CaseRow.__table__.c
         period = and_(
             c.created_at >= literal(start, UTCDateTime()),
             c.created_at < literal(end, UTCDateTime()),
         )
+        if scope is not None:
+            period = and_(period, c.unit_id.in_(sorted(scope)) if scope else false())
         if not self._sqlite:
             # One aggregate over many rows: room to hash the groups in memory rather
             # than sort them on disk (4 MB by default), for this transaction only.
@@ -261,38 +296,68 @@ class SqlStatistics:
             last = max(_local_day(end), _local_day(as_of)) + timedelta(days=366)
             ahead = max(policy.accept_days, policy.handle_days + policy.extension_max_days)
             calendar = working_day_table(policy, first, last, ahead)
-        totals = await self._totals(period, as_of, policy, calendar)
-        if int(totals["unplaced"] or 0):
+        groups = await self._totals(period, as_of, policy, calendar)
+        if sum(int(g["unplaced"] or 0) for g in groups):
             calendar = await self._working_days(period, start, end, as_of, policy)
-            totals = await self._totals(period, as_of, policy, calendar)
-        sums = {k: int(totals[k] or 0) for k in ("n", "accept", "complete", "answered", "reviews")}
-        # Each breakdown is its own small GROUP BY, so the Python here handles at most units
-        # × categories rows: one query grouped by every dimension at once made a group per
-        # combination, and turning those rows into figures held the event loop for a second
-        # at a million cases (bench/data_scale.py).
-        by_unit_category, by_state, by_channel, overdue_by_owner = await self._breakdowns(
-            period, as_of
-        )
-        ids = (
-            (int(totals["first_id"]), int(totals["last_id"]))
-            if totals["first_id"] is not None
-            else None
-        )
-        ratings, unsolved, retaliations = await self._feedback(period, ids)
+            groups = await self._totals(period, as_of, policy, calendar)
+        # One row per (unit, category): at most units × categories rows, summed here per
+        # unit and in all. The rates' tallies add as they are (see _ON_TIME).
+        tree = await SqlUnits(self._s).tree()
+        per_unit: dict[int | None, dict[str, int]] = {}
+        by_unit_category: dict[tuple[str, str], int] = {}
+        folded = dict.fromkeys(_FOLDED, 0)
+        firsts: list[int] = []
+        lasts: list[int] = []
+        for g in groups:
+            sums = per_unit.setdefault(g["unit_id"], dict.fromkeys(_SUMMED, 0))
+            for k in _SUMMED:
+                sums[k] += int(g[k] or 0)
+            for k in _FOLDED:
+                folded[k] += int(g[k] or 0)
+            key = (tree.path_name(g["unit_id"]) or NO_OWNER, str(g["category"]))
+            by_unit_category[key] = by_unit_category.get(key, 0) + int(g["n"])
+            firsts.append(int(g["first_id"]))
+            lasts.append(int(g["last_id"]))
+        total = {k: sum(u[k] for u in per_unit.values()) for k in _SUMMED}
+        by_state = {s: folded[f"state:{s}"] for s in _STATES if folded[f"state:{s}"]}
+        if sum(by_state.values()) != total["n"]:
+            by_state = await self._count_by(period, CaseRow.__table__.c.state)
+        by_channel = {ch: folded[f"channel:{ch}"] for ch in CHANNELS if folded[f"channel:{ch}"]}
+        if sum(by_channel.values()) != total["n"]:
+            by_channel = await self._count_by(period, CaseRow.__table__.c.channel)
+        overdue_by_owner = await self._overdue_by_owner(period, as_of, tree)
+        ids = (min(firsts), max(lasts)) if firsts else None
+        ratings, unsolved, retaliations, satisfaction = await self._feedback(period, ids)
+        by_unit = {
+            unit_id: UnitCounts(
+                cases=u["n"],
+                on_time_acceptance=_rate(u["accept"]),
+                on_time_completion=_rate(u["complete"]),
+                satisfaction=satisfaction.get(unit_id, Rate(0, 0)),
+                reviews=u["reviews"],
+                reviews_decided=u["reviewed"],
+                rechecks=u["rechecks"],
+                rechecks_decided=u["rechecked"],
+                overdue=u["overdue"],
+                conflicts=u["conflicts"],
+            )
+            for unit_id, u in per_unit.items()
+        }
         return PeriodCounts(
-            total=sums["n"],
+            total=total["n"],
             by_unit_category=by_unit_category,
             by_state=by_state,
             by_channel=by_channel,
-            on_time_acceptance=_rate(sums["accept"]),
-            on_time_completion=_rate(sums["complete"]),
+            on_time_acceptance=_rate(total["accept"]),
+            on_time_completion=_rate(total["complete"]),
             ratings=ratings,
-            median_handling_days=await self._median(period, sums["answered"]),
-            answered=sums["answered"],
+            median_handling_days=await self._median(period, total["answered"]),
+            answered=total["answered"],
             overdue_by_owner=overdue_by_owner,
-            reviews=sums["reviews"],
+            reviews=total["reviews"],
             retaliations=retaliations,
             unsolved=unsolved,
+            by_unit=by_unit,
         )
 
     @property
@@ -305,8 +370,9 @@ class SqlStatistics:
         as_of: datetime,
         policy: DeadlinePolicy,
         calendar: Sequence[tuple[int, int, int]] | None,
-    ) -> Any:
-        """The period's totals with the rates' tallies (see :data:`_ON_TIME`): one row."""
+    ) -> Sequence[Any]:
+        """The period's totals with the rates' tallies (see :data:`_ON_TIME`): one row
+        per handling unit and category."""
         c = CaseRow.__table__.c
         dates = _Dates(self._s)
         now = literal(as_of, UTCDateTime())
@@ -356,59 +422,53 @@ class SqlStatistics:
             (or_(withdrawn, now <= handle_due), _0),
             else_=_1,
         )
+        overdue = and_(
+            c.state.in_(_OFFICE_STATES), c.deadline_at.is_not(None), c.deadline_at < now
+        )
         stmt = (
             select(
+                c.unit_id.label("unit_id"),
+                c.category.label("category"),
                 func.count().label("n"),
                 func.sum(accept).label("accept"),
                 func.sum(complete).label("complete"),
                 func.sum(_one(answered)).label("answered"),
                 func.sum(_one(c.review_requested_at.is_not(None))).label("reviews"),
+                func.sum(_one(c.reviewed_at.is_not(None))).label("reviewed"),
+                func.sum(_one(c.recheck_requested_at.is_not(None))).label("rechecks"),
+                func.sum(_one(c.rechecked_at.is_not(None))).label("rechecked"),
+                func.sum(_one(overdue)).label("overdue"),
+                func.sum(_one(c.conflict.is_not(None))).label("conflicts"),
+                *(func.sum(_one(c.state == s)).label(f"state:{s}") for s in _STATES),
+                *(func.sum(_one(c.channel == ch)).label(f"channel:{ch}") for ch in CHANNELS),
                 func.sum(unplaced).label("unplaced"),
                 func.min(c.id).label("first_id"),
                 func.max(c.id).label("last_id"),
             )
             .select_from(source)
             .where(period)
+            .group_by(c.unit_id, c.category)
         )
-        return (await self._s.execute(stmt)).mappings().one()
+        return (await self._s.execute(stmt)).mappings().all()
 
-    async def _breakdowns(
-        self, period: ColumnElement[bool], as_of: datetime
-    ) -> tuple[dict[tuple[str, str], int], dict[str, int], dict[str, int], dict[str, int]]:
-        """Cases per unit and category, per state, per channel, and overdue per owner."""
+    async def _count_by(self, period: ColumnElement[bool], column: Any) -> dict[str, int]:
+        """The period's cases per value of a column (states, channels) by GROUP BY."""
+        rows = await self._s.execute(select(column, func.count()).where(period).group_by(column))
+        return {str(value): int(n) for value, n in rows}
+
+    async def _overdue_by_owner(
+        self, period: ColumnElement[bool], as_of: datetime, tree: UnitTree
+    ) -> dict[str, int]:
+        """The period's cases open past their office deadline, per owner (officer, or unit
+        when none)."""
         c = CaseRow.__table__.c
         o = OfficerRow.__table__.c
         now = literal(as_of, UTCDateTime())
-        # A case without a unit counts in its owner's unit (as the officer's row says).
-        joined = CaseRow.__table__.outerjoin(OfficerRow.__table__, o.id == c.owner_officer_id)
-        unit = func.coalesce(c.unit_id, o.unit_id)
-        tree = await SqlUnits(self._s).tree()
-        by_unit_category: dict[tuple[str, str], int] = {}
-        rows = await self._s.execute(
-            select(unit, c.category, func.count())
-            .select_from(joined)
-            .where(period)
-            .group_by(unit, c.category)
-        )
-        for unit_id, category, n in rows:
-            key = (tree.path_name(unit_id) or NO_OWNER, str(category))
-            by_unit_category[key] = by_unit_category.get(key, 0) + int(n)
-        by_state = {
-            str(state): int(n)
-            for state, n in await self._s.execute(
-                select(c.state, func.count()).where(period).group_by(c.state)
-            )
-        }
-        by_channel = {
-            str(channel): int(n)
-            for channel, n in await self._s.execute(
-                select(c.channel, func.count()).where(period).group_by(c.channel)
-            )
-        }
         overdue = and_(
             period, c.state.in_(_OFFICE_STATES), c.deadline_at.is_not(None), c.deadline_at < now
         )
         overdue_by_owner: dict[str, int] = {}
+        joined = CaseRow.__table__.outerjoin(OfficerRow.__table__, o.id == c.owner_officer_id)
         rows = await self._s.execute(
             select(o.name, c.unit_id, func.count())
             .select_from(joined)
@@ -418,7 +478,7 @@ class SqlStatistics:
         for officer_name, unit_id, n in rows:
             owner = officer_name or tree.path_name(unit_id) or NO_OWNER
             overdue_by_owner[owner] = overdue_by_owner.get(owner, 0) + int(n)
-        return by_unit_category, by_state, by_channel, overdue_by_owner
+        return overdue_by_owner
 
     async def _working_days(
         self,
@@ -459,9 +519,10 @@ class SqlStatistics:
 
     async def _feedback(
         self, period: ColumnElement[bool], ids: tuple[int, int] | None
-    ) -> tuple[dict[str, int], int, int]:
+    ) -> tuple[dict[str, int], int, int, dict[int | None, Rate]]:
         """The latest rating of each case, counted by rating, and the cases with a
-        follow-up answered unsolved or with retaliation: one hash aggregate per case.
+        follow-up answered unsolved or with retaliation: one hash aggregate per case,
+        summed per handling unit (the satisfaction of each unit comes with it).
 
         The latest rating is the one with the highest feedback id; ``id * 4 + code``
         (code 1-3 for the ratings, 0 for any other text) keeps it under max(), so no
@@ -469,29 +530,44 @@ class SqlStatistics:
         only that range of the feedback index is read (the join keeps it exact).
         """
         if ids is None:
-            return dict.fromkeys(RATINGS, 0), 0, 0
+            return dict.fromkeys(RATINGS, 0), 0, 0, {}
         c = CaseRow.__table__.c
         f = FeedbackRow.__table__.c
         rated = and_(f.kind == "satisfaction", f.rating.is_not(None), f.rating != "")
         code = case(*((f.rating == r, i) for i, r in enumerate(RATINGS, 1)), else_=_0)
         follow_up = f.kind == "follow_up"
+        # Only the rows that can count: a rating, or a follow-up answered unsolved or with
+        # retaliation (most feedback rows are neither: unanswered, or solved without harm),
+        # so the join and the per-case groups hold a fraction of the period's feedback.
+        useful = or_(rated, and_(follow_up, or_(f.solved == false(), f.retaliation == true())))
         per_case = (
             select(
+                c.unit_id.label("unit_id"),
                 func.max(case((rated, f.id * 4 + code))).label("latest"),
                 func.max(_one(and_(follow_up, f.solved == false()))).label("unsolved"),
                 func.max(_one(and_(follow_up, f.retaliation == true()))).label("harmed"),
             )
             .select_from(FeedbackRow.__table__.join(CaseRow.__table__, c.id == f.case_id))
-            .where(period, f.case_id >= ids[0], f.case_id <= ids[1])
-            .group_by(f.case_id)
+            .where(period, useful, f.case_id >= ids[0], f.case_id <= ids[1])
+            .group_by(f.case_id, c.unit_id)
             .subquery()
         )
         latest = per_case.c.latest % 4
         stmt = select(
+            per_case.c.unit_id,
             *(func.sum(_one(latest == i)) for i in range(1, len(RATINGS) + 1)),
             func.sum(per_case.c.unsolved),
             func.sum(per_case.c.harmed),
-        )
-        *counts, unsolved, retaliations = (await self._s.execute(stmt)).one()
-        ratings = {r: int(n or 0) for r, n in zip(RATINGS, counts, strict=True)}
-        return ratings, int(unsolved or 0), int(retaliations or 0)
+        ).group_by(per_case.c.unit_id)
+        ratings = dict.fromkeys(RATINGS, 0)
+        unsolved = retaliations = 0
+        satisfaction: dict[int | None, Rate] = {}
+        for unit_id, *counts, unit_unsolved, unit_harmed in await self._s.execute(stmt):
+            per_rating = [int(n or 0) for n in counts]
+            for rating, n in zip(RATINGS, per_rating, strict=True):
+                ratings[rating] += n
+            unsolved += int(unit_unsolved or 0)
+            retaliations += int(unit_harmed or 0)
+            per = dict(zip(RATINGS, per_rating, strict=True))
+            satisfaction[unit_id] = Rate(per["satisfied"] + per["basic"], sum(per_rating))
+        return ratings, unsolved, retaliations, satisfaction

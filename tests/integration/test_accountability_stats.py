@@ -1,6 +1,8 @@
 """Statistics on a seeded data set whose figures were computed by hand: the rates, the
 merging of small categories, the CSV/XLSX exports, the chart, ``/stats`` in the admin
-chat and ``xinfang stats`` on the command line."""
+chat and ``xinfang stats`` on the command line.
+
+The group: 本集团 (JT) → 甲公司 (A: 一分厂 A1, 二分厂 A2), 乙公司 (B: 三分厂 B1)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,31 @@ import io
 import os
 import re
 import struct
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.container import Container
-from bot.stats import build_report, report_csv, report_text, report_xlsx
-from bot.stats_chart import HEIGHT_PX, WIDTH_PX, cjk_font, render_chart
+from bot.stats import (
+    build_report,
+    report_csv,
+    report_text,
+    report_xlsx,
+    unit_figures,
+    units_csv,
+    units_text,
+)
+from bot.stats_chart import (
+    HEIGHT_PX,
+    WIDTH_PX,
+    cjk_font,
+    render_chart,
+    render_unit_chart,
+    unit_chart_height,
+)
 from handlers.officer import stats_period
 from petitions.case import Case
 from petitions.categories import Category
@@ -31,7 +50,7 @@ from tests.helpers.databases import (  # noqa: F401 - fixtures
     reused_database_url,
     shared_postgres_database,
 )
-from tests.helpers.flow import add_officer
+from tests.helpers.flow import add_officer, admin_chat
 
 AS_OF = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
 POLICY = DeadlinePolicy()
@@ -41,10 +60,27 @@ def d(month: int, day: int) -> datetime:
     return datetime(2026, month, day, 2, 0, tzinfo=UTC)
 
 
-async def seed(container: Container) -> None:
-    """Ten cases (see the expectations below for the arithmetic)."""
+async def seed_group(container: Container) -> dict[str, int]:
+    """The group's units: ids by code."""
     async with container.uow() as uow:
-        wang = await uow.officers.add("王专员", Role.OFFICER, d(1, 1), unit="一分厂")
+        root = await uow.units.add("JT", "本集团", None, d(1, 1))
+        a = await uow.units.add("A", "甲公司", root.id, d(1, 1))
+        b = await uow.units.add("B", "乙公司", root.id, d(1, 1))
+        a1 = await uow.units.add("A1", "一分厂", a.id, d(1, 1))
+        a2 = await uow.units.add("A2", "二分厂", a.id, d(1, 1))
+        b1 = await uow.units.add("B1", "三分厂", b.id, d(1, 1))
+        await uow.commit()
+    return {u.code: u.id for u in (root, a, b, a1, a2, b1)}
+
+
+UNIT_OF = {"一分厂": "A1", "二分厂": "A2", "三分厂": "B1"}
+
+
+async def seed(container: Container) -> dict[str, int]:
+    """Ten cases (see the expectations below for the arithmetic); the unit ids by code."""
+    units = await seed_group(container)
+    async with container.uow() as uow:
+        wang = await uow.officers.add("王专员", Role.OFFICER, d(1, 1), unit_id=units["A1"])
         await uow.commit()
     S = CaseState
     rows = [
@@ -126,7 +162,9 @@ async def seed(container: Container) -> None:
                 anonymous=True,
                 locale="zh_CN",
                 created_at=created,
-                owner_unit=unit,
+                unit_id=units[UNIT_OF[unit]],
+                # Cases 1-3 came up to their unit for a conflict of interest.
+                conflict="leadership" if n <= 3 else None,
             )
             await uow.cases.add(
                 case, normalize_tracking_code(generate_tracking_code()), None, None
@@ -152,6 +190,7 @@ async def seed(container: Container) -> None:
         harmed.solved, harmed.retaliation = True, True
         await uow.feedback.save(harmed)
         await uow.commit()
+    return units
 
 
 async def year_report(container: Container):  # type: ignore[no-untyped-def]
@@ -176,7 +215,7 @@ async def test_the_rates_match_the_hand_computed_figures(container: Container) -
     assert r.ratings == {"satisfied": 1, "basic": 1, "unsatisfied": 1}
     # Handling time: 46, 89 and 80 days → median 80.
     assert r.median_handling_days == 80.0
-    assert r.overdue_by_owner == {"王专员": 2, "二分厂": 1} and r.overdue_total == 3
+    assert r.overdue_by_owner == {"王专员": 2, "甲公司/二分厂": 1} and r.overdue_total == 3
     assert (r.reviews, r.retaliations, r.unsolved) == (1, 1, 1)
     assert r.by_state == {
         "closed": 3,
@@ -189,9 +228,9 @@ async def test_the_rates_match_the_hand_computed_figures(container: Container) -
     # 一分厂: pay 3 stays; labor 1 + insurance 2 merge into 3. 二分厂: safety 3.
     # 三分厂 has one case: pooled with the other small units, its category merged.
     assert r.by_unit_category == [
-        ("一分厂", "pay", 3),
-        ("一分厂", MERGED, 3),
-        ("二分厂", "safety", 3),
+        ("甲公司/一分厂", "pay", 3),
+        ("甲公司/一分厂", MERGED, 3),
+        ("甲公司/二分厂", "safety", 3),
         (OTHER_UNITS, MERGED, 1),
     ]
     assert r.by_category == {MERGED: 4, "pay": 3, "safety": 3}
@@ -219,7 +258,7 @@ async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
         "申请复查：少于3 件；反映打击报复：少于3 件；回头望未解决：少于3 件",
         # 王专员 2 and 二分厂 1 are pooled: a name with "<3" would say it has overdue cases.
         "超期案件：3 件（按负责人：其他负责人（合并） 3）",
-        "一分厂：薪酬福利 3，其他（合并） 3",
+        "甲公司/一分厂：薪酬福利 3，其他（合并） 3",
         "其他单位（合并）：其他（合并） 少于3",
         "按渠道：telegram 5，web 3，wecom 少于3",
     ):
@@ -234,7 +273,7 @@ async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
     assert values[("rate", "on_time_completion")] == "0.4"
     assert values[("rate", "satisfaction")] == "0.6667"
     assert values[("summary", "median_handling_days")] == "80.0"
-    assert values[("unit:一分厂", "其他（合并）")] == "3"
+    assert values[("unit:甲公司/一分厂", "其他（合并）")] == "3"
     assert values[("summary", "retaliations")] == "少于3"
     assert values[("unit:其他单位（合并）", "其他（合并）")] == "少于3"
 
@@ -309,13 +348,17 @@ async def test_stats_in_the_admin_chat_answer_with_figures_a_chart_and_exports(
     officer = await add_officer(container)
     replies = await officer.say("/stats 2026-01-01 2026-12-31")
     assert "及时受理率：71.4%（5/7）" in replies[0].text
-    files = replies[1].files
+    assert replies[1].text.startswith("🏢")
+    files = replies[2].files
     assert [(f.kind, f.name.rsplit(".", 1)[1]) for f in files] == [
         ("photo", "png"),
+        ("photo", "png"),
+        ("document", "csv"),
         ("document", "csv"),
         ("document", "xlsx"),
     ]
     assert _png_size(files[0].data) == (WIDTH_PX, HEIGHT_PX)
+    assert files[1].name.endswith("-units.png") and files[3].name.endswith("-units.csv")
     await officer.say("/stats 2026-12-31 2026-01-01")
     assert officer.text == container.translator.t("officer.stats_usage", "zh_CN")
 
@@ -434,3 +477,218 @@ async def test_xinfang_stats_refuses_a_period_shorter_than_the_minimum(
     monkeypatch.setenv("XINFANG_STATS_MIN_DAYS", "1")
     assert await asyncio.to_thread(main, argv[:5]) == 0
     assert "📊 信访统计 2026-03-01 至 2026-03-01" in capsys.readouterr().out
+
+
+# -- per unit ---------------------------------------------------------------------------------
+#
+# Per unit (handling unit, hand-computed): 一分厂 has cases 1-4, 9, 10 (acceptance 4/5,
+# completion 2/4, satisfaction 2/3, review 1, overdue 1 (9), conflicts 3); 二分厂 5-7
+# (acceptance 1/2, completion 0/1, overdue 2 (5, 6)); 三分厂 8 (withdrawn). So 甲公司 rolled
+# up: 9 cases, acceptance 5/7, completion 2/5, satisfaction 2/3, overdue 3, conflicts 3;
+# 乙公司 1 case: pooled with the root's own (none).
+
+
+async def staff(container: Container, unit: int | None, account: str) -> Any:
+    """An officer of a unit (None: no unit, sees all) in the admin chat."""
+    async with container.uow() as uow:
+        await uow.officers.add(
+            f"专员{account}", Role.OFFICER, d(1, 1), unit_id=unit, accounts={"telegram": account}
+        )
+        await uow.commit()
+    return admin_chat(container, account)
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+async def test_the_root_office_sees_every_company_rolled_up_with_small_units_pooled(
+    container: Container, clock: FakeClock
+) -> None:
+    units = await seed(container)
+    clock.now = AS_OF
+    officer = await staff(container, units["JT"], "801")
+    replies = await officer.say("/stats 2026-01-01 2026-12-31")
+    text = replies[1].text
+    lines = text.splitlines()
+    assert lines[0].startswith("🏢 按单位统计")
+    assert lines[1].startswith("本集团（合计）：案件 10 件，及时受理率 71.4%，按期办结率 40.0%")
+    assert (
+        "  甲公司：案件 9 件，及时受理率 71.4%，按期办结率 40.0%，满意率 66.7%，"
+        "申请复查 少于3 件（已作复查意见 少于3），申请复核 少于3 件（已作复核意见 少于3），"
+        "超期 3 件，利益冲突改由上级办理 3 件"
+    ) in lines
+    # 乙公司 (one case) and the root's own cases (none) are one pooled, masked row.
+    assert lines[-1].startswith("  其他单位（合并）：案件 少于3 件，及时受理率 —")
+    assert "乙公司" not in text and "三分厂" not in text
+    # No 督办 and no "changed the outcome" figures: nothing records them yet.
+    assert "督办" not in text and "改变" not in text
+    assert not re.search(r" [0-2] 件", text)
+
+
+async def test_an_officer_sees_the_statistics_of_their_own_subtree_only(
+    container: Container, clock: FakeClock
+) -> None:
+    units = await seed(container)
+    clock.now = AS_OF
+    plant = await staff(container, units["A1"], "802")
+    replies = await plant.say("/stats 2026-01-01 2026-12-31")
+    assert "案件总数：6 件" in replies[0].text and "及时受理率：80.0%（4/5）" in replies[0].text
+    head = "甲公司/一分厂（合计）：案件 6 件，及时受理率 80.0%，按期办结率 50.0%"
+    assert head in replies[1].text
+    everything = "\n".join(r.text for r in replies)
+    assert "二分厂" not in everything and "三分厂" not in everything
+    files = {f.name.rsplit("-", 1)[-1]: f.data for f in replies[2].files}
+    rows = csv_rows(files["units.csv"])
+    assert {row[0] for row in rows[1:]} == {"A1", ""}  # its own code, and the pooled row
+    company = await staff(container, units["A"], "803")
+    replies = await company.say("/stats 2026-01-01 2026-12-31")
+    assert "案件总数：9 件" in replies[0].text
+    lines = replies[1].text.splitlines()
+    assert lines[1].startswith("甲公司（合计）：案件 9 件")
+    assert [line.split("：")[0] for line in lines[2:]] == [
+        "  甲公司/一分厂",
+        "  甲公司/二分厂",
+        "  其他单位（合并）",  # 甲公司's own cases: none
+    ]
+    assert "三分厂" not in "\n".join(r.text for r in replies)
+
+
+async def test_the_unit_export_carries_the_codes_under_chinese_headers(
+    container: Container,
+) -> None:
+    units = await seed(container)
+    r = await year_report(container)
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+    figures = unit_figures(r, tree, None)
+
+    def tr(key: str, **params: object) -> str:
+        return container.translator.t(key, "zh_CN", **params)
+
+    rows = csv_rows(units_csv(figures, tr))
+    assert rows[0][:4] == ["单位代码", "单位", "范围", "案件数"]
+    assert "及时受理率" in rows[0] and "利益冲突改由上级办理" in rows[0]
+    assert not any("督办" in h or "改变" in h for h in rows[0])  # nothing records them
+    table = {(row[0], row[2]): row for row in rows[1:]}
+    # With everything under it: the root, 甲公司 and its two plants; 乙公司 and 三分厂
+    # (one case) pooled. Own cases: the two plants; the rest pooled.
+    assert [k for k in table if k[1] == "含下级"] == [
+        ("JT", "含下级"), ("A", "含下级"), ("A1", "含下级"), ("A2", "含下级"), ("", "含下级")
+    ]
+    assert [k for k in table if k[1] == "本级"] == [("A1", "本级"), ("A2", "本级"), ("", "本级")]
+    head = rows[0]
+    company = dict(zip(head, table[("A", "含下级")], strict=True))
+    assert company["单位"] == "甲公司" and company["案件数"] == "9"
+    assert company["及时受理率"] == "0.7143" and company["超期"] == "3"
+    assert company["满意率"] == "0.6667" and company["参与评价件数"] == "3"
+    plant2 = dict(zip(head, table[("A2", "本级")], strict=True))
+    assert plant2["按期办结率"] == "" and plant2["按期办结率计算件数"] == "少于3"
+    pooled = dict(zip(head, table[("", "本级")], strict=True))
+    assert pooled["单位"] == "其他单位（合并）" and pooled["案件数"] == "少于3"
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(report_xlsx(r, tr, POLICY, figures)))
+    assert book.sheetnames[-1] == "unit_figures"
+    sheet = [list(row) for row in book["unit_figures"].iter_rows(values_only=True)]
+    assert sheet[0][:2] == ["单位代码", "单位"] and sheet[2][:4] == ["A", "甲公司", "含下级", 9]
+    assert units["A"] and len(sheet) == len(rows)
+
+
+async def test_the_unit_chart_ranks_the_units_by_a_rate(container: Container) -> None:
+    await seed(container)
+    r = await year_report(container)
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+    a = tree.by_code("A")
+    assert a is not None
+
+    def tr(key: str, **params: object) -> str:
+        return container.translator.t(key, "zh_CN", **params)
+
+    figures = unit_figures(r, tree, a.id, rank_by="on_time_acceptance")
+    png = render_unit_chart(r, figures, tr, POLICY)
+    # Three rows: 一分厂 (80.0%), 二分厂 (two counted: no rate) and the pooled own cases.
+    assert _png_size(png) == (WIDTH_PX, unit_chart_height(3))
+    from matplotlib.image import imread
+
+    rgb = (imread(io.BytesIO(png))[:, :, :3] * 255).round().astype(int)
+    purple = (abs(rgb - [0x8E, 0x44, 0xAD]).sum(axis=2) <= 6).any(axis=1)
+    runs = int((purple[1:] & ~purple[:-1]).sum() + purple[0])
+    assert runs == 1  # one bar: the only rate over 3 or more cases
+
+
+async def test_a_case_moving_between_small_units_leaves_the_unit_figures_unchanged(
+    container: Container,
+) -> None:
+    units = await seed(container)
+    r = await year_report(container)
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+
+    def tr(key: str, **params: object) -> str:
+        return container.translator.t(key, "zh_CN", **params)
+
+    def views(report: Any) -> tuple[str, bytes, bytes]:
+        figures = unit_figures(report, tree, None)
+        return units_text(figures, tr), units_csv(figures, tr), render_unit_chart(
+            report, figures, tr, POLICY
+        )
+
+    # 三分厂's case handled by 乙公司 instead (三分厂 1 → 0, 乙公司 0 → 1), or by the
+    # root's office (乙公司 and 三分厂 0, the root's own 0 → 1): every such unit is pooled.
+    moved = dict(r.by_unit)
+    one = moved.pop(units["B1"])
+    assert one.cases == 1
+    for target in ("B", "JT"):
+        other = replace(r, by_unit={**moved, units[target]: one})
+        assert views(r) == views(other), target
+    # A second case there (1 → 2) changes the totals it is part of, not 三分厂's row.
+    two = replace(r, by_unit={**r.by_unit, units["B1"]: one + one})
+    assert units_csv(unit_figures(two, tree, units["B"]), tr) == units_csv(
+        unit_figures(r, tree, units["B"]), tr
+    )
+
+
+async def test_xinfang_stats_shows_one_units_own_figures_or_its_subtrees_rolled_up(
+    container: Container,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    from bot.cli import main
+
+    await seed(container)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr("bot.container.utc_now", lambda: AS_OF)
+    period = ["stats", "--from", "2026-01-01", "--to", "2026-12-31"]
+    assert await asyncio.to_thread(main, [*period, "--unit", "A1"]) == 0
+    out = capsys.readouterr().out
+    assert "案件总数：6 件" in out and "🏢 本单位统计（仅本级）" in out
+    assert "甲公司/一分厂：案件 6 件，及时受理率 80.0%" in out
+    assert await asyncio.to_thread(main, [*period, "--unit", "A"]) == 0
+    out = capsys.readouterr().out  # 甲公司's own cases: none
+    assert "甲公司：案件 少于3 件" in out and "案件总数：少于3 件" in out
+    argv = [
+        *period,
+        "--unit",
+        "A",
+        "--rollup",
+        "--rank",
+        "acceptance",
+        "--units-csv",
+        str(tmp_path / "u.csv"),
+        "--units-chart",
+        str(tmp_path / "u.png"),
+    ]
+    assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr().out
+    assert "案件总数：9 件" in out and "甲公司（合计）：案件 9 件" in out
+    assert "  甲公司/一分厂：案件 6 件" in out and "  甲公司/二分厂：案件 3 件" in out
+    rows = csv_rows((tmp_path / "u.csv").read_bytes())
+    assert [row[0] for row in rows[1:]] == ["A", "A1", "A2", "", "A1", "A2", ""]
+    assert _png_size((tmp_path / "u.png").read_bytes())[0] == WIDTH_PX
+    assert await asyncio.to_thread(main, [*period, "--unit", "NOPE"]) == 2
+    assert "NOPE" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Statistics counted by the database match the per-case definitions in
-:mod:`petitions.statistics`, on both databases and at any size.
+:mod:`petitions.statistics`, on both databases and at any size, for the whole group and
+for one part of it (an officer's subtree), per unit and in all.
 
 The reference is the computation statistics used before they moved into SQL: every case
 of the period loaded (``load_facts`` below, kept here as the oracle) and counted one by
@@ -33,7 +34,15 @@ from petitions.deadlines import (
 )
 from petitions.roles import Role
 from petitions.states import CaseState
-from petitions.statistics import NO_OWNER, RATINGS, CaseFacts, Report, compute_report
+from petitions.statistics import (
+    NO_OWNER,
+    RATINGS,
+    CaseFacts,
+    Report,
+    UnitCounts,
+    compute_report,
+    rollup,
+)
 from storage.models import CaseRow, FeedbackRow
 from storage.statistics import working_day_table
 from tests.helpers.databases import (  # noqa: F401 - fixtures
@@ -69,6 +78,7 @@ async def load_facts(
 ) -> list[CaseFacts]:
     """The facts of the cases registered in [start, end), loaded case by case (the way
     statistics were computed before the SQL, kept as the reference)."""
+    tree = await uow.units.tree()
     cases = await uow.cases.created_between(start, end)
     answers = await uow.feedback.for_cases([c.id for c in cases if c.id is not None])
     officers = {o.id: o for o in await uow.officers.list(include_inactive=True)}
@@ -92,8 +102,8 @@ async def load_facts(
                 category=c.category.value,
                 state=c.state,
                 channel=c.channel,
-                unit=c.owner_unit or (officer.unit if officer else None) or NO_OWNER,
-                owner=officer.name if officer else (c.owner_unit or NO_OWNER),
+                unit=tree.path_name(c.unit_id) or NO_OWNER,
+                owner=officer.name if officer else (tree.path_name(c.unit_id) or NO_OWNER),
                 created_at=c.created_at,
                 decided_at=c.decided_at,
                 responded_at=c.responded_at,
@@ -105,20 +115,45 @@ async def load_facts(
                 rating=rating.get(c.id),
                 unsolved=c.id in unsolved,
                 retaliation=c.id in retaliation,
+                unit_id=c.unit_id,
+                reviewed=c.reviewed_at is not None,
+                recheck_requested=c.recheck_requested_at is not None,
+                rechecked=c.rechecked_at is not None,
+                conflict=c.conflict is not None,
             )
         )
     return facts
 
 
 async def both_reports(
-    container: Container, start: datetime, end: datetime, now: datetime, policy: DeadlinePolicy
+    container: Container,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    policy: DeadlinePolicy,
+    scope: frozenset[int] | None = None,
 ) -> tuple[Report, Report]:
-    """The report counted by SQL and the one counted case by case."""
+    """The report counted by SQL and the one counted case by case (of a scope's units)."""
     async with container.uow() as uow:
-        sql = await build_report(uow, start, end, now, policy)
+        sql = await build_report(uow, start, end, now, policy, scope=scope)
     async with container.uow() as uow:
         facts = await load_facts(uow, start, end, now)
+    if scope is not None:
+        facts = [f for f in facts if f.unit_id in scope]
     return sql, compute_report(facts, policy, start=start, end=end, as_of=now)
+
+
+async def seed_group(container: Container) -> dict[str, int]:
+    """本集团 → 甲公司 (一分厂, 二分厂), 乙公司 (三分厂): the unit ids by code."""
+    async with container.uow() as uow:
+        root = await uow.units.add("JT", "本集团", None, YEAR_START)
+        a = await uow.units.add("A", "甲公司", root.id, YEAR_START)
+        b = await uow.units.add("B", "乙公司", root.id, YEAR_START)
+        a1 = await uow.units.add("A1", "一分厂", a.id, YEAR_START)
+        a2 = await uow.units.add("A2", "二分厂", a.id, YEAR_START)
+        b1 = await uow.units.add("B1", "三分厂", b.id, YEAR_START)
+        await uow.commit()
+    return {u.code: u.id for u in (root, a, b, a1, a2, b1)}
 
 
 def _moment(rng: random.Random, start: datetime, days: float) -> datetime:
@@ -147,11 +182,18 @@ async def seed_random(container: Container, n: int, seed: int) -> None:
     rng = random.Random(seed)
     states = list(CaseState)
     channels = ["telegram", "wecom", "web"]
-    units = ["一分厂", "二分厂", "三分厂", "机关", ""]
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+    if tree.by_code("JT") is None:
+        await seed_group(container)
+        async with container.uow() as uow:
+            tree = await uow.units.tree()
+    code = {u.code: u.id for u in tree.walk()}
+    units = [code["A1"], code["A2"], code["B1"], code["A"], code["JT"]]
     async with container.uow() as uow:
         officers = [
-            await uow.officers.add(f"专员{i}", Role.OFFICER, YEAR_START, unit=unit)
-            for i, unit in enumerate(["一分厂", "二分厂", None, "", "一分厂"])
+            await uow.officers.add(f"专员{i}", Role.OFFICER, YEAR_START, unit_id=unit)
+            for i, unit in enumerate([code["A1"], code["A2"], None, None, code["A1"]])
         ]
         await uow.officers.deactivate(officers[-1].id)  # still counted for its old cases
         await uow.commit()
@@ -171,7 +213,8 @@ async def seed_random(container: Container, n: int, seed: int) -> None:
                 anonymous=True,
                 locale="zh_CN",
                 created_at=created,
-                owner_unit=rng.choice([*units, None, None]),
+                unit_id=rng.choice([*units, None, None]),
+                conflict=rng.choice([None, None, None, "leadership", "discipline"]),
             )
             await uow.cases.add(
                 case, normalize_tracking_code(generate_tracking_code()), None, None
@@ -193,8 +236,14 @@ async def seed_random(container: Container, n: int, seed: int) -> None:
                     case.responded_at = _answer(rng, case.decided_at, 60)
             elif state is CaseState.EXTENDED:
                 case.extension_days = rng.choice([10, 30])
-            if rng.random() < 0.1:
+            if rng.random() < 0.25:
                 case.review_requested_at = created + timedelta(days=90)
+                if rng.random() < 0.7:
+                    case.reviewed_at = created + timedelta(days=100)
+                    if rng.random() < 0.5:
+                        case.recheck_requested_at = created + timedelta(days=110)
+                        if rng.random() < 0.6:
+                            case.rechecked_at = created + timedelta(days=120)
             if state is CaseState.CLOSED:
                 case.closed_at = (case.responded_at or created) + timedelta(days=31)
             owner = rng.choice([None, None, *officers])
@@ -237,6 +286,82 @@ async def test_sql_statistics_match_the_case_by_case_definitions_on_random_cases
         assert 0 < rate.hits < rate.total
     assert year.overdue_total and year.reviews and year.retaliations and year.unsolved
     assert NO_OWNER in {u for u, _c, _n in year.by_unit_category} | set(year.overdue_by_owner)
+    # Per unit: every unit and the cases without one have their own counts, and every
+    # per-unit figure is reached by the data.
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+    b = tree.by_code("B")
+    assert b is not None  # 乙公司 handles no case itself: only its plant does
+    assert set(year.by_unit) == {*(u.id for u in tree.walk()), None} - {b.id}
+    every = sum(year.by_unit.values(), UnitCounts())
+    assert every.cases == year.total and every.reviews == year.reviews
+    assert every.on_time_acceptance == year.on_time_acceptance
+    assert every.on_time_completion == year.on_time_completion
+    assert every.satisfaction == year.satisfaction
+    assert every.overdue == year.overdue_total
+    for figure in ("reviews_decided", "rechecks", "rechecks_decided", "conflicts"):
+        assert getattr(every, figure) > 0, figure
+
+
+async def test_a_channel_counted_in_no_fixed_column_is_still_counted(
+    container: Container,
+) -> None:
+    # States and channels are summed in the totals' scan; a case from the console (a
+    # channel outside that list) makes the sums fall short, and they are counted again.
+    await seed_random(container, 60, seed=31)
+    async with container.uow() as uow:
+        case = Case(
+            category=Category.PAY,
+            description="控制台",
+            channel="console",
+            anonymous=True,
+            locale="zh_CN",
+            created_at=datetime(2026, 6, 1, tzinfo=UTC),
+        )
+        await uow.cases.add(case, normalize_tracking_code(generate_tracking_code()), None, None)
+        await uow.commit()
+    sql, reference = await both_reports(container, YEAR_START, YEAR_END, AS_OF, DeadlinePolicy())
+    assert sql == reference and sql.by_channel["console"] == 1
+    assert sum(sql.by_state.values()) == sql.total == sum(sql.by_channel.values())
+
+
+async def test_a_scope_counts_only_the_cases_of_its_units(container: Container) -> None:
+    await seed_random(container, 300, seed=21)
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+    a, a1 = tree.by_code("A"), tree.by_code("A1")
+    assert a is not None and a1 is not None
+    for policy in (DeadlinePolicy(), WorkingDaysPolicy()):
+        for scope in (tree.subtree(a.id), frozenset({a1.id}), frozenset()):
+            sql, reference = await both_reports(
+                container, YEAR_START, YEAR_END, AS_OF, policy, scope
+            )
+            assert sql == reference
+            assert set(sql.by_unit) <= scope
+    part, _ = await both_reports(
+        container, YEAR_START, YEAR_END, AS_OF, DeadlinePolicy(), tree.subtree(a.id)
+    )
+    whole, _ = await both_reports(container, YEAR_START, YEAR_END, AS_OF, DeadlinePolicy())
+    assert 0 < part.total < whole.total
+    assert part.total == sum(whole.by_unit[u].cases for u in tree.subtree(a.id))
+
+
+async def test_rolled_up_counts_add_each_subtree_from_the_per_unit_groups(
+    container: Container,
+) -> None:
+    await seed_random(container, 300, seed=22)
+    sql, reference = await both_reports(container, YEAR_START, YEAR_END, AS_OF, DeadlinePolicy())
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+    rolled = rollup(sql.by_unit, tree)
+    root, a = tree.by_code("JT"), tree.by_code("A")
+    assert root is not None and a is not None
+    # The root's subtree is every case with a unit; 甲公司's is its own and its plants'.
+    assert rolled[root.id].cases == sql.total - sql.by_unit[None].cases
+    assert rolled[a.id] == sum(
+        (sql.by_unit.get(u, UnitCounts()) for u in tree.subtree(a.id)), UnitCounts()
+    )
+    assert rollup(reference.by_unit, tree) == rolled
 
 
 async def test_an_empty_period_counts_nothing(container: Container) -> None:
@@ -287,10 +412,10 @@ async def test_statistics_decrypt_nothing_and_their_queries_do_not_grow_with_the
     after = {name: await shape(policy) for name, policy in POLICIES.items()}
     # As many statements with as many parameters for 120 cases as for 40: no id lists.
     assert after == before
-    # The totals, one small grouped count per breakdown (unit and category, state, channel,
-    # overdue owners), the ratings, the follow-ups, the median (and for working days their
-    # range and, on SQLite, filling the day table from one value).
-    assert all(7 <= len(counts) <= 17 for counts in after.values()), after
+    # The totals per unit and category (states and channels counted in the same scan), the
+    # units, the overdue owners, the ratings and follow-ups per unit, the median (and for
+    # working days their range and, on SQLite, filling the day table from one value).
+    assert all(5 <= len(counts) <= 16 for counts in after.values()), after
     assert max(max(counts) for counts in after.values()) < 80, after
 
 
@@ -317,10 +442,11 @@ def test_the_working_day_table_numbers_the_days_as_the_policy_counts_them() -> N
 
 
 def _bulk_rows(
-    n: int, seed: int
+    n: int, seed: int, units: list[int]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[CaseFacts]]:
     """``n`` cases in 2026 and their feedback as rows for a Core insert, and the same
-    cases as the facts the reference counts (no officers: unit and owner are the unit)."""
+    cases as the facts the reference counts (no officers: unit and owner are the unit;
+    ``units`` are the ids of 单位0 … 单位22, children of the root)."""
     rng = random.Random(seed)
     cases: list[dict[str, Any]] = []
     feedback: list[dict[str, Any]] = []
@@ -337,6 +463,7 @@ def _bulk_rows(
             else None
         )
         unit = f"单位{i % 23}" if i % 11 else None
+        unit_id = units[i % 23] if i % 11 else None
         deadline = created + timedelta(days=15 + i % 200)
         cases.append(
             {
@@ -350,7 +477,8 @@ def _bulk_rows(
                 "description_ct": b"x",
                 "contact_reachable": False,
                 "contact_mode": "code",
-                "owner_unit": unit,
+                "unit_id": unit_id,
+                "conflict": "leadership" if i % 17 == 0 else None,
                 "priority": 0,
                 "extension_days": 30 if i % 7 == 0 else None,
                 "created_at": created,
@@ -359,6 +487,9 @@ def _bulk_rows(
                 "responded_at": responded,
                 "deadline_at": deadline,
                 "review_requested_at": created if i % 97 == 0 else None,
+                "reviewed_at": created if i % 194 == 0 else None,
+                "recheck_requested_at": created if i % 388 == 0 else None,
+                "rechecked_at": created if i % 776 == 0 else None,
             }
         )
         rating = RATINGS[i % 3] if responded and (i // 12) % 2 else None
@@ -385,6 +516,11 @@ def _bulk_rows(
                 rating=rating,
                 unsolved=unsolved,
                 retaliation=harmed,
+                unit_id=unit_id,
+                reviewed=i % 194 == 0,
+                recheck_requested=i % 388 == 0,
+                rechecked=i % 776 == 0,
+                conflict=i % 17 == 0,
             )
         )
     return cases, feedback, facts
@@ -418,7 +554,13 @@ async def test_statistics_of_forty_thousand_cases_in_one_period_are_exact(
 ) -> None:
     # Past PostgreSQL's 32,767 query arguments, where a list of the period's case ids
     # failed ("number of query arguments cannot exceed 32767").
-    cases, feedback, facts = _bulk_rows(40_000, seed=7)
+    async with container.uow() as uow:
+        root = await uow.units.add("JT", "本集团", None, YEAR_START)
+        units = [
+            (await uow.units.add(f"U{k}", f"单位{k}", root.id, YEAR_START)).id for k in range(23)
+        ]
+        await uow.commit()
+    cases, feedback, facts = _bulk_rows(40_000, seed=7, units=units)
     await _insert(container, CaseRow.__table__, cases)
     await _insert(container, FeedbackRow.__table__, feedback)
     for policy in (DeadlinePolicy(), WorkingDaysPolicy()):
@@ -429,3 +571,16 @@ async def test_statistics_of_forty_thousand_cases_in_one_period_are_exact(
     assert report.total == 40_000
     assert report.on_time_acceptance.total > 30_000 and report.satisfaction.total > 2_000
     assert report.unsolved == 40_000 // 13 and report.retaliations == 40_000 // 31
+    assert len(report.by_unit) == 24 and report.by_unit[units[0]].cases > 1_000
+    # One part of the group: its units' cases only, the same as counted one by one.
+    scope = frozenset(units[:5])
+    async with container.uow() as uow:
+        part = await build_report(uow, YEAR_START, YEAR_END, AS_OF, DeadlinePolicy(), scope=scope)
+    expected = compute_report(
+        [f for f in facts if f.unit_id in scope],
+        DeadlinePolicy(),
+        start=YEAR_START,
+        end=YEAR_END,
+        as_of=AS_OF,
+    )
+    assert part == expected and set(part.by_unit) == scope

@@ -29,6 +29,7 @@ from petitions.statistics import (
     shown,
     suppress,
 )
+from petitions.units import Unit, UnitTree
 
 POLICY = DeadlinePolicy()
 START = datetime(2026, 2, 28, 16, 0, tzinfo=UTC)  # 2026-03-01 in Beijing
@@ -238,3 +239,90 @@ def test_the_minimum_period_is_a_setting_of_28_days_by_default() -> None:
     assert load_settings({"XINFANG_STATS_MIN_DAYS": "90"}).stats_min_days == 90
     with pytest.raises(SettingsError, match="XINFANG_STATS_MIN_DAYS"):
         load_settings({"XINFANG_STATS_MIN_DAYS": "0"})
+
+
+# -- per unit -------------------------------------------------------------------------------
+
+GROUP = UnitTree(
+    [
+        Unit(1, "JT", "本集团", None),
+        Unit(2, "A", "甲公司", 1),
+        Unit(3, "A1", "一分厂", 2),
+        Unit(4, "A2", "二分厂", 2),
+        Unit(5, "B", "乙公司", 1),
+        Unit(6, "B1", "三分厂", 5),
+    ]
+)
+
+
+def unit_base() -> list[CaseFacts]:
+    """Twelve cases at 一分厂 and three at 二分厂: every unit figure is 3 or more, or 0."""
+    return [replace(case(n), unit_id=3) for n in range(12)] + [
+        replace(case(n), unit_id=4, unit="二分厂") for n in range(12, 15)
+    ]
+
+
+# Each pair differs in one case and moves a unit's figure between 0 and 1 or 1 and 2 (the
+# total stays the same: the case moves between two small cells).
+UNIT_PAIRS: dict[str, tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]] = {
+    "small unit 0 vs 1": ({0: {"unit_id": 5}}, {0: {"unit_id": 6}}),
+    "small unit 1 vs 2": ({0: {"unit_id": 5}, 1: {"unit_id": 6}}, {0: {"unit_id": 6}, 1: {"unit_id": 6}}),  # noqa: E501
+    "root's own 0 vs 1": ({0: {"unit_id": 6}}, {0: {"unit_id": 1}}),
+    "conflict 0 vs 1": ({}, {0: {"conflict": True}}),
+    "conflict 1 vs 2": ({0: {"conflict": True}}, {0: {"conflict": True}, 1: {"conflict": True}}),
+    "recheck 0 vs 1": ({}, {0: {"recheck_requested": True}}),
+    "review decided 1 vs 2": (
+        {0: {"reviewed": True}},
+        {0: {"reviewed": True}, 1: {"reviewed": True}},
+    ),
+    "overdue at a small plant 1 vs 2": (
+        {12: {"overdue": True}},
+        {12: {"overdue": True}, 13: {"overdue": True}},
+    ),
+}
+
+
+def with_unit_changes(changes: dict[int, dict[str, Any]]) -> list[CaseFacts]:
+    facts = unit_base()
+    for n, fields in changes.items():
+        facts[n] = replace(facts[n], **fields)
+    return facts
+
+
+@pytest.mark.parametrize("top", [None, 2, 5])
+@pytest.mark.parametrize("name", list(UNIT_PAIRS))
+def test_a_one_case_change_below_three_leaves_the_unit_figures_unchanged(
+    name: str, top: int | None
+) -> None:
+    from bot.stats import unit_figures, units_csv, units_text
+
+    first, second = (report(with_unit_changes(c)) for c in UNIT_PAIRS[name])
+    assert first.by_unit != second.by_unit  # the exact figures do differ
+    for locale in ("zh_CN", "en"):
+        t = tr_for(locale)
+        a, b = (unit_figures(r, GROUP, top) for r in (first, second))
+        assert units_text(a, t) == units_text(b, t)
+        assert units_csv(a, t) == units_csv(b, t)
+        assert xlsx_cells(report_xlsx(first, t, POLICY, a))["unit_figures"] == xlsx_cells(
+            report_xlsx(second, t, POLICY, b)
+        )["unit_figures"]
+
+
+@pytest.mark.parametrize("name", ["small unit 1 vs 2", "overdue at a small plant 1 vs 2"])
+def test_a_one_case_change_below_three_leaves_the_unit_chart_unchanged(name: str) -> None:
+    from bot.stats import unit_figures
+    from bot.stats_chart import render_unit_chart
+
+    first, second = (report(with_unit_changes(c)) for c in UNIT_PAIRS[name])
+    a, b = (unit_figures(r, GROUP, None) for r in (first, second))
+    assert render_unit_chart(first, a, tr, POLICY) == render_unit_chart(second, b, tr, POLICY)
+
+
+def test_a_unit_of_three_cases_is_listed_by_name_and_two_are_pooled() -> None:
+    from bot.stats import unit_figures, units_text
+
+    three = units_text(unit_figures(report(unit_base()), GROUP, 2), tr)
+    assert "  甲公司/二分厂：案件 3 件" in three
+    two = unit_base()[:-1]
+    text = units_text(unit_figures(report(two), GROUP, 2), tr)
+    assert "二分厂" not in text and "  其他单位（合并）：案件 少于3 件" in text
