@@ -56,7 +56,7 @@ async def _seed(local_mode: LocalMode) -> dict[str, int]:
             "deadline_at": None if n % 5 == 4 else now + ((n * 7) % 40 - 5) * day,
             "state": states[n % 5],
             "category": ("pay", "labor", "safety", "insurance")[n % 4],
-            "owner_unit": UNITS[n % 4],
+            "unit": UNITS[n % 4],
             "channel": ("telegram", "wecom", "web")[n % 3],
         }
         for n in range(34)

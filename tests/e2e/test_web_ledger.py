@@ -102,7 +102,7 @@ async def desk(web: WebServer) -> Desk:
             "created_at": now - 10 * day,
             "deadline_at": now + 5 * day,
             "owner_officer_id": officers["li"],
-            "owner_unit": "第一车间",
+            "unit": "第一车间",
             "state": "accepted",
             "channel": "web",
         },
@@ -110,7 +110,7 @@ async def desk(web: WebServer) -> Desk:
         "heater": {
             "created_at": now - 40 * day,
             "deadline_at": now - 2 * day,
-            "owner_unit": "第二车间",
+            "unit": "第二车间",
             "state": "in_progress",
             "category": "labor",
             "channel": "wecom",

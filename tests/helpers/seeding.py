@@ -15,15 +15,31 @@ from petitions.codes import format_case_number
 from storage.models import CaseRow
 from storage.vault import aad
 
-__all__ = ["seed_cases"]
+__all__ = ["seed_cases", "seed_units"]
 
 _CHUNK = 500
 
 
+async def seed_units(container: Container, names: Sequence[str]) -> dict[str, int]:
+    """The ids of units with these names, made (under a root 本集团, code JT) when missing."""
+    now = container.services.clock()
+    async with container.uow() as uow:
+        tree = await uow.units.tree()
+        root = tree.root or await uow.units.add("JT", "本集团", None, now)
+        found = {u.name: u.id for u in tree}
+        for n, name in enumerate(names, start=len(tree) + 1):
+            if name not in found:
+                found[name] = (await uow.units.add(f"T{n:03d}", name, root.id, now)).id
+        await uow.commit()
+    return {name: found[name] for name in names}
+
+
 async def seed_cases(container: Container, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Insert cases; each row names CaseRow columns (``state``, ``deadline_at``, …) over
-    defaults of a registered, anonymous pay petition. Returns the new ids in order."""
+    defaults of a registered, anonymous pay petition, or ``unit``: a unit's name (made under
+    the root when missing). Returns the new ids in order."""
     vault = container.uow.vault
+    unit_ids = await seed_units(container, sorted({r["unit"] for r in rows if r.get("unit")}))
     async with container.uow() as uow:
         top = (await uow.session.execute(select(func.max(CaseRow.id)))).scalar_one() or 0
         ids: list[int] = []
@@ -50,6 +66,9 @@ async def seed_cases(container: Container, rows: Sequence[Mapping[str, Any]]) ->
                 "updated_at": created,
             }
             value.update(row)
+            if "unit" in value:
+                name = value.pop("unit")
+                value["unit_id"] = value["origin_unit_id"] = unit_ids.get(name)
             for column in CaseRow.__table__.columns:  # one shape for a multi-row VALUES
                 value.setdefault(column.name, None)
             values.append(value)

@@ -112,12 +112,14 @@ async def add_web_officer(
     role: Role = Role.OFFICER,
     *,
     totp: bool = True,
+    unit_id: int | None = None,
 ) -> int:
-    """Register an officer with a web login; return the officer id."""
+    """Register an officer (of a unit: they see its subtree) with a web login; return the
+    officer id."""
     now = container.services.clock()
     hashed = await asyncio.to_thread(hash_password, password)
     async with container.uow() as uow:
-        officer = await uow.officers.add(name, role, now)
+        officer = await uow.officers.add(name, role, now, unit_id=unit_id)
         await uow.web.set_login(officer.id, login, hashed, now)
         if totp and role is Role.CUSTODIAN:  # custodians must sign in with a second factor
             await uow.web.set_totp(officer.id, TOTP_SECRET)

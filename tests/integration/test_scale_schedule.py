@@ -197,7 +197,14 @@ async def test_the_migration_adds_the_column_indexes_and_table_as_modelled(
     container: Container,
 ) -> None:
     def diff(sync_conn: Any) -> list[Any]:
-        return compare_metadata(MigrationContext.configure(sync_conn), Base.metadata)
+        found = compare_metadata(MigrationContext.configure(sync_conn), Base.metadata)
+        if sync_conn.dialect.name == "sqlite":
+            # Migration 0013 adds the unit references on SQLite as plain columns (it says
+            # why); tests/integration/test_units_migration.py checks them.
+            found = [
+                d for d in found if not (d[0] == "add_fk" and d[1].referred_table.name == "units")
+            ]
+        return found
 
     def indexes(sync_conn: Any) -> set[str]:
         return {i["name"] for i in inspect(sync_conn).get_indexes("cases")}
