@@ -18,7 +18,7 @@ from bot.web.ledger import LedgerRoutes
 from bot.web.passwords import hash_password, needs_rehash, verify_password
 from bot.web.render import INLINE_IMAGES, replies_json
 from bot.web.security import OFFICER_COOKIE, check_csrf, new_token, set_cookie
-from handlers.access import may_view
+from handlers.access import in_scope, may_view
 from handlers.inbound import Inbound
 from handlers.ports import Officer
 from handlers.views import render_admin
@@ -27,7 +27,9 @@ from petitions.case import Case
 from petitions.deadlines import OFFICE_ZONE
 from petitions.roles import Role
 from storage.audit_chain import short_head
+from storage.models import OutboxRow
 from storage.repositories import SqlWeb
+from storage.uow import SqlUnitOfWork
 
 __all__ = [
     "ADDRESS_ATTEMPTS",
@@ -67,6 +69,7 @@ _GLOBAL_KEY = "web-login-all"
 AUDIT_ROLES = frozenset({Role.CUSTODIAN, Role.DISCIPLINE})
 AUDIT_PAGE = 200
 FEED_SIZE = 50
+DIGEST = "digest"  # the outbox kind of the daily digest (handlers/scheduling.py)
 MAX_TEXT = 20_000
 ADMIN_CHAT = "admin"
 _ASCII_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -351,6 +354,11 @@ class OfficerRoutes:
                     case = cases[case_id]
                     if case is None or not may_view(officer, case):
                         continue
+                elif row.kind == DIGEST:
+                    digest = await _digest_for(uow, officer, payload)
+                    if digest is None:
+                        continue
+                    payload = digest
                 replies = await render_admin(
                     uow, t, locale, row.kind, payload, ctx.now(), with_file_data=False
                 )
@@ -424,16 +432,18 @@ class OfficerRoutes:
             ref = query.get("case", "").strip()
             if ref:
                 case = await uow.cases.by_number(ref)
-                if case is None:
+                # A case outside the reader's part of the group reads as an unknown one.
+                if case is None or not in_scope(officer, case):
                     return web.json_response({"entries": [], "head": None})
                 case_id = case.id
-            rows = await uow.audit.entries(
+            rows = await _audit_page(
+                uow,
+                officer,
                 case_id=case_id,
                 officer_id=officer_id,
                 start=start,
                 end=end,
                 after_id=after,
-                limit=AUDIT_PAGE,
             )
             last_entry = await uow.audit.last()
             await uow.audit.add(
@@ -506,19 +516,66 @@ class OfficerRoutes:
             # Checked when the event goes out, against the officer as they are now: a role
             # changed or an officer removed while the page is open takes effect at once.
             case_id = event.get("case_id")
-            if case_id is None:
-                return True  # about no case (the digest: dates and counts)
             async with ctx.uow() as uow:
                 current = await uow.officers.get(officer.id)
+                if current is None or not current.active:
+                    return False
+                if case_id is None:
+                    # About no case: the digest lists cases by number (the root's, every
+                    # case of the group). Live, it goes only to officers who may see every
+                    # case it lists; the others read their part of it in the feed.
+                    row = await uow.session.get(OutboxRow, int(event.get("row") or 0))
+                    if row is None or row.kind != DIGEST:
+                        return True  # names no case
+                    payload = uow.outbox.payload(row)
+                    digest = await _digest_for(uow, current, payload)
+                    return digest is not None and digest["items"] == payload.get("items")
                 case = await uow.cases.get(int(case_id))
-            return (
-                current is not None
-                and current.active
-                and case is not None
-                and may_view(current, case)
-            )
+            return case is not None and may_view(current, case)
 
         return await sse_stream(request, ctx.hub, topics, allow)
+
+
+async def _digest_for(
+    uow: SqlUnitOfWork, officer: Officer, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The digest as this officer may read it: only the cases they may see, counted again;
+    None when it lists cases and none of them is theirs."""
+    items = list(payload.get("items") or [])
+    mine = []
+    for item in items:
+        case = await uow.cases.by_number(str(item.get("number", "")))
+        if case is not None and may_view(officer, case):
+            mine.append(item)
+    if items and not mine:
+        return None
+    overdue = sum(1 for item in mine if item.get("overdue"))
+    return {**payload, "items": mine, "overdue": overdue, "due_soon": len(mine) - overdue}
+
+
+async def _audit_page(
+    uow: SqlUnitOfWork, officer: Officer, **conditions: Any
+) -> list[dict[str, Any]]:
+    """A page of audit entries for this reader: a reader of a unit (纪检 of a plant) reads
+    the entries about its subtree's cases and those about no case, read on until the page
+    is full or the trail ends."""
+    if officer.scope is None:
+        return list(await uow.audit.entries(**conditions, limit=AUDIT_PAGE))
+    out: list[dict[str, Any]] = []
+    seen: dict[str, bool] = {}
+    while len(out) < AUDIT_PAGE:
+        rows = await uow.audit.entries(**conditions, limit=AUDIT_PAGE)
+        for r in rows:
+            number = r["case"]
+            if number and number not in seen:
+                case = await uow.cases.by_number(number)
+                seen[number] = case is not None and in_scope(officer, case)
+            if not number or seen[number]:
+                out.append(r)
+        if len(rows) < AUDIT_PAGE:
+            break
+        conditions["after_id"] = rows[-1]["id"]
+    return out[:AUDIT_PAGE]
 
 
 def _disposition(name: str, *, inline: bool) -> str:

@@ -26,7 +26,7 @@ SENTINEL = -1
 # role → may it see (ordinary case, 纪检 case, a case that excludes this officer)?
 VISIBLE = {
     Role.OFFICER: (True, False, False),
-    Role.LEADER: (True, True, False),
+    Role.LEADER: (True, False, False),  # a 纪检 case: 纪检 only (issue 13)
     Role.DISCIPLINE: (False, True, False),
     Role.CUSTODIAN: (False, False, False),
 }

@@ -238,7 +238,7 @@ async def test_an_officer_sees_neither_discipline_cases_nor_those_that_keep_them
 async def test_each_role_gets_its_own_cases_and_counts(desk):
     expected = {
         "wang": 4 + len(desk.fillers),  # not kept away from the complaint about li
-        "boss": 5 + len(desk.fillers),  # leaders see every case
+        "boss": 4 + len(desk.fillers),  # leaders: every case but the one 纪检 handles
         "ji": 1,  # discipline inspection sees the reports of violations only
         "keeper": 0,  # a custodian sees no case's content
     }

@@ -169,7 +169,7 @@ async def test_the_follow_up_records_not_solved_and_opens_a_hidden_retaliation_c
 
     # The original owner neither sees it nor finds it; the discipline role does.
     await officer.say(f"/case {linked.number}")
-    assert zh(container, "error.not_permitted") in officer.text
+    assert zh(container, "error.case_not_found") in officer.text
     await officer.say("/cases all")
     assert str(linked.number) not in officer.text
     await discipline.say(f"/case {linked.number}")

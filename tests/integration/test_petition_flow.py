@@ -1048,7 +1048,8 @@ async def test_reports_of_violations_are_hidden_from_officers_and_handled_by_dis
     ]
 
     officer = await add_officer(container)
-    not_permitted = zh(container, "error.not_permitted")
+    # Refused as if it did not exist: the answer tells nothing about the case.
+    not_permitted = zh(container, "error.case_not_found")
     await officer.say(f"/case {filed.number}")
     assert officer.text == not_permitted
     await officer.press(f"o:view:{filed.case_id}")
@@ -1072,9 +1073,10 @@ async def test_reports_of_violations_are_hidden_from_officers_and_handled_by_dis
         events = await uow.cases.events(filed.case_id)
     assert events[-1].actor_role is Role.DISCIPLINE
 
+    # Leaders do not see it either: only 纪检 does (issue 13).
     leader = await add_officer(container, Role.LEADER, account="888", name="赵领导")
     await leader.say(f"/case {filed.number}")
-    assert secret in leader.text
+    assert leader.text == not_permitted and secret not in leader.text
 
 
 async def test_an_officer_can_still_petition_as_an_employee_in_a_private_chat(
