@@ -11,6 +11,13 @@ holds back the rows after it.
 Delivery is at-least-once: a crash after the platform accepted a message and before the
 ``sent`` mark is committed sends that one message again on restart. The window is one
 commit long; chat platforms offer no idempotency key that could close it.
+
+A status push with a notice (告知书) is one row. On a channel that sends the notice as a
+message of its own after the text (WeCom: an upload, then a file message), the row is
+marked ``sent`` once the text went out, and in the same transaction a ``notice_file`` row
+is queued for the file and delivered next: a row has no room to record "text sent, file
+pending", and a retry or a restart must not repeat the text. Each of the two has the
+one-commit window above.
 """
 
 from __future__ import annotations
@@ -29,16 +36,22 @@ from bot.channels import Delivery, OutboxSender, Rejected, RetryLater, Unreachab
 from bot.health import Heartbeat
 from bot.notices import NoticeRenderer
 from bot.notices.issue import NoticeIssuer
-from handlers.inbound import Reply
+from handlers.inbound import FileOut, Reply
+from handlers.ports import OutboxMessage
 from handlers.services import Translate
 from handlers.views import render_admin, render_employee
 from petitions.case import Case
 from storage.models import OutboxRow
 from storage.uow import UnitOfWorkFactory
 
-__all__ = ["DeliveryWorker", "admin_address", "backoff"]
+__all__ = ["NOTICE_FILE", "DeliveryWorker", "admin_address", "backoff"]
 
 log = logging.getLogger(__name__)
+
+# The outbox kind of a notice sent after its status text (a sender's ``notices_apart``):
+# its payload is the status row's, with the instant that row was queued (``issued_at``),
+# so the notice is dated and filled as the one the other channels attach.
+NOTICE_FILE = "notice_file"
 
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> float:
@@ -211,15 +224,23 @@ class DeliveryWorker:
     ) -> int:
         async with gate:
             done = 0
-            for row in group:
+            rows = list(group)
+            while rows:
+                row = rows.pop(0)
                 if stop is not None and stop.is_set():
                     break
                 done += 1
-                if not await self._deliver(row):
+                delivered, notice_row = await self._deliver(row)
+                if notice_row is not None:
+                    rows.insert(0, notice_row)  # the notice right after its text
+                if not delivered:
                     break  # a retry holds back the rest of this recipient's rows
             return done
 
-    async def _render(self, row: OutboxRow) -> Delivery | None:
+    async def _render(self, row: OutboxRow) -> tuple[Delivery | None, dict[str, Any] | None]:
+        """The row's delivery, and the payload of the notice row to queue once it is sent
+        (a notice its channel sends apart, see the module's docstring)."""
+        notice_payload: dict[str, Any] | None = None
         async with self._uow() as uow:
             payload = uow.outbox.payload(row)
             chat_id: str | None = None
@@ -227,12 +248,20 @@ class DeliveryWorker:
                 contact = await uow.cases.contact(row.case_id) if row.case_id else None
                 case = await uow.cases.get(row.case_id) if row.case_id else None
                 if contact is None or case is None or not case.contact_reachable:
-                    return None
+                    return None, None
                 chat_id = contact.chat_id
-                reply = render_employee(self._t, row.kind, payload)
-                if "notice" in payload:
-                    reply = await self._with_notice(reply, case, payload, row)
-                replies = [reply]
+                apart = getattr(self._senders.get(row.channel), "notices_apart", False)
+                if row.kind == NOTICE_FILE:
+                    issued_at = datetime.fromisoformat(str(payload["issued_at"]))
+                    file = await self._notice(case, payload, issued_at, row)
+                    replies = [] if file is None else [Reply("", files=(file,), case_id=case.id)]
+                else:
+                    reply = render_employee(self._t, row.kind, payload)
+                    if "notice" in payload and apart:
+                        notice_payload = {**payload, "issued_at": row.created_at.isoformat()}
+                    elif "notice" in payload:
+                        reply = await self._with_notice(reply, case, payload, row)
+                    replies = [reply]
             else:
                 # An officer row names its officer's chat; an admin row goes to the admin chat.
                 if row.audience == "officer":
@@ -250,36 +279,46 @@ class DeliveryWorker:
                     self._clock(),
                     with_file_data=getattr(sender, "needs_file_data", True),
                 )
-        return Delivery(row.id, row.audience, row.kind, row.case_id, chat_id, tuple(replies))
+        return (
+            Delivery(row.id, row.audience, row.kind, row.case_id, chat_id, tuple(replies)),
+            notice_payload,
+        )
 
     async def _with_notice(
         self, reply: Reply, case: Case, payload: dict[str, Any], row: OutboxRow
     ) -> Reply:
         """The status push with its notice (告知书) attached as a PDF; a channel that
         fetches files on demand (the web page) gets the reference only."""
+        file = await self._notice(case, payload, row.created_at, row)
+        return reply if file is None else replace(reply, files=(*reply.files, file))
+
+    async def _notice(
+        self, case: Case, payload: dict[str, Any], issued_at: datetime, row: OutboxRow
+    ) -> FileOut | None:
+        """The notice a payload names, as its row's channel takes it (bytes or reference)."""
         if self._notices is None:
             self._notices = NoticeIssuer(NoticeRenderer.from_folder(None))
         sender = self._senders.get(row.channel)
         with_data = getattr(sender, "needs_file_data", True)
         notices = self._notices
         # Setting a PDF takes tens of milliseconds: not on the event loop.
-        file = await asyncio.to_thread(
-            notices.for_push, case, payload, row.created_at, with_data=with_data
+        return await asyncio.to_thread(
+            notices.for_push, case, payload, issued_at, with_data=with_data
         )
-        return reply if file is None else replace(reply, files=(*reply.files, file))
 
-    async def _deliver(self, row: OutboxRow) -> bool:
-        """Send one row and record the result; return False when it must wait."""
+    async def _deliver(self, row: OutboxRow) -> tuple[bool, OutboxRow | None]:
+        """Send one row and record the result; return False when it must wait, and the
+        notice row queued behind it (to be delivered next), if any."""
         sender = self._senders[row.channel]
-        delivery = await self._render(row)
+        delivery, notice_payload = await self._render(row)
         now = self._clock()
         if delivery is None:
             await self._mark(row, "unreachable", now, error="no reachable contact")
             self.stats.unreachable += 1
-            return True
+            return True, None
         if not delivery.replies:
             await self._mark(row, "sent", now)
-            return True
+            return True, None
         try:
             await sender.send(delivery)
         except RetryLater as wait:
@@ -287,12 +326,12 @@ class DeliveryWorker:
                 await self._mark(row, "failed", now, error=f"gave up: {wait.reason}")
                 self.stats.failed += 1
                 log.error("outbox row %s failed after %s attempts", row.id, row.attempts + 1)
-                return True
+                return True, None
             after = wait.after if wait.after > 0 else backoff(row.attempts, cap=60.0)
             next_at = now + timedelta(seconds=after)
             await self._mark(row, "pending", now, next_attempt_at=next_at, error=wait.reason)
             self.stats.retried += 1
-            return False
+            return False, None
         except Unreachable:
             await self._mark(row, "unreachable", now, error="recipient unreachable")
             if row.audience == "employee" and row.case_id is not None:
@@ -300,15 +339,37 @@ class DeliveryWorker:
                     await uow.cases.mark_unreachable(row.case_id)
                     await uow.commit()
             self.stats.unreachable += 1
-            return True
+            return True, None
         except Rejected as exc:
             await self._mark(row, "failed", now, error=str(exc)[:200])
             self.stats.failed += 1
             log.error("outbox row %s rejected by %s", row.id, row.channel)
-            return True
-        await self._mark(row, "sent", self._clock())
+            return True, None
+        notice_row = None
+        if notice_payload is None:
+            await self._mark(row, "sent", self._clock())
+        else:
+            notice_row = await self._sent_with_notice(row, notice_payload)
         self.stats.sent += 1
-        return True
+        return True, notice_row
+
+    async def _sent_with_notice(self, row: OutboxRow, payload: dict[str, Any]) -> OutboxRow:
+        """Mark a status row sent and queue its notice's row, in one transaction: after a
+        crash either both happened (only the file is still owed) or neither did."""
+        assert row.case_id is not None  # an employee row always has its case
+        now = self._clock()
+        async with self._uow() as uow:
+            await uow.outbox.mark(row.id, "sent", now=now)
+            await uow.outbox.add(
+                OutboxMessage("employee", row.channel, NOTICE_FILE, payload, now, row.case_id)
+            )
+            queued = [
+                r
+                for r in await uow.outbox.for_case(row.case_id)
+                if r.kind == NOTICE_FILE and r.status == "pending"
+            ]
+            await uow.commit()
+        return max(queued, key=lambda r: r.id)  # the one just added: ids only grow
 
     async def _mark(
         self,

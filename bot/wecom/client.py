@@ -9,15 +9,34 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from bot.metrics import count_throttled
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "FILE_SIZE_ERRCODE",
+    "HTTP_ERRCODE",
+    "MAX_UPLOAD_BYTES",
+    "MIN_UPLOAD_BYTES",
+    "RETRYABLE_ERRCODES",
+    "TOKEN_ERRCODES",
+    "Clock",
+    "Media",
+    "Sleep",
+    "SlidingWindowLimiter",
+    "Upload",
+    "WeComApiError",
+    "WeComClient",
+    "upload_form",
+]
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 
@@ -33,6 +52,12 @@ TOKEN_REFRESH_MARGIN = 300.0
 MEMBER_LIMIT = 30
 MEMBER_WINDOW = 60.0
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
+# media/upload takes files of more than 5 bytes and at most 20 MB (type ``file``).
+MIN_UPLOAD_BYTES = 6
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+FILE_SIZE_ERRCODE = 40006  # WeCom's "invalid file size", also raised before uploading
+# Quotes, backslashes, slashes and control characters have no place in a displayed name.
+_UNSAFE_NAME = re.compile(r'["\\/\x00-\x1f\x7f]')
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +147,36 @@ class Media:
     filename: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file for media/upload: its bytes, the name WeCom shows, its content type."""
+
+    data: bytes = field(repr=False)
+    filename: str
+    content_type: str
+
+
+def upload_form(upload: Upload) -> aiohttp.MultipartWriter:
+    """The multipart body of media/upload: one part ``media`` with filename and filelength.
+
+    The name goes as raw UTF-8 in ``filename="..."``, as WeCom's own upload page sends it:
+    WeCom shows a percent-encoded name (aiohttp's default) literally and answers an RFC 2231
+    ``filename*`` with 44001 (empty media data).
+    """
+    name = _UNSAFE_NAME.sub("_", upload.filename).strip() or "file"
+    part = aiohttp.BytesPayload(upload.data, content_type=upload.content_type)
+    part.set_content_disposition(
+        "form-data",
+        quote_fields=False,
+        name="media",
+        filename=name,
+        filelength=str(len(upload.data)),
+    )
+    form = aiohttp.MultipartWriter("form-data")
+    form.append_payload(part)
+    return form
+
+
 class WeComClient:
     """Calls the WeCom server API for one self-built app (自建应用)."""
 
@@ -205,11 +260,14 @@ class WeComClient:
         params: dict[str, str],
         body: dict[str, Any] | None,
         media: bool,
+        upload: Upload | None = None,
     ) -> dict[str, Any] | Media:
         url = self._base_url + path
+        # A fresh form per attempt: a multipart body is a stream, not re-sent as it was.
+        form = upload_form(upload) if upload is not None else None
         try:
             async with self._session.request(
-                method, url, params=params, json=body, timeout=self._timeout
+                method, url, params=params, json=body, data=form, timeout=self._timeout
             ) as resp:
                 if resp.status >= 500:
                     raise _Transient(f"http {resp.status}", resp.status)
@@ -247,6 +305,7 @@ class WeComClient:
         body: dict[str, Any] | None = None,
         auth: bool = False,
         media: bool = False,
+        upload: Upload | None = None,
     ) -> dict[str, Any] | Media:
         token_retried = False
         attempt = 0
@@ -258,7 +317,7 @@ class WeComClient:
                 token = await self.get_token()
                 query["access_token"] = token
             try:
-                result = await self._once(method, path, query, body, media)
+                result = await self._once(method, path, query, body, media, upload)
             except _Transient as exc:
                 if attempt >= self._max_attempts:
                     raise WeComApiError(
@@ -318,6 +377,10 @@ class WeComClient:
         """Send a text message."""
         return await self.send_message(touser, "text", {"content": content})
 
+    async def send_file(self, touser: str, media_id: str) -> dict[str, Any]:
+        """Send an uploaded file (``media_id`` from :meth:`upload_media`)."""
+        return await self.send_message(touser, "file", {"media_id": media_id})
+
     async def send_markdown(self, touser: str, content: str) -> dict[str, Any]:
         """Send a markdown message (WeCom-client only)."""
         return await self.send_message(touser, "markdown", {"content": content})
@@ -362,6 +425,22 @@ class WeComClient:
             # A JSON answer with errcode 0 carries no file.
             raise WeComApiError(HTTP_ERRCODE, "media answer carried no file")
         return result.data, result.content_type, result.filename
+
+    async def upload_media(self, upload: Upload, kind: str = "file") -> str:
+        """Upload temporary media (valid three days) and return its media_id.
+
+        Not rate limited per member: only the message that sends the file counts there.
+        """
+        size = len(upload.data)
+        if not MIN_UPLOAD_BYTES <= size <= MAX_UPLOAD_BYTES:
+            raise WeComApiError(FILE_SIZE_ERRCODE, f"file of {size} bytes cannot be uploaded")
+        result = await self._with_retries(
+            "POST", "/cgi-bin/media/upload", params={"type": kind}, auth=True, upload=upload
+        )
+        media_id = None if isinstance(result, Media) else result.get("media_id")
+        if not isinstance(media_id, str) or not media_id:
+            raise WeComApiError(HTTP_ERRCODE, "upload answer has no media_id")
+        return media_id
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:

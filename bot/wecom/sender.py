@@ -1,6 +1,9 @@
 """Outbox sender for WeCom: pushes to employees, and case cards to officers on WeCom.
 
-Employee and officer rows carry the recipient's userid in ``Delivery.chat_id``. An admin
+Employee and officer rows carry the recipient's userid in ``Delivery.chat_id``. An
+employee's files (the notices, 告知书) are uploaded with ``media/upload`` and sent as
+``file`` messages after the row's text; the delivery worker gives a notice a row of its
+own (``notices_apart``), so a retry never repeats the status text. An admin
 row about a case goes to the active officers registered on WeCom whose scope covers the
 case (their unit's subtree; everyone without a unit tree), in one ``message/send`` call,
 and, when ``WECOM_ADMIN_CHAT_ID`` is set, as a short alert to that app group chat (the
@@ -19,10 +22,16 @@ from dataclasses import replace
 from typing import Any
 
 from bot.channels import Delivery, Rejected, RetryLater, Unreachable
-from bot.wecom.client import HTTP_ERRCODE, TOKEN_ERRCODES, WeComApiError, WeComClient
+from bot.wecom.client import (
+    HTTP_ERRCODE,
+    TOKEN_ERRCODES,
+    Upload,
+    WeComApiError,
+    WeComClient,
+)
 from bot.wecom.render import Outgoing, PendingChoices, render_reply
 from handlers.access import in_scope
-from handlers.inbound import Reply
+from handlers.inbound import FileOut, Reply
 from handlers.ports import Officer
 from storage.uow import UnitOfWorkFactory
 
@@ -31,6 +40,7 @@ __all__ = [
     "UNREACHABLE_ERRCODES",
     "WeComSender",
     "classify_error",
+    "send_file",
     "send_outgoing",
 ]
 
@@ -74,10 +84,22 @@ async def send_outgoing(
     return answer
 
 
+async def send_file(client: WeComClient, touser: str, file: FileOut) -> dict[str, Any]:
+    """Upload ``file`` as temporary media and send it to ``touser`` as a file message.
+
+    Uploaded again on every send: a media id lives three days, a retry may come later.
+    """
+    media_id = await client.upload_media(Upload(file.data, file.name, file.mime))
+    return await client.send_file(touser, media_id)
+
+
 class WeComSender:
     """Sends outbox rows on WeCom; raises RetryLater, Unreachable or Rejected."""
 
     channel = "wecom"
+    # A notice is a file message after the status text, two platform calls that one outbox
+    # row cannot mark apart: the delivery worker gives the file a row of its own.
+    notices_apart = True
 
     def __init__(
         self,
@@ -109,11 +131,6 @@ class WeComSender:
             # A unit's app group chat (XINFANG_UNIT_CHATS): the one-line heads-up only.
             await self._alert(client, chat, delivery.replies, done)
         elif delivery.audience != "admin" and chat is not None:
-            if delivery.audience == "employee":
-                # A notice (告知书) would need a media upload, which the client does not do
-                # yet: the push goes without it rather than naming a file it does not carry.
-                bare = tuple(replace(r, files=()) for r in delivery.replies)
-                delivery = replace(delivery, replies=bare)
             await self._to_members(client, [chat], delivery, done, single=True)
         else:
             await self._to_officers(client, delivery, done)
@@ -166,8 +183,14 @@ class WeComSender:
         if wait > 0:  # let the worker hold the row instead of blocking it here
             raise RetryLater(wait, "wecom per-member limit")
         touser = "|".join(members[:1000])
+        # An employee's files (the notices, 告知书) are uploaded and sent as file messages
+        # after the text; a reference without bytes cannot be uploaded and is left out.
+        # Officers' evidence stays named in the text (docs/wecom.md, Limitations).
+        employee = delivery.audience == "employee"
         for r, reply in enumerate(delivery.replies):
-            for m, message in enumerate(render_reply(reply)):
+            uploads = [f for f in reply.files if f.data] if employee else []
+            shown = replace(reply, files=()) if employee else reply
+            for m, message in enumerate(render_reply(shown)):
                 step = f"m{r}.{m}"
                 if step in done:
                     continue
@@ -175,11 +198,17 @@ class WeComSender:
                     answer = await send_outgoing(client, touser, message, self._choices)
                 except WeComApiError as exc:
                     raise classify_error(exc) from None
-                invalid = [u for u in str(answer.get("invaliduser") or "").split("|") if u]
-                if invalid and single:
-                    raise Unreachable("wecom invaliduser")
-                if invalid:
-                    log.warning("wecom: %d officer account(s) no longer valid", len(invalid))
+                _check_invalid(answer, single)
+                done.add(step)
+            for f, file in enumerate(uploads):
+                step = f"f{r}.{f}"
+                if step in done:
+                    continue
+                try:
+                    answer = await send_file(client, touser, file)
+                except WeComApiError as exc:
+                    raise classify_error(exc) from None
+                _check_invalid(answer, single)
                 done.add(step)
 
     async def _alert(
@@ -200,6 +229,14 @@ class WeComSender:
             # A wrong or dissolved group chat must not stop the cards to the officers.
             log.error("wecom admin chat alert refused (errcode %d)", exc.errcode)
         done.add("alert")
+
+
+def _check_invalid(answer: dict[str, Any], single: bool) -> None:
+    invalid = [u for u in str(answer.get("invaliduser") or "").split("|") if u]
+    if invalid and single:
+        raise Unreachable("wecom invaliduser")
+    if invalid:
+        log.warning("wecom: %d officer account(s) no longer valid", len(invalid))
 
 
 def _unit_audience(delivery: Delivery) -> bool:

@@ -27,9 +27,12 @@ async def the_case(h: Harness) -> Any:
 
 
 def shown(bodies: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """What each message shows, without its buttons: a text's content, a card's titles."""
+    """What each message shows, without its buttons: a text's content, a card's titles
+    (a notice's file message, which no preview has, is left out)."""
     out = []
     for body in bodies:
+        if body["msgtype"] == "file":
+            continue
         if body["msgtype"] == "text":
             out.append(("text", str(body["text"]["content"])))
         else:
@@ -90,6 +93,8 @@ async def test_a_case_is_accepted_begun_and_answered_formally_by_buttons_only(
         await step(h, press=f"o:ok:{case_id}:1")
         push = await employee_gets(h)
         assert state in shown(push)[0][1]
+        # 受理 issues the 受理告知书: a file message after the text; 开始办理 issues none.
+        assert [b["msgtype"] for b in push][1:] == (["file"] if act == "accept" else [])
         # The same words; a plain push is a text message, the preview a card with choices.
         assert [t for _, t in shown(push)] == [t.rstrip("\n") for _, t in shown(preview)]
 

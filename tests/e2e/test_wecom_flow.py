@@ -122,7 +122,8 @@ class Harness:
 
     def texts_to(self, userid: str) -> str:
         """Everything `userid` was sent, as one string."""
-        return "\n".join(_visible(b) for b in self.sent_to(userid))
+        names = {u.media_id: u.filename or "" for u in self.api.uploads}
+        return "\n".join(_visible(b, names) for b in self.sent_to(userid))
 
     def card_with(self, userid: str, key: str) -> dict[str, Any]:
         """The newest template card sent to `userid` that has a button `key`."""
@@ -162,9 +163,12 @@ class Harness:
             await uow.commit()
 
 
-def _visible(body: dict[str, Any]) -> str:
+def _visible(body: dict[str, Any], names: dict[str, str] | None = None) -> str:
     if body["msgtype"] == "text":
         return str(body["text"]["content"])
+    if body["msgtype"] == "file":  # a notice (告知书): its name, from the fake's uploads
+        media_id = str(body["file"]["media_id"])
+        return f"📎 {(names or {}).get(media_id, media_id)}"
     card = body["template_card"]
     parts = [card["main_title"]["title"], card.get("sub_title_text", "")]
     parts += [b["text"] for b in card["button_list"]]
@@ -308,12 +312,14 @@ async def test_employee_petitions_officer_accepts_and_answers_all_over_wecom(
     assert case is not None and case.state.value == "accepted"
 
     before = len(h.sent_to(EMPLOYEE))
-    assert await h.worker.run_once() == 2
-    pushes = [_visible(b) for b in h.sent_to(EMPLOYEE)[before:]]
-    assert len(pushes) == 2
+    assert await h.worker.run_once() == 3  # 受理, its notice (a row of its own), the answer
+    names = {u.media_id: u.filename or "" for u in h.api.uploads}
+    pushes = [_visible(b, names) for b in h.sent_to(EMPLOYEE)[before:]]
+    assert len(pushes) == 3
     assert number.group() in pushes[0] and "已受理" in pushes[0]
-    assert "已安排维修班组今天更换安全阀" in pushes[1]
-    assert [r.status for r in await h.outbox()] == ["sent", "sent", "sent"]
+    assert pushes[1] == f"📎 {number.group()}-受理.pdf"  # the 受理告知书, after its status
+    assert "已安排维修班组今天更换安全阀" in pushes[2]
+    assert [r.status for r in await h.outbox()] == ["sent"] * 4
 
     # Privacy: what officers see and what was logged holds no userid or tracking code.
     officer_bound = [b for b in h.api.sent if b["touser"] != EMPLOYEE]
@@ -391,10 +397,11 @@ async def test_expired_token_mid_run_is_refreshed_once_and_the_push_still_goes_o
 
     h.api.expire_token()
     tokens = h.api.gettoken_count
-    assert await h.worker.run_once() == 1
+    assert await h.worker.run_once() == 2  # the status and its notice
     assert h.api.gettoken_count == tokens + 1
-    assert "已受理" in _visible(h.sent_to(EMPLOYEE)[-1])
-    assert [r.status for r in await h.outbox()] == ["sent", "sent"]
+    assert "已受理" in _visible(h.sent_to(EMPLOYEE)[-2])
+    assert h.sent_to(EMPLOYEE)[-1]["msgtype"] == "file"
+    assert [r.status for r in await h.outbox()] == ["sent", "sent", "sent"]
 
 
 async def test_rate_limit_storm_delays_the_push_but_loses_nothing(wecom: Harness) -> None:

@@ -14,11 +14,11 @@ import os
 import struct
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 CORP_ID = "wwfakecorp0000001"
@@ -42,6 +42,19 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Uploaded:
+    """One file the fake received on media/upload, as the multipart reader saw it."""
+
+    media_id: str
+    type: str  # the query's ``type``
+    part_name: str  # the form field's name (WeCom reads ``media``)
+    filename: str | None  # as aiohttp's multipart reader decodes it
+    disposition: str  # the part's Content-Disposition header, as sent
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Fault:
     """An injected answer: a WeCom errcode (HTTP 200) or a bare HTTP status."""
 
@@ -59,6 +72,7 @@ class FakeWeComApi:
         self.token_ttl = token_ttl
         self.calls: list[Call] = []
         self.media: dict[str, tuple[bytes, str, str]] = {}
+        self.uploads: list[Uploaded] = []
         self.current_token: str | None = None
         self.base_url = ""
         self._sent: list[dict[str, Any]] = []
@@ -76,6 +90,7 @@ class FakeWeComApi:
         app.router.add_post("/cgi-bin/message/update_template_card", self._json_api)
         app.router.add_post("/cgi-bin/appchat/send", self._json_api)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
+        app.router.add_post("/cgi-bin/media/upload", self._media_upload)
         # No access log: it would print the secret and tokens the client is tested to hide.
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -132,7 +147,8 @@ class FakeWeComApi:
     # -- handlers ---------------------------------------------------------------------------
 
     async def _record(self, request: web.Request) -> Call:
-        body = await request.json() if request.can_read_body else None
+        multipart = request.content_type.startswith("multipart/")
+        body = await request.json() if request.can_read_body and not multipart else None
         call = Call(request.method, request.path, dict(request.query), body)
         self.calls.append(call)
         return call
@@ -178,11 +194,56 @@ class FakeWeComApi:
             return fault
         answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
         if request.path == "/cgi-bin/message/send":
-            self._sent.append(call.json or {})
+            body = call.json or {}
+            if body.get("msgtype") == "file" and body.get("file", {}).get("media_id") not in {
+                u.media_id for u in self.uploads
+            }:
+                return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+            self._sent.append(body)
             answer |= {"invaliduser": "", "msgid": f"msg-{len(self._sent)}"}
             if (call.json or {}).get("msgtype") == "template_card":
                 answer["response_code"] = f"rc-{len(self._sent)}"
         return web.json_response(answer)
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        # Recorded before the body is read: a fault or token error answers without it.
+        call = await self._record(request)
+        if (error := self._token_error(call)) is not None:
+            return error
+        if (fault := await self._fault(request.path)) is not None:
+            return fault
+        kind = call.query.get("type", "")
+        if kind not in ("image", "voice", "video", "file"):
+            return web.json_response({"errcode": 40004, "errmsg": "invalid media type"})
+        reader = await request.multipart()
+        part = await reader.next()
+        if not isinstance(part, BodyPartReader) or part.name != "media":
+            return web.json_response({"errcode": 44001, "errmsg": "empty media data"})
+        data = bytes(await part.read())
+        if len(data) <= 5 or len(data) > 20 * 1024 * 1024:
+            return web.json_response({"errcode": 40006, "errmsg": "invalid file size"})
+        media_id = f"media-{next(self._counter)}-{os.urandom(4).hex()}"
+        content_type = part.headers.get("Content-Type", "application/octet-stream")
+        upload = Uploaded(
+            media_id,
+            kind,
+            part.name,
+            part.filename,
+            part.headers.get("Content-Disposition", ""),
+            content_type,
+            data,
+        )
+        self.uploads.append(upload)
+        self.media[media_id] = (data, content_type, part.filename or media_id)
+        return web.json_response(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "type": kind,
+                "media_id": media_id,
+                "created_at": str(int(time.time())),
+            }
+        )
 
     async def _media_get(self, request: web.Request) -> web.Response:
         call = await self._record(request)
