@@ -88,6 +88,10 @@ async def queue_admins(
         if case_id is not None and (case is None or case.id != case_id):
             case = await uow.cases.get(case_id)
         unit_id = case.unit_id if case is not None and case_id is not None else None
+        if case is not None and case.handled_by_discipline:
+            # A unit's chat is read by its petition officers, who must not even learn that
+            # a report about their unit came in: such cases stay in the root's chats.
+            unit_id = None
         routes = admin_routes(config, await uow.units.tree(), unit_id)
     await queue_routes(uow, routes, case_id, kind, payload, now)
 
@@ -161,7 +165,7 @@ async def queue_unit_leaders(
         await _queue_leader_chats(uow, chats, case.id, kind, payload, now)
         return
     routes = [AdminRoute(channel, None) for channel in config.admin_channels]
-    if config.unit_chats:
+    if config.unit_chats and not case.handled_by_discipline:  # see queue_admins
         routes = admin_routes(config, tree, unit_id)
     await queue_routes(uow, routes, case.id, kind, {**payload, "leaders": True}, now)
 

@@ -133,7 +133,7 @@ async def test_two_units_groups_get_their_own_cases_and_refuse_the_others(
         accept = next(p for p in tg.buttons(card) if p.startswith("o:accept:"))
         before = len(fake.sent_to(B_GROUP))
         fake.callback_query(B_GROUP, B_OFFICER, accept, card["message_id"])  # type: ignore[arg-type]
-        refused = container.translator.t("error.not_permitted", "zh_CN")
+        refused = container.translator.t("error.case_not_found", "zh_CN")
         await fake.wait_for(
             lambda c: c.method == "answerCallbackQuery" and c.params.get("text") == refused
         )

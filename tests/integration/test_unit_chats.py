@@ -162,7 +162,7 @@ async def test_in_another_units_chat_even_the_root_office_cannot_open_or_answer_
     container: Container, group: dict[str, int]
 ) -> None:
     filed = await file_petition(container, employee(container, 7), unit="甲一厂")
-    refused = container.translator.t("error.not_permitted", "zh_CN")
+    refused = container.translator.t("error.case_not_found", "zh_CN")
 
     in_b = await officer_in(container, "801", group["JT"], B_CHAT)
     await in_b.say(f"/case {filed.number}")
@@ -187,7 +187,7 @@ async def test_an_officer_of_b_pressing_a_forged_button_of_an_a_card_is_refused(
     b_officer = await officer_in(container, "802", group["JT-B"], B_CHAT)
     for verb in ("view", "take", "accept"):
         await b_officer.press(encode(CaseButton(verb, filed.case_id)))
-        assert b_officer.last[0].text == container.translator.t("error.not_permitted", "zh_CN")
+        assert b_officer.last[0].text == container.translator.t("error.case_not_found", "zh_CN")
     case = await load_case(container, filed.case_id)
     assert case.owner_officer_id is None
 
@@ -324,3 +324,15 @@ async def test_a_transfer_posts_the_card_to_the_receiving_units_chat(
     assert {r["case_id"] for r in new_cards} == {filed.case_id}
     # 乙公司's chat learns of it; 甲公司's chat (no longer covering it) gets nothing new.
     assert chats_of(new_cards) == {None, B_CHAT}
+
+
+async def test_a_report_to_discipline_at_a_plant_stays_out_of_the_units_chats(
+    container: Container, group: dict[str, int]
+) -> None:
+    filed = await file_petition(
+        container, employee(container, 41), category="discipline", unit="甲一厂"
+    )
+    assert (await load_case(container, filed.case_id)).unit_id == group["JT-A-1"]
+    cards = [r for r in await admin_rows(container, "case_card") if r["case_id"] == filed.case_id]
+    # The company's petition officers read A_CHAT: they must not learn a report came in.
+    assert chats_of(cards) == {None}
