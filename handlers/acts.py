@@ -9,6 +9,10 @@ the outbox's own renderer in the employee's language, and changes nothing.
 Who decides what on the ladder (DESIGN.md §4): the handling unit's office takes the
 handling acts (whoever may view the case); a review step (复查, 复核) is decided by the office
 of the unit named in ``case.review_unit_id`` only (:func:`may_decide`).
+
+The offices' acts that change no state (督办, 交办, 上报: petitions.lifecycle.OFFICE_ACTS) go
+through the same three functions, so the chat's forms and the web's case page take them
+alike; what each records and whom it tells is handlers/supervision.py's.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from handlers.feedback import SATISFACTION, open_question
 from handlers.inbound import Reply
 from handlers.notify import notify_employee, queue_admins, status_payload
 from handlers.ports import Officer
+from handlers.supervision import perform_office_act, preview_office_act
 from handlers.turn import Turn
 from handlers.views import admin_case_card, done_text, render_employee
 from petitions.case import Case
-from petitions.deadlines import DeadlinePolicy
+from petitions.deadlines import DeadlinePolicy, step_unit_id
 from petitions.errors import (
     CaseNotFound,
     DomainError,
@@ -36,6 +41,7 @@ from petitions.errors import (
 from petitions.lifecycle import (
     DECISIONS,
     MAX_TEXT,
+    OFFICE_ACTS,
     REVIEW_ACTS,
     Action,
     Fields,
@@ -52,11 +58,13 @@ __all__ = [
     "FORMAL_ACTS",
     "MESSAGE_ROLES",
     "UnknownUnit",
+    "assign_targets",
     "check_act",
     "check_message",
     "fields_dict",
     "find_unit",
     "may_decide",
+    "may_supervise",
     "perform_act",
     "preview_act",
     "resolve_case",
@@ -78,7 +86,12 @@ FORMAL_ACTS = (
     Action.START_RECHECK,
     Action.COMPLETE_RECHECK,
     Action.CLOSE,
+    # No state change (petitions.lifecycle.OFFICE_ACTS): handlers/supervision.py.
+    Action.SUPERVISE,
+    Action.ASSIGN_DOWN,
+    Action.REPORT,
 )
+_OFFICE = frozenset(rule.action for rule in OFFICE_ACTS)
 # Who may write to an employee informally (custodians hold keys, not cases).
 MESSAGE_ROLES = frozenset({Role.OFFICER, Role.LEADER, Role.DISCIPLINE})
 _ANSWERS = DECISIONS
@@ -93,6 +106,9 @@ _PLACEHOLDER = Fields(
     destination="-",
     redirect=Redirect.OTHER,
     text="-",
+    days=1,
+    instruction="-",
+    report="-",
 )
 
 
@@ -107,10 +123,10 @@ async def resolve_case(turn: Turn, officer: Officer, ref: str | None) -> Case:
             case = await turn.uow.cases.by_number(ref)
             if case is not None and case.id is not None:
                 case = await turn.uow.cases.get(case.id, for_update=True)
-    if case is None:
+    # A case this officer may not see is answered as one that does not exist: the answer
+    # must not tell which numbers and ids are in use elsewhere in the group.
+    if case is None or not may_view(officer, case):
         raise CaseNotFound()
-    if not may_view(officer, case):
-        raise NotPermitted(action="view", role=officer.role.value)
     return case
 
 
@@ -124,10 +140,41 @@ class UnknownUnit(DomainError):
     code = "unknown_unit"
 
 
+def may_supervise(officer: Officer, case: Case) -> bool:
+    """Whether this officer's unit lies above the office that must meet the current step's
+    deadline (the parent or higher: whoever the climbing overdue alert reaches); the root's
+    office (and the one office without units) is the top of every climb."""
+    if officer.scope is None:
+        return True
+    unit = step_unit_id(case)
+    return unit is not None and unit in officer.scope and unit != officer.unit_id
+
+
+def _may_assign_down(officer: Officer, case: Case) -> bool:
+    # Only an office with units below it; without a unit tree there is nowhere down.
+    if officer.scope is None:
+        return officer.unit_id is not None or case.unit_id is not None
+    return len(officer.scope) > 1
+
+
+def _may_report(officer: Officer, case: Case) -> bool:
+    # The office the case was assigned down to (or one below it) reports; the assigning
+    # unit and the units above it receive the report.
+    return officer.scope is not None and case.assigned_by_unit_id not in officer.scope
+
+
 def may_decide(officer: Officer, case: Case, action: Action) -> bool:
     """Whether this officer's unit takes the act: a review step (复查, 复核) only by the
-    office of the unit deciding it, never by the unit whose answer is examined; every
-    other act by whoever may view the case (checked when the case was resolved)."""
+    office of the unit deciding it, never by the unit whose answer is examined; 督办 only
+    from above the office of the step; 交办 only by an office with units below it; 上报 only
+    below the assigning unit; every other act by whoever may view the case (checked when
+    the case was resolved)."""
+    if action is Action.SUPERVISE:
+        return may_supervise(officer, case)
+    if action is Action.ASSIGN_DOWN:
+        return _may_assign_down(officer, case)
+    if action is Action.REPORT:
+        return _may_report(officer, case)
     if action not in REVIEW_ACTS:
         return True
     if case.review_unit_id is None:
@@ -171,6 +218,23 @@ def transfer_targets(tree: UnitTree, officer: Officer, case: Case) -> list[Unit]
     return sorted(found, key=lambda u: (u.id == officer.unit_id, tree.depth(u.id) - base))
 
 
+def assign_targets(tree: UnitTree, officer: Officer, case: Case) -> list[Unit]:
+    """The units this officer's office may assign the case down to (交办): in service,
+    strictly inside its own subtree, other than the case's own; the nearest levels first."""
+    own = tree.get(officer.unit_id)
+    units = tree.walk(own.id) if own is not None else tree.walk()
+    base = tree.depth(own.id) if own is not None else 0
+    found = [
+        u
+        for u in units
+        if not u.retired
+        and u.id != case.unit_id
+        and (u.id != own.id if own is not None else u.parent_id is not None)
+        and (officer.scope is None or u.id in officer.scope)
+    ]
+    return sorted(found, key=lambda u: tree.depth(u.id) - base)
+
+
 def find_unit(tree: UnitTree, units: list[Unit], text: str) -> Unit | None:
     """The one unit among ``units`` that ``text`` names: by code, by exact name (when no
     other unit has it), or by path name (甲公司/一厂, with or without the root's name)."""
@@ -193,16 +257,21 @@ def find_unit(tree: UnitTree, units: list[Unit], text: str) -> Unit | None:
 async def resolve_destination(
     turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
 ) -> Fields:
-    """A 转办's destination as a unit of the tree: its id in ``unit_id`` and its path name in
-    ``destination`` (what the employee reads: a name, never a code). Raise UnknownUnit when
-    it names no unit the officer may send the case to. Without a unit tree the typed
-    destination stays as it is."""
-    if action is not Action.TRANSFER or not fields.destination:
+    """A 转办's (or 交办's) destination as a unit of the tree: its id in ``unit_id`` and its
+    path name in ``destination`` (what the employee reads: a name, never a code). Raise
+    UnknownUnit when it names no unit the officer may send the case to. Without a unit
+    tree a 转办's typed destination stays as it is; a 交办 has nowhere to go."""
+    if action not in (Action.TRANSFER, Action.ASSIGN_DOWN) or not fields.destination:
         return fields
     tree = await turn.uow.units.tree()
     if len(tree) == 0:
+        if action is Action.ASSIGN_DOWN:
+            raise UnknownUnit()
         return fields
-    unit = find_unit(tree, transfer_targets(tree, officer, case), fields.destination)
+    targets = (assign_targets if action is Action.ASSIGN_DOWN else transfer_targets)(
+        tree, officer, case
+    )
+    unit = find_unit(tree, targets, fields.destination)
     if unit is None:
         raise UnknownUnit()
     return replace(fields, unit_id=unit.id, destination=tree.path_name(unit.id) or unit.name)
@@ -223,6 +292,9 @@ def fields_dict(fields: Fields) -> dict[str, Any]:
         "destination": fields.destination,
         "redirect": fields.redirect.value if fields.redirect else None,
         "text": fields.text,
+        "days": fields.days,
+        "instruction": fields.instruction,
+        "report": fields.report,
     }
 
 
@@ -239,6 +311,8 @@ async def preview_act(
     Raises what :func:`perform_act` would raise (role, state, fields, unknown unit)."""
     check_act(turn, officer, case, action)
     fields = await resolve_destination(turn, officer, case, action, fields)
+    if action in _OFFICE:
+        return await preview_office_act(turn, officer, case, action, fields)
     probe = replace(case)
     record = apply(probe, action, officer.role, fields, turn.now, _policy(turn))
     payload = status_payload(probe, record)
@@ -254,6 +328,8 @@ async def perform_act(
     assert case.id is not None
     check_act(turn, officer, case, action)
     fields = await resolve_destination(turn, officer, case, action, fields)
+    if action in _OFFICE:
+        return await perform_office_act(turn, officer, case, action, fields)
     record = apply(case, action, officer.role, fields, turn.now, _policy(turn))
     if action is Action.TRANSFER and fields.unit_id is not None:
         case.unit_name = fields.destination  # for the card and push below (a path name)
@@ -315,7 +391,8 @@ async def perform_act(
     return [Reply(text, next_steps, case_id=case.id)]
 
 
-_FREE_TEXT = frozenset({"text", "reason"})  # never in audit details (see perform_act)
+# Never in audit details (see perform_act).
+_FREE_TEXT = frozenset({"text", "reason", "instruction", "report"})
 
 
 def _audit_detail(detail: dict[str, Any], fields: Fields) -> dict[str, Any]:

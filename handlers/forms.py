@@ -13,6 +13,12 @@ editing changes nothing.
 Declared as tables, like handlers/intake.py: :data:`FORMS` (the fields of each act, in the
 order asked) and ``_STEPS`` (conversation step → how it asks, how it reads the answer).
 The informal message (回复职工) is a one-step form of its own.
+
+督办, 交办 and 上报 change no state but are forms like the others (the same table, preview
+and confirmation; handlers.acts sends them on to handlers/supervision.py): 督办 asks the
+working deadline (3/5/10 days, or typed) and the instruction, 交办 the unit below (buttons
+of the units inside the officer's subtree), the report's deadline and the requirements, 上报
+the report. Their preview shows what the office decides above what the employee receives.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 from handlers.acts import (
     UnknownUnit,
+    assign_targets,
     check_act,
     check_message,
     perform_act,
@@ -56,6 +63,7 @@ from handlers.payloads import (
     encode,
 )
 from handlers.ports import Officer
+from handlers.supervision import office_act_summary
 from handlers.text import clean_text
 from handlers.turn import Turn
 from i18n import LOCALES, N_
@@ -66,7 +74,7 @@ from petitions.errors import (
     InvalidTransition,
     NotPermitted,
 )
-from petitions.lifecycle import MAX_TEXT, Action, Fields
+from petitions.lifecycle import MAX_TEXT, OFFICE_ACTS, Action, Fields, order_days_max
 from petitions.states import Outcome, Redirect
 
 __all__ = [
@@ -93,6 +101,9 @@ FORMS: dict[Action, tuple[str, ...]] = {
     Action.START_RECHECK: (),
     Action.COMPLETE_RECHECK: ("outcome", "text"),
     Action.CLOSE: (),
+    Action.SUPERVISE: ("days", "instruction"),
+    Action.ASSIGN_DOWN: ("destination", "days", "reason"),
+    Action.REPORT: ("report",),
 }
 
 ACT_NAME: dict[Action, str] = {
@@ -107,6 +118,9 @@ ACT_NAME: dict[Action, str] = {
     Action.START_RECHECK: N_("button.o.start_recheck"),
     Action.COMPLETE_RECHECK: N_("button.o.complete_recheck"),
     Action.CLOSE: N_("button.o.close"),
+    Action.SUPERVISE: N_("button.o.supervise"),
+    Action.ASSIGN_DOWN: N_("button.o.assign_down"),
+    Action.REPORT: N_("button.o.report"),
 }
 
 _PROMPT = {
@@ -116,10 +130,21 @@ _PROMPT = {
     "extension_days": N_("officer.ask_days"),
     "outcome": N_("officer.ask_outcome"),
     "text": N_("officer.ask_text"),
+    "days": N_("officer.ask_supervise_days"),
+    "instruction": N_("officer.ask_instruction"),
+    "report": N_("officer.ask_report"),
+}
+# The same field asked in another act's words.
+_ACT_PROMPT = {
+    (Action.ASSIGN_DOWN, "destination"): N_("officer.ask_assign_unit"),
+    (Action.ASSIGN_DOWN, "days"): N_("officer.ask_report_days"),
+    (Action.ASSIGN_DOWN, "reason"): N_("officer.ask_assign_reason"),
 }
 _DAY_CHOICES = (10, 15, 30)
+_ORDER_DAY_CHOICES = (3, 5, 10)  # a 督办's working deadline, a 交办's report
+_OFFICE = frozenset(rule.action for rule in OFFICE_ACTS)
 _UNITS_PER_PAGE = 8  # unit buttons of a 转办 per message
-_TEXT_FIELDS = frozenset({"reason", "destination", "text"})
+_TEXT_FIELDS = frozenset({"reason", "destination", "text", "instruction", "report"})
 # Units people add to a typed number of days ("15天", "15 days").
 _DAY_UNITS = ("天", "日", "days", "day")
 
@@ -188,6 +213,9 @@ def read_field(turn: Turn, field: str, raw: str) -> Any:
         return redirect
     if field == "extension_days":
         return _read_days(turn, raw)
+    if field == "days":
+        most = order_days_max(turn.services.config.policy)
+        return _read_days(turn, raw, most, N_("form.wrong_order_days"))
     text = clean_text(raw)
     if len(text) > MAX_TEXT:
         raise WrongValue(
@@ -196,8 +224,11 @@ def read_field(turn: Turn, field: str, raw: str) -> Any:
     return text
 
 
-def _read_days(turn: Turn, raw: str) -> int:
-    most = turn.services.config.policy.extension_max_days
+def _read_days(
+    turn: Turn, raw: str, most: int | None = None, wrong: str = N_("form.wrong_days")
+) -> int:
+    if most is None:
+        most = turn.services.config.policy.extension_max_days
     text = raw.strip().lower()
     for unit in _DAY_UNITS:
         text = text.removesuffix(unit).strip()
@@ -206,7 +237,7 @@ def _read_days(turn: Turn, raw: str) -> int:
     except ValueError:
         days = 0
     if not 1 <= days <= most:
-        raise WrongValue(turn.t("form.wrong_days", max=most))
+        raise WrongValue(turn.t(wrong, max=most))
     return days
 
 
@@ -215,6 +246,7 @@ def fields_from(values: dict[str, Any]) -> Fields:
     outcome = values.get("outcome")
     redirect = values.get("redirect")
     days = values.get("extension_days")
+    order_days = values.get("days")
     return Fields(
         reason=values.get("reason") or None,
         outcome=Outcome(outcome) if outcome else None,
@@ -222,6 +254,9 @@ def fields_from(values: dict[str, Any]) -> Fields:
         destination=values.get("destination") or None,
         redirect=Redirect(redirect) if redirect else None,
         text=values.get("text") or None,
+        days=int(order_days) if order_days is not None else None,
+        instruction=values.get("instruction") or None,
+        report=values.get("report") or None,
     )
 
 
@@ -312,10 +347,16 @@ def _cancel(turn: Turn, case: Case) -> Button:
     return Button(turn.t("button.cancel"), encode(FormCancel(case.id or 0)))
 
 
+def _prompt(turn: Turn, field: str) -> str:
+    action = turn.draft.get("action")
+    key = _ACT_PROMPT.get((Action(action), field)) if action else None
+    return key or _PROMPT[field]
+
+
 def _field_step(field: str) -> Step:
     async def ask(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
         t = turn.t
-        text = t(_PROMPT[field], number=case.number)
+        text = t(_prompt(turn, field), number=case.number)
         cancel = (_cancel(turn, case),)
         if field == "outcome":
             row = tuple(Button(t(OUTCOME[o]), encode(Pick(field, o.value))) for o in Outcome)
@@ -330,6 +371,14 @@ def _field_step(field: str) -> Step:
             days = tuple(
                 Button(t("form.days", days=d), encode(Pick(field, str(d))))
                 for d in _DAY_CHOICES
+                if d <= most
+            )
+            return [Reply(text, (days, cancel) if days else (cancel,))]
+        if field == "days":
+            most = order_days_max(turn.services.config.policy)
+            days = tuple(
+                Button(t("form.days", days=d), encode(Pick(field, str(d))))
+                for d in _ORDER_DAY_CHOICES
                 if d <= most
             )
             return [Reply(text, (days, cancel) if days else (cancel,))]
@@ -381,17 +430,23 @@ async def _apply_preset(turn: Turn, officer: Officer, case: Case, name: str) -> 
 
 def _destination_step() -> Step:
     """The 转办's destination: the units the officer's office covers, as buttons (nearest
-    levels first, paged), or a unit's code or name typed. Without a unit tree, free text."""
+    levels first, paged), or a unit's code or name typed. Without a unit tree, free text.
+    A 交办's: the units inside the officer's subtree, the same way."""
     field = "destination"
+
+    def action_of(turn: Turn) -> Action:
+        raw = turn.draft.get("action")
+        return Action(raw) if raw else Action.TRANSFER
 
     async def ask_page(turn: Turn, officer: Officer, case: Case, offset: int) -> list[Reply]:
         t = turn.t
-        text = t(_PROMPT[field], number=case.number)
+        text = t(_prompt(turn, field), number=case.number)
         cancel = (_cancel(turn, case),)
         tree = await turn.uow.units.tree()
         if len(tree) == 0:
             return [Reply(text, (cancel,))]
-        targets = transfer_targets(tree, officer, case)
+        down = action_of(turn) is Action.ASSIGN_DOWN
+        targets = (assign_targets if down else transfer_targets)(tree, officer, case)
         offset = max(0, min(offset, len(targets) - 1)) if targets else 0
         page = targets[offset : offset + _UNITS_PER_PAGE]
         rows: list[tuple[Button, ...]] = [
@@ -425,7 +480,8 @@ def _destination_step() -> Step:
         try:
             value = read_field(turn, field, raw)
             given = Fields(destination=value)
-            resolved = await resolve_destination(turn, officer, case, Action.TRANSFER, given)
+            action = action_of(turn)
+            resolved = await resolve_destination(turn, officer, case, action, given)
         except WrongValue as wrong:
             return [Reply(wrong.text), *await ask(turn, officer, case)]
         except UnknownUnit:
@@ -462,6 +518,10 @@ async def _ask_preview(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
         row.append(Button(t("button.form.edit"), encode(Edit(case.id, rev))))
     row.append(_cancel(turn, case))
     intro = t("form.preview", act=t(ACT_NAME[action]), number=case.number)
+    if action in _OFFICE:
+        # What the office decides (deadline, instruction, unit), above the employee's part.
+        resolved = await resolve_destination(turn, officer, case, action, fields)
+        intro = "\n".join((intro, office_act_summary(turn, case, action, resolved)))
     return [Reply(intro), Reply(employee_text, (tuple(row),))]
 
 

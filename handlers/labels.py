@@ -94,6 +94,7 @@ ERRORS: dict[str, str] = {
     "review_window_closed": N_("error.review_window_closed"),
     "recheck_window_closed": N_("error.recheck_window_closed"),
     "unknown_unit": N_("error.unknown_unit"),
+    "no_report_owed": N_("error.no_report_owed"),
     "invalid_tracking_code": N_("error.invalid_tracking_code"),
     "case_not_found": N_("error.case_not_found"),
     "domain": N_("error.domain"),
@@ -106,6 +107,9 @@ FIELDS: dict[str, str] = {
     "destination": N_("field.destination"),
     "redirect": N_("field.redirect"),
     "text": N_("field.text"),
+    "days": N_("field.days"),
+    "instruction": N_("field.instruction"),
+    "report": N_("field.report"),
 }
 
 RATING: dict[str, str] = {

@@ -9,10 +9,15 @@ Commands (in the admin chat, or in a private chat with the bot on channels witho
 ``/recheckstart REF``, ``/recheckdone REF OUTCOME TEXT`` (复核; the review steps only by the
 office of the unit deciding them), ``/close REF``, ``/note REF TEXT``, ``/answer REF TEXT``,
 ``/assign REF OFFICER_ID REASON``, ``/stats [FROM [TO]]``, ``/slots [新增 …]`` (领导接访,
-leaders only: handlers/reception.py). REF is a case number or id; values may be typed in
-Chinese or English (``/respond XF-2026-000123 支持 …``). A complete command applies at once;
-one with fields missing, and every case-card button, opens the act's guided form with a
-preview (handlers/forms.py). Every action is checked against the officer's role and audited.
+leaders only: handlers/reception.py), ``/supervise REF DAYS TEXT`` (督办, leaders above the
+office of the step), ``/assigndown REF UNIT DAYS REASON`` (交办 to a unit below) and
+``/report REF TEXT`` (上报办理情况 to the unit that assigned it down; handlers/supervision.py),
+``/warnings`` (四早: current clusters and spikes of the officer's part of the group;
+handlers/warnings.py).
+REF is a case number or id; values may be typed in Chinese or English
+(``/respond XF-2026-000123 支持 …``). A complete command applies at once; one with fields
+missing, and every case-card button, opens the act's guided form with a preview
+(handlers/forms.py). Every action is checked against the officer's role and audited.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from handlers.reception import (
 from handlers.text import clean_text
 from handlers.turn import Turn
 from handlers.views import admin_case_detail
+from handlers.warnings import viewer_similar, warnings_command
 from i18n import LOCALES
 from petitions.case import Case
 from petitions.deadlines import OFFICE_DEADLINE_STATES, OFFICE_ZONE, is_overdue
@@ -78,6 +84,11 @@ OFFICER_COMMANDS = frozenset(
         "assign",
         "stats",
         "slots",  # 领导接访: handlers/reception.py
+        "warnings",  # 四早: clusters and spikes (handlers/warnings.py)
+        # 督办, 交办, 上报: handlers/supervision.py
+        "supervise",
+        "assigndown",
+        "report",
     }
 ) | DISCLOSURE_COMMANDS  # custodians: /disclosures, /approve_disclosure REQ
 
@@ -93,6 +104,9 @@ _COMMAND_ACTION = {
     "recheckstart": Action.START_RECHECK,
     "recheckdone": Action.COMPLETE_RECHECK,
     "close": Action.CLOSE,
+    "supervise": Action.SUPERVISE,
+    "assigndown": Action.ASSIGN_DOWN,
+    "report": Action.REPORT,
 }
 # Positional arguments after REF, in the order a command takes them (the last takes the
 # rest of the line).
@@ -103,6 +117,9 @@ _COMMAND_ARGS: dict[Action, tuple[str, ...]] = {
     Action.RESPOND: ("outcome", "text"),
     Action.COMPLETE_REVIEW: ("outcome", "text"),
     Action.COMPLETE_RECHECK: ("outcome", "text"),
+    Action.SUPERVISE: ("days", "instruction"),
+    Action.ASSIGN_DOWN: ("destination", "days", "reason"),
+    Action.REPORT: ("report",),
 }
 _OFFICER_BUTTONS = ("o:", "oo:", "or:")
 
@@ -179,7 +196,13 @@ async def _button(turn: Turn, officer: Officer, payload: Payload) -> list[Reply]
 async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) -> list[Reply]:
     t = turn.t
     if name == "ohelp":
-        return [Reply("\n".join((t("officer.help"), t("officer.help_ladder"))))]
+        lines = (
+            t("officer.help"),
+            t("officer.help_ladder"),
+            t("officer.help_supervision"),
+            t("warnings.help"),
+        )
+        return [Reply("\n".join(lines))]
     if name == "cases":
         which = _list_key(turn, words[0]) if words else "open"
         if which is None:
@@ -189,6 +212,8 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
         return await _stats(turn, officer, words)
     if name == "slots":
         return await handle_slots_command(turn, officer, words)
+    if name == "warnings":
+        return await warnings_command(turn, officer)
     if not words:
         return [Reply(t("officer.need_ref"))]
     case = await resolve_case(turn, officer, words[0])
@@ -257,6 +282,8 @@ async def _view(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
         item = await uow.attachments.data(info.id)
         if item is not None:
             files.append(item)
+    # The similar cases this officer may see (a count over the others would reveal them).
+    similar = (await viewer_similar(uow, officer, [case.id])).get(case.id, ())
     return admin_case_detail(
         turn.t,
         case,
@@ -264,6 +291,7 @@ async def _view(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
         await uow.cases.messages(case.id),
         files,
         turn.now,
+        similar,
     )
 
 

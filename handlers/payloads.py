@@ -34,7 +34,18 @@ __all__ = [
 # What a case card's button may do besides the formal acts (petitions.lifecycle.Action).
 CARD_VERBS = frozenset({"view", "take", "message"})
 _FORM_FIELDS = frozenset(
-    {"reason", "outcome", "extension_days", "destination", "redirect", "text"}
+    {
+        "reason",
+        "outcome",
+        "extension_days",
+        "destination",
+        "redirect",
+        "text",
+        # 督办 / 交办 / 上报 (handlers/supervision.py)
+        "days",
+        "instruction",
+        "report",
+    }
 )
 _MAX_BYTES = 64
 # Presets a form offers: values for several fields at once. ``finalized``: a new petition

@@ -3,6 +3,11 @@
 Which notices are due is decided by :mod:`petitions.schedule` (pure). Here each due
 notice is claimed in the notices table and its message queued in the outbox in the same
 transaction: a notice is sent exactly once however often (or late) passes run.
+
+督办 (docs/ladder.md): a step's overdue alert goes to the leaders one level above the office
+of the step (the handling unit's, or the unit deciding a 复查 / 复核); each 督办 deadline that
+passes with the case still at the step sends it one level higher (``supervision_level``
+records how high it went). A late report of a 交办 alerts the assigning unit's chats.
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ from handlers.notify import (
 )
 from handlers.ports import CaseFilter, UnitOfWork
 from handlers.services import Services
+from handlers.supervision import queue_unit_admins
 from handlers.unit_chats import AdminRoute, digest_routes
 from petitions.case import Case
-from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
+from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue, step_level
 from petitions.lifecycle import Action, Fields, apply
 from petitions.roles import Role
 from petitions.schedule import (
     AUTO_CLOSE,
     OVERDUE,
+    REPORT_OVERDUE,
+    SUPERVISION_OVERDUE,
     Notice,
     digest_key,
     due_notices,
@@ -84,18 +92,24 @@ async def _act(
 ) -> None:
     assert case.id is not None
     cfg = services.config
-    if notice.is_reminder or notice.kind == OVERDUE:
+    if notice.is_reminder or notice.kind in (OVERDUE, SUPERVISION_OVERDUE):
         alert: dict[str, Any] = {
             "state": case.state.value,
-            "deadline": notice.key_text,
+            "deadline": case.deadline_at.isoformat() if case.deadline_at else None,
             "owner": await owner_label(uow, case),
         }
         if notice.is_reminder:
             alert["point"] = notice.point
             await queue_admins(uow, cfg, case.id, "reminder", alert, now, case=case)
         else:
-            # The leaders of the unit above the handling unit (督办 climbs from there).
-            await queue_unit_leaders(uow, cfg, case, "overdue", alert, now)
+            await _alert_above(uow, services, case, notice, alert, now)
+        return
+    if notice.kind == REPORT_OVERDUE:
+        # To the unit that asked for the report (and those covering it), not the late one.
+        late: dict[str, Any] = {"unit": case.unit_name, "due": notice.key_text}
+        await queue_unit_admins(
+            uow, cfg, case.assigned_by_unit_id, case.id, "report_overdue", late, now
+        )
         return
     if notice.kind == AUTO_CLOSE:
         record = apply(case, Action.CLOSE, Role.SYSTEM, Fields(), now, cfg.policy)
@@ -116,6 +130,33 @@ async def _act(
         token = await open_question(uow, case, FOLLOW_UP, now)
         await uow.audit.add(now, Role.SYSTEM, "case.follow_up_asked", case_id=case.id)
         await queue_employee(uow, case, "follow_up", {"number": case.number, "token": token}, now)
+
+
+async def _alert_above(
+    uow: UnitOfWork,
+    services: Services,
+    case: Case,
+    notice: Notice,
+    alert: dict[str, Any],
+    now: datetime,
+) -> None:
+    """The overdue alert (to the leaders one level above the office of the step) or its
+    climb when a 督办 deadline passed (one level higher than it reached); the level is
+    recorded on the case."""
+    assert case.id is not None
+    if notice.kind == OVERDUE:
+        level, kind = max(case.supervision_level, 1), "overdue"
+    else:
+        level, kind = case.supervision_level + 1, SUPERVISION_OVERDUE
+        alert["until"] = notice.key_text
+    # Counted from the handling unit: the office of a 复查 is one level above it, of a 复核 two.
+    levels_up = step_level(case.state) + level
+    await queue_unit_leaders(
+        uow, services.config, case, kind, {**alert, "level": level}, now, levels_up=levels_up
+    )
+    if level != case.supervision_level:
+        case.supervision_level = level
+        await uow.cases.save(case)
 
 
 async def send_digest(uow: UnitOfWork, services: Services, now: datetime) -> bool:
@@ -159,7 +200,15 @@ async def _digest(
 ) -> dict[str, Any] | None:
     """The digest of the cases of ``scope`` (None: all), or None when nothing is due."""
     horizon = now + timedelta(days=services.config.policy.digest_window_days)
-    flt = CaseFilter(states=OFFICE_DEADLINE_STATES, overdue_at=horizon, limit=200, scope=scope)
+    # A unit's chat is read by its petition officers: the cases 纪检 handles are listed in
+    # the root's digest only (handlers/notify.py keeps their cards there too).
+    flt = CaseFilter(
+        states=OFFICE_DEADLINE_STATES,
+        overdue_at=horizon,
+        limit=200,
+        scope=scope,
+        discipline=None if scope is None else False,
+    )
     items: list[dict[str, Any]] = []
     overdue = 0
     for case in await uow.cases.list(flt):

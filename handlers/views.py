@@ -16,10 +16,17 @@ from handlers.ports import AttachmentInfo, CaseMessage, TimelineEntry, UnitOfWor
 from handlers.reception_text import REMINDER as RECEPTION_REMINDER
 from handlers.reception_text import render_reminder
 from handlers.services import Translate
+from handlers.warnings import (
+    WARNING_KINDS,
+    card_similar,
+    render_warning,
+    similar_buttons,
+    similar_line,
+)
 from i18n import N_
 from petitions.case import Case
 from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
-from petitions.lifecycle import Action, allowed_actions
+from petitions.lifecycle import Action, allowed_actions, allowed_office_acts
 from petitions.retention import destroyed_at
 from petitions.roles import Role
 from petitions.states import (
@@ -46,8 +53,9 @@ __all__ = [
     "satisfaction_buttons",
 ]
 
-# Timeline entries for staff only: who owns a case, ratings and follow-up answers.
-STAFF_ONLY_EVENTS = frozenset({"assigned", "rated", "follow_up"})
+# Timeline entries for staff only: who owns a case, ratings and follow-up answers, and a
+# lower office's report to the unit that assigned the case down (上报).
+STAFF_ONLY_EVENTS = frozenset({"assigned", "rated", "follow_up", "reported"})
 
 _ZONE = ZoneInfo("Asia/Shanghai")
 T = Callable[..., str]
@@ -118,6 +126,13 @@ def _event_line(t: T, e: TimelineEntry) -> str:
         return t("timeline.leader_reception", date=_date(e.at))
     if e.kind == "identity_disclosed":
         return t("timeline.identity_disclosed", date=_date(e.at))
+    if e.kind == "supervised":
+        # 督办: that a unit above supervises; the instruction is staff's (a case message).
+        return t("timeline.supervised", date=_date(e.at))
+    if e.kind == "assigned_down" and d.get("unit"):
+        return t("timeline.assigned_down", date=_date(e.at), unit=d["unit"])
+    if e.kind == "reported":
+        return t("timeline.reported", date=_date(e.at))
     if e.kind == "rated" and d.get("rating") in RATING:
         return t("timeline.rated", date=_date(e.at), rating=t(RATING[d["rating"]]))
     if e.kind == "follow_up" and "solved" in d:
@@ -227,12 +242,19 @@ _ACTION_LABEL = {
     Action.START_RECHECK: N_("button.o.start_recheck"),
     Action.COMPLETE_RECHECK: N_("button.o.complete_recheck"),
     Action.CLOSE: N_("button.o.close"),
+    Action.SUPERVISE: N_("button.o.supervise"),
+    Action.ASSIGN_DOWN: N_("button.o.assign_down"),
+    Action.REPORT: N_("button.o.report"),
 }
 _MESSAGE_KIND = {
     "employee": N_("admin.msg_employee"),
     "answer": N_("admin.msg_answer"),
     "note": N_("admin.msg_note"),
     "feedback": N_("admin.msg_feedback"),
+    # 督办's instruction, 交办's requirements, the lower office's report (staff only).
+    "supervision": N_("admin.msg_supervision"),
+    "assignment": N_("admin.msg_assignment"),
+    "report": N_("admin.msg_report"),
 }
 
 
@@ -269,11 +291,23 @@ def followup_buttons(
     return tuple(rows)
 
 
-def _officer_buttons(t: T, case: Case) -> tuple[tuple[Button, ...], ...]:
+def _supervisable(case: Case, now: datetime) -> bool:
+    # 督办 is offered on a card once the step is overdue or already supervised: on every
+    # card it would crowd the handling office's own buttons.
+    return is_overdue(case, now) or bool(case.supervision_level or case.supervised_until)
+
+
+def _officer_buttons(t: T, case: Case, now: datetime) -> tuple[tuple[Button, ...], ...]:
     actions: list[Action] = []
     for role in (Role.OFFICER, Role.DISCIPLINE, Role.LEADER):
         for action in allowed_actions(case, role):
             if action in _ACTION_LABEL and action not in actions:
+                actions.append(action)
+    for role in (Role.OFFICER, Role.DISCIPLINE, Role.LEADER):
+        for action in allowed_office_acts(case, role):
+            if action is Action.SUPERVISE and not _supervisable(case, now):
+                continue
+            if action not in actions:
                 actions.append(action)
     ref = case.id or 0
     acts = [Button(t(_ACTION_LABEL[a]), encode(CaseButton(a.value, ref))) for a in actions]
@@ -316,9 +350,14 @@ def done_text(t: T, number: str | None, state: CaseState, deadline: datetime | N
 
 
 def admin_case_card(
-    t: T, case: Case, attachments: Sequence[AttachmentInfo], now: datetime
+    t: T,
+    case: Case,
+    attachments: Sequence[AttachmentInfo],
+    now: datetime,
+    similar: Sequence[tuple[int, str]] = (),
 ) -> Reply:
-    """The case card posted to the admin chat: content, never identity or contact."""
+    """The case card posted to the admin chat: content, never identity or contact;
+    ``similar``: the similar cases (id, number) its reader may see (handlers/warnings.py)."""
     if case.handled_by_discipline:
         if case.deadline_at is None:
             text = t(
@@ -345,13 +384,34 @@ def admin_case_card(
         lines.append(t("admin.overdue"))
     if case.unit_name:
         lines.append(t("view.handled_by", unit=case.unit_name))
+    lines.extend(_order_lines(t, case))
     if destroyed_at(case.description) is None:
         # A purged case's sealed identity went with its content: no line about sealing.
         lines.append(t("admin.real_name") if case.has_identity else t("admin.anonymous"))
     if attachments:
         lines.append(t("admin.evidence", count=len(attachments)))
+    if similar:  # 四早: "相似案件 N 件", the numbers, and buttons opening the first ones
+        lines.append(similar_line(t, similar))
     lines.extend(["", _content(t, case)])
-    return Reply("\n".join(lines), _officer_buttons(t, case), case_id=case.id)
+    buttons = _officer_buttons(t, case, now) + similar_buttons(t, similar)
+    return Reply("\n".join(lines), buttons, case_id=case.id)
+
+
+def _order_lines(t: T, case: Case) -> list[str]:
+    """督办's working deadline and 交办's report due, for staff (never the employee's)."""
+    lines = []
+    if case.supervised_until is not None:
+        lines.append(
+            t(
+                "admin.supervised_line",
+                date=_date(case.supervised_until),
+                count=case.supervision_count,
+            )
+        )
+    if case.report_due_at is not None:
+        by = case.assigned_by_unit_name or t("admin.unit_above")
+        lines.append(t("admin.report_due_line", unit=by, date=_date(case.report_due_at)))
+    return lines
 
 
 def admin_case_detail(
@@ -361,9 +421,11 @@ def admin_case_detail(
     messages: Sequence[CaseMessage],
     attachments: Sequence[tuple[AttachmentInfo, bytes]],
     now: datetime,
+    similar: Sequence[tuple[int, str]] = (),
 ) -> list[Reply]:
-    """Everything about a case for staff who may view it: card, timeline, messages, files."""
-    card = admin_case_card(t, case, [a for a, _ in attachments], now)
+    """Everything about a case for staff who may view it: card, timeline, messages, files
+    (``similar``: the similar cases this viewer may see)."""
+    card = admin_case_card(t, case, [a for a, _ in attachments], now, similar)
     if case.handled_by_discipline:
         lines = [
             admin_card_header(t, case),
@@ -373,7 +435,7 @@ def admin_case_detail(
             "",
             _content(t, case),
         ]
-        card = Reply("\n".join(lines), _officer_buttons(t, case), case_id=case.id)
+        card = Reply("\n".join(lines), _officer_buttons(t, case, now), case_id=case.id)
     lines = [t("view.timeline")]
     for e in events:
         who = t(ROLE[e.actor_role])
@@ -403,6 +465,13 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
         )
     if kind == RECEPTION_REMINDER:  # 领导接访, the day before (handlers/reception.py)
         return render_reminder(tr, payload)
+    if kind == "supervised":
+        # 督办: that a unit above supervises the case; not the instruction, not the
+        # office's working deadline (the statutory one the employee knows stays).
+        return Reply("\n".join((tr("push.supervised", number=number), tr("push.check_hint"))))
+    if kind == "assigned_down":  # 交办: the unit now handling the case, by name
+        text = tr("push.assigned_down", number=number, unit=payload.get("unit") or "—")
+        return Reply("\n".join((text, tr("push.check_hint"))))
     if kind == "disclosure":
         return Reply(
             tr(
@@ -458,10 +527,13 @@ async def render_admin(
     if case is None:
         return []
     mention = await _leaders_line(uow, tr) if payload.get("leaders") else None
+    if kind in WARNING_KINDS:  # 四早: a cluster or a spike (handlers/warnings.py)
+        alert = render_warning(tr, kind, payload)
+        return [replace(alert, text=_with(alert.text, mention))]
     number = case.number
     if kind == "case_card":
         infos = await uow.attachments.list(case.id or 0)
-        card = admin_case_card(tr, case, infos, now)
+        card = admin_case_card(tr, case, infos, now, await card_similar(uow, case))
         if case.handled_by_discipline:
             return [card]  # evidence of a report stays with the discipline role
         files = []
@@ -493,7 +565,11 @@ async def render_admin(
             deadline=_date(payload["deadline"]),
             owner=payload.get("owner") or tr("admin.owner_none"),
         )
-        return [Reply(_with(text, mention), case_id=case.id)]
+        # The leaders an overdue alert reaches may 督办 from it.
+        buttons = _supervise_button(tr, case) if kind == "overdue" else ()
+        return [Reply(_with(text, mention), buttons, case_id=case.id)]
+    if kind in _ORDER_KINDS:
+        return [_order_message(tr, kind, payload, case, mention)]
     if kind == "retaliation":
         if "source" in payload:
             text = tr("admin.retaliation", number=number, source=payload["source"])
@@ -508,6 +584,52 @@ async def render_admin(
     if kind == "feedback_comment":
         return [Reply(tr("admin.feedback_comment", number=number), case_id=case.id)]
     return [Reply(tr("admin.case_changed", number=number), case_id=case.id)]
+
+
+_ORDER_KINDS = frozenset(
+    {"supervised", "supervision_overdue", "assigned_down", "reported", "report_overdue"}
+)
+
+
+def _supervise_button(tr: T, case: Case) -> tuple[tuple[Button, ...], ...]:
+    label = tr(_ACTION_LABEL[Action.SUPERVISE])
+    return ((Button(label, encode(CaseButton(Action.SUPERVISE.value, case.id or 0))),),)
+
+
+def _order_message(
+    tr: T, kind: str, payload: Mapping[str, Any], case: Case, mention: str | None
+) -> Reply:
+    """督办 and 交办 in the admin chats (handlers/supervision.py, handlers/scheduling.py)."""
+    number = case.number
+    by = payload.get("by") or tr("admin.unit_above")
+    text = str(payload.get("text") or "")
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if kind == "supervised":
+        body = tr(
+            "admin.supervised", number=number, by=by, date=_date(payload.get("until")), text=text
+        )
+    elif kind == "supervision_overdue":
+        body = tr(
+            "admin.supervision_overdue",
+            number=number,
+            state=tr(STATE[CaseState(payload["state"])]),
+            until=_date(payload.get("until")),
+            deadline=_date(payload.get("deadline")),
+            owner=payload.get("owner") or tr("admin.owner_none"),
+        )
+        buttons = _supervise_button(tr, case)
+    elif kind == "assigned_down":
+        unit = payload.get("unit") or "—"
+        date = _date(payload.get("due"))
+        body = tr("admin.assigned_down", number=number, by=by, unit=unit, date=date, text=text)
+        label = tr(_ACTION_LABEL[Action.REPORT])
+        buttons = ((Button(label, encode(CaseButton(Action.REPORT.value, case.id or 0))),),)
+    elif kind == "reported":
+        body = tr("admin.reported", number=number, by=by, text=text)
+    else:
+        unit = payload.get("unit") or "—"
+        body = tr("admin.report_overdue", number=number, unit=unit, date=_date(payload.get("due")))
+    return Reply(_with(body, mention), buttons, case_id=case.id)
 
 
 def _review_requested(tr: T, payload: Mapping[str, Any], number: str | None) -> str:

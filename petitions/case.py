@@ -61,10 +61,26 @@ class Case:
     push_updates: bool = True
     contact_erase_at: datetime | None = None
     has_identity: bool = False
+    # 督办 (docs/ladder.md): how many levels above the office of the current step the
+    # overdue alert has reached (0: none yet), the working deadline the last 督办 gave that
+    # office (the statutory ``deadline_at`` never moves for it) and how many 督办 the case
+    # had. A new step (another deadline) starts the level and the working deadline afresh.
+    supervision_level: int = 0
+    supervised_until: datetime | None = None
+    supervision_count: int = 0
+    # Whether the 复查 / 复核 decided an outcome other than the one before it (None: not
+    # decided), for the statistics.
+    review_changed: bool | None = None
+    recheck_changed: bool | None = None
+    # 交办: the unit that assigned the case down to ``unit_id``, and when the report back
+    # (上报办理情况) is due (None: no report owed).
+    assigned_by_unit_id: int | None = None
+    report_due_at: datetime | None = None
     updated_at: datetime | None = field(default=None, compare=False)
     # How staff and the employee see the units named (filled by storage from the tree).
     unit_name: str | None = field(default=None, compare=False)
     review_unit_name: str | None = field(default=None, compare=False)
+    assigned_by_unit_name: str | None = field(default=None, compare=False)
 
     @property
     def handled_by_discipline(self) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 
 from petitions.case import Case
-from petitions.states import CaseState
+from petitions.states import RECHECK_STATES, REVIEW_STATES, CaseState
 
 __all__ = [
     "OFFICE_DEADLINE_STATES",
@@ -27,6 +27,8 @@ __all__ = [
     "monday_to_friday",
     "handle_deadline",
     "is_overdue",
+    "step_level",
+    "step_unit_id",
 ]
 
 # The office's time zone (China has one zone and no daylight saving time).
@@ -172,3 +174,21 @@ def is_overdue(case: Case, now: datetime) -> bool:
         and case.deadline_at is not None
         and now > case.deadline_at
     )
+
+
+def step_level(state: CaseState) -> int:
+    """How many units above the handling unit the office of this step sits: 0 for the
+    handling steps, 1 for the 复查 (the parent decides), 2 for the 复核 (its parent)."""
+    if state in REVIEW_STATES:
+        return 1
+    if state in RECHECK_STATES:
+        return 2
+    return 0
+
+
+def step_unit_id(case: Case) -> int | None:
+    """The unit whose office must meet the current step's deadline: the unit deciding a
+    复查 / 复核, else the handling unit (None without a unit tree)."""
+    if step_level(case.state) and case.review_unit_id is not None:
+        return case.review_unit_id
+    return case.unit_id

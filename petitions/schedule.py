@@ -4,6 +4,12 @@ Every notice is identified by ``(case, kind, key)``, where the key is the deadli
 the closing time for the follow-up) it is about. Storage keeps the notices already
 sent under that identity, so a pass that runs late sends what fell due while the
 service was down exactly once, and a moved deadline (an extension) starts new notices.
+
+督办 (docs/ladder.md): the overdue alert of a step is keyed by the step's deadline and goes
+to the leaders one level above the office of the step; when the working deadline a 督办 set
+(``supervised_until``) passes with the case still at that step, the alert climbs one level
+more, once per 督办 deadline (the key), so each level hears of it once. A report owed after
+a 交办 (``report_due_at``) that is late is an alert of its own, once per report deadline.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ __all__ = [
     "FOLLOW_UP",
     "OVERDUE",
     "REMINDER_PREFIX",
+    "REPORT_OVERDUE",
+    "SUPERVISION_OVERDUE",
     "Notice",
     "SchedulePolicy",
     "check_after_change",
@@ -44,6 +52,8 @@ _REMINDER = re.compile(r"^(?:(\d{1,2})%|(\d{1,3})d)$")
 OVERDUE = "overdue"
 AUTO_CLOSE = "auto_close"
 FOLLOW_UP = "follow_up"
+SUPERVISION_OVERDUE = "supervision_overdue"  # the 督办 deadline passed: the alert climbs
+REPORT_OVERDUE = "report_overdue"  # the report back of a 交办 is late
 
 
 def parse_reminder(spec: str) -> tuple[str, float | int]:
@@ -81,7 +91,8 @@ class SchedulePolicy:
 class Notice:
     """Something the scheduler must do for a case once: remind, alert, close or ask."""
 
-    kind: str  # remind:<point> | overdue | auto_close | follow_up
+    kind: str  # remind:<point> | overdue | supervision_overdue | report_overdue | auto_close
+    # | follow_up
     due_at: datetime
     key: datetime  # the deadline (or closing time) the notice is about
 
@@ -179,7 +190,33 @@ def due_notices(
         due = followup_due_at(case, policy, schedule)
         if due is not None and case.closed_at is not None and due <= now:
             notices.append(Notice(FOLLOW_UP, due, case.closed_at))
+    return notices + _order_notices(case, now)
+
+
+def _order_notices(case: Case, now: datetime) -> list[Notice]:
+    """The alerts of a 督办's and a 交办's deadlines that have passed (see the module)."""
+    notices: list[Notice] = []
+    until = case.supervised_until
+    if case.state in OFFICE_DEADLINE_STATES and until is not None and now > until:
+        notices.append(Notice(SUPERVISION_OVERDUE, until, until))
+    report = case.report_due_at
+    if report is not None and not case.state.is_terminal and now > report:
+        notices.append(Notice(REPORT_OVERDUE, report, report))
     return notices
+
+
+def _order_times(case: Case, now: datetime | None) -> list[datetime]:
+    """When the alerts of :func:`_order_notices` fall due, of those not due at ``now``."""
+    times: list[datetime] = []
+    until = case.supervised_until
+    if case.state in OFFICE_DEADLINE_STATES and until is not None:
+        if now is None or now <= until:
+            times.append(until + _JUST_AFTER)
+    report = case.report_due_at
+    if report is not None and not case.state.is_terminal:
+        if now is None or now <= report:
+            times.append(report + _JUST_AFTER)
+    return times
 
 
 # An overdue alert or automatic close is due once the deadline has *passed* (now > deadline):
@@ -213,6 +250,7 @@ def next_notice_at(
         due = followup_due_at(case, policy, schedule)
         if due is not None and case.closed_at is not None and (now is None or due > now):
             times.append(due)
+    times.extend(_order_times(case, now))
     return min(times, default=None)
 
 

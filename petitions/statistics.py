@@ -119,6 +119,9 @@ class CaseFacts:
     recheck_requested: bool = False  # 复核 requested
     rechecked: bool = False  # 复核 decided
     conflict: bool = False  # routed above the chosen unit (conflict of interest)
+    review_changed: bool = False  # the 复查 decided another outcome than the answer
+    recheck_changed: bool = False  # the 复核 decided another outcome than the 复查
+    supervised: bool = False  # had at least one 督办
 
 
 @dataclass(frozen=True)
@@ -149,9 +152,11 @@ def _plus(a: int | None, b: int | None) -> int | None:
 class UnitCounts:
     """The exact counts of the cases one unit handles in a period, or of a subtree.
 
-    ``reviews_changed``, ``rechecks_changed`` and ``supervisions`` are None while nothing
-    records them as a plain column: renderers leave out what cannot be counted rather
-    than print a zero that means "unknown".
+    ``reviews_changed``, ``rechecks_changed`` and ``supervisions`` count cases (not acts:
+    a case supervised twice is one, as every figure here counts cases), from plain columns
+    the acts write (migration 0015). None would mean "not counted" (renderers leave out such
+    a figure rather than print a zero meaning "unknown"); storage counts them all, and an
+    empty unit has 0 like every other figure, so no row shows whether a unit had cases.
     """
 
     cases: int = 0
@@ -164,9 +169,9 @@ class UnitCounts:
     rechecks_decided: int = 0
     overdue: int = 0  # open, past the office's deadline now
     conflicts: int = 0  # routed above the chosen unit (conflict of interest)
-    reviews_changed: int | None = None  # a 复查 that changed the answer's outcome
-    rechecks_changed: int | None = None  # a 复核 that changed the 复查's outcome
-    supervisions: int | None = None  # 督办
+    reviews_changed: int | None = 0  # a 复查 that changed the answer's outcome
+    rechecks_changed: int | None = 0  # a 复核 that changed the 复查's outcome
+    supervisions: int | None = 0  # cases with at least one 督办
 
     def __add__(self, other: UnitCounts) -> UnitCounts:
         values: dict[str, object] = {}
@@ -338,6 +343,9 @@ def counts_from_facts(
             rechecks_decided=int(f.rechecked),
             overdue=int(f.overdue),
             conflicts=int(f.conflict),
+            reviews_changed=int(f.review_changed),
+            rechecks_changed=int(f.recheck_changed),
+            supervisions=int(f.supervised),
         )
         by_unit[f.unit_id] = by_unit[f.unit_id] + one if f.unit_id in by_unit else one
     ratings = Counter(f.rating for f in cases if f.rating in RATINGS)

@@ -145,6 +145,8 @@ class CaseRow(Base):
         Index("ix_cases_state_id", "state", "id"),
         # Lists of one part of the group, by deadline (officers scoped to a subtree).
         Index("ix_cases_unit_state", "unit_id", "state", "deadline_at"),
+        # Statistics of one part of the group by period (per-unit figures).
+        Index("ix_cases_unit_created", "unit_id", "created_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -184,6 +186,19 @@ class CaseRow(Base):
     rechecked_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+    # 督办 (docs/ladder.md): the level the overdue alert of the current step reached above
+    # the office of the step, the working deadline the last 督办 set (the statutory
+    # deadline_at stays), and how many 督办 the case had. NULL reads as 0 (rows written in
+    # bulk name every column: tests/helpers/seeding.py, bench/data_scale.py).
+    supervision_level: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
+    supervised_until: Mapped[datetime | None]
+    supervision_count: Mapped[int | None] = mapped_column(Integer, default=0, server_default="0")
+    # Whether the 复查 / 复核 decided another outcome than the one before (NULL: not decided).
+    review_changed: Mapped[bool | None] = mapped_column(Boolean)
+    recheck_changed: Mapped[bool | None] = mapped_column(Boolean)
+    # 交办: the unit that assigned the case down, and when its report back is due.
+    assigned_by_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    report_due_at: Mapped[datetime | None]
     # When the scheduler must next look at the case: the earliest time a notice may fall
     # due (petitions.schedule.next_notice_at), or at once after a change; NULL when the
     # case owes nothing. Written in the transaction of every change (SqlCases.save/add).
@@ -517,3 +532,47 @@ Index(
 )
 
 __all__ += ["ReceptionBookingRow", "ReceptionSlotRow"]
+
+
+class SimilarCaseRow(Base):
+    """Two petitions about the same matter (petitions/warnings, issue 16): one row each way,
+    so a case's similar cases are one index range. The score only; no text, no identity."""
+
+    __tablename__ = "similar_cases"
+    # The other direction, for the foreign key's cascade.
+    __table_args__ = (Index("ix_similar_cases_similar_id", "similar_id"),)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    similar_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    score: Mapped[float]  # cosine similarity, 0–1 (Float)
+    found_at: Mapped[datetime]
+
+
+class WarningAlertRow(Base):
+    """An early-warning alert already given: a cluster (its case ids, kept so that a later
+    scan finding the same cluster again updates it instead of alerting again) or a spike
+    (unit, category and week, alerted once). Figures and ids only, never petition text."""
+
+    __tablename__ = "warning_alerts"
+    __table_args__ = (
+        UniqueConstraint("kind", "alert_key"),
+        # The current alerts (/warnings, the web 预警 view) and the clusters a scan
+        # compares with: the recently updated ones.
+        Index("ix_warning_alerts_kind_updated", "kind", "updated_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(10))  # cluster | spike
+    alert_key: Mapped[str] = mapped_column(String(80))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    # A cluster's most central petition (the matter is its opening, read when shown).
+    central_id: Mapped[int | None] = mapped_column(Id)
+    case_ids: Mapped[str] = mapped_column(String())  # JSON list of case ids
+    detail: Mapped[str] = mapped_column(String())  # JSON figures: count, trend, baseline, …
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+__all__ += ["SimilarCaseRow", "WarningAlertRow"]

@@ -150,6 +150,13 @@ def _case_from_row(row: CaseRow, description: str) -> Case:
         push_updates=row.contact_mode == "push",
         contact_erase_at=row.contact_erase_at,
         has_identity=row.identity_ct is not None,
+        supervision_level=row.supervision_level or 0,
+        supervised_until=row.supervised_until,
+        supervision_count=row.supervision_count or 0,
+        review_changed=row.review_changed,
+        recheck_changed=row.recheck_changed,
+        assigned_by_unit_id=row.assigned_by_unit_id,
+        report_due_at=row.report_due_at,
         updated_at=row.updated_at,
     )
 
@@ -176,6 +183,13 @@ _MUTABLE = (
     "contact_reachable",
     "contact_erase_at",
     "locale",
+    "supervision_level",
+    "supervised_until",
+    "supervision_count",
+    "review_changed",
+    "recheck_changed",
+    "assigned_by_unit_id",
+    "report_due_at",
 )
 
 
@@ -200,11 +214,17 @@ class SqlCases:
 
     async def _named(self, cases: builtins.list[Case]) -> builtins.list[Case]:
         """Name the cases' units as people see them (the tree is read once per unit of work)."""
-        if any(c.unit_id is not None or c.review_unit_id is not None for c in cases):
+        if any(
+            c.unit_id is not None
+            or c.review_unit_id is not None
+            or c.assigned_by_unit_id is not None
+            for c in cases
+        ):
             tree = await self._units.tree()
             for case in cases:
                 case.unit_name = tree.path_name(case.unit_id) or None
                 case.review_unit_name = tree.path_name(case.review_unit_id) or None
+                case.assigned_by_unit_name = tree.path_name(case.assigned_by_unit_id) or None
         return cases
 
     def _seal_contact(self, case_id: int, contact: Contact) -> bytes:
@@ -1304,7 +1324,9 @@ class SqlOfficers:
             return None
         tree = await self._units.tree()
         unit = tree.get(unit_id)
-        if unit is None or unit.parent_id is None:
+        if unit is None:
+            return frozenset()  # a unit missing from the tree sees nothing (fail closed)
+        if unit.parent_id is None:
             return None
         return tree.subtree(unit_id)
 

@@ -101,6 +101,9 @@ _SUMMED = (
     "rechecked",
     "overdue",
     "conflicts",
+    "reviews_changed",
+    "rechecks_changed",
+    "supervised",
 )
 # The states and channels counted in the same scan, as conditional sums ("state:…",
 # "channel:…" columns): a separate GROUP BY each read the period's rows again (~100 ms
@@ -340,6 +343,9 @@ class SqlStatistics:
                 rechecks_decided=u["rechecked"],
                 overdue=u["overdue"],
                 conflicts=u["conflicts"],
+                reviews_changed=u["reviews_changed"],
+                rechecks_changed=u["rechecks_changed"],
+                supervisions=u["supervised"],
             )
             for unit_id, u in per_unit.items()
         }
@@ -439,6 +445,10 @@ class SqlStatistics:
                 func.sum(_one(c.rechecked_at.is_not(None))).label("rechecked"),
                 func.sum(_one(overdue)).label("overdue"),
                 func.sum(_one(c.conflict.is_not(None))).label("conflicts"),
+                # Plain columns the acts write (migration 0015): a changed outcome, 督办.
+                func.sum(_one(c.review_changed.is_(True))).label("reviews_changed"),
+                func.sum(_one(c.recheck_changed.is_(True))).label("rechecks_changed"),
+                func.sum(_one(c.supervision_count > _0)).label("supervised"),
                 *(func.sum(_one(c.state == s)).label(f"state:{s}") for s in _STATES),
                 *(func.sum(_one(c.channel == ch)).label(f"channel:{ch}") for ch in CHANNELS),
                 func.sum(unplaced).label("unplaced"),

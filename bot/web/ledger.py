@@ -27,7 +27,14 @@ from bot.web.context import WebContext, error, read_json
 from bot.web.render import reply_json
 from bot.web.security import check_csrf
 from handlers.access import may_view, role_conditions, scoped_filter
-from handlers.acts import FORMAL_ACTS, check_act, perform_act, preview_act, transfer_targets
+from handlers.acts import (
+    FORMAL_ACTS,
+    assign_targets,
+    check_act,
+    perform_act,
+    preview_act,
+    transfer_targets,
+)
 from handlers.forms import ACT_NAME, FORMS, WrongValue, fields_from, read_field
 from handlers.inbound import Inbound
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME_WORD, RATING, REDIRECT_WORD, STATE
@@ -604,7 +611,11 @@ class LedgerRoutes:
     ) -> list[dict[str, Any]]:
         """The formal acts this officer may take on the case now, each with its form (a
         transfer's destination: the units the officer may send the case to)."""
-        units = [(u.code, tree.path_name(u.id)) for u in transfer_targets(tree, officer, case)]
+        # The destinations a unit field offers: 转办 across the office's subtree, 交办 down.
+        targets = {
+            Action.TRANSFER: transfer_targets(tree, officer, case),
+            Action.ASSIGN_DOWN: assign_targets(tree, officer, case),
+        }
         t = self._ctx.container.translator.t
         probe = self._turn(officer, locale, None)
         acts: list[dict[str, Any]] = []
@@ -617,7 +628,14 @@ class LedgerRoutes:
                 {
                     "action": action.value,
                     "label": t(ACT_NAME[action], locale),
-                    "fields": [self._field(f, locale, units) for f in FORMS[action]],
+                    "fields": [
+                        self._field(
+                            f,
+                            locale,
+                            [(u.code, tree.path_name(u.id)) for u in targets.get(action, [])],
+                        )
+                        for f in FORMS[action]
+                    ],
                 }
             )
         return acts
@@ -632,6 +650,9 @@ class LedgerRoutes:
         elif name == "extension_days":
             most = self._ctx.container.settings.policy.extension_max_days
             field["choices"] = [[str(d), str(d)] for d in (10, 15, 30) if d <= most]
+        elif name == "days":
+            # A 督办's working deadline or a 交办's report-back time, in days.
+            field["choices"] = [[str(d), str(d)] for d in (3, 5, 10)]
         elif name == "destination" and units:
             # A unit of the tree by its code (resolved again, and checked, when applied).
             field["choices"] = [[code, label] for code, label in units]

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.settings import load_settings
 from handlers.acts import FORMAL_ACTS
 from i18n import translator
-from petitions.lifecycle import Action, rule_for
+from petitions.lifecycle import OFFICE_ACTS, Action, rule_for
 from petitions.roles import Role
 from storage.models import AuditRow
 from tests.helpers.chat import ChatUser
@@ -47,6 +47,9 @@ ACTS: dict[Action, tuple[str, dict[str, str]]] = {
     Action.COMPLETE_RECHECK: ("rechecking", {"outcome": "不予支持", "text": "复核维持复查意见。"}),
     Action.CLOSE: ("responded", {}),
 }
+# The acts that move a case; 督办, 交办 and 上报 change no state and depend on units: their
+# forms on the web are tested in tests/integration/test_supervision.py.
+STATE_ACTS = [a for a in FORMAL_ACTS if a not in {r.action for r in OFFICE_ACTS}]
 
 
 def t(key: str, **params: Any) -> str:
@@ -92,8 +95,8 @@ async def _seed(web: WebServer, state: str, category: str = "pay") -> int:
 
 
 def _allowed(role: Role, action: Action) -> bool:
-    # Discipline inspection handles violation reports in the officers' place.
-    acting = Role.OFFICER if role is Role.DISCIPLINE else role
+    # Discipline inspection handles violation reports in the officers' and leaders' place.
+    acting = Role.LEADER if role is Role.DISCIPLINE else role
     return acting in rule_for(action).roles
 
 
@@ -105,7 +108,7 @@ async def test_every_formal_act_by_form_is_allowed_or_refused_by_role(
     role = ROLES[login]
     category = "discipline" if role is Role.DISCIPLINE else "pay"
     try:
-        for action in FORMAL_ACTS:
+        for action in STATE_ACTS:
             state, fields = ACTS[action]
             case_id = await _seed(web, state, category)
             body = {"action": action.value, "fields": fields, "state": state}

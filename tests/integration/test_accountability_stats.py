@@ -516,13 +516,14 @@ async def test_the_root_office_sees_every_company_rolled_up_with_small_units_poo
     assert (
         "  甲公司：案件 9 件，及时受理率 71.4%，按期办结率 40.0%，满意率 66.7%，"
         "申请复查 少于3 件（已作复查意见 少于3），申请复核 少于3 件（已作复核意见 少于3），"
-        "超期 3 件，利益冲突改由上级办理 3 件"
+        "超期 3 件，利益冲突改由上级办理 3 件，"
+        "复查改变原结论 少于3 件，复核改变复查结论 少于3 件，督办 少于3 件"
     ) in lines
     # 乙公司 (one case) and the root's own cases (none) are one pooled, masked row.
     assert lines[-1].startswith("  其他单位（合并）：案件 少于3 件，及时受理率 —")
     assert "乙公司" not in text and "三分厂" not in text
-    # No 督办 and no "changed the outcome" figures: nothing records them yet.
-    assert "督办" not in text and "改变" not in text
+    # 督办 and "changed the outcome" are counted (migration 0015): none here, shown masked.
+    assert "督办 少于3 件" in lines[1] and "复查改变原结论 少于3 件" in lines[1]
     assert not re.search(r" [0-2] 件", text)
 
 
@@ -569,7 +570,8 @@ async def test_the_unit_export_carries_the_codes_under_chinese_headers(
     rows = csv_rows(units_csv(figures, tr))
     assert rows[0][:4] == ["单位代码", "单位", "范围", "案件数"]
     assert "及时受理率" in rows[0] and "利益冲突改由上级办理" in rows[0]
-    assert not any("督办" in h or "改变" in h for h in rows[0])  # nothing records them
+    # Counted since migration 0015: the last columns, after the conflicts.
+    assert rows[0][-3:] == ["复查改变原结论", "复核改变复查结论", "督办"]
     table = {(row[0], row[2]): row for row in rows[1:]}
     # With everything under it: the root, 甲公司 and its two plants; 乙公司 and 三分厂
     # (one case) pooled. Own cases: the two plants; the rest pooled.

@@ -63,6 +63,8 @@ MAY_ACT: dict[Role, frozenset[Action]] = {
     Role.DISCIPLINE: frozenset(),  # they do not even see ordinary cases
     Role.CUSTODIAN: frozenset(),
 }
+# Who sees an ordinary case (others are answered as if it did not exist).
+SEES_ORDINARY = frozenset({Role.OFFICER, Role.LEADER})
 # The first question of each form (None: no field, straight to the preview).
 FIRST_QUESTION = {
     Action.ACCEPT: None,
@@ -139,7 +141,9 @@ async def test_each_form_checks_the_role_and_state_before_it_asks_anything(
                 assert question == zh(container, first, number=number), (role, action)
             await person.press(encode(FormCancel(case_id)))
         else:
-            assert person.text == zh(container, "error.not_permitted"), (role, action)
+            # A case the role may not see is answered as not found (it learns nothing).
+            refused = "error.not_permitted" if role in SEES_ORDINARY else "error.case_not_found"
+            assert person.text == zh(container, refused), (role, action)
             assert person.buttons == {}
             # No question was left pending: the next words are the staff's own talk.
             assert await person.say("10") == [], (role, action)
@@ -158,8 +162,8 @@ async def test_a_form_for_an_act_the_case_is_not_ready_for_is_refused_at_once(
         await person.press(card(case_id, action))
         # Staff who may see the case hear that its state does not allow it; others that
         # they may not (they learn nothing about the case).
-        sees = role in (Role.OFFICER, Role.LEADER)
-        expected = "error.invalid_transition" if sees else "error.not_permitted"
+        sees = role in SEES_ORDINARY
+        expected = "error.invalid_transition" if sees else "error.case_not_found"
         assert person.text == zh(container, expected), (role, action)
         assert await person.say("理由") == []
 
@@ -171,7 +175,7 @@ async def test_on_a_discipline_report_the_inspector_fills_the_forms_and_the_offi
     inspector = await staff(container, Role.DISCIPLINE)
     case_id, number = await seed(container, CaseState.REGISTERED, category="discipline")
     await officer.press(card(case_id, Action.NOT_ACCEPT))
-    assert officer.text == zh(container, "error.not_permitted")
+    assert officer.text == zh(container, "error.case_not_found")
     await inspector.press(card(case_id, Action.NOT_ACCEPT))
     assert inspector.text == zh(container, "officer.ask_redirect", number=number)
 
@@ -191,7 +195,8 @@ async def test_the_informal_message_is_offered_only_to_staff_who_handle_the_case
         [push] = await queued(container, case_id, audience="employee")
         assert (push.kind, push.payload["text"]) == ("answer", "请补充近三个月的工资条。")
     else:
-        assert person.text == zh(container, "error.not_permitted")
+        refused = "error.not_permitted" if role in SEES_ORDINARY else "error.case_not_found"
+        assert person.text == zh(container, refused)
         assert await queued(container, case_id) == []
     assert (await load_case(container, case_id)).state is CaseState.IN_PROGRESS
 

@@ -98,6 +98,42 @@ class CaseAction:
     roles: frozenset[Role] | None = None
     shows: bool = False
     stale: bool = False
+    # A further rule of the act beyond seeing the case (督办, 交办, 上报), from the issue.
+    when: Callable[[Person, CaseSpec], bool] | None = None
+
+
+def _handles(person: Person, case: CaseSpec) -> bool:
+    # Officers and leaders handle ordinary cases; 纪检 (with a leader's rights) its own.
+    discipline = case.category == "discipline" or case.conflict == "discipline"
+    return (
+        person.role is Role.DISCIPLINE
+        if discipline
+        else person.role
+        in (
+            Role.OFFICER,
+            Role.LEADER,
+        )
+    )
+
+
+def _may_supervise(person: Person, case: CaseSpec) -> bool:
+    """督办: leaders (纪检 on its cases) of a unit above the office holding the step."""
+    discipline = case.category == "discipline" or case.conflict == "discipline"
+    leads = person.role is (Role.DISCIPLINE if discipline else Role.LEADER)
+    above = person.unit in (None, "JT") or (person.unit != case.unit)
+    return leads and above
+
+
+def _may_assign_down(person: Person, case: CaseSpec) -> bool:
+    """交办: an office with units below it (or without a unit: the whole group)."""
+    has_units_below = person.unit is None or any(p == person.unit for _c, _n, p in UNITS)
+    return _handles(person, case) and has_units_below
+
+
+OFFICE_ACT_RULES: dict[str, Callable[[Person, CaseSpec], bool]] = {
+    "supervise": _may_supervise,
+    "assign_down": _may_assign_down,
+}
 
 
 # Typed commands naming a case (every one of handlers/officer.py's that takes REF).
@@ -118,6 +154,10 @@ CASE_COMMANDS: dict[str, str] = {
     "note": "/note {n} 内部备注：已电话联系车间",
     "answer": "/answer {n} 已收到，正在办理",
     "assign": "/assign {n} {me} 由我承办",
+    "supervise": "/supervise {n} 5 请加快办理",
+    "assigndown": "/assigndown {n} JT-A-2 5 请核实后上报",
+    # Visible but owing no report in this world: "nothing to report", not a refusal.
+    "report": "/report {n} 已核实完毕",
 }
 LIST_WORDS = ("open", "mine", "unassigned", "overdue", "all")
 # Commands about no one case: checked by their own rows below.
@@ -131,7 +171,12 @@ LEADERS = frozenset({Role.LEADER})
 
 CASE_ACTIONS: tuple[CaseAction, ...] = (
     *(
-        CaseAction(f"/{name}", _say(text), shows=name == "case")
+        CaseAction(
+            f"/{name}",
+            _say(text),
+            shows=name == "case",
+            when=OFFICE_ACT_RULES.get(name.replace("assigndown", "assign_down")),
+        )
         for name, text in CASE_COMMANDS.items()
     ),
     CaseAction("/case by id", _say("/case {id}"), shows=True),
@@ -141,6 +186,7 @@ CASE_ACTIONS: tuple[CaseAction, ...] = (
             f"button {verb}",
             _press(lambda w, c, v=verb: CaseButton(v, w.cases[c.key])),
             shows=verb == "view",
+            when=OFFICE_ACT_RULES.get(verb),
         )
         for verb in CASE_VERBS
     ),
@@ -261,6 +307,7 @@ async def _case_rows(container: Container, w: World, failures: list[str]) -> Non
                     visible
                     and not action.stale
                     and (action.roles is None or person.role in action.roles)
+                    and (action.when is None or action.when(person, case))
                 )
                 before = current[case.key]
                 text = text_of(await action.send(chat, w, case, person))

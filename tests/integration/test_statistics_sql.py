@@ -120,6 +120,9 @@ async def load_facts(
                 recheck_requested=c.recheck_requested_at is not None,
                 rechecked=c.rechecked_at is not None,
                 conflict=c.conflict is not None,
+                review_changed=bool(c.review_changed),
+                recheck_changed=bool(c.recheck_changed),
+                supervised=c.supervision_count > 0,
             )
         )
     return facts
