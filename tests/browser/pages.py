@@ -5,6 +5,7 @@ ledger, and take a formal act through its form (预览, then 确认)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +23,11 @@ __all__ = [
     "expect",
     "fact",
     "open_case",
+    "playground",
+    "sign_in",
     "staff_page",
     "t",
+    "unit_ids",
     "watch",
 ]
 
@@ -76,10 +80,14 @@ async def employee_files(
     updates: str = "push",
     seen: list[str] | None = None,
     look: Any = None,
+    unit_path: Sequence[int] = (),
 ) -> EmployeePane:
     """An employee files an anonymous petition in the web chat of a fresh zh-CN browser
     (updates ``push``-ed to this page, or ``code`` only) and keeps the page open.
-    ``look`` (an async callable taking the page) is called at every step of the way."""
+    ``look`` (an async callable taking the page) is called at every step of the way.
+    With a unit tree, ``unit_path`` is the ids of the units the employee opens level by
+    level from the top, the last one the unit the matter concerns (no conflict of
+    interest)."""
 
     async def step() -> None:
         if look is not None:
@@ -96,6 +104,9 @@ async def employee_files(
     await expect(pane.locator("[data-payload='cat:pay']")).to_have_count(1)
     await step()
     await pane.locator("[data-payload='cat:pay']").last.click()
+    if unit_path:
+        await _choose_unit(pane, unit_path)
+        await step()
     await pane.locator("#employee-text").fill(description)
     await pane.locator("button.send").click()
     await expect(pane.locator("[data-payload='ev:done']")).to_have_count(1)
@@ -115,12 +126,73 @@ async def employee_files(
     return EmployeePane(page, pane, number.group(0), code, problems)
 
 
-async def staff_page(
-    browser: Any, local_mode: LocalMode, name: str, login: str, role: Role = Role.OFFICER
-) -> Any:
-    """Register a member of staff and sign them in on the officers' page (a fresh zh-CN
+async def _choose_unit(pane: Any, unit_path: Sequence[int]) -> None:
+    # Each unit's button opens its level (or chooses a unit with none below it); the
+    # payloads carry the unit id, so the level that answered is the one waited for.
+    for unit_id in unit_path:
+        button = pane.locator(f"[data-payload='un:o:{unit_id}']")
+        await expect(button).to_have_count(1)
+        await button.click()
+        last = unit_id
+    conflict = pane.locator("[data-payload='cf:no']")
+    this = pane.locator(f"[data-payload='un:ok:{last}']")
+    await expect(conflict.or_(this).first).to_be_visible()
+    if not await conflict.count():
+        await this.click()  # 就是这个单位: a unit with units below it
+    await expect(conflict).to_have_count(1)
+    await conflict.click()
+    await expect(pane.locator("#employee-text")).to_be_enabled()
+
+
+async def unit_ids(local_mode: LocalMode) -> dict[str, int]:
+    """The ids of the group's units by code."""
+    async with local_mode.server.container.uow() as uow:
+        tree = await uow.units.tree()
+    return {u.code: u.id for u in tree.walk()}
+
+
+async def playground(local_mode: LocalMode) -> dict[str, str]:
+    """Seed what ``xinfang playground`` starts with (the example group and the ladder's
+    officers: ``plant``, ``company``, ``group``); return each login's password."""
+    from bot.cli.service import seed_playground
+
+    logins = await seed_playground(local_mode.server.container)
+    return {login.login: login.password for login in logins}
+
+
+async def sign_in(browser: Any, local_mode: LocalMode, login: str, password: str) -> Any:
+    """Sign a member of staff already registered in on the officers' page (a fresh zh-CN
     browser); ``page.problems`` collects its errors."""
-    await add_web_officer(local_mode.server.container, name, login, PASSWORD, role)
+    context = await browser.new_context(
+        locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    page = await context.new_page()
+    page.problems = watch(page)
+    await page.goto(f"{local_mode.base}/admin")
+    await page.locator("#officer-login").fill(login)
+    await page.locator("#officer-password").fill(password)
+    await page.locator("#officer-password").press("Enter")
+    try:
+        await expect(page.locator("#tab-ledger")).to_be_visible()
+    except AssertionError as missing:
+        # The page's own errors say why the ledger never appeared.
+        raise AssertionError(f"no ledger tab; page errors: {page.problems}") from missing
+    return page
+
+
+async def staff_page(
+    browser: Any,
+    local_mode: LocalMode,
+    name: str,
+    login: str,
+    role: Role = Role.OFFICER,
+    *,
+    unit_id: int | None = None,
+) -> Any:
+    """Register a member of staff (of a unit, when given) and sign them in on the officers'
+    page (a fresh zh-CN browser); ``page.problems`` collects its errors."""
+    container = local_mode.server.container
+    await add_web_officer(container, name, login, PASSWORD, role, unit_id=unit_id)
     context = await browser.new_context(
         locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True
     )
@@ -151,9 +223,11 @@ async def act(
     *,
     choose: dict[str, str] | None = None,
     write: dict[str, str] | None = None,
+    moves: bool = True,
 ) -> str:
     """Fill an act's form (choices picked by their visible label, texts typed), preview it,
-    confirm it, and wait for the page to show the case moved on; return the preview."""
+    confirm it, and wait for the page to show the case moved on (or, for an act that
+    changes no state, ``moves=False``, the page read again); return the preview."""
     form = case_page.locator(f"form.act-form[data-action={action}]")
     for name, label in (choose or {}).items():
         await form.locator(f"select[name={name}]").select_option(label=label)
@@ -164,8 +238,9 @@ async def act(
     await expect(preview).to_be_visible()
     previewed: str = await preview.inner_text()
     await form.locator("button.confirm").click()
-    # Every act moves the case out of the states it may be taken in: its form goes.
-    await expect(form).to_have_count(0)
+    if moves:
+        # Every act moves the case out of the states it may be taken in: its form goes.
+        await expect(form).to_have_count(0)
     await expect(case_page.locator(".act-done")).to_be_visible()
     return previewed
 
