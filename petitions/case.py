@@ -76,6 +76,9 @@ class Case:
     # (上报办理情况) is due (None: no report owed).
     assigned_by_unit_id: int | None = None
     report_due_at: datetime | None = None
+    # The kinds of danger sign found at submission (petitions.warnings.urgent: life_safety,
+    # group_action, self_harm), sorted and joined by commas; None: not urgent.
+    urgent: str | None = None
     updated_at: datetime | None = field(default=None, compare=False)
     # How staff and the employee see the units named (filled by storage from the tree).
     unit_name: str | None = field(default=None, compare=False)

@@ -22,6 +22,7 @@ __all__ = [
     "WINDOW_STATES",
     "DeadlinePolicy",
     "WorkingDaysPolicy",
+    "accept_days",
     "add_days",
     "deadline_for",
     "monday_to_friday",
@@ -61,6 +62,9 @@ class DeadlinePolicy:
     # How long after closing the push address is kept: through the follow-up (回头望) and
     # two weeks to answer it; then it is erased (petitions.lifecycle sets the time).
     contact_keep_days: int = 44
+    # An urgent petition (Case.urgent: a danger sign at submission) must be accepted within
+    # this many days (never more than ``accept_days``).
+    urgent_accept_days: int = 3
 
     def __post_init__(self) -> None:
         # Only the day counts; a subclass may add fields of other kinds (a calendar).
@@ -125,11 +129,18 @@ def handle_deadline(case: Case, policy: DeadlinePolicy) -> datetime | None:
     return add_days(base, case.extension_days, policy)
 
 
+def accept_days(case: Case, policy: DeadlinePolicy) -> int:
+    """The days allowed to accept the case: fewer for an urgent petition."""
+    if case.urgent:
+        return min(policy.urgent_accept_days, policy.accept_days)
+    return policy.accept_days
+
+
 def deadline_for(case: Case, policy: DeadlinePolicy) -> datetime | None:
     """Return the date by which the case's current stage must be finished, or None."""
     state = case.state
     if state is CaseState.REGISTERED:
-        return _plus(case.created_at, policy.accept_days, policy)
+        return _plus(case.created_at, accept_days(case, policy), policy)
     if state in (CaseState.ACCEPTED, CaseState.TRANSFERRED, CaseState.IN_PROGRESS):
         return _plus(case.decided_at, policy.handle_days, policy)
     if state is CaseState.EXTENDED:
