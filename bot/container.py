@@ -15,6 +15,7 @@ from bot.notices import NoticeRenderer
 from bot.notices.issue import NoticeIssuer
 from bot.settings import Settings
 from bot.stats import StatsService  # matplotlib loads only when a chart is drawn
+from bot.warnings import WarningIndex
 from handlers.router import Handlers
 from handlers.services import HandlerConfig, Services
 from i18n import Translator, translator
@@ -46,9 +47,13 @@ class Container:
     handlers: Handlers
     # Notices (告知书) for the delivery worker and the pages: templates loaded once.
     notices: NoticeIssuer
+    # The early warning's similarity index (bot/warnings.py), built on first use.
+    warnings: WarningIndex | None = None
 
     async def close(self) -> None:
         """Release the database connections."""
+        if self.warnings is not None:
+            await self.warnings.close()
         await self.engine.dispose()
 
 
@@ -101,7 +106,10 @@ async def build_container(
         unit_leaders_chats=settings.unit_leaders_chats,
         schedule=settings.schedule,
         stats_min_days=settings.stats_min_days,
+        danger_signs=settings.danger_signs,
+        hotlines=settings.hotlines,
     )
+    warnings = WarningIndex(uow, clock, days=settings.warnings_days)
     services = Services(
         uow=uow,
         clock=clock,
@@ -110,8 +118,11 @@ async def build_container(
         scrub=ThreadedScrubber(),
         config=config,
         stats=StatsService(tr.t, settings.policy),
+        warnings=warnings,
     )
-    return Container(settings, engine, vault, uow, tr, services, Handlers(services), notices)
+    return Container(
+        settings, engine, vault, uow, tr, services, Handlers(services), notices, warnings
+    )
 
 
 async def _warn_unknown_units(uow: UnitOfWorkFactory, settings: Settings) -> None:

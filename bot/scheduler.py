@@ -1,7 +1,8 @@
 """The deadline scheduler: reminders, overdue alerts, automatic closing, follow-ups, the
 daily digest, the day-before reminders of 领导接访 (handlers/reception.py), housekeeping
-(expired conversations, old processed updates), and the retention purge when the service
-passes its periods (bot/retention.py).
+(expired conversations, old processed updates), the retention purge when the service
+passes its periods (bot/retention.py), and the early warning's daily scan for clusters
+and spikes (handlers/warnings.py).
 
 It runs inside ``xinfang run`` beside the outbox delivery worker and under the same
 leadership (one process when several share a PostgreSQL). Its state is the database:
@@ -25,13 +26,15 @@ from bot.backoff import FailureBurst
 from bot.health import Heartbeat
 from bot.retention import purge_due
 from bot.settings import RetentionSettings
+from bot.warnings import WarningIndex
 from handlers.reception import send_due_reminders
 from handlers.reception_text import REMINDER as RECEPTION_REMINDER
 from handlers.scheduling import process_case, send_digest
 from handlers.services import Services
+from handlers.warnings import scan as warnings_scan
 from petitions.deadlines import DeadlinePolicy
 from petitions.roles import Role
-from petitions.schedule import SchedulePolicy
+from petitions.schedule import SchedulePolicy, digest_key
 from storage.uow import UnitOfWorkFactory
 
 __all__ = ["PassResult", "Scheduler"]
@@ -75,6 +78,7 @@ class PassResult:
     purged_cases: int = 0  # content destroyed under the retention period (bot/retention.py)
     purged_outbox: int = 0
     failed: int = 0
+    warning_alerts: int = 0  # early-warning alerts queued by the daily scan
 
 
 class Scheduler:
@@ -113,7 +117,9 @@ class Scheduler:
             self.heartbeat.beat(self._interval)
             started = time.monotonic()
             try:
-                result = await self.run_once(self._clock())
+                now = self._clock()
+                result = await self.run_once(now)
+                result.warning_alerts = await self.early_warning(now)
                 if result.sent or result.digest:
                     log.info("scheduler: %s", dict(result.sent) | {"digest": result.digest})
             except Exception as exc:  # keep scheduling; what was not claimed is tried next pass
@@ -154,6 +160,40 @@ class Scheduler:
             purged = await purge_due(self._uow, self._retention, now)
             result.purged_cases, result.purged_outbox = purged.cases, purged.outbox
         return result
+
+    async def early_warning(self, now: datetime) -> int:
+        """四早 (handlers/warnings.py), after each pass of :meth:`run`: build the similarity
+        index at start (in the background), then once a day, at the digest's hour, forget
+        what left the window and scan for clusters and spikes; returns the alerts queued.
+        Apart from :meth:`run_once`, whose cost stays that of what is due: the build reads
+        the window's petitions once, the scan the last two weeks' once a day."""
+        index = self._services.warnings
+        if not isinstance(index, WarningIndex):
+            return 0
+        index.start()
+        day = digest_key(now, self._services.config.schedule)
+        if not index.ready or day is None:
+            return 0  # a later pass scans once the index is built
+        async with self._uow() as uow:
+            claimed = await uow.notices.claim("all", "warnings_scan", day.isoformat(), now)
+            await uow.commit()
+        if not claimed:
+            return 0
+        # Claimed first: a scan that fails is not retried every pass (the next day's scan
+        # finds the same clusters, and alerts what it has not alerted yet).
+        try:
+            await index.prune()
+            found = await warnings_scan(self._services, now)
+        except Exception:
+            log.exception("scheduler: the early-warning scan failed")
+            return 0
+        if found.alerted_clusters or found.alerted_spikes:
+            log.info(
+                "early warning: %d cluster and %d spike alert(s) queued",
+                found.alerted_clusters,
+                found.alerted_spikes,
+            )
+        return found.alerted_clusters + found.alerted_spikes
 
     async def _due_cases(self, now: datetime, result: PassResult) -> None:
         """Look at every case whose next-notice time has come, in batches read from the

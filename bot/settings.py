@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,12 @@ from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, WorkingDaysPolicy, 
 from petitions.schedule import SchedulePolicy
 from petitions.statistics import MIN_PERIOD_DAYS
 from petitions.units import valid_code
+from petitions.warnings.urgent import (
+    DEFAULT_SIGNS,
+    KINDS,
+    DangerSign,
+    signs_from_config,
+)
 from storage.db import default_sqlite_url, is_sqlite
 
 __all__ = [
@@ -129,6 +136,12 @@ class Settings:
     staff_no_pattern: str | None = None
     # Statistics cover at least this many days, so that few cases cannot be singled out.
     stats_min_days: int = MIN_PERIOD_DAYS
+    # The early warning's window: petitions of this many days are compared (issue 16).
+    warnings_days: int = 90
+    # Urgent petitions (handlers/urgent.py): hotlines (name, number) given to an employee
+    # who wrote of self-harm, and the danger signs looked for (defaults + a file's own).
+    hotlines: tuple[tuple[str, str], ...] = ()
+    danger_signs: tuple[DangerSign, ...] = DEFAULT_SIGNS
     # How real-name identities are sealed: 1of1 (one custodian) or 2of3 (any two of three
     # custodians together); see docs/custody.md.
     disclosure: str = "1of1"
@@ -260,6 +273,7 @@ def load_settings(
             # Without a follow-up the address serves only the closing message.
             contact_keep_days=followup_days + 14 if followup_days else 3,
             digest_window_days=_int(values, "XINFANG_DIGEST_DAYS", 3, minimum=1),
+            urgent_accept_days=_int(values, "XINFANG_URGENT_ACCEPT_DAYS", 3, minimum=1),
         )
         schedule = SchedulePolicy(
             reminders=tuple(
@@ -297,6 +311,9 @@ def load_settings(
         unit_leaders_chats=unit_leaders_chats,
         staff_no_pattern=_staff_no_pattern(values),
         stats_min_days=_int(values, "XINFANG_STATS_MIN_DAYS", MIN_PERIOD_DAYS, minimum=1),
+        warnings_days=_int(values, "XINFANG_WARNINGS_DAYS", 90, minimum=14),
+        hotlines=_hotlines(values),
+        danger_signs=_danger_signs(values),
         disclosure=_disclosure(values),
         allow_custodian_key_on_server=_flag(values, "XINFANG_ALLOW_CUSTODIAN_KEY_ON_SERVER"),
         custodian_passphrase=values.get("XINFANG_CUSTODIAN_PASSPHRASE") or None,
@@ -480,6 +497,70 @@ def _unit_chats(
             if chat not in chats:
                 chats.append(chat)
     return tuple(chats)
+
+
+_HOTLINE_NUMBER = re.compile(r"^\+?[0-9][0-9\-]{1,19}$")
+_HOTLINES_EXAMPLE = "心理援助热线 12356;24小时心理危机干预 400-161-9995"
+
+
+def _hotlines(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """``NAME NUMBER`` per hotline, separated by ``;`` or new lines (the number last)."""
+    raw = (values.get("XINFANG_HOTLINES") or "").replace("\n", ";")
+    out: list[tuple[str, str]] = []
+    for number, entry in enumerate((e.strip() for e in raw.split(";")), start=1):
+        if not entry:
+            continue
+        name, _sep, phone = entry.rpartition(" ")
+        name = name.strip()
+        if not name or len(name) > 40 or not _HOTLINE_NUMBER.match(phone):
+            raise SettingsError(
+                f"XINFANG_HOTLINES entry {number} must be NAME NUMBER (a name of at most 40 "
+                f"characters, then a phone number of digits and dashes), entries separated "
+                f"by ';', e.g. {_HOTLINES_EXAMPLE}; got {entry!r}"
+            )
+        out.append((name, phone))
+    return tuple(out)
+
+
+def _danger_signs(values: Mapping[str, str]) -> tuple[DangerSign, ...]:
+    """The default danger signs, changed by a TOML file's ``[[sign]]`` entries (kind, name,
+    pattern, guards; an empty pattern removes a default; ``defaults = false`` drops them all;
+    docs/early-warning.md). The file's text is never echoed: its patterns are the point."""
+    raw = (values.get("XINFANG_DANGER_SIGNS") or "").strip()
+    if not raw:
+        return DEFAULT_SIGNS
+    name = "XINFANG_DANGER_SIGNS"
+    try:
+        data = tomllib.loads(Path(raw).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {raw}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{name}: {raw} is not valid TOML: {exc}") from None
+    defaults = data.get("defaults", True)
+    entries = data.get("sign", [])
+    if not isinstance(defaults, bool) or not isinstance(entries, list):
+        raise SettingsError(f"{name}: defaults must be true or false, signs [[sign]] tables")
+    for number, entry in enumerate(entries, start=1):
+        where = f"{name}: sign {number}"
+        if not isinstance(entry, dict) or not entry.get("kind") or not entry.get("name"):
+            raise SettingsError(f"{where} needs kind and name (and pattern, guards)")
+        kind = entry["kind"]
+        if kind not in KINDS:
+            raise SettingsError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        guards = entry.get("guards", [])
+        if not isinstance(entry.get("pattern", ""), str) or not isinstance(guards, list):
+            raise SettingsError(f"{where}: pattern is a string, guards a list of strings")
+        for pattern in [entry.get("pattern", ""), *guards]:
+            try:
+                re.compile(str(pattern))
+            except re.error as exc:
+                raise SettingsError(
+                    f"{where} ({entry['name']}): not a regular expression: {exc}"
+                ) from None
+    signs = signs_from_config(entries, defaults=defaults)
+    if not signs:
+        raise SettingsError(f"{name}: no danger sign left; remove the file to use the defaults")
+    return signs
 
 
 def _staff_no_pattern(values: Mapping[str, str]) -> str | None:

@@ -28,6 +28,8 @@ from handlers.ports import Contact
 from handlers.services import CleanedFile
 from handlers.text import clean_text
 from handlers.turn import Turn
+from handlers.urgent import hotline_text, mark_urgent, urgent_submitted
+from handlers.warnings import link_similar
 from i18n import N_
 from petitions.case import Case
 from petitions.categories import Category
@@ -37,6 +39,7 @@ from petitions.lifecycle import CONFLICT_DISCIPLINE, CONFLICT_LEADERSHIP
 from petitions.roles import Role
 from petitions.selfid import Finding, compile_staff_pattern, find_identifying, mask
 from petitions.units import Unit, UnitTree
+from petitions.warnings.urgent import SELF_HARM
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -779,6 +782,8 @@ async def _submit(turn: Turn) -> Replies:
         origin_unit_id=origin_unit_id,
         conflict=conflict,
     )
+    # 四早: danger signs mark the case 紧急 before its deadline is set (handlers/urgent.py).
+    kinds = mark_urgent(case, turn.services.config.danger_signs)
     case.deadline_at = deadline_for(case, policy)
     code = generate_tracking_code()
     identity = None if case.anonymous else dict(d.get("identity") or {}) or None
@@ -798,13 +803,18 @@ async def _submit(turn: Turn) -> Replies:
         detail={"files": files, **({"conflict": conflict} if conflict else {})},
     )
     await turn.uow.audit.add(turn.stamp, Role.EMPLOYEE, "case.submit", case_id=case.id)
+    # 四早: similar recent petitions, linked for the card and the ledger (handlers/warnings.py).
+    await link_similar(turn.uow, turn.services, case, turn.stamp)
+    await urgent_submitted(turn.uow, turn.services.config, case, turn.stamp)
     await notify_admins(turn, case, "case_card", {})
     await turn.end()
     submitted = t(
         "intake.submitted", number=case.number, code=code, date=turn.date(case.deadline_at)
     )
     keep = t(N_("intake.keep_code") if push else N_("intake.keep_code_only"))
-    return [Reply(f"{submitted}\n\n{keep}")]
+    # Self-harm: the hotlines come first, before the case number and the code.
+    care = [Reply(hotline_text(t, turn.services.config.hotlines))] if SELF_HARM in kinds else []
+    return [*care, Reply(f"{submitted}\n\n{keep}")]
 
 
 _STEPS: dict[str, Step] = {

@@ -21,6 +21,7 @@ __all__ = [
     "queue_admins",
     "queue_employee",
     "queue_leaders",
+    "queue_on_duty_leaders",
     "queue_routes",
     "queue_unit_leaders",
     "status_payload",
@@ -80,14 +81,19 @@ async def queue_admins(
     now: datetime,
     *,
     case: Case | None = None,
+    unit_id: int | None = None,
 ) -> None:
-    """Queue a message to the admin chats that cover the case's unit (handlers/unit_chats.py);
+    """Queue a message to the admin chats that cover the case's unit (handlers/unit_chats.py),
+    or ``unit_id`` when given (a unit above the case's: a review step's deciding unit);
     without units' chats configured, to every channel's admin chat. ``case`` spares a read."""
+    route_unit = unit_id
     routes = [AdminRoute(channel, None) for channel in config.admin_channels]
     if config.unit_chats:
         if case_id is not None and (case is None or case.id != case_id):
             case = await uow.cases.get(case_id)
         unit_id = case.unit_id if case is not None and case_id is not None else None
+        if route_unit is not None:
+            unit_id = route_unit
         if case is not None and case.handled_by_discipline:
             # A unit's chat is read by its petition officers, who must not even learn that
             # a report about their unit came in: such cases stay in the root's chats.
@@ -168,6 +174,29 @@ async def queue_unit_leaders(
     if config.unit_chats and not case.handled_by_discipline:  # see queue_admins
         routes = admin_routes(config, tree, unit_id)
     await queue_routes(uow, routes, case.id, kind, {**payload, "leaders": True}, now)
+
+
+async def queue_on_duty_leaders(
+    uow: UnitOfWork,
+    config: HandlerConfig,
+    case: Case,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue a message for the leaders on duty for a case (an urgent petition): those of its
+    handling unit and of the root, each leaders' chat once; with none configured, the admin
+    chats covering the unit, leaders named (:func:`queue_unit_leaders`). A case 纪检 handles
+    reaches the root's leaders only (see queue_admins)."""
+    tree = await uow.units.tree()
+    unit_id = None if case.handled_by_discipline else case.unit_id
+    chats = leaders_targets(config, tree, unit_id)
+    if unit_id is not None:
+        chats += [c for c in leaders_targets(config, tree, None) if c not in chats]
+    if chats:
+        await _queue_leader_chats(uow, chats, case.id, kind, payload, now)
+        return
+    await queue_unit_leaders(uow, config, case, kind, payload, now, levels_up=0)
 
 
 async def _queue_leader_chats(

@@ -6,11 +6,11 @@ behind them. Repositories never commit: the unit of work does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from handlers.inbound import FileIn
 from petitions.case import Case
@@ -20,6 +20,9 @@ from petitions.roles import Role
 from petitions.states import CaseState
 from petitions.statistics import PeriodCounts
 from petitions.units import UnitTree
+
+if TYPE_CHECKING:  # numpy and OpenCC load only where the early warning runs
+    from petitions.warnings import Cluster, ClusterConfig, Match, Petition
 
 __all__ = [
     "AttachmentInfo",
@@ -41,13 +44,17 @@ __all__ = [
     "OfficerRepository",
     "OutboxMessage",
     "OutboxRepository",
+    "PetitionRecord",
     "RateLimitRepository",
     "ReceptionRepository",
     "SearchIndex",
+    "SimilarityLookup",
     "StatisticsRepository",
     "TimelineEntry",
     "UnitOfWork",
     "UnitRepository",
+    "WarningAlert",
+    "WarningRepository",
 ]
 
 
@@ -210,6 +217,8 @@ class CaseFilter:
     unit_ids: frozenset[int] | None = None
     # The viewer's scope (Officer.scope): cases of other units are not counted or listed.
     scope: frozenset[int] | None = None
+    # Only the cases marked urgent at submission (Case.urgent; the ledger's 紧急 filter).
+    urgent: bool = False
     created_from: datetime | None = None  # registered at or after this time
     created_before: datetime | None = None  # registered before this time
     # A search: the cases in ``search_ids`` or holding every token of ``search_tokens``
@@ -437,6 +446,105 @@ class ReceptionRepository(Protocol):
     async def reminded(self, booking_id: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class PetitionRecord:
+    """A petition as the early warning reads it (petitions/warnings): id, unit, category,
+    registration time, and its text still encrypted: :meth:`open` decrypts it (CPU work,
+    which callers run off the event loop)."""
+
+    id: int
+    unit_id: int | None
+    category: str
+    created_at: datetime
+    opener: Callable[[], str] = field(repr=False, compare=False)
+
+    def open(self) -> str:
+        """The petition's text."""
+        return self.opener()
+
+
+@dataclass(frozen=True)
+class WarningAlert:
+    """An early-warning alert already given: a ``cluster`` (its cases, the most central
+    one, figures) or a ``spike`` (unit, category, week and figures). No text, no identity."""
+
+    id: int
+    kind: str
+    key: str
+    unit_id: int | None
+    central_id: int | None
+    case_ids: tuple[int, ...]
+    detail: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class WarningRepository(Protocol):
+    """Similar-case links, the petitions the similarity index reads (纪检's never), and the
+    alerts given (storage/warnings.py)."""
+
+    async def petition_ids(self, since: datetime, after_id: int, limit: int) -> Sequence[int]: ...
+    async def petitions(
+        self,
+        since: datetime,
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+        ids: Sequence[int] | None = None,
+    ) -> Sequence[PetitionRecord]: ...
+    async def events(
+        self, since: datetime, until: datetime, *, after_id: int = 0, limit: int = 50_000
+    ) -> Sequence[tuple[int, int | None, str, datetime]]: ...
+    async def add_links(
+        self, case_id: int, links: Sequence[tuple[int, float]], at: datetime
+    ) -> int: ...
+    async def linked(self, case_ids: Sequence[int]) -> Mapping[int, Sequence[int]]: ...
+    async def links(
+        self, case_ids: Sequence[int], flt: CaseFilter, *, unexcluded: bool = False
+    ) -> Mapping[int, Sequence[tuple[int, str]]]: ...
+    async def alerts(self, kind: str, since: datetime) -> Sequence[WarningAlert]: ...
+    async def add_alert(
+        self,
+        kind: str,
+        key: str,
+        unit_id: int | None,
+        central_id: int | None,
+        case_ids: Sequence[int],
+        detail: Mapping[str, Any],
+        at: datetime,
+    ) -> bool: ...
+    async def update_alert(
+        self,
+        alert_id: int,
+        case_ids: Sequence[int],
+        detail: Mapping[str, Any],
+        at: datetime,
+        *,
+        unit_id: int | None = None,
+        central_id: int | None = None,
+    ) -> None: ...
+
+
+class SimilarityLookup(Protocol):
+    """The similarity index the service keeps in memory (bot/warnings.py), as the handlers
+    use it (handlers/warnings.py)."""
+
+    @property
+    def ready(self) -> bool: ...
+    async def wait(self) -> None: ...
+    async def similar(
+        self, uow: UnitOfWork, petition: Petition, units: frozenset[int] | None
+    ) -> Sequence[Match] | None: ...
+    async def clusters(
+        self,
+        petitions: Sequence[Petition],
+        *,
+        now: datetime,
+        tree: UnitTree,
+        config: ClusterConfig,
+    ) -> Sequence[Cluster]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction; leaving without commit() rolls back."""
 
@@ -454,6 +562,7 @@ class UnitOfWork(Protocol):
     search: SearchIndex
     units: UnitRepository
     reception: ReceptionRepository
+    warnings: WarningRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -28,7 +28,7 @@ from handlers.services import Services
 from handlers.supervision import queue_unit_admins
 from handlers.unit_chats import AdminRoute, digest_routes
 from petitions.case import Case
-from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue, step_level
+from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue, step_level, step_unit_id
 from petitions.lifecycle import Action, Fields, apply
 from petitions.roles import Role
 from petitions.schedule import (
@@ -51,13 +51,16 @@ DIGEST = "digest"
 
 
 async def owner_label(uow: UnitOfWork, case: Case) -> str | None:
-    """The case's owner as staff know it: the officer's name (and unit), or the unit."""
+    """The case's owner as staff know it: the officer's name (and unit), or the unit; at a
+    复查 or 复核 step, the office of the unit deciding it (not the examined unit)."""
+    unit = case.unit_name
+    if step_level(case.state) and case.review_unit_name:
+        unit = case.review_unit_name
     if case.owner_officer_id is not None:
         officer = await uow.officers.get(case.owner_officer_id)
         if officer is not None:
-            unit = case.unit_name
             return f"{officer.name}（{unit}）" if unit else officer.name
-    return case.unit_name
+    return unit
 
 
 async def process_case(
@@ -100,7 +103,11 @@ async def _act(
         }
         if notice.is_reminder:
             alert["point"] = notice.point
-            await queue_admins(uow, cfg, case.id, "reminder", alert, now, case=case)
+            # The reminder goes to the office that must meet the step's deadline: at 复查
+            # and 复核 the deciding unit's chats, not the examined unit's.
+            await queue_admins(
+                uow, cfg, case.id, "reminder", alert, now, case=case, unit_id=step_unit_id(case)
+            )
         else:
             await _alert_above(uow, services, case, notice, alert, now)
         return

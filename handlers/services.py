@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from handlers.inbound import FileIn, Reply
-from handlers.ports import UnitOfWork
+from handlers.ports import SimilarityLookup, UnitOfWork
 from handlers.unit_chats import UnitChat
 from petitions.deadlines import DeadlinePolicy
 from petitions.schedule import SchedulePolicy
 from petitions.statistics import MIN_PERIOD_DAYS
+from petitions.warnings.urgent import DEFAULT_SIGNS, DangerSign
 
 __all__ = [
     "CleanedFile",
@@ -119,6 +120,11 @@ class HandlerConfig:
     tracking_window: timedelta = timedelta(minutes=15)
     # The shortest statistics period in days (XINFANG_STATS_MIN_DAYS).
     stats_min_days: int = MIN_PERIOD_DAYS
+    # Urgent petitions (handlers/urgent.py): the danger signs looked for at submission
+    # (XINFANG_DANGER_SIGNS over the defaults) and the hotlines, (name, number), given at
+    # once to an employee who wrote of self-harm (XINFANG_HOTLINES; none: 110 / 120).
+    danger_signs: tuple[DangerSign, ...] = DEFAULT_SIGNS
+    hotlines: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,3 +138,5 @@ class Services:
     scrub: EvidenceScrubber
     config: HandlerConfig = field(default_factory=HandlerConfig)
     stats: StatsReporter | None = None
+    # The similarity index of the early warning (bot/warnings.py; None: no look-ups).
+    warnings: SimilarityLookup | None = None

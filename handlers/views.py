@@ -16,6 +16,7 @@ from handlers.ports import AttachmentInfo, CaseMessage, TimelineEntry, UnitOfWor
 from handlers.reception_text import REMINDER as RECEPTION_REMINDER
 from handlers.reception_text import render_reminder
 from handlers.services import Translate
+from handlers.urgent import URGENT_ALERT, render_urgent_alert, urgent_line
 from handlers.warnings import (
     WARNING_KINDS,
     card_similar,
@@ -372,10 +373,12 @@ def admin_case_card(
                 date=_date(case.created_at),
                 deadline=_date(case.deadline_at),
             )
+        text = "\n".join([text, *_urgent_lines(t, case)])
         view = Button(t("button.o.view"), encode(CaseButton("view", case.id or 0)))
         return Reply(text, ((view,),), case_id=case.id)
     lines = [
         admin_card_header(t, case),
+        *_urgent_lines(t, case),
         t("view.category", category=t(CATEGORY[case.category])),
         t("view.state", state=t(STATE[case.state])),
         *_deadline_lines(t, case),
@@ -395,6 +398,12 @@ def admin_case_card(
     lines.extend(["", _content(t, case)])
     buttons = _officer_buttons(t, case, now) + similar_buttons(t, similar)
     return Reply("\n".join(lines), buttons, case_id=case.id)
+
+
+def _urgent_lines(t: T, case: Case) -> list[str]:
+    """紧急 and the kinds of danger sign, right under the title (handlers/urgent.py)."""
+    line = urgent_line(t, case)
+    return [line] if line else []
 
 
 def _order_lines(t: T, case: Case) -> list[str]:
@@ -529,6 +538,9 @@ async def render_admin(
     mention = await _leaders_line(uow, tr) if payload.get("leaders") else None
     if kind in WARNING_KINDS:  # 四早: a cluster or a spike (handlers/warnings.py)
         alert = render_warning(tr, kind, payload)
+        return [replace(alert, text=_with(alert.text, mention))]
+    if kind == URGENT_ALERT:  # 四早: a danger sign at submission (handlers/urgent.py)
+        alert = render_urgent_alert(tr, case, payload)
         return [replace(alert, text=_with(alert.text, mention))]
     number = case.number
     if kind == "case_card":

@@ -199,6 +199,9 @@ class CaseRow(Base):
     # 交办: the unit that assigned the case down, and when its report back is due.
     assigned_by_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     report_due_at: Mapped[datetime | None]
+    # The danger signs found at submission (petitions/warnings/urgent.py): their kinds,
+    # sorted and joined by commas ("group_action,self_harm"); NULL for none. Never the text.
+    urgent: Mapped[str | None] = mapped_column(String(40))
     # When the scheduler must next look at the case: the earliest time a notice may fall
     # due (petitions.schedule.next_notice_at), or at once after a change; NULL when the
     # case owes nothing. Written in the transaction of every change (SqlCases.save/add).
@@ -547,7 +550,7 @@ class SimilarCaseRow(Base):
     similar_id: Mapped[int] = mapped_column(
         ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
     )
-    score: Mapped[float]  # cosine similarity, 0–1 (Float)
+    score: Mapped[float]  # cosine similarity, 0–1 (a double)
     found_at: Mapped[datetime]
 
 

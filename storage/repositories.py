@@ -157,6 +157,7 @@ def _case_from_row(row: CaseRow, description: str) -> Case:
         recheck_changed=row.recheck_changed,
         assigned_by_unit_id=row.assigned_by_unit_id,
         report_due_at=row.report_due_at,
+        urgent=row.urgent,
         updated_at=row.updated_at,
     )
 
@@ -190,6 +191,7 @@ _MUTABLE = (
     "recheck_changed",
     "assigned_by_unit_id",
     "report_due_at",
+    "urgent",
 )
 
 
@@ -273,6 +275,7 @@ class SqlCases:
             origin_unit_id=case.origin_unit_id,
             review_unit_id=case.review_unit_id,
             conflict=case.conflict,
+            urgent=case.urgent,
             priority=case.priority,
             linked_case_id=case.linked_case_id,
             excluded_officer_id=case.excluded_officer_id,
@@ -356,6 +359,8 @@ class SqlCases:
             where.append(CaseRow.unit_id.in_(sorted(flt.unit_ids)))
         if flt.scope is not None:
             where.append(CaseRow.unit_id.in_(sorted(flt.scope)))
+        if flt.urgent:
+            where.append(CaseRow.urgent.is_not(None))
         if flt.created_from is not None:
             where.append(CaseRow.created_at >= flt.created_from)
         if flt.created_before is not None:

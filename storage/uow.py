@@ -28,6 +28,7 @@ from storage.search import SqlSearch
 from storage.statistics import SqlStatistics
 from storage.units import SqlUnits
 from storage.vault import Vault
+from storage.warnings import SqlWarnings
 
 __all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
 
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
     search: SqlSearch
     units: SqlUnits
     reception: SqlReception
+    warnings: SqlWarnings
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], vault: Vault) -> None:
@@ -80,6 +82,7 @@ class SqlUnitOfWork:
         self.disclosures = SqlDisclosureRequests(self.session, v)
         self.search = SqlSearch(self.session, v)
         self.reception = SqlReception(self.session, v, self.units)
+        self.warnings = SqlWarnings(self.session, v, self.cases)  # issue 16
         return self
 
     async def __aexit__(

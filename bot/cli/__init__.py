@@ -21,6 +21,7 @@ from bot.cli import (
     service,
     stats,
     units,
+    warnings,
 )
 from bot.cli.common import CliError, config_of, setup_logging
 from bot.settings import SettingsError
@@ -43,6 +44,7 @@ GROUPS = (
     retention,
     search,
     reception,
+    warnings,  # early warning (四早): bot/cli/warnings.py
 )
 
 

@@ -15,7 +15,7 @@ import io
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from bot.notices.issue import NOTICE_STATE
 from bot.web.context import WebContext, error, read_json
 from bot.web.render import reply_json
 from bot.web.security import check_csrf
+from bot.web.warnings import WARNINGS_LABELS, WarningRoutes
 from handlers.access import may_view, role_conditions, scoped_filter
 from handlers.acts import (
     FORMAL_ACTS,
@@ -40,7 +41,9 @@ from handlers.inbound import Inbound
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME_WORD, RATING, REDIRECT_WORD, STATE
 from handlers.ports import CaseCursor, CaseFilter, Officer
 from handlers.turn import Turn
+from handlers.urgent import urgent_line
 from handlers.views import admin_case_detail
+from handlers.warnings import viewer_similar
 from i18n import N_
 from petitions.case import Case
 from petitions.categories import Category
@@ -110,6 +113,7 @@ LEDGER_LABELS = {
     "f_mine": N_("ledger.f_mine"),
     "f_unassigned": N_("ledger.f_unassigned"),
     "f_overdue": N_("ledger.f_overdue"),
+    "f_urgent": N_("ledger.f_urgent"),
     "f_from": N_("ledger.f_from"),
     "f_to": N_("ledger.f_to"),
     "f_q": N_("ledger.f_q"),
@@ -156,6 +160,8 @@ for _state, _message_id in STATE.items():
     LEDGER_LABELS[f"state_{_state.value}"] = _message_id
 for _category, _message_id in CATEGORY.items():
     LEDGER_LABELS[f"category_{_category.value}"] = _message_id
+# The similar-cases column and the 预警 tab (bot/web/warnings.py); not in the exports.
+LEDGER_LABELS.update(WARNINGS_LABELS)
 
 # Who may take some formal act (discipline inspection acts as officers on its reports).
 _ACTING_ROLES = frozenset(
@@ -258,6 +264,7 @@ def parse_query(query: Any, officer: Officer, now: datetime, tree: UnitTree) -> 
         unit_ids=_unit_filter(tree, unit),
         created_from=_start_of(first) if first else None,
         created_before=_start_of(last) + timedelta(days=1) if last else None,
+        urgent=query.get("urgent") == "1",
         sort=sort.lstrip("-"),
         descending=descending,
         before=before,
@@ -269,6 +276,7 @@ def parse_query(query: Any, officer: Officer, now: datetime, tree: UnitTree) -> 
         "overdue": overdue,
         "mine": flt.owner_officer_id is not None,
         "unassigned": flt.unassigned,
+        "urgent": flt.urgent,
         "from": first.isoformat() if first else "",
         "to": last.isoformat() if last else "",
         "sort": sort,
@@ -314,6 +322,8 @@ def _date(value: datetime | None) -> str:
 class _Names:
     officers: dict[int, str]
     ratings: dict[int, str]
+    # Each case's similar cases that the viewer may see (id, number), best first.
+    similar: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
 
 
 async def _names(uow: SqlUnitOfWork, cases: Sequence[Case]) -> _Names:
@@ -350,6 +360,14 @@ def _row(t: Any, locale: str, case: Case, names: _Names, now: datetime) -> dict[
         "overdue_text": t(N_("ledger.yes") if overdue else N_("ledger.no"), locale),
         "channel": t(channel, locale) if channel else case.channel,
         "satisfaction": t(RATING[rating], locale) if rating in RATING else "",
+        # 四早: a danger sign at submission: "紧急：自伤风险" (handlers/urgent.py), or "".
+        "urgent": case.urgent is not None,
+        "urgent_text": urgent_line(lambda key, **kw: t(key, locale, **kw), case) or "",
+        # 四早: the similar cases this officer may see (the count never includes others).
+        "similar": [
+            {"id": other, "number": number}
+            for other, number in names.similar.get(case.id or 0, [])
+        ],
     }
 
 
@@ -387,6 +405,7 @@ class LedgerRoutes:
         app.router.add_get(
             r"/api/officer/cases/{case_id:\d{1,18}}/notices/{kind:[a-z_]{1,20}}.pdf", self.notice
         )
+        WarningRoutes(self._ctx, self._signed_in).add_to(app)  # the 预警 view
 
     def _locale(self, request: web.Request) -> str:
         ctx = self._ctx
@@ -436,7 +455,7 @@ class LedgerRoutes:
         found = await self._query(request)
         if isinstance(found, web.Response):
             return found
-        _officer, query = found
+        officer, query = found
         ctx, locale = self._ctx, self._locale(request)
         t = ctx.container.translator.t
         now = ctx.now()
@@ -454,6 +473,10 @@ class LedgerRoutes:
                 page = page[: flt.limit]
                 has_prev, has_next = flt.after is not None, more
             names = await _names(uow, page)
+            ids = [c.id for c in page if c.id is not None]
+            names.similar.update(
+                {k: list(v) for k, v in (await viewer_similar(uow, officer, ids)).items()}
+            )
         rows = [_row(t, locale, c, names, now) for c in page]
         return web.json_response(
             {
@@ -574,6 +597,8 @@ class LedgerRoutes:
             messages = await uow.cases.messages(case.id)
             files = [(info, b"") for info in await uow.attachments.list(case.id)]
             names = await _names(uow, [case])
+            similar = list((await viewer_similar(uow, officer, [case.id])).get(case.id, ()))
+            names.similar[case.id] = similar
             tree = await uow.units.tree()
             await uow.audit.add(
                 now,
@@ -584,7 +609,7 @@ class LedgerRoutes:
                 channel=CHANNEL,
             )
             await uow.commit()
-        card, timeline = admin_case_detail(t, case, events, messages, files, now)
+        card, timeline = admin_case_detail(t, case, events, messages, files, now, similar)
         issued = [
             {
                 "kind": kind.value,

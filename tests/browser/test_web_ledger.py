@@ -141,8 +141,9 @@ async def test_the_ledger_filters_sorts_pages_opens_a_case_and_exports_xlsx(
     await expect(page.locator("button.prev")).to_be_disabled()
 
     # A filter, and the XLSX of exactly that view, with Chinese headers.
-    await page.locator("#ledger-unit").fill("第二车间")
-    await page.locator("#ledger-unit").press("Enter")
+    # With a unit tree the unit filter lists the officer's units (indented by level).
+    await page.locator("select#ledger-unit").select_option(label="\u3000第二车间")
+    await page.locator(".ledger-filters button[type=submit]").click()
     await expect(count).to_have_text(t("ledger.count", count=9))
     shown = await _numbers(page)
     async with page.expect_download() as info:
@@ -158,7 +159,7 @@ async def test_the_ledger_filters_sorts_pages_opens_a_case_and_exports_xlsx(
     IMG.mkdir(parents=True, exist_ok=True)
 
     # A search by the petition's words finds the case; the discipline report stays hidden.
-    await page.locator("#ledger-unit").fill("")
+    await page.locator("select#ledger-unit").select_option("")
     await page.locator("#ledger-q").fill("拖欠工资")
     await page.locator("#ledger-q").press("Enter")
     await expect(count).to_have_text(t("ledger.count", count=1))

@@ -28,6 +28,7 @@ from tests.helpers.databases import (  # noqa: F401 - fixtures
     shared_postgres_database,
 )
 from tests.helpers.scoping import (
+    CASE,
     CASES,
     PASSWORD,
     PEOPLE,
@@ -66,6 +67,7 @@ WEB_ROUTES = {
     "/api/officer/cases/{case_id}/preview": "a form's preview",
     "/api/officer/cases/{case_id}/act": "a formal act",
     "/api/officer/cases/{case_id}/notices/{kind}.pdf": "a notice",
+    "/api/officer/warnings": "the 预警 view, and similar cases in the ledger",
 }
 # Routes that are not the officers': the employee's chat, pages and probes.
 OTHER_ROUTES = ("/api/chat/", "/api/session", "/api/ui", "/static", "/healthz", "/readyz")
@@ -353,6 +355,61 @@ async def _audit_rows(world: World, people: dict[str, WebOfficer], failures: lis
                 failures.append(f"audit of {case.key} by {person.key}: unlike an unknown one")
 
 
+async def _warnings_rows(
+    web: WebServer, world: World, people: dict[str, WebOfficer], failures: list[str]
+) -> None:
+    """四早: every case linked with every other, and clusters alerted at each company and the
+    root; the 预警 view lists the clusters of the person's part of the group with the cases
+    they may see, and the ledger's similar cases are exactly the visible others."""
+    c = web.container
+    now = c.services.clock()
+    clusters = {
+        "JT-A": [k.key for k in CASES if covers("JT-A", k.unit)],
+        "JT": [k.key for k in CASES],
+    }
+    async with c.uow() as uow:
+        for case in CASES:
+            others = [(world.cases[o.key], 0.5) for o in CASES if o is not case]
+            await uow.warnings.add_links(world.cases[case.key], others, now)
+        for unit, keys in clusters.items():
+            ids = [world.cases[k] for k in keys]
+            detail = {"trend": [0, len(ids)], "days": 14}
+            await uow.warnings.add_alert(
+                "cluster", unit, world.units[unit], ids[0], ids, detail, now
+            )
+        await uow.commit()
+    for person in PEOPLE:
+        browser = people[person.key]
+        status, body, _ = await _get(browser, "/api/officer/warnings")
+        if person.role not in (Role.LEADER, Role.OFFICER):
+            if status != 403:
+                failures.append(f"warnings by {person.key}: {status}")
+            continue
+        shown = _numbers(world, _text(body))
+        expected = {
+            k
+            for unit, keys in clusters.items()
+            if person.unit is None or covers(person.unit, unit)
+            for k in keys
+            if may_see(person, CASE[k])
+        }
+        if status != 200 or shown != expected:
+            failures.append(f"warnings by {person.key}: {status} {sorted(shown ^ expected)}")
+        visible = {k.key for k in CASES if may_see(person, k)}
+        status, body, _ = await _get(browser, "/api/officer/cases?state=all&limit=50")
+        for row in json.loads(body)["rows"] if status == 200 else []:
+            key = world.case_key(row["id"])
+            similar = {world.case_key(s["id"]) for s in row["similar"]}
+            if similar != visible - {key}:
+                failures.append(f"similar of {key} for {person.key}: {sorted(similar)}")
+        for key in sorted(visible):
+            status, body, _ = await _get(browser, f"/api/officer/cases/{world.cases[key]}")
+            page = json.loads(body)["row"]["similar"] if status == 200 else []
+            similar = {world.case_key(s["id"]) for s in page}
+            if not similar <= visible - {key}:
+                failures.append(f"case page of {key} for {person.key}: {sorted(similar)}")
+
+
 async def test_every_officer_route_reaches_only_the_cases_the_rule_lets_them_see(
     web: WebServer,
 ) -> None:
@@ -372,6 +429,7 @@ async def test_every_officer_route_reaches_only_the_cases_the_rule_lets_them_see
         await _case_rows(web, world, people, failures)
         await _ledger_rows(world, people, failures)
         await _audit_rows(world, people, failures)
+        await _warnings_rows(web, world, people, failures)
         for person in PEOPLE:
             status, data = await people[person.key].post("/api/officer/logout")
             if status != 200 or data != {"officer": None}:

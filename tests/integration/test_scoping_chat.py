@@ -161,7 +161,15 @@ CASE_COMMANDS: dict[str, str] = {
 }
 LIST_WORDS = ("open", "mine", "unassigned", "overdue", "all")
 # Commands about no one case: checked by their own rows below.
-OTHER_COMMANDS = {"cases", "ohelp", "stats", "slots", "disclosures", "approve_disclosure"}
+OTHER_COMMANDS = {
+    "cases",
+    "ohelp",
+    "stats",
+    "slots",
+    "disclosures",
+    "approve_disclosure",
+    "warnings",  # checked by _warnings_rows
+}
 CASE_VERBS = sorted(CARD_VERBS | {a.value for a in FORMS})
 # Reception buttons naming a booking (of the case) or the case itself (包案).
 BOOKING_VERBS = ("held", "reso", "cont")
@@ -458,6 +466,45 @@ async def _stats_rows(container: Container, w: World, failures: list[str]) -> No
             failures.append(f"/stats by {person.key}: names units {sorted(outside)}")
 
 
+# 四早: alerted clusters (unit, cases) seeded for /warnings: each company's subtree with
+# all its cases (纪检's and one that keeps an officer away among them), and the root's.
+WARNING_CLUSTERS = (
+    ("JT-A", ("a1", "a2", "a_company", "a1_jijian", "a_conflict", "a1_excluded")),
+    ("JT-A-1", ("a1", "a1_jijian", "a1_excluded")),
+    ("JT-B", ("b1",)),
+    ("JT", tuple(c.key for c in CASES)),
+)
+
+
+async def _warnings_rows(container: Container, w: World, failures: list[str]) -> None:
+    """``/warnings``: leaders and officers see the clusters of units in their subtree, each
+    with the cases they may see; nothing names a case out of sight; others are refused."""
+    now = container.services.clock()
+    async with container.uow() as uow:
+        for n, (unit, keys) in enumerate(WARNING_CLUSTERS):
+            ids = [w.cases[k] for k in keys]
+            detail = {"trend": [0, len(ids)], "days": 14}
+            await uow.warnings.add_alert(
+                "cluster", f"t{n}", w.units[unit], ids[0], ids, detail, now
+            )
+        await uow.commit()
+    refused = zh(container, "error.not_permitted")
+    for person in PEOPLE:
+        text = text_of(await admin_chat(container, person.account).say("/warnings"))
+        if person.role not in (Role.LEADER, Role.OFFICER):
+            if text != refused:
+                failures.append(f"/warnings by {person.key}: not refused: {text[:60]!r}")
+            continue
+        if leaks := _leaks(w, person, text):
+            failures.append(f"/warnings by {person.key}: names {leaks}")
+        for unit, keys in WARNING_CLUSTERS:
+            in_part = person.unit is None or covers(person.unit, unit)
+            for key in keys:
+                expected = in_part and may_see(person, CASE[key])
+                if (w.numbers[key] in text) != expected and expected:
+                    failures.append(f"/warnings by {person.key}: {key} of {unit} missing")
+
+
 async def test_every_command_and_button_reaches_only_the_cases_the_rule_lets_them_see(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -468,7 +515,14 @@ async def test_every_command_and_button_reaches_only_the_cases_the_rule_lets_the
     w = await build_world(container)
     await _bookings(container, w)
     failures: list[str] = []
-    for part in (_case_rows, _forged_confirm_rows, _list_rows, _no_case_rows, _stats_rows):
+    for part in (
+        _case_rows,
+        _forged_confirm_rows,
+        _list_rows,
+        _no_case_rows,
+        _stats_rows,
+        _warnings_rows,
+    ):
         await part(container, w, failures)
     assert not failures, f"{len(failures)} failing rows:\n" + "\n".join(failures)
 

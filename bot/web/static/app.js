@@ -394,6 +394,7 @@
       });
       this.root.replaceChildren(this.heading, form, this.status);
       // The ledger (ledger.js) hides its tab while nobody is signed in.
+      window.xfOfficer = null;
       document.dispatchEvent(new CustomEvent("xf:officer", { detail: null }));
     }
 
@@ -428,6 +429,7 @@
         }
       }
       this.listen("/api/officer/events");
+      window.xfOfficer = officer;
       document.dispatchEvent(new CustomEvent("xf:officer", { detail: officer }));
     }
 
@@ -583,8 +585,10 @@
     for (const node of document.querySelectorAll("[data-label]")) {
       node.textContent = label(node.dataset.label);
     }
-    // Other scripts of the page (ledger.js) share the texts, the CSRF token and helpers.
-    document.dispatchEvent(new CustomEvent("xf:ready", { detail: { state, api, el, label } }));
+    // Other scripts of the page (ledger.js) share the texts, the CSRF token and helpers. A
+    // script that runs after this moment finds them on window (its download may be late).
+    window.xfReady = { state, api, el, label };
+    document.dispatchEvent(new CustomEvent("xf:ready", { detail: window.xfReady }));
     const panes = [];
     for (const root of document.querySelectorAll("[data-pane]")) {
       panes.push(

@@ -8,7 +8,7 @@
   let xf = null;
   const view = { officer: null, built: false, query: {}, sort: "deadline", cursor: {}, count: 0, limit: 0 };
   const SORTABLE = { number: "number", registered: "created", deadline: "deadline" };
-  const COLUMNS = ["number", "registered", "unit", "category", "state", "owner", "deadline", "overdue", "channel", "satisfaction"];
+  const COLUMNS = ["number", "registered", "unit", "category", "state", "owner", "deadline", "overdue", "channel", "satisfaction", "similar"];
   const STATES = [
     "registered", "accepted", "not_accepted", "transferred", "in_progress", "extended",
     "responded", "review_requested", "reviewing", "reviewed", "recheck_requested",
@@ -19,11 +19,8 @@
   const el = (...args) => xf.el(...args);
   const parts = {};
 
-  document.addEventListener("xf:ready", (event) => {
-    xf = event.detail;
-  });
-  document.addEventListener("xf:officer", (event) => {
-    view.officer = event.detail;
+  function signedIn(officer) {
+    view.officer = officer;
     if (view.officer) {
       build();
       route();
@@ -31,7 +28,12 @@
       parts.tabs.hidden = true;
       show("chat");
     }
+  }
+  document.addEventListener("xf:ready", (event) => {
+    xf = event.detail;
   });
+  document.addEventListener("xf:officer", (event) => signedIn(event.detail));
+
   window.addEventListener("hashchange", () => {
     if (view.officer) route();
   });
@@ -46,7 +48,7 @@
     parts.chat = document.querySelector("[data-pane=admin]");
     parts.chat.id = "tab-panel-chat";
     parts.tabs = el("nav", { class: "ledger-tabs", role: "tablist", "aria-label": L("heading") });
-    for (const [name, key] of [["chat", "tab_chat"], ["ledger", "tab_ledger"]]) {
+    for (const [name, key] of [["chat", "tab_chat"], ["ledger", "tab_ledger"], ["warnings", "tab_warnings"]]) {
       const tab = el("button", {
         type: "button",
         role: "tab",
@@ -56,16 +58,19 @@
         text: L(key),
       });
       tab.addEventListener("click", () => {
-        location.hash = name === "chat" ? "#chat" : "#ledger";
+        location.hash = `#${name}`;
       });
       parts.tabs.append(tab);
     }
     parts.ledger = el("section", { class: "pane ledger", id: "tab-panel-ledger", "aria-labelledby": "ledger-heading" });
     parts.casePage = el("section", { class: "pane case-page", id: "tab-panel-case", "aria-labelledby": "case-heading" });
+    // 预警 (early warning): filled by warnings.js when the tab is opened.
+    parts.warnings = el("section", { class: "pane warnings", id: "tab-panel-warnings", "aria-labelledby": "warnings-heading" });
     parts.ledger.hidden = true;
     parts.casePage.hidden = true;
+    parts.warnings.hidden = true;
     main.prepend(parts.tabs);
-    main.append(parts.ledger, parts.casePage);
+    main.append(parts.ledger, parts.casePage, parts.warnings);
     buildLedger();
   }
 
@@ -73,6 +78,7 @@
     parts.chat.hidden = name !== "chat";
     parts.ledger.hidden = name !== "ledger";
     parts.casePage.hidden = name !== "case";
+    parts.warnings.hidden = name !== "warnings";
     for (const tab of parts.tabs.querySelectorAll("[role=tab]")) {
       const selected = tab.dataset.tab === (name === "case" ? "ledger" : name);
       tab.setAttribute("aria-selected", selected ? "true" : "false");
@@ -88,6 +94,9 @@
     } else if (hash === "#ledger") {
       show("ledger");
       if (!view.loaded) load({});
+    } else if (hash === "#warnings") {
+      show("warnings");
+      document.dispatchEvent(new CustomEvent("xf:warnings", { detail: { pane: parts.warnings } }));
     } else {
       show("chat");
     }
@@ -126,6 +135,9 @@
     const to = el("input", { id: "ledger-to", name: "to", type: "date" });
     const overdue = el("input", { id: "ledger-overdue", name: "overdue", type: "checkbox", value: "1" });
     const overdueField = el("div", { class: "field check" }, overdue, el("label", { for: "ledger-overdue", text: L("f_overdue") }));
+    // 四早: only the petitions marked 紧急 at submission (a danger sign).
+    const urgent = el("input", { id: "ledger-urgent", name: "urgent", type: "checkbox", value: "1" });
+    const urgentField = el("div", { class: "field check" }, urgent, el("label", { for: "ledger-urgent", text: L("f_urgent") }));
     form.append(
       field("ledger-q", "f_q", q, hint),
       field("ledger-state", "f_state", state),
@@ -135,11 +147,12 @@
       field("ledger-from", "f_from", from),
       field("ledger-to", "f_to", to),
       overdueField,
+      urgentField,
       el("div", { class: "actions" },
         el("button", { type: "submit", class: "primary", text: L("apply") }),
         el("button", { type: "reset", text: L("reset") }))
     );
-    parts.controls = { q, state, category, owner, unit, from, to, overdue };
+    parts.controls = { q, state, category, owner, unit, from, to, overdue, urgent };
     unitChoices(unit);
     // Enter in any field submits the form (the browser's own behaviour for a form).
     form.addEventListener("submit", (event) => {
@@ -185,6 +198,7 @@
     }
     if (c.owner.value) query[c.owner.value] = "1";
     if (c.overdue.checked) query.overdue = "1";
+    if (c.urgent.checked) query.urgent = "1";
     query.sort = view.sort;
     return query;
   }
@@ -230,6 +244,21 @@
     parts.csv.href = `/api/officer/cases.csv?${exportQuery}`;
   }
 
+  // 四早: the similar cases the officer may see — a count, then links (the first three in
+  // the table, all of them on the case page).
+  function similarLinks(similar, all) {
+    const list = similar || [];
+    if (!list.length) return [all ? "—" : ""];
+    const shown = all ? list : list.slice(0, 3);
+    const nodes = [`${list.length}: `];
+    shown.forEach((item, i) => {
+      if (i) nodes.push(" ");
+      nodes.push(el("a", { href: `#case-${item.id}`, class: "similar", text: item.number }));
+    });
+    if (shown.length < list.length) nodes.push(" …");
+    return nodes;
+  }
+
   function cleaned(object) {
     const out = {};
     for (const [key, value] of Object.entries(object)) if (value) out[key] = value;
@@ -264,7 +293,12 @@
       if (row.overdue) tr.classList.add("overdue");
       for (const key of COLUMNS) {
         const td = el("td", { "data-label": L(`col_${key}`) });
-        if (key === "number") td.append(el("a", { href: `#case-${row.id}`, text: row.number }));
+        if (key === "number") {
+          td.append(el("a", { href: `#case-${row.id}`, text: row.number }));
+          // 紧急 and its kinds beside the number (a danger sign at submission).
+          if (row.urgent_text) td.append(" ", el("strong", { class: "urgent", text: row.urgent_text }));
+        }
+        else if (key === "similar") td.append(...similarLinks(row.similar));
         else if (key === "overdue") td.textContent = row.overdue_text;
         else td.textContent = row[key];
         tr.append(td);
@@ -295,6 +329,10 @@
     const heading = el("h2", { id: "case-heading", tabindex: "-1", text: L("case_heading").replace("{number}", row.number) });
     const facts = el("dl", { class: "case-facts" });
     for (const key of COLUMNS.slice(1)) {
+      if (key === "similar") {
+        facts.append(el("dt", { text: L(`col_${key}`) }), el("dd", {}, ...similarLinks(row.similar, true)));
+        continue;
+      }
       const value = key === "overdue" ? row.overdue_text : row[key];
       facts.append(el("dt", { text: L(`col_${key}`) }), el("dd", { text: value || "—" }));
     }
@@ -480,4 +518,7 @@
     const input = document.getElementById("case-answer");
     if (input) input.focus();
   }
+  // This script may run after app.js already started and signed the officer in.
+  if (window.xfReady) xf = window.xfReady;
+  if (xf && window.xfOfficer) signedIn(window.xfOfficer);
 })();
