@@ -596,21 +596,31 @@ class Generator:
     ) -> None:
         feedback_id, self.next_feedback = self.next_feedback, self.next_feedback + 1
         rng = self.rng
-        out["feedback"].append(
-            {
-                "id": feedback_id,
-                "case_id": case_id,
-                "kind": kind,
-                "token_index": uuid.uuid4().hex + uuid.uuid4().hex,
-                "created_at": at,
-                "answered_at": min(at + _days(rng.uniform(0, 5)), NOW) if answered else None,
-                "rating": rating if answered and kind == "satisfaction" else None,
-                "comment_ct": None,
-                "solved": (rng.random() < 0.8) if answered and kind == "follow_up" else None,
-                "retaliation": False if answered and kind == "follow_up" else None,
-                "linked_case_id": None,
-            }
-        )
+        row = {
+            "id": feedback_id,
+            "case_id": case_id,
+            "kind": kind,
+            "token_index": uuid.uuid4().hex + uuid.uuid4().hex,
+            "created_at": at,
+            "answered_at": min(at + _days(rng.uniform(0, 5)), NOW) if answered else None,
+            "rating": rating if answered and kind == "satisfaction" else None,
+            "comment_ct": None,
+            "solved": (rng.random() < 0.8) if answered and kind == "follow_up" else None,
+            "retaliation": False if answered and kind == "follow_up" else None,
+            "linked_case_id": None,
+        }
+        out["feedback"].append(row)
+        # What the case keeps of its feedback, as SqlFeedback.save writes it (migration
+        # 0018): the case's row is the chunk's last, and its feedback comes in id order.
+        case = out["cases"][-1]
+        assert case["id"] == case_id
+        if row["rating"]:
+            case["feedback_rating"] = row["rating"]
+        if answered and kind == "follow_up":
+            case["feedback_unsolved"] = bool(case["feedback_unsolved"]) or not row["solved"]
+            case["feedback_retaliation"] = bool(case["feedback_retaliation"]) or bool(
+                row["retaliation"]
+            )
 
     def _notice(
         self,

@@ -202,6 +202,15 @@ class CaseRow(Base):
     # The danger signs found at submission (petitions/warnings/urgent.py): their kinds,
     # sorted and joined by commas ("group_action,self_harm"); NULL for none. Never the text.
     urgent: Mapped[str | None] = mapped_column(String(40))
+    # The employee's feedback as the statistics count it (migration 0018), so that they
+    # read no feedback row: the latest rating (satisfied | basic | unsatisfied), and
+    # whether a follow-up was answered unsolved / with retaliation (NULL reads as no).
+    # Written from the case's feedback rows with each answer (SqlFeedback.save). No text,
+    # no identity: like the answers on those rows they stay through the retention purge,
+    # and go only with the case (feedback rows are deleted only with it, by cascade).
+    feedback_rating: Mapped[str | None] = mapped_column(String(20))
+    feedback_unsolved: Mapped[bool | None] = mapped_column(Boolean)
+    feedback_retaliation: Mapped[bool | None] = mapped_column(Boolean)
     # When the scheduler must next look at the case: the earliest time a notice may fall
     # due (petitions.schedule.next_notice_at), or at once after a change; NULL when the
     # case owes nothing. Written in the transaction of every change (SqlCases.save/add).

@@ -723,7 +723,8 @@ class SqlCases:
         stay), the push address and the sealed identity; the description becomes an
         encrypted tombstone naming ``now`` (the column is NOT NULL, and views say
         "destroyed on …" from it). Stays: number, category, state, channel, unit, owner,
-        outcome and every date. The caller deletes the cases' outbox rows.
+        outcome, every date and the feedback kept on the case (rating, follow-up answers:
+        no text, no identity). The caller deletes the cases' outbox rows.
         """
         ids = builtins.list(case_ids)
         if not ids:
@@ -1173,6 +1174,33 @@ class SqlFeedback:
                 solved=feedback.solved,
                 retaliation=feedback.retaliation,
                 linked_case_id=feedback.linked_case_id,
+            )
+        )
+        await self._summarize(feedback.case_id)
+
+    async def _summarize(self, case_id: int) -> None:
+        """Write on the case what statistics count of its feedback (the columns of
+        migration 0018), worked out again from all its rows, in this transaction."""
+        f = FeedbackRow
+        mine = f.case_id == case_id
+        # The latest rating is the one with the highest id (a later question's answer).
+        latest = (
+            select(f.rating)
+            .where(mine, f.kind == "satisfaction", f.rating.is_not(None), f.rating != "")
+            .order_by(f.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        follow_up = and_(mine, f.kind == "follow_up")
+        await self._s.execute(
+            update(CaseRow)
+            .where(CaseRow.id == case_id)
+            .values(
+                feedback_rating=latest,
+                feedback_unsolved=select(f.id).where(follow_up, f.solved.is_(False)).exists(),
+                feedback_retaliation=select(f.id)
+                .where(follow_up, f.retaliation.is_(True))
+                .exists(),
             )
         )
 

@@ -50,7 +50,6 @@ from sqlalchemy import (
     select,
     table,
     text,
-    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,7 +69,7 @@ from petitions.statistics import (
     median_days,
 )
 from petitions.units import UnitTree
-from storage.models import CaseRow, FeedbackRow, OfficerRow, UTCDateTime
+from storage.models import CaseRow, OfficerRow, UTCDateTime
 from storage.units import SqlUnits
 from storage.vault import Vault
 
@@ -104,6 +103,11 @@ _SUMMED = (
     "reviews_changed",
     "rechecks_changed",
     "supervised",
+    # The feedback kept on the case (migration 0018): each case's latest rating, and the
+    # cases whose follow-up was answered unsolved / with retaliation.
+    *(f"rating:{r}" for r in RATINGS),
+    "unsolved",
+    "harmed",
 )
 # The states and channels counted in the same scan, as conditional sums ("state:…",
 # "channel:…" columns): a separate GROUP BY each read the period's rows again (~100 ms
@@ -120,6 +124,12 @@ def _one(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def _rate(tally: int) -> Rate:
     hits, counted = divmod(tally, _ON_TIME)
     return Rate(hits, counted)
+
+
+def _satisfaction(sums: dict[str, int]) -> Rate:
+    """满意率: satisfied or basically satisfied, over the rated cases."""
+    rated = sum(sums[f"rating:{r}"] for r in RATINGS)
+    return Rate(sums["rating:satisfied"] + sums["rating:basic"], rated)
 
 
 def _day_number(day: date) -> int:
@@ -309,8 +319,6 @@ class SqlStatistics:
         per_unit: dict[int | None, dict[str, int]] = {}
         by_unit_category: dict[tuple[str, str], int] = {}
         folded = dict.fromkeys(_FOLDED, 0)
-        firsts: list[int] = []
-        lasts: list[int] = []
         for g in groups:
             sums = per_unit.setdefault(g["unit_id"], dict.fromkeys(_SUMMED, 0))
             for k in _SUMMED:
@@ -319,8 +327,6 @@ class SqlStatistics:
                 folded[k] += int(g[k] or 0)
             key = (tree.path_name(g["unit_id"]) or NO_OWNER, str(g["category"]))
             by_unit_category[key] = by_unit_category.get(key, 0) + int(g["n"])
-            firsts.append(int(g["first_id"]))
-            lasts.append(int(g["last_id"]))
         total = {k: sum(u[k] for u in per_unit.values()) for k in _SUMMED}
         by_state = {s: folded[f"state:{s}"] for s in _STATES if folded[f"state:{s}"]}
         if sum(by_state.values()) != total["n"]:
@@ -329,14 +335,12 @@ class SqlStatistics:
         if sum(by_channel.values()) != total["n"]:
             by_channel = await self._count_by(period, CaseRow.__table__.c.channel)
         overdue_by_owner = await self._overdue_by_owner(period, as_of, tree)
-        ids = (min(firsts), max(lasts)) if firsts else None
-        ratings, unsolved, retaliations, satisfaction = await self._feedback(period, ids)
         by_unit = {
             unit_id: UnitCounts(
                 cases=u["n"],
                 on_time_acceptance=_rate(u["accept"]),
                 on_time_completion=_rate(u["complete"]),
-                satisfaction=satisfaction.get(unit_id, Rate(0, 0)),
+                satisfaction=_satisfaction(u),
                 reviews=u["reviews"],
                 reviews_decided=u["reviewed"],
                 rechecks=u["rechecks"],
@@ -356,13 +360,13 @@ class SqlStatistics:
             by_channel=by_channel,
             on_time_acceptance=_rate(total["accept"]),
             on_time_completion=_rate(total["complete"]),
-            ratings=ratings,
+            ratings={r: total[f"rating:{r}"] for r in RATINGS},
             median_handling_days=await self._median(period, total["answered"]),
             answered=total["answered"],
             overdue_by_owner=overdue_by_owner,
             reviews=total["reviews"],
-            retaliations=retaliations,
-            unsolved=unsolved,
+            retaliations=total["harmed"],
+            unsolved=total["unsolved"],
             by_unit=by_unit,
         )
 
@@ -451,9 +455,11 @@ class SqlStatistics:
                 func.sum(_one(c.supervision_count > _0)).label("supervised"),
                 *(func.sum(_one(c.state == s)).label(f"state:{s}") for s in _STATES),
                 *(func.sum(_one(c.channel == ch)).label(f"channel:{ch}") for ch in CHANNELS),
+                # The feedback kept on the case (migration 0018): no join with feedback.
+                *(func.sum(_one(c.feedback_rating == r)).label(f"rating:{r}") for r in RATINGS),
+                func.sum(_one(c.feedback_unsolved.is_(True))).label("unsolved"),
+                func.sum(_one(c.feedback_retaliation.is_(True))).label("harmed"),
                 func.sum(unplaced).label("unplaced"),
-                func.min(c.id).label("first_id"),
-                func.max(c.id).label("last_id"),
             )
             .select_from(source)
             .where(period)
@@ -526,58 +532,3 @@ class SqlStatistics:
         )
         middle = [handling_days(a, b) for a, b in (await self._s.execute(stmt)).all()]
         return median_days(middle)
-
-    async def _feedback(
-        self, period: ColumnElement[bool], ids: tuple[int, int] | None
-    ) -> tuple[dict[str, int], int, int, dict[int | None, Rate]]:
-        """The latest rating of each case, counted by rating, and the cases with a
-        follow-up answered unsolved or with retaliation: one hash aggregate per case,
-        summed per handling unit (the satisfaction of each unit comes with it).
-
-        The latest rating is the one with the highest feedback id; ``id * 4 + code``
-        (code 1-3 for the ratings, 0 for any other text) keeps it under max(), so no
-        sort or second look-up is needed. ``ids`` bounds the case ids of the period, so
-        only that range of the feedback index is read (the join keeps it exact).
-        """
-        if ids is None:
-            return dict.fromkeys(RATINGS, 0), 0, 0, {}
-        c = CaseRow.__table__.c
-        f = FeedbackRow.__table__.c
-        rated = and_(f.kind == "satisfaction", f.rating.is_not(None), f.rating != "")
-        code = case(*((f.rating == r, i) for i, r in enumerate(RATINGS, 1)), else_=_0)
-        follow_up = f.kind == "follow_up"
-        # Only the rows that can count: a rating, or a follow-up answered unsolved or with
-        # retaliation (most feedback rows are neither: unanswered, or solved without harm),
-        # so the join and the per-case groups hold a fraction of the period's feedback.
-        useful = or_(rated, and_(follow_up, or_(f.solved == false(), f.retaliation == true())))
-        per_case = (
-            select(
-                c.unit_id.label("unit_id"),
-                func.max(case((rated, f.id * 4 + code))).label("latest"),
-                func.max(_one(and_(follow_up, f.solved == false()))).label("unsolved"),
-                func.max(_one(and_(follow_up, f.retaliation == true()))).label("harmed"),
-            )
-            .select_from(FeedbackRow.__table__.join(CaseRow.__table__, c.id == f.case_id))
-            .where(period, useful, f.case_id >= ids[0], f.case_id <= ids[1])
-            .group_by(f.case_id, c.unit_id)
-            .subquery()
-        )
-        latest = per_case.c.latest % 4
-        stmt = select(
-            per_case.c.unit_id,
-            *(func.sum(_one(latest == i)) for i in range(1, len(RATINGS) + 1)),
-            func.sum(per_case.c.unsolved),
-            func.sum(per_case.c.harmed),
-        ).group_by(per_case.c.unit_id)
-        ratings = dict.fromkeys(RATINGS, 0)
-        unsolved = retaliations = 0
-        satisfaction: dict[int | None, Rate] = {}
-        for unit_id, *counts, unit_unsolved, unit_harmed in await self._s.execute(stmt):
-            per_rating = [int(n or 0) for n in counts]
-            for rating, n in zip(RATINGS, per_rating, strict=True):
-                ratings[rating] += n
-            unsolved += int(unit_unsolved or 0)
-            retaliations += int(unit_harmed or 0)
-            per = dict(zip(RATINGS, per_rating, strict=True))
-            satisfaction[unit_id] = Rate(per["satisfied"] + per["basic"], sum(per_rating))
-        return ratings, unsolved, retaliations, satisfaction

@@ -502,6 +502,10 @@ def _bulk_rows(
         if unsolved or harmed:
             row = _feedback_row(len(feedback) + 1, i, "follow_up", created, None)
             feedback.append(row | {"solved": not unsolved, "retaliation": harmed})
+        # What SqlFeedback.save keeps on the case (migration 0018), as bulk rows must.
+        cases[-1].update(
+            feedback_rating=rating, feedback_unsolved=unsolved, feedback_retaliation=harmed
+        )
         facts.append(
             CaseFacts(
                 category=cases[-1]["category"],
