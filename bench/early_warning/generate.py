@@ -8,8 +8,10 @@ Everything comes from one seed, so the figures in bench/README.md can be reprodu
   size, two are tiny so that pooling is exercised); each is a matter of its own: a topic
   (26 of them over the 9 categories), a detail (which month, which item…) and a place
   (a workshop of the plant). No two background petitions of one company share topic and
-  detail within 21 days of each other or of a planted cluster, so that the labels are
-  honest: a petition labelled "no cluster" is never really about a planted matter;
+  detail within 14 days of each other, nor come within 21 days of the whole span (first
+  to last member) of a planted cluster of that company, topic and detail, so that the
+  labels are honest: a petition labelled "no cluster" is never really about a planted
+  matter (as far as the draw allows: see ``background label collisions``);
 - concrete facts (an amount, a date, a manager, a building), as real petitions have: each
   planted cluster has one or two, each member mentions each with probability 0.6 in its own
   phrasing; each background petition mentions one fact of its own with the same
@@ -529,15 +531,26 @@ class _Keys:
     """Which (company, topic, detail) matters are in use when: background petitions stay
     clear of each other and of planted clusters (their labels would be wrong otherwise)."""
 
-    def __init__(self, margin_days: float = 14.0) -> None:
+    def __init__(self, margin_days: float = 14.0, cluster_margin_days: float = 21.0) -> None:
         self.margin = margin_days
+        self.cluster_margin = cluster_margin_days
         self.used: dict[tuple[int, str, str], list[float]] = {}
+        # A planted cluster's whole span, not only its start: its members come up to 13
+        # days after the start, and a background petition of the same matter a few days
+        # after the last of them would be labelled "another matter" though it is not.
+        self.spans: dict[tuple[int, str, str], list[tuple[float, float]]] = {}
 
     def free(self, key: tuple[int, str, str], day: float) -> bool:
-        return all(abs(day - d) > self.margin for d in self.used.get(key, ()))
+        m = self.cluster_margin
+        return all(abs(day - d) > self.margin for d in self.used.get(key, ())) and all(
+            day < first - m or day > last + m for first, last in self.spans.get(key, ())
+        )
 
     def take(self, key: tuple[int, str, str], day: float) -> None:
         self.used.setdefault(key, []).append(day)
+
+    def plant(self, key: tuple[int, str, str], first: float, last: float) -> None:
+        self.spans.setdefault(key, []).append((first, last))
 
 
 def _by_category() -> dict[Category, list[Topic]]:
@@ -578,8 +591,8 @@ def generate(
         while not keys.free((company, topic.key, detail), start):
             topic = rng.choice(TOPICS)
             detail = rng.choice(topic.details)
-        keys.take((company, topic.key, detail), start)
         span = rng.randint(3, 13)
+        keys.plant((company, topic.key, detail), start, start + span)
         size = rng.randint(5, 15)
         workshop = rng.choice(WORKSHOPS)
         unit = company if company_wide else plant

@@ -6,16 +6,22 @@ A scan looks at the petitions of the last ``days`` days (default 14):
 1. **links**: two petitions are linked when their similarity (:mod:`.similar`) reaches
    ``threshold`` and their units are related: the lowest unit holding both is at most
    ``levels`` (default 1) above each, so two plants of one company are related, two
-   companies are not;
+   companies are not; two petitions naming different details of one kind (another month,
+   date, amount or building, ``details``) are never linked;
 2. **cores**: the linked groups, cut down to the petitions with at least ``min_links``
    links inside their group (a k-core: one petition resembling two matters does not chain
-   them together); among the petitions left, one linked to ``min_links`` or more others
+   them together); among the petitions left, one linked to ``star_links`` or more others
    makes a core with them (a star: one full petition, several short ones);
-3. **growth**: each core takes in the petitions whose similarity to its centroid (the mean
-   of its petitions' vectors) reaches ``attach``, each petition joining the closest core,
-   ``rounds`` times; cores of related units whose grown centroids reach ``merge`` are
-   joined (one matter written in two ways) and grown again;
-4. groups of at least ``min_size`` (K, default 5) petitions are the clusters.
+3. **growth**: each core takes in the petitions whose mean similarity to the group's
+   petitions reaches ``join`` (the cosine with the group's centroid times the centroid's
+   length), each petition joining the closest core, ``rounds`` times; cores of related
+   units whose grown centroids reach ``merge`` are joined (one matter written in two
+   ways) and grown again;
+4. **coherence**: a petition that joined a core but names another detail than all the
+   core's petitions is left out; the group is split by unit and the units' parts joined
+   again, closest first, only while their petitions' mean similarity reaches ``join``
+   (two matters of one topic at two plants stay two clusters);
+5. groups of at least ``min_size`` (K, default 5) petitions are the clusters.
 
 Each cluster names the lowest unit whose subtree holds all its petitions (a company for
 petitions from several of its plants), whose leaders and whose parent's leaders are alerted.
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +42,7 @@ import numpy as np
 
 from petitions.units import UnitTree
 from petitions.warnings.similar import Petition, SimilarityConfig, SimilarityIndex
+from petitions.warnings.text import normalise
 
 __all__ = ["Cluster", "ClusterConfig", "find_clusters", "opening", "overlap"]
 
@@ -49,13 +56,14 @@ class ClusterConfig:
 
     min_size: int = 5  # K: petitions about one matter that make an alert
     days: int = 14  # D: within this many days
-    threshold: float = 0.25  # similarity that links two petitions
+    threshold: float = 0.22  # similarity that links two petitions
     levels: int = 1  # how far up the tree two petitions' units may meet
     min_links: int = 2  # a core's members need this many links inside it
     star_links: int = 3  # …or one petition this many links to others left over
-    attach: float = 0.30  # similarity to a core's centroid that joins a petition to it
+    join: float = 0.16  # mean similarity to a group's petitions that makes one of it
     rounds: int = 2  # times the centroids are recomputed
     merge: float = 0.25  # centroid similarity that joins two groups (1.0: never)
+    details: bool = True  # another month, date, amount or building: another matter
 
 
 @dataclass(frozen=True)
@@ -222,6 +230,7 @@ def find_clusters(
     related = _Related(tree, cfg.levels)
     position = {p.id: i for i, p in enumerate(recent)}
     links: dict[int, set[int]] = {i: set() for i in range(len(recent))}
+    named = [_details(p.text) for p in recent] if cfg.details else []
     for i, p in enumerate(recent):
         scope = related.scope(p.unit_id)
         for match in index.similar(
@@ -229,6 +238,8 @@ def find_clusters(
         ):
             j = position.get(match.id)
             if j is not None and j != i and related(p.unit_id, recent[j].unit_id):
+                if named and _conflict(named[i], named[j]):
+                    continue
                 links[i].add(j)
                 links[j].add(i)
     edges = [(i, j) for i, js in links.items() for j in js if i < j]
@@ -255,12 +266,93 @@ def find_clusters(
                 [i for c in comp for i in cores[c]] for comp in _components(len(cores), pairs)
             ]
             groups = _attach(cores, recent, index, related, since, now, cfg)
+    groups = [part for core, g in zip(cores, groups, strict=True) for part in
+              _vet(core, g, recent, named, index, cfg)]  # fmt: skip
     clusters = [
         _cluster([recent[i] for i in sorted(g)], index, related, now, cfg)
         for g in groups
         if len(g) >= cfg.min_size
     ]
     return sorted(clusters, key=lambda c: (-c.count, c.first_at, c.case_ids))
+
+
+_CN = {c: i for i, c in enumerate("一二三四五六七八九十", start=1)}
+# Details that tell one matter from another of the same topic: a date (3月5日, 3月5号), a
+# month (九月, 9月), an amount (1700元, 1700块) and a building (6号楼), on the normal form.
+_DETAIL = re.compile(
+    r"(\d{1,2})月(\d{1,2})[日号]|([一二三四五六七八九十]{1,3}|\d{1,2})月|(\d+)[元块]|(\d+)号楼"
+)
+
+
+def _cn_number(text: str) -> int:
+    """一…十二 or digits as a number (months only need these)."""
+    if text.isdigit():
+        return int(text)
+    tens, _, units = text.rpartition("十")
+    if "十" not in text:
+        return _CN.get(text, 0)
+    return (_CN.get(tens, 1) if tens else 1) * 10 + _CN.get(units, 0)
+
+
+def _details(text: str) -> dict[str, frozenset[str]]:
+    """The concrete details a petition names, by kind (date, month, amount, building)."""
+    out: dict[str, set[str]] = {}
+    for m in _DETAIL.finditer(normalise(text)):
+        if m.group(1):
+            kind, value = "date", f"{int(m.group(1))}-{int(m.group(2))}"
+        elif m.group(3):
+            kind, value = "month", str(_cn_number(m.group(3)))
+        elif m.group(4):
+            kind, value = "amount", str(int(m.group(4)))
+        else:
+            kind, value = "building", str(int(m.group(5)))
+        out.setdefault(kind, set()).add(value)
+    return {kind: frozenset(values) for kind, values in out.items()}
+
+
+def _conflict(a: Mapping[str, Collection[str]], b: Mapping[str, Collection[str]]) -> bool:
+    """Whether ``a`` names details of a kind that ``b`` names too, and none of b's."""
+    return any(kind in b and not set(values) & set(b[kind]) for kind, values in a.items())
+
+
+def _vet(
+    core: list[int],
+    group: list[int],
+    recent: list[Petition],
+    named: list[dict[str, frozenset[str]]],
+    index: SimilarityIndex,
+    cfg: ClusterConfig,
+) -> list[list[int]]:
+    """A grown group checked for coherence: petitions that joined it naming another
+    month, date, amount or building than all its core's are left out, and its petitions are
+    split by unit unless the units' petitions reach ``join`` mean similarity to each other
+    (joined as average linkage does, the closest units first)."""
+    keep = list(group)
+    if named:
+        core_named: dict[str, set[str]] = {}
+        for i in core:
+            for kind, values in named[i].items():
+                core_named.setdefault(kind, set()).update(values)
+        members = set(core)
+        keep = [i for i in keep if i in members or not _conflict(named[i], core_named)]
+    parts: dict[int | None, list[int]] = {}
+    for k, i in enumerate(keep):
+        parts.setdefault(recent[i].unit_id, []).append(k)
+    if len(parts) < 2:
+        return [keep]
+    sims = index.scores([recent[i].id for i in keep])
+    groups = list(parts.values())
+    while len(groups) > 1:
+        best, pair = max(
+            (float(sims[np.ix_(groups[a], groups[b])].mean()), (a, b))
+            for a in range(len(groups))
+            for b in range(a + 1, len(groups))
+        )
+        if best < cfg.join:
+            break
+        a, b = pair
+        groups[a] = groups[a] + groups.pop(b)
+    return [[keep[k] for k in g] for g in groups]
 
 
 def _attach(
@@ -283,8 +375,11 @@ def _attach(
             home = list({recent[i].unit_id for i in cores[c]})
             centroid = index.centroid([recent[i].id for i in group])
             scope = related.scope(related.lowest_common(home))
+            # A petition's mean similarity to the group's petitions is its cosine with the
+            # centroid times the centroid's length: a loose group asks a higher cosine.
+            length = float(np.sqrt(centroid[1] @ centroid[1])) or 1.0
             for match in index.similar_to(
-                centroid, units=scope, since=since, until=now, threshold=cfg.attach
+                centroid, units=scope, since=since, until=now, threshold=cfg.join / length
             ):
                 i = position.get(match.id)
                 if i is None or i in core_of or not related.together(home + [recent[i].unit_id]):

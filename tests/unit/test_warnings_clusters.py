@@ -9,6 +9,7 @@ from petitions.units import Unit, UnitTree
 from petitions.warnings.clusters import (
     Cluster,
     ClusterConfig,
+    _details,
     find_clusters,
     opening,
     overlap,
@@ -158,3 +159,23 @@ def test_without_a_tree_every_unit_is_one_office() -> None:
     index = SimilarityIndex()
     index.add_all(items)
     assert len(find_clusters(items, now=NOW, index=index)) == 1
+
+
+def test_a_petition_naming_another_month_is_another_matter() -> None:
+    other_month = "二车间五月份的加班费到现在还没发，刘主任说等通知。"
+    items = petitions([1], texts=[*MATTER, other_month])
+    (cluster,) = scan(items)
+    assert 7 not in cluster.case_ids
+    (loose,) = scan(items, details=False)
+    assert 7 in loose.case_ids
+
+
+def test_details_are_read_as_kinds_and_values_in_any_script_and_width() -> None:
+    found = _details("九月的高温費，９月３號通知的，每人少了1700元，住6号楼。三个月了。")
+    assert found == {
+        "month": frozenset({"9"}),
+        "date": frozenset({"9-3"}),
+        "amount": frozenset({"1700"}),
+        "building": frozenset({"6"}),
+    }
+    assert _details("十二月和12月") == {"month": frozenset({"12"})}
