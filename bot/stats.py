@@ -208,6 +208,13 @@ def report_text(report: Report | Shown, t: T, policy: DeadlinePolicy) -> str:
     lines = [
         t("stats.header", start=first, end=last, now=_day(r.as_of, policy)),
         t("stats.total", count=c(r.total)),
+        # 集体诉求: the matters count each collective matter once (docs/collective.md).
+        t(
+            "stats.matters",
+            count=c(r.distinct_matters),
+            collective=c(r.matters),
+            petitions=c(r.in_matters),
+        ),
         t(
             "stats.acceptance",
             rate=percent(r.on_time_acceptance),
@@ -267,6 +274,9 @@ def report_rows(
         ("period", "to", last),
         ("period", "as_of", _day(r.as_of, policy)),
         ("summary", "total", v(r.total)),
+        ("summary", "matters", v(r.distinct_matters)),
+        ("summary", "collective_matters", v(r.matters)),
+        ("summary", "collective_petitions", v(r.in_matters)),
     ]
     for name, rate in (
         ("on_time_acceptance", r.on_time_acceptance),

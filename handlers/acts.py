@@ -29,6 +29,7 @@ from handlers.supervision import perform_office_act, preview_office_act
 from handlers.turn import Turn
 from handlers.views import admin_case_card, done_text, render_employee
 from petitions.case import Case
+from petitions.collective import MATTER_ACTS
 from petitions.deadlines import DeadlinePolicy, step_unit_id
 from petitions.errors import (
     CaseNotFound,
@@ -330,6 +331,47 @@ async def perform_act(
     fields = await resolve_destination(turn, officer, case, action, fields)
     if action in _OFFICE:
         return await perform_office_act(turn, officer, case, action, fields)
+    # 集体诉求: the matter's other petitions, read (and locked) before any change.
+    others = await _matter_others(turn, officer, case, action)
+    await _apply_one(turn, officer, case, action, fields)
+    joined, skipped = [], []
+    for other in others:
+        try:
+            check_act(turn, officer, other, action)
+        except DomainError:
+            # Not in a state for this act (answered, or still to be accepted): left as it
+            # is, and named to the officer.
+            skipped.append(other.number or "")
+            continue
+        await _apply_one(turn, officer, other, action, fields)
+        joined.append(other.number or "")
+    if turn.step.startswith("officer."):
+        await turn.end()
+    text = done_text(turn.t, case.number, case.state, case.deadline_at)
+    if joined:
+        text += "\n" + turn.t("collective.applied", count=len(joined), numbers="、".join(joined))
+    if skipped:
+        text += "\n" + turn.t("collective.skipped", numbers="、".join(skipped))
+    # The confirmation offers the case's next lawful acts, so a case can be handled from
+    # one button to the next without typing a command.
+    next_steps = admin_case_card(turn.t, case, (), turn.now).buttons
+    return [Reply(text, next_steps, case_id=case.id)]
+
+
+async def _matter_others(turn: Turn, officer: Officer, case: Case, action: Action) -> list[Case]:
+    """The other petitions of the case's collective matter an act applies to as well."""
+    if case.matter_id is None or action not in MATTER_ACTS:
+        return []
+    members = await turn.uow.cases.matter_members(case.matter_id, for_update=True)
+    return [m for m in members if m.id != case.id and may_view(officer, m)]
+
+
+async def _apply_one(
+    turn: Turn, officer: Officer, case: Case, action: Action, fields: Fields
+) -> None:
+    """One petition's part of a formal act: the change, the timeline, the answer's message,
+    the audit entry and the employee's push (with its own rating question and notice)."""
+    assert case.id is not None
     record = apply(case, action, officer.role, fields, turn.now, _policy(turn))
     if action is Action.TRANSFER and fields.unit_id is not None:
         case.unit_name = fields.destination  # for the card and push below (a path name)
@@ -382,13 +424,6 @@ async def perform_act(
         # posted again where it was already seen, now naming the new unit).
         cfg = turn.services.config
         await queue_admins(turn.uow, cfg, case.id, "case_card", {}, turn.now, case=case)
-    if turn.step.startswith("officer."):
-        await turn.end()
-    text = done_text(turn.t, case.number, case.state, case.deadline_at)
-    # The confirmation offers the case's next lawful acts, so a case can be handled from
-    # one button to the next without typing a command.
-    next_steps = admin_case_card(turn.t, case, (), turn.now).buttons
-    return [Reply(text, next_steps, case_id=case.id)]
 
 
 # Never in audit details (see perform_act).

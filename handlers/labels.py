@@ -86,6 +86,7 @@ ROLE: dict[Role, str] = {
 }
 
 ERRORS: dict[str, str] = {
+    "nothing_to_link": N_("error.nothing_to_link"),
     "invalid_transition": N_("error.invalid_transition"),
     "not_permitted": N_("error.not_permitted"),
     "missing_field": N_("error.missing_field"),

@@ -158,6 +158,8 @@ async def queue_unit_leaders(
     payload: dict[str, Any],
     now: datetime,
     levels_up: int = 1,
+    *,
+    also_root: bool = False,
 ) -> None:
     """Queue a message for the leaders of the unit ``levels_up`` above the case's handling
     unit (clamped at the root; 督办 climbs by asking one level more): to that unit's leaders'
@@ -173,7 +175,12 @@ async def queue_unit_leaders(
     routes = [AdminRoute(channel, None) for channel in config.admin_channels]
     if config.unit_chats and not case.handled_by_discipline:  # see queue_admins
         routes = admin_routes(config, tree, unit_id)
-    await queue_routes(uow, routes, case.id, kind, {**payload, "leaders": True}, now)
+    # Name the leaders of that unit only (a list of unit ids; True: every leader, when the
+    # deployment has no units).
+    named: list[int] | bool = [unit_id] if unit_id is not None else True
+    if also_root and isinstance(named, list) and tree.root is not None:
+        named.append(tree.root.id)  # the on-duty leaders: the unit's and the group's
+    await queue_routes(uow, routes, case.id, kind, {**payload, "leaders": named}, now)
 
 
 async def queue_on_duty_leaders(
@@ -196,7 +203,7 @@ async def queue_on_duty_leaders(
     if chats:
         await _queue_leader_chats(uow, chats, case.id, kind, payload, now)
         return
-    await queue_unit_leaders(uow, config, case, kind, payload, now, levels_up=0)
+    await queue_unit_leaders(uow, config, case, kind, payload, now, levels_up=0, also_root=True)
 
 
 async def _queue_leader_chats(

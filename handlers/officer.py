@@ -13,7 +13,9 @@ leaders only: handlers/reception.py), ``/supervise REF DAYS TEXT`` (督办, lead
 office of the step), ``/assigndown REF UNIT DAYS REASON`` (交办 to a unit below) and
 ``/report REF TEXT`` (上报办理情况 to the unit that assigned it down; handlers/supervision.py),
 ``/warnings`` (四早: current clusters and spikes of the officer's part of the group;
-handlers/warnings.py).
+handlers/warnings.py), ``/collective REF [REF …]`` (集体诉求: link the petitions as one
+matter; one REF: with its similar petitions) and ``/separate REF`` (移出集体诉求;
+handlers/collective.py).
 REF is a case number or id; values may be typed in Chinese or English
 (``/respond XF-2026-000123 支持 …``). A complete command applies at once; one with fields
 missing, and every case-card button, opens the act's guided form with a preview
@@ -28,6 +30,13 @@ from typing import Any
 
 from handlers.access import may_view, scoped_filter
 from handlers.acts import check_act, perform_act, resolve_case, send_message
+from handlers.collective import (
+    check_collective,
+    link_alert,
+    link_cases,
+    link_similar_of,
+    unlink_case,
+)
 from handlers.disclosure import DISCLOSURE_COMMANDS, handle_disclosure, is_disclosure_input
 from handlers.forms import (
     FORMS,
@@ -40,7 +49,15 @@ from handlers.forms import (
 )
 from handlers.inbound import Button, Reply
 from handlers.labels import CASE_LIST_ALIASES, CASE_LIST_WORD, CATEGORY, STATE, match_word
-from handlers.payloads import CaseButton, ListPage, Payload, ReceptionButton, encode, parse
+from handlers.payloads import (
+    CaseButton,
+    ListPage,
+    MatterButton,
+    Payload,
+    ReceptionButton,
+    encode,
+    parse,
+)
 from handlers.ports import CaseCursor, CaseFilter, Officer
 from handlers.reception import STEP_PREFIX as RECEPTION_STEP
 from handlers.reception import (
@@ -62,35 +79,41 @@ from petitions.states import TERMINAL_STATES, CaseState
 
 __all__ = ["OFFICER_COMMANDS", "handle_officer", "parse_command", "stats_period"]
 
-OFFICER_COMMANDS = frozenset(
-    {
-        "cases",
-        "case",
-        "take",
-        "accept",
-        "reject",
-        "transfer",
-        "begin",
-        "extend",
-        "respond",
-        "reviewstart",
-        "reviewdone",
-        "recheckstart",
-        "recheckdone",
-        "close",
-        "note",
-        "answer",
-        "ohelp",
-        "assign",
-        "stats",
-        "slots",  # 领导接访: handlers/reception.py
-        "warnings",  # 四早: clusters and spikes (handlers/warnings.py)
-        # 督办, 交办, 上报: handlers/supervision.py
-        "supervise",
-        "assigndown",
-        "report",
-    }
-) | DISCLOSURE_COMMANDS  # custodians: /disclosures, /approve_disclosure REQ
+OFFICER_COMMANDS = (
+    frozenset(
+        {
+            "cases",
+            "case",
+            "take",
+            "accept",
+            "reject",
+            "transfer",
+            "begin",
+            "extend",
+            "respond",
+            "reviewstart",
+            "reviewdone",
+            "recheckstart",
+            "recheckdone",
+            "close",
+            "note",
+            "answer",
+            "ohelp",
+            "assign",
+            "stats",
+            "slots",  # 领导接访: handlers/reception.py
+            "warnings",  # 四早: clusters and spikes (handlers/warnings.py)
+            # 集体诉求: link petitions as one matter, take one out (handlers/collective.py)
+            "collective",
+            "separate",
+            # 督办, 交办, 上报: handlers/supervision.py
+            "supervise",
+            "assigndown",
+            "report",
+        }
+    )
+    | DISCLOSURE_COMMANDS
+)  # custodians: /disclosures, /approve_disclosure REQ
 
 _COMMAND_ACTION = {
     "accept": Action.ACCEPT,
@@ -122,6 +145,8 @@ _COMMAND_ARGS: dict[Action, tuple[str, ...]] = {
     Action.REPORT: ("report",),
 }
 _OFFICER_BUTTONS = ("o:", "oo:", "or:")
+# The petitions one /collective links at most (a cluster is rarely larger; a flood is not).
+_MAX_LINKED = 50
 
 
 def parse_command(text: str) -> tuple[str, list[str]] | None:
@@ -175,6 +200,8 @@ async def _button(turn: Turn, officer: Officer, payload: Payload) -> list[Reply]
         return [await _list(turn, officer, payload.which, after)]
     if isinstance(payload, ReceptionButton):
         return await handle_reception_button(turn, officer, payload)
+    if isinstance(payload, MatterButton):
+        return await link_alert(turn, officer, payload.alert_id)
     if not isinstance(payload, CaseButton):
         return await handle_form(turn, officer, payload)  # a form's own buttons
     case = await resolve_case(turn, officer, str(payload.case_id))
@@ -184,6 +211,10 @@ async def _button(turn: Turn, officer: Officer, payload: Payload) -> list[Reply]
         return await _take(turn, officer, case)
     if payload.verb == "message":
         return await start_message(turn, officer, case)
+    if payload.verb == "link":
+        return await link_similar_of(turn, officer, case)
+    if payload.verb == "unlink":
+        return await unlink_case(turn, officer, case)
     try:
         action = Action(payload.verb)
     except ValueError:
@@ -201,6 +232,7 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
             t("officer.help_ladder"),
             t("officer.help_supervision"),
             t("warnings.help"),
+            t("collective.help"),
         )
         return [Reply("\n".join(lines))]
     if name == "cases":
@@ -216,7 +248,15 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
         return await warnings_command(turn, officer)
     if not words:
         return [Reply(t("officer.need_ref"))]
+    if name == "collective":
+        check_collective(officer)
+        cases = [await resolve_case(turn, officer, ref) for ref in words[:_MAX_LINKED]]
+        if len(cases) == 1:
+            return await link_similar_of(turn, officer, cases[0])
+        return await link_cases(turn, officer, cases)
     case = await resolve_case(turn, officer, words[0])
+    if name == "separate":
+        return await unlink_case(turn, officer, case)
     rest = words[1:]
     if name == "case":
         return await _view(turn, officer, case)
@@ -335,11 +375,7 @@ async def _assign(turn: Turn, officer: Officer, case: Case, words: list[str]) ->
     if case.state in TERMINAL_STATES:
         raise NotPermitted(action="assign", role=officer.role.value)
     target = await turn.uow.officers.get(int(words[0]))
-    if (
-        target is None
-        or not target.active
-        or not may_view(target, case)
-    ):
+    if target is None or not target.active or not may_view(target, case):
         return [Reply(turn.t("officer.assign_unknown"))]
     previous = case.owner_officer_id
     case.owner_officer_id = target.id
@@ -431,6 +467,8 @@ async def _note(turn: Turn, officer: Officer, case: Case, body: str) -> list[Rep
 
 _LIST_PAGE = 30
 _LISTS = frozenset({"open", "mine", "unassigned", "overdue", "all"})
+
+
 def _list_filter(turn: Turn, officer: Officer, which: str) -> CaseFilter | None:
     """Which cases ``/cases WHICH`` shows this officer: who may see what is part of it, so
     the count and the pages are right (may_view, in SQL)."""

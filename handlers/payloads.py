@@ -20,6 +20,7 @@ __all__ = [
     "Fix",
     "FormCancel",
     "ListPage",
+    "MatterButton",
     "PRESETS",
     "Payload",
     "Pick",
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 # What a case card's button may do besides the formal acts (petitions.lifecycle.Action).
-CARD_VERBS = frozenset({"view", "take", "message"})
+# link / unlink: 合并为集体诉求 (with its similar ones) / 移出集体诉求 (handlers/collective.py).
+CARD_VERBS = frozenset({"view", "take", "message", "link", "unlink"})
 _FORM_FIELDS = frozenset(
     {
         "reason",
@@ -124,6 +126,14 @@ class ListPage:
 
 
 @dataclass(frozen=True)
+class MatterButton:
+    """合并为集体诉求 under a cluster alert: link that alert's petitions (the presser's
+    visible ones) as one collective matter (handlers/collective.py)."""
+
+    alert_id: int
+
+
+@dataclass(frozen=True)
 class ReceptionButton:
     """A 领导接访 button (handlers/reception.py): ``verb`` and a slot, booking, case id or
     value (0 when none); see :data:`RECEPTION_VERBS`."""
@@ -148,6 +158,7 @@ Payload = (
     | Fix
     | FormCancel
     | ListPage
+    | MatterButton
     | ReceptionButton
 )
 
@@ -173,6 +184,8 @@ def encode(payload: Payload) -> str:
             text = f"o:cancel:{case_id}"
         case ListPage(which, cursor):
             text = f"o:list:{which}:{cursor}"
+        case MatterButton(alert_id):
+            text = f"o:mx:{alert_id}"
         case ReceptionButton(verb, ref):
             text = f"o:rc:{verb}:{ref}"
     if len(text.encode("utf-8")) > _MAX_BYTES:
@@ -214,6 +227,9 @@ def parse(text: str) -> Payload | None:
         if name not in RECEPTION_VERBS or number is None:
             return None
         return ReceptionButton(name, number)
+    if verb == "mx":
+        alert_id = _id(rest)
+        return MatterButton(alert_id) if alert_id is not None else None
     if verb in ("ok", "edit"):
         ref, _, rev_text = rest.partition(":")
         case_id, rev = _id(ref), _id(rev_text)

@@ -26,6 +26,7 @@ from handlers.warnings import (
 )
 from i18n import N_
 from petitions.case import Case
+from petitions.collective import LINKABLE_STATES
 from petitions.deadlines import OFFICE_DEADLINE_STATES, is_overdue
 from petitions.lifecycle import Action, allowed_actions, allowed_office_acts
 from petitions.retention import destroyed_at
@@ -48,6 +49,7 @@ __all__ = [
     "employee_status",
     "finalized_text",
     "followup_buttons",
+    "matter_line",
     "render_admin",
     "render_employee",
     "review_unit_line",
@@ -134,6 +136,10 @@ def _event_line(t: T, e: TimelineEntry) -> str:
         return t("timeline.assigned_down", date=_date(e.at), unit=d["unit"])
     if e.kind == "reported":
         return t("timeline.reported", date=_date(e.at))
+    if e.kind == "collective_linked":  # 集体诉求: never how many, never who else
+        return t("timeline.collective_linked", date=_date(e.at))
+    if e.kind == "collective_left":
+        return t("timeline.collective_left", date=_date(e.at))
     if e.kind == "rated" and d.get("rating") in RATING:
         return t("timeline.rated", date=_date(e.at), rating=t(RATING[d["rating"]]))
     if e.kind == "follow_up" and "solved" in d:
@@ -393,11 +399,43 @@ def admin_case_card(
         lines.append(t("admin.real_name") if case.has_identity else t("admin.anonymous"))
     if attachments:
         lines.append(t("admin.evidence", count=len(attachments)))
+    if case.matter_id is not None:
+        lines.append(matter_line(t, case))
     if similar:  # 四早: "相似案件 N 件", the numbers, and buttons opening the first ones
         lines.append(similar_line(t, similar))
     lines.extend(["", _content(t, case)])
-    buttons = _officer_buttons(t, case, now) + similar_buttons(t, similar)
+    buttons = (
+        _officer_buttons(t, case, now)
+        + similar_buttons(t, similar)
+        + _matter_buttons(t, case, bool(similar))
+    )
     return Reply("\n".join(lines), buttons, case_id=case.id)
+
+
+def matter_line(t: T, case: Case) -> str:
+    """集体诉求: how many petitions, the lead and the others' numbers (when read whole)."""
+    if not case.matter_cases:
+        return t("collective.card_line_short")
+    numbers = [n for _i, n in case.matter_cases]
+    return t(
+        "collective.card_line",
+        count=len(numbers),
+        lead=numbers[0],
+        numbers="、".join(numbers[1:]),
+    )
+
+
+def _matter_buttons(t: T, case: Case, has_similar: bool) -> tuple[tuple[Button, ...], ...]:
+    """移出集体诉求 on a member (until it ends); 合并为集体诉求 on a petition with similar
+    ones that may still be linked (handlers/collective.py)."""
+    ref = case.id or 0
+    if case.matter_id is not None:
+        if case.state.is_terminal:
+            return ()
+        return ((Button(t("button.o.unlink"), encode(CaseButton("unlink", ref))),),)
+    if has_similar and case.state in LINKABLE_STATES and not case.handled_by_discipline:
+        return ((Button(t("button.o.link"), encode(CaseButton("link", ref))),),)
+    return ()
 
 
 def _urgent_lines(t: T, case: Case) -> list[str]:
@@ -478,6 +516,11 @@ def render_employee(t: Translate, kind: str, payload: dict[str, Any]) -> Reply:
         # 督办: that a unit above supervises the case; not the instruction, not the
         # office's working deadline (the statutory one the employee knows stays).
         return Reply("\n".join((tr("push.supervised", number=number), tr("push.check_hint"))))
+    if kind in ("collective", "collective_left"):
+        # 集体诉求: handled together with others of the same matter (or alone again); the
+        # employee's code, rating and review rights stay theirs. Nothing about the others.
+        key = N_("push.collective") if kind == "collective" else N_("push.collective_left")
+        return Reply("\n".join((tr(key, number=number), tr("push.check_hint"))))
     if kind == "assigned_down":  # 交办: the unit now handling the case, by name
         text = tr("push.assigned_down", number=number, unit=payload.get("unit") or "—")
         return Reply("\n".join((text, tr("push.check_hint"))))
@@ -535,7 +578,8 @@ async def render_admin(
     case = await uow.cases.get(int(case_id)) if case_id is not None else None
     if case is None:
         return []
-    mention = await _leaders_line(uow, tr) if payload.get("leaders") else None
+    named = payload.get("leaders")
+    mention = await _leaders_line(uow, tr, named) if named else None
     if kind in WARNING_KINDS:  # 四早: a cluster or a spike (handlers/warnings.py)
         alert = render_warning(tr, kind, payload)
         return [replace(alert, text=_with(alert.text, mention))]
@@ -660,8 +704,15 @@ def _with(text: str, mention: str | None) -> str:
     return f"{text}\n{mention}" if mention else text
 
 
-async def _leaders_line(uow: UnitOfWork, tr: T) -> str:
-    names = [o.name for o in await uow.officers.list() if o.role is Role.LEADER and o.active]
+async def _leaders_line(uow: UnitOfWork, tr: T, units: object) -> str:
+    """"请领导关注：…": the active leaders of the units the message is for (a list of unit
+    ids), or every leader (True: rows of a deployment without units, or older rows)."""
+    wanted = {int(u) for u in units} if isinstance(units, list) else None
+    names = [
+        o.name
+        for o in await uow.officers.list()
+        if o.role is Role.LEADER and o.active and (wanted is None or o.unit_id in wanted)
+    ]
     if not names:
         return tr("admin.leaders_role")
     return tr("admin.leaders_named", names="、".join(names))

@@ -26,7 +26,7 @@ from handlers.access import scoped_filter
 from handlers.inbound import Button, Reply
 from handlers.labels import CATEGORY
 from handlers.notify import queue_routes
-from handlers.payloads import CaseButton, encode
+from handlers.payloads import CaseButton, MatterButton, encode
 from handlers.ports import CaseFilter, Officer, OutboxMessage, PetitionRecord, UnitOfWork
 from handlers.services import HandlerConfig, Services
 from handlers.turn import Turn
@@ -212,6 +212,7 @@ class ClusterView:
     matter: str
     updated_at: datetime
     new: bool = False  # alerted by this scan
+    alert_id: int | None = None  # the alert recorded (合并为集体诉求 names it)
 
     @property
     def count(self) -> int:
@@ -369,11 +370,13 @@ async def _cluster_alerts(
                     )
             elif alert:
                 key = f"{ids[0]}:{now.date().isoformat()}"
-                if await uow.warnings.add_alert(
+                alert_id = await uow.warnings.add_alert(
                     "cluster", key, cluster.unit_id, cluster.central_id, ids, detail, now
-                ):
+                )
+                if alert_id is not None:
                     alerted += 1
                     payload = _cluster_payload(tree, cluster, by_id, matter, cfg, t)
+                    payload["alert"] = alert_id  # its 合并为集体诉求 button names it
                     await _queue_leaders(
                         uow, services.config, tree, cluster.unit_id, (0, RELATED_LEVELS),
                         cluster.central_id, ALERT_CLUSTER, payload, now,
@@ -436,8 +439,11 @@ async def _queue_leaders(
     ``case_id`` is a case of the alert (a cluster's central petition): the admin page's
     feed and WeCom show the row to those who may see that case."""
     chats: list[tuple[str, str]] = []
+    units: list[int] = []
     for up in levels:
         above = tree.above(unit_id, up) if unit_id is not None else None
+        if above is not None and above.id not in units:
+            units.append(above.id)
         for chat in leaders_targets(config, tree, above.id if above is not None else None):
             if chat not in chats:
                 chats.append(chat)
@@ -449,7 +455,9 @@ async def _queue_leaders(
     routes = [AdminRoute(channel, None) for channel in config.admin_channels]
     if config.unit_chats:
         routes = admin_routes(config, tree, unit_id)
-    await queue_routes(uow, routes, case_id, kind, {**payload, "leaders": True}, now)
+    # The leaders of those units are named (True: every leader, without units).
+    named: list[int] | bool = units or True
+    await queue_routes(uow, routes, case_id, kind, {**payload, "leaders": named}, now)
 
 
 async def _spike_alerts(
@@ -501,7 +509,8 @@ async def _spike_alerts(
                     "rolled": spike.rolled,
                     "pooled": spike.unit == OTHER_UNITS,
                 }
-                new = await uow.warnings.add_alert("spike", key, unit_id, None, [], detail, now)
+                added = await uow.warnings.add_alert("spike", key, unit_id, None, [], detail, now)
+                new = added is not None
                 if new:
                     alerted += 1
                     payload = {
@@ -610,6 +619,7 @@ async def current_warnings(
                 trend=tuple(int(n) for n in alert.detail.get("trend", ())),
                 matter=matter,
                 updated_at=alert.updated_at,
+                alert_id=alert.id,
             )
         )
     spikes: list[SpikeView] = []
@@ -762,6 +772,10 @@ def render_warning(tr: Callable[..., str], kind: str, payload: Mapping[str, Any]
         )
         buttons = [_case_button(tr, i, n) for i, n in cases[:CASE_BUTTONS]]
         rows = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
+        if isinstance(payload.get("alert"), int):
+            # 集体诉求: link the alert's petitions (those the presser may see) as one matter.
+            link = Button(tr("button.o.link"), encode(MatterButton(payload["alert"])))
+            rows = (*rows, (link,))
         return Reply(text, rows)
     history = [int(n) for n in payload.get("history") or ()]
     text = tr(

@@ -79,11 +79,17 @@ class Case:
     # The kinds of danger sign found at submission (petitions.warnings.urgent: life_safety,
     # group_action, self_harm), sorted and joined by commas; None: not urgent.
     urgent: str | None = None
+    # 集体诉求 (petitions/collective.py): the id of the lead petition of the collective
+    # matter this one belongs to (the lead's own id for the lead); None: handled alone.
+    matter_id: int | None = None
     updated_at: datetime | None = field(default=None, compare=False)
     # How staff and the employee see the units named (filled by storage from the tree).
     unit_name: str | None = field(default=None, compare=False)
     review_unit_name: str | None = field(default=None, compare=False)
     assigned_by_unit_name: str | None = field(default=None, compare=False)
+    # The members of its collective matter as (id, number), lead first (filled by storage
+    # when a single case is read; empty otherwise).
+    matter_cases: tuple[tuple[int, str], ...] = field(default=(), compare=False)
 
     @property
     def handled_by_discipline(self) -> bool:

@@ -122,6 +122,8 @@ class CaseFacts:
     review_changed: bool = False  # the 复查 decided another outcome than the answer
     recheck_changed: bool = False  # the 复核 decided another outcome than the 复查
     supervised: bool = False  # had at least one 督办
+    # 集体诉求 (petitions/collective.py): the matter's lead id; None: handled alone.
+    matter_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,15 @@ class Report:
     notes: list[str] = field(default_factory=list)
     answered: int = 0  # cases with an answer: the median's sample
     by_unit: dict[int | None, UnitCounts] = field(default_factory=dict)  # exact, per unit
+    # 集体诉求: the petitions in collective matters and how many matters they make; the
+    # matters (事项) count each collective matter once: total - in_matters + matters.
+    in_matters: int = 0
+    matters: int = 0
+
+    @property
+    def distinct_matters(self) -> int:
+        """事项数: each collective matter once, each petition handled alone once."""
+        return self.total - self.in_matters + self.matters
 
 
 def merge_small(counts: Mapping[str, int], minimum: int = MIN_CELL) -> dict[str, int]:
@@ -249,6 +260,9 @@ class PeriodCounts:
     unsolved: int
     # The counts of each handling unit (None: cases without one), for the per-unit rows.
     by_unit: Mapping[int | None, UnitCounts] = field(default_factory=dict)
+    # 集体诉求: petitions in collective matters, and how many matters (see Report).
+    in_matters: int = 0
+    matters: int = 0
 
 
 def _unit_categories(counts: Mapping[tuple[str, str], int]) -> list[tuple[str, str, int]]:
@@ -367,6 +381,8 @@ def counts_from_facts(
         retaliations=sum(1 for f in cases if f.retaliation),
         unsolved=sum(1 for f in cases if f.unsolved),
         by_unit=by_unit,
+        in_matters=sum(1 for f in cases if f.matter_id is not None),
+        matters=len({f.matter_id for f in cases if f.matter_id is not None}),
     )
 
 
@@ -401,6 +417,8 @@ def report_from_counts(
         unsolved=counts.unsolved,
         answered=counts.answered,
         by_unit={k: v for k, v in counts.by_unit.items() if v.cases},
+        in_matters=counts.in_matters,
+        matters=counts.matters,
     )
 
 
@@ -476,6 +494,10 @@ class Shown:
     reviews: Cell
     retaliations: Cell
     unsolved: Cell
+    # 集体诉求: 事项数 (each collective matter once), the matters, the petitions in them.
+    distinct_matters: Cell = Cell(None)
+    matters: Cell = Cell(None)
+    in_matters: Cell = Cell(None)
 
 
 def _shown_rate(rate: Rate) -> ShownRate:
@@ -530,6 +552,9 @@ def shown(report: Report, *, channels: Iterable[str] = CHANNELS) -> Shown:
         reviews=suppress(r.reviews),
         retaliations=suppress(r.retaliations),
         unsolved=suppress(r.unsolved),
+        distinct_matters=suppress(r.distinct_matters),
+        matters=suppress(r.matters),
+        in_matters=suppress(r.in_matters),
     )
 
 

@@ -211,6 +211,10 @@ class CaseRow(Base):
     feedback_rating: Mapped[str | None] = mapped_column(String(20))
     feedback_unsolved: Mapped[bool | None] = mapped_column(Boolean)
     feedback_retaliation: Mapped[bool | None] = mapped_column(Boolean)
+    # 集体诉求 (petitions/collective.py): the lead petition's id of the collective matter the
+    # case belongs to (the lead's own id for the lead); NULL: handled alone. No foreign key,
+    # like the units' columns on SQLite: a plain id the application keeps consistent.
+    matter_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # When the scheduler must next look at the case: the earliest time a notice may fall
     # due (petitions.schedule.next_notice_at), or at once after a change; NULL when the
     # case owes nothing. Written in the transaction of every change (SqlCases.save/add).

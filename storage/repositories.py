@@ -158,6 +158,7 @@ def _case_from_row(row: CaseRow, description: str) -> Case:
         assigned_by_unit_id=row.assigned_by_unit_id,
         report_due_at=row.report_due_at,
         urgent=row.urgent,
+        matter_id=row.matter_id,
         updated_at=row.updated_at,
     )
 
@@ -192,6 +193,7 @@ _MUTABLE = (
     "assigned_by_unit_id",
     "report_due_at",
     "urgent",
+    "matter_id",
 )
 
 
@@ -212,7 +214,39 @@ class SqlCases:
         return _case_from_row(row, text)
 
     async def _one(self, row: CaseRow | None) -> Case | None:
-        return None if row is None else (await self._named([self._case(row)]))[0]
+        if row is None:
+            return None
+        case = (await self._named([self._case(row)]))[0]
+        if case.matter_id is not None:
+            case.matter_cases = await self._matter_numbers(case.matter_id)
+        return case
+
+    async def _matter_numbers(self, matter_id: int) -> tuple[tuple[int, str], ...]:
+        rows = await self._s.execute(
+            select(CaseRow.id, CaseRow.number)
+            .where(CaseRow.matter_id == matter_id)
+            .order_by(CaseRow.id != matter_id, CaseRow.id)
+        )
+        return tuple((int(i), str(n)) for i, n in rows)
+
+    async def matter_members(
+        self, matter_id: int, *, for_update: bool = False
+    ) -> builtins.list[Case]:
+        """The cases of a collective matter (petitions/collective.py), lead first; locked
+        for update on PostgreSQL when asked."""
+        stmt = (
+            select(CaseRow)
+            .where(CaseRow.matter_id == matter_id)
+            .order_by(CaseRow.id != matter_id, CaseRow.id)
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        rows = (await self._s.execute(stmt)).scalars().all()
+        cases = await self._named([self._case(r) for r in rows])
+        numbers = tuple((c.id or 0, c.number or "") for c in cases)
+        for case in cases:
+            case.matter_cases = numbers
+        return cases
 
     async def _named(self, cases: builtins.list[Case]) -> builtins.list[Case]:
         """Name the cases' units as people see them (the tree is read once per unit of work)."""

@@ -114,7 +114,11 @@ _SUMMED = (
 # each at a million cases). A value outside these lists (the console's cases) is found by
 # the sums falling short of the total, and then counted by its own GROUP BY.
 _STATES = tuple(s.value for s in CaseState)
-_FOLDED = (*(f"state:{s}" for s in _STATES), *(f"channel:{ch}" for ch in CHANNELS))
+_FOLDED = (
+    *(f"state:{s}" for s in _STATES),
+    *(f"channel:{ch}" for ch in CHANNELS),
+    "in_matters",
+)
 
 
 def _one(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -368,6 +372,8 @@ class SqlStatistics:
             retaliations=total["harmed"],
             unsolved=total["unsolved"],
             by_unit=by_unit,
+            in_matters=folded["in_matters"],
+            matters=await self._matters(period) if folded["in_matters"] else 0,
         )
 
     @property
@@ -460,12 +466,23 @@ class SqlStatistics:
                 func.sum(_one(c.feedback_unsolved.is_(True))).label("unsolved"),
                 func.sum(_one(c.feedback_retaliation.is_(True))).label("harmed"),
                 func.sum(unplaced).label("unplaced"),
+                # 集体诉求 (migration 0019): the petitions in collective matters.
+                func.sum(_one(c.matter_id.is_not(None))).label("in_matters"),
             )
             .select_from(source)
             .where(period)
             .group_by(c.unit_id, c.category)
         )
         return (await self._s.execute(stmt)).mappings().all()
+
+    async def _matters(self, period: ColumnElement[bool]) -> int:
+        """How many collective matters the period's linked petitions make (read through
+        ix_cases_matter_id: only the linked rows, asked only when there are some)."""
+        c = CaseRow.__table__.c
+        stmt = select(func.count(func.distinct(c.matter_id))).where(
+            c.matter_id.is_not(None), period
+        )
+        return int((await self._s.execute(stmt)).scalar_one())
 
     async def _count_by(self, period: ColumnElement[bool], column: Any) -> dict[str, int]:
         """The period's cases per value of a column (states, channels) by GROUP BY."""

@@ -221,6 +221,11 @@ class SqlWarnings:
         )
         return [self._alert(r) for r in (await self._s.execute(stmt)).scalars().all()]
 
+    async def alert(self, alert_id: int) -> WarningAlert | None:
+        """One alert by id (the 合并为集体诉求 button of a cluster alert names it)."""
+        row = await self._s.get(WarningAlertRow, alert_id)
+        return None if row is None else self._alert(row)
+
     async def add_alert(
         self,
         kind: str,
@@ -230,29 +235,29 @@ class SqlWarnings:
         case_ids: Sequence[int],
         detail: Mapping[str, Any],
         at: datetime,
-    ) -> bool:
-        """Record an alert; False when one of this kind and key was recorded before."""
+    ) -> int | None:
+        """Record an alert and return its id; None when one of this kind and key was
+        recorded before."""
         found = await self._s.execute(
             select(WarningAlertRow.id).where(
                 WarningAlertRow.kind == kind, WarningAlertRow.alert_key == key
             )
         )
         if found.first() is not None:
-            return False
-        self._s.add(
-            WarningAlertRow(
-                kind=kind,
-                alert_key=key,
-                unit_id=unit_id,
-                central_id=central_id,
-                case_ids=json.dumps(list(case_ids)),
-                detail=json.dumps(dict(detail), ensure_ascii=False),
-                created_at=at,
-                updated_at=at,
-            )
+            return None
+        row = WarningAlertRow(
+            kind=kind,
+            alert_key=key,
+            unit_id=unit_id,
+            central_id=central_id,
+            case_ids=json.dumps(list(case_ids)),
+            detail=json.dumps(dict(detail), ensure_ascii=False),
+            created_at=at,
+            updated_at=at,
         )
+        self._s.add(row)
         await self._s.flush()
-        return True
+        return int(row.id)
 
     async def update_alert(
         self,

@@ -116,6 +116,17 @@ class TelegramChannel:
                 if chat.channel == CHANNEL
             ],
         )
+        # Where staff write and press buttons: the admin chats, and the leaders' chats (the
+        # alerts posted there carry buttons: 督办, 查看, 合并为集体诉求).
+        cfg = container.services.config
+        self.staff_chats = self.output.admin_chats | frozenset(
+            int(chat)
+            for channel, chat in (
+                *cfg.leaders_chats,
+                *((c.channel, c.target) for c in cfg.unit_leaders_chats),
+            )
+            if channel == CHANNEL and chat.lstrip("-").isdigit()
+        )
         self.sender = TelegramSender(self.output, lambda: self._running)
         self.worker: DeliveryWorker | None = None
         self.poller = Poller(
@@ -233,12 +244,12 @@ class TelegramChannel:
         # Outside the admin chat a button press is never answered with an alert, so the
         # press is acknowledged while it is handled (one round trip less per button).
         early: asyncio.Task[None] | None = None
-        if query is not None and not _in_admin_chat(update, self.output.admin_chats):
+        if query is not None and not _in_admin_chat(update, self.staff_chats):
             early = asyncio.create_task(_answer(query, None))
         try:
             inbound = await to_inbound(
                 update,
-                admin_chats=self.output.admin_chats,
+                admin_chats=self.staff_chats,
                 bot_id=self.application.bot.id,
                 download=self._download,
                 lookup=self._lookup,

@@ -9,7 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.web.context import WebContext, error
+from handlers.collective import COLLECTIVE_ROLES
 from handlers.labels import CATEGORY, ERRORS
+from handlers.payloads import MatterButton, encode
 from handlers.ports import Officer
 from handlers.warnings import current_warnings, sparkline
 from i18n import N_
@@ -39,6 +41,7 @@ WARNINGS_LABELS = {
     "warn_baseline": N_("warnings.web.baseline"),
     "warn_updated": N_("warnings.web.updated"),
     "warn_reload": N_("warnings.web.reload"),
+    "warn_link": N_("button.o.link"),
 }
 
 
@@ -98,6 +101,12 @@ class WarningRoutes:
                         "chart": sparkline(c.trend),
                         "cases": [{"id": i, "number": n} for i, n in c.cases],
                         "updated": c.updated_at.astimezone(OFFICE_ZONE).strftime("%Y-%m-%d"),
+                        # 合并为集体诉求: the chat's button, posted to /api/officer/send.
+                        "link": (
+                            encode(MatterButton(c.alert_id))
+                            if c.alert_id is not None and officer.role in COLLECTIVE_ROLES
+                            else None
+                        ),
                     }
                     for c in view.clusters
                 ],

@@ -396,6 +396,19 @@ async def _warnings_rows(
         if status != 200 or shown != expected:
             failures.append(f"warnings by {person.key}: {status} {sorted(shown ^ expected)}")
         visible = {k.key for k in CASES if may_see(person, k)}
+        # 合并为集体诉求 from each cluster of the view: only cases the person sees change.
+        for cluster in json.loads(body)["clusters"] if status == 200 else []:
+            before = {k.key: await snapshot(c, world.cases[k.key]) for k in CASES}
+            sent, data = await browser.send(button=cluster["link"])
+            changed = {
+                k.key for k in CASES if await snapshot(c, world.cases[k.key]) != before[k.key]
+            }
+            if sent != 200 or not changed <= visible:
+                failures.append(f"link by {person.key}: {sent} changed {sorted(changed)}")
+            if leaked := _numbers(world, _text(data)) - visible:
+                failures.append(f"link by {person.key}: names {sorted(leaked)}")
+            for key in changed:
+                await restore(c, before[key])
         status, body, _ = await _get(browser, "/api/officer/cases?state=all&limit=50")
         for row in json.loads(body)["rows"] if status == 200 else []:
             key = world.case_key(row["id"])

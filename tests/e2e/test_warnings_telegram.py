@@ -12,6 +12,8 @@ import pytest
 
 from bot.container import Container
 from bot.scheduler import Scheduler
+from handlers.payloads import MatterButton, parse
+from petitions.roles import Role
 from tests.e2e.test_telegram_flow import CODE, NUMBER, Harness, running
 from tests.helpers.clock import FakeClock
 from tests.integration.test_warnings import (
@@ -24,6 +26,7 @@ from tests.integration.test_warnings import (
 )
 
 PLANT, COMPANY, ROOT = (int(LEADERS_CHATS[c]) for c in ("JT-A-1", "JT-A", "JT"))
+ANSWER = "经核实，一车间十月加班费将于本月二十日前全部补发到位。"
 
 
 @pytest.fixture
@@ -109,3 +112,50 @@ async def test_six_petitions_on_telegram_make_one_alert_to_the_plant_and_company
         await asyncio.sleep(0.5)  # the delivery worker polls every 50 ms
         for chat in (PLANT, COMPANY):
             assert len([t for t in _sent(tg, chat) if "预警" in t]) == 1
+
+        # The plant's leader links the six as one 集体诉求 from the alert, and one answer
+        # reaches all six employees, each with their own rating buttons.
+        await _answer_as_one_matter(container, tg, units, numbers)
+
+
+async def _answer_as_one_matter(
+    container: Container, tg: Harness, units: dict[str, int], numbers: list[str]
+) -> None:
+    leader = 7_001
+    async with container.uow() as uow:
+        await uow.officers.add(
+            "甲一厂领导",
+            Role.LEADER,
+            container.services.clock(),
+            unit_id=units["JT-A-1"],
+            accounts={"telegram": str(leader)},
+        )
+        await uow.commit()
+    tg.fake.set_member(PLANT, leader, "member")
+    link = next(
+        p
+        for m in tg.fake.sent_to(PLANT)
+        for p in tg.buttons(m)
+        if isinstance(parse(p), MatterButton)
+    )
+    [linked] = await tg.press(PLANT, leader, link)
+    assert "共 6 件" in linked["text"], linked["text"]
+    for step in ("accept", "begin"):
+        await tg.say(PLANT, leader, f"/{step} {numbers[3]}")
+    employees = range(5_552_000, 5_552_006)
+    since = {user: len(tg.fake.sent_to(user)) for user in employees}
+    done = await tg.say(PLANT, leader, f"/respond {numbers[3]} 支持 {ANSWER}")
+    assert "其他 5 件" in done[-1]["text"], done[-1]["text"]
+    tokens = set()
+    for user in employees:
+        found = await tg.until(
+            user, since[user], lambda ms: any(ANSWER in m.get("text", "") for m in ms)
+        )
+        push = next(m for m in found if ANSWER in m.get("text", ""))
+        rating = [p for p in tg.buttons(push) if p.startswith("fb:")]
+        assert rating, push
+        tokens.add(rating[0].split(":")[1])
+        # Nothing about the other petitioners: not their numbers.
+        own = [n for n in numbers if n in push["text"]]
+        assert len(own) == 1, push["text"]
+    assert len(tokens) == 6  # each rates, and may ask for review, on their own

@@ -29,6 +29,7 @@ from handlers.payloads import (
     Fix,
     FormCancel,
     ListPage,
+    MatterButton,
     Payload,
     Pick,
     PickPage,
@@ -130,9 +131,19 @@ def _may_assign_down(person: Person, case: CaseSpec) -> bool:
     return _handles(person, case) and has_units_below
 
 
+def _may_link(person: Person, case: CaseSpec) -> bool:
+    """集体诉求: the offices handling petitions (纪检's never join a matter)."""
+    return person.role in (Role.OFFICER, Role.LEADER)
+
+
 OFFICE_ACT_RULES: dict[str, Callable[[Person, CaseSpec], bool]] = {
     "supervise": _may_supervise,
     "assign_down": _may_assign_down,
+    # 集体诉求 (handlers/collective.py): the command, the card's buttons.
+    "collective": _may_link,
+    "separate": _may_link,
+    "link": _may_link,
+    "unlink": _may_link,
 }
 
 
@@ -158,6 +169,9 @@ CASE_COMMANDS: dict[str, str] = {
     "assigndown": "/assigndown {n} JT-A-2 5 请核实后上报",
     # Visible but owing no report in this world: "nothing to report", not a refusal.
     "report": "/report {n} 已核实完毕",
+    # With no similar petition or matter in this world: "nothing to link", not a refusal.
+    "collective": "/collective {n}",
+    "separate": "/separate {n}",
 }
 LIST_WORDS = ("open", "mine", "unassigned", "overdue", "all")
 # Commands about no one case: checked by their own rows below.
@@ -244,7 +258,7 @@ def test_the_table_covers_every_officer_command_and_button_kind() -> None:
     """A command or a button kind added to the handlers without a row here fails."""
     assert set(CASE_COMMANDS) | OTHER_COMMANDS == set(OFFICER_COMMANDS)
     kinds = set(typing.get_args(Payload))
-    covered = {CaseButton, ReceptionButton, Confirm, Edit, FormCancel, ListPage}
+    covered = {CaseButton, ReceptionButton, Confirm, Edit, FormCancel, ListPage, MatterButton}
     covered |= {type(p) for p in NO_FORM_BUTTONS}
     assert kinds <= covered, kinds - covered
     assert set(BOOKING_VERBS + CASE_RECEPTION_VERBS + NO_CASE_RECEPTION_VERBS) == RECEPTION_VERBS
@@ -476,6 +490,31 @@ WARNING_CLUSTERS = (
 )
 
 
+async def _link_alert_rows(
+    container: Container, w: World, person: Person, alert_ids: list[int], failures: list[str]
+) -> None:
+    """合并为集体诉求 under each cluster alert: only the cases the person may see are linked,
+    only by the offices handling petitions, and the answer names no other case."""
+    refusals = _refusals(container)
+    chat = admin_chat(container, person.account)
+    for alert_id in alert_ids:
+        before = {c.key: await snapshot(container, w.cases[c.key]) for c in CASES}
+        text = text_of(await chat.press(encode(MatterButton(alert_id))))
+        row = f"button link alert {alert_id} by {person.key}"
+        changed = [
+            c for c in CASES if await snapshot(container, w.cases[c.key]) != before[c.key]
+        ]
+        if bad := [c.key for c in changed if not (may_see(person, c) and _may_link(person, c))]:
+            failures.append(f"{row}: changed {bad}")
+        if person.role not in (Role.OFFICER, Role.LEADER) and text not in refusals:
+            failures.append(f"{row}: not refused: {text[:60]!r}")
+        if leaks := _leaks(w, person, text):
+            failures.append(f"{row}: names {leaks}")
+        for c in changed:
+            await restore(container, before[c.key])
+        await _reset(container, person)
+
+
 async def _warnings_rows(container: Container, w: World, failures: list[str]) -> None:
     """``/warnings``: leaders and officers see the clusters of units in their subtree, each
     with the cases they may see; nothing names a case out of sight; others are refused."""
@@ -488,8 +527,13 @@ async def _warnings_rows(container: Container, w: World, failures: list[str]) ->
                 "cluster", f"t{n}", w.units[unit], ids[0], ids, detail, now
             )
         await uow.commit()
+    alert_ids: list[int] = []
+    async with container.uow() as uow:
+        since = now - timedelta(days=1)
+        alert_ids = [a.id for a in await uow.warnings.alerts("cluster", since)]
     refused = zh(container, "error.not_permitted")
     for person in PEOPLE:
+        await _link_alert_rows(container, w, person, alert_ids, failures)
         text = text_of(await admin_chat(container, person.account).say("/warnings"))
         if person.role not in (Role.LEADER, Role.OFFICER):
             if text != refused:

@@ -65,10 +65,30 @@
   }
 
   function clusterTable(clusters) {
-    return table(
-      ["warn_unit", "warn_count", "warn_matter", "warn_trend", "warn_cases", "warn_updated"],
-      clusters.map((c) => [c.unit, c.count, c.matter || "—", `${c.trend.join(" → ")} ${c.chart}`, caseLinks(c.cases), c.updated])
+    const status = el("p", { class: "status", role: "status" });
+    const wrap = table(
+      ["warn_unit", "warn_count", "warn_matter", "warn_trend", "warn_cases", "warn_updated", "warn_link"],
+      clusters.map((c) => [c.unit, c.count, c.matter || "—", `${c.trend.join(" → ")} ${c.chart}`, caseLinks(c.cases), c.updated, linkButton(c, status)])
     );
+    wrap.append(status);
+    return wrap;
+  }
+
+  // 合并为集体诉求: the chat's button, posted like the case page's (POST /api/officer/send);
+  // the answer (what was linked, what was not and why) shows below the table.
+  function linkButton(cluster, status) {
+    if (!cluster.link) return ["—"];
+    const node = el("button", { type: "button", class: "link-matter", "data-payload": cluster.link, text: L("warn_link") });
+    node.addEventListener("click", async () => {
+      node.disabled = true;
+      const result = await xf.api("/api/officer/send", { json: { button: cluster.link } });
+      node.disabled = false;
+      if (result.status === 401) return location.reload();
+      status.textContent = result.ok
+        ? (result.data.replies || []).map((r) => r.text).join("\n")
+        : xf.label(`error_${result.data.error || "generic"}`);
+    });
+    return [node];
   }
 
   function spikeTable(spikes) {
