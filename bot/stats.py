@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from handlers.inbound import FileOut, Reply
-from handlers.labels import CATEGORY, STATE
+from handlers.labels import CATEGORY, CHANNEL, RATING, STATE
 from handlers.ports import UnitOfWork
 from handlers.services import Translate
 from i18n import N_
@@ -162,6 +162,16 @@ def state_label(t: T, state: str) -> str:
     return t(STATE[CaseState(state)])
 
 
+def channel_label(t: T, channel: str) -> str:
+    """A channel in words (an unknown one as it is)."""
+    return t(CHANNEL[channel]) if channel in CHANNEL else channel
+
+
+def rating_label(t: T, rating: str) -> str:
+    """A rating in words (an unknown one as it is)."""
+    return t(RATING[rating]) if rating in RATING else rating
+
+
 def count_text(t: T, cell: Cell) -> str:
     """A count as shown: the number from MIN_CELL up, otherwise "少于3" / "<3"."""
     return str(cell.exact) if cell.exact is not None else t(N_("stats.fewer"), min=MIN_CELL)
@@ -248,7 +258,7 @@ def report_text(report: Report | Shown, t: T, policy: DeadlinePolicy) -> str:
         ),
         t("stats.by_category", items=_pairs(t, r.by_category, lambda k: category_label(t, k))),
         t("stats.by_state", items=_pairs(t, r.by_state, lambda s: state_label(t, s))),
-        t("stats.by_channel", items=_pairs(t, r.by_channel, lambda k: k)),
+        t("stats.by_channel", items=_pairs(t, r.by_channel, lambda k: channel_label(t, k))),
         t("stats.by_unit"),
     ]
     units: dict[str, list[str]] = {}
@@ -259,56 +269,121 @@ def report_text(report: Report | Shown, t: T, policy: DeadlinePolicy) -> str:
     return "\n".join(lines)
 
 
+# The rates of the CSV and the summary sheet, each with the counts it was made of: the same
+# names as the per-unit table's columns, so both exports call a figure alike.
+_RATE_ITEMS = (
+    (
+        N_("stats.col_acceptance"),
+        N_("stats.col_acceptance_hits"),
+        N_("stats.col_acceptance_total"),
+    ),
+    (
+        N_("stats.col_completion"),
+        N_("stats.col_completion_hits"),
+        N_("stats.col_completion_total"),
+    ),
+    (
+        N_("stats.col_satisfaction"),
+        N_("stats.col_satisfaction_hits"),
+        N_("stats.col_satisfaction_total"),
+    ),
+)
+
+
 def report_rows(
     report: Report | Shown, t: T, policy: DeadlinePolicy
 ) -> list[tuple[str, str, Any]]:
-    """Every masked figure as (section, item, value) rows: the CSV and the XLSX summary."""
+    """Every masked figure as (section, item, value) rows, sections and items in words: the
+    CSV and the XLSX summary."""
     first, last = period_text(report, policy)
     r = _view(report)
 
     def v(cell: Cell) -> int | str:
         return count_value(t, cell)
 
+    period = t(N_("stats.export.period"))
+    summary = t(N_("stats.export.summary"))
+    rates = t(N_("stats.export.rate"))
     rows: list[tuple[str, str, Any]] = [
-        ("period", "from", first),
-        ("period", "to", last),
-        ("period", "as_of", _day(r.as_of, policy)),
-        ("summary", "total", v(r.total)),
-        ("summary", "matters", v(r.distinct_matters)),
-        ("summary", "collective_matters", v(r.matters)),
-        ("summary", "collective_petitions", v(r.in_matters)),
+        (period, t(N_("stats.export.from")), first),
+        (period, t(N_("stats.export.to")), last),
+        (period, t(N_("stats.export.as_of")), _day(r.as_of, policy)),
+        (summary, t(N_("stats.export.total")), v(r.total)),
+        (summary, t(N_("stats.export.matters")), v(r.distinct_matters)),
+        (summary, t(N_("stats.export.collective_matters")), v(r.matters)),
+        (summary, t(N_("stats.export.collective_petitions")), v(r.in_matters)),
     ]
-    for name, rate in (
-        ("on_time_acceptance", r.on_time_acceptance),
-        ("on_time_completion", r.on_time_completion),
-        ("satisfaction", r.satisfaction),
+    for (rate_id, hits_id, total_id), rate in zip(
+        _RATE_ITEMS, (r.on_time_acceptance, r.on_time_completion, r.satisfaction), strict=True
     ):
         value = rate.value
-        rows.append(("rate", name, "" if value is None else round(value, 4)))
-        rows.append(("rate", f"{name}_hits", v(rate.hits)))
-        rows.append(("rate", f"{name}_total", v(rate.total)))
+        rows.append((rates, t(rate_id), "" if value is None else round(value, 4)))
+        rows.append((rates, t(hits_id), v(rate.hits)))
+        rows.append((rates, t(total_id), v(rate.total)))
     rows.append(
-        ("summary", "median_handling_days", "" if r.median_handling_days is None
-         else r.median_handling_days)
+        (
+            summary,
+            t(N_("stats.export.median_handling_days")),
+            "" if r.median_handling_days is None else r.median_handling_days,
+        )
     )
-    for name, cell in (
-        ("reviews", r.reviews),
-        ("retaliations", r.retaliations),
-        ("unsolved", r.unsolved),
-        ("overdue", r.overdue_total),
+    for label, cell in (
+        (N_("stats.export.reviews"), r.reviews),
+        (N_("stats.export.retaliations"), r.retaliations),
+        (N_("stats.export.unsolved"), r.unsolved),
+        (N_("stats.export.overdue"), r.overdue_total),
     ):
-        rows.append(("summary", name, v(cell)))
-    rows += [("rating", k, v(n)) for k, n in r.ratings.items()]
-    rows += [("category", category_label(t, k), v(n)) for k, n in r.by_category.items()]
-    rows += [("state", state_label(t, k), v(n)) for k, n in r.by_state.items()]
-    rows += [("channel", k, v(n)) for k, n in r.by_channel.items()]
+        rows.append((summary, t(label), v(cell)))
+    sections = _sections(t)
+    rows += [(sections["rating"], rating_label(t, k), v(n)) for k, n in r.ratings.items()]
+    rows += [(sections["category"], k, n) for k, n in _category_rows(t, r)]
+    rows += [(sections["state"], k, n) for k, n in _state_rows(t, r)]
+    rows += [(sections["channel"], k, n) for k, n in _channel_rows(t, r)]
+    rows += [(sections["overdue"], k, n) for k, n in _owner_rows(t, r)]
     rows += [
-        ("overdue_by_owner", owner_label(t, k), v(n)) for k, n in r.overdue_by_owner.items()
-    ]
-    rows += [
-        (f"unit:{unit_label(t, u)}", category_label(t, c), v(n)) for u, c, n in r.by_unit_category
+        (t(N_("stats.export.unit_section"), name=unit), category, n)
+        for unit, category, n in _unit_category_rows(t, r)
     ]
     return rows
+
+
+def _sections(t: T) -> dict[str, str]:
+    # A breakdown's name: its section in the CSV and the summary, and its sheet's title.
+    return {
+        "rating": t(N_("stats.export.rating")),
+        "category": t(N_("stats.export.category")),
+        "state": t(N_("stats.export.state")),
+        "channel": t(N_("stats.export.channel")),
+        "overdue": t(N_("stats.export.overdue_by_owner")),
+        "unit": t(N_("stats.export.unit")),
+    }
+
+
+def _category_rows(t: T, r: Shown) -> list[tuple[str, int | str]]:
+    return [(category_label(t, k), count_value(t, n)) for k, n in r.by_category.items()]
+
+
+def _state_rows(t: T, r: Shown) -> list[tuple[str, int | str]]:
+    return [(state_label(t, k), count_value(t, n)) for k, n in r.by_state.items()]
+
+
+def _channel_rows(t: T, r: Shown) -> list[tuple[str, int | str]]:
+    return [(channel_label(t, k), count_value(t, n)) for k, n in r.by_channel.items()]
+
+
+def _owner_rows(t: T, r: Shown) -> list[tuple[str, int | str]]:
+    return [(owner_label(t, k), count_value(t, n)) for k, n in r.overdue_by_owner.items()]
+
+
+def _unit_category_rows(t: T, r: Shown) -> list[tuple[str, str, int | str]]:
+    return [
+        (unit_label(t, u), category_label(t, c), count_value(t, n))
+        for u, c, n in r.by_unit_category
+    ]
+
+
+def _header(t: T) -> list[str]:
+    return [t(N_("stats.export.section")), t(N_("stats.export.item")), t(N_("stats.export.value"))]
 
 
 def report_csv(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
@@ -316,7 +391,7 @@ def report_csv(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
     read the Chinese labels right)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["section", "item", "value"])
+    writer.writerow(_header(t))
     writer.writerows(report_rows(report, t, policy))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -325,33 +400,29 @@ def report_xlsx(
     report: Report | Shown, t: T, policy: DeadlinePolicy, units: UnitFigures | None = None
 ) -> bytes:
     """The masked figures as an XLSX workbook: a summary sheet and one sheet per breakdown
-    (and the per-unit table, with the unit codes, when given)."""
+    (and the per-unit table, with the unit codes, when given); sheet titles in words."""
     from openpyxl import Workbook
 
     r = _view(report)
-
-    def v(cell: Cell) -> int | str:
-        return count_value(t, cell)
-
+    sections = _sections(t)
     book = Workbook()
     summary = book.active
     assert summary is not None
-    summary.title = "summary"
-    summary.append(["section", "item", "value"])
+    summary.title = t(N_("stats.export.sheet_summary"))
+    summary.append(_header(t))
     for row in report_rows(r, t, policy):
         summary.append(list(row))
     tables: list[tuple[str, list[tuple[Any, ...]]]] = [
-        ("category", [(category_label(t, k), v(n)) for k, n in r.by_category.items()]),
-        ("state", [(state_label(t, k), v(n)) for k, n in r.by_state.items()]),
-        ("channel", [(k, v(n)) for k, n in r.by_channel.items()]),
-        (
-            "unit",
-            [(unit_label(t, u), category_label(t, c), v(n)) for u, c, n in r.by_unit_category],
-        ),
-        ("overdue", [(owner_label(t, k), v(n)) for k, n in r.overdue_by_owner.items()]),
+        (sections["category"], _category_rows(t, r)),
+        (sections["state"], _state_rows(t, r)),
+        (sections["channel"], _channel_rows(t, r)),
+        (sections["unit"], _unit_category_rows(t, r)),
+        (sections["overdue"], _owner_rows(t, r)),
     ]
     if units is not None:
-        tables.append(("unit_figures", [tuple(row) for row in unit_rows(units, t)]))
+        tables.append(
+            (t(N_("stats.export.sheet_unit_figures")), [tuple(row) for row in unit_rows(units, t)])
+        )
     for title, rows in tables:
         sheet = book.create_sheet(title)
         for row in rows:
@@ -434,8 +505,11 @@ def units_text(units: UnitFigures, t: T) -> str:
 
 def _rate_cells(t: T, rate: ShownRate) -> list[Any]:
     value = rate.value
-    return ["" if value is None else round(value, 4), count_value(t, rate.hits),
-            count_value(t, rate.total)]
+    return [
+        "" if value is None else round(value, 4),
+        count_value(t, rate.hits),
+        count_value(t, rate.total),
+    ]
 
 
 _UNIT_COLUMNS = (

@@ -15,6 +15,7 @@ __all__ = [
     "CASE_LIST_ALIASES",
     "CASE_LIST_WORD",
     "CATEGORY",
+    "CHANNEL",
     "ERRORS",
     "FIELDS",
     "OUTCOME",
@@ -111,6 +112,14 @@ FIELDS: dict[str, str] = {
     "days": N_("field.days"),
     "instruction": N_("field.instruction"),
     "report": N_("field.report"),
+}
+
+# The channels a petition came in by (``Case.channel``); an unknown one is shown as is.
+CHANNEL: dict[str, str] = {
+    "telegram": N_("ledger.channel.telegram"),
+    "wecom": N_("ledger.channel.wecom"),
+    "web": N_("ledger.channel.web"),
+    "console": N_("ledger.channel.console"),  # the local console (xinfang console)
 }
 
 RATING: dict[str, str] = {

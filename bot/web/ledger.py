@@ -39,6 +39,7 @@ from handlers.acts import (
 from handlers.forms import ACT_NAME, FORMS, WrongValue, fields_from, read_field
 from handlers.inbound import Inbound
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME_WORD, RATING, REDIRECT_WORD, STATE
+from handlers.labels import CHANNEL as CHANNEL_LABEL  # CHANNEL here names the web channel
 from handlers.ports import CaseCursor, CaseFilter, Officer
 from handlers.turn import Turn
 from handlers.urgent import urgent_line
@@ -91,11 +92,6 @@ COLUMNS = (
     ("channel", N_("ledger.col.channel")),
     ("satisfaction", N_("ledger.col.satisfaction")),
 )
-CHANNEL_LABEL = {
-    "telegram": N_("ledger.channel.telegram"),
-    "wecom": N_("ledger.channel.wecom"),
-    "web": N_("ledger.channel.web"),
-}
 
 # The page's texts (merged into /api/ui by bot/web/pages.py).
 LEDGER_LABELS = {

@@ -260,7 +260,7 @@ async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
         "超期案件：3 件（按负责人：其他负责人（合并） 3）",
         "甲公司/一分厂：薪酬福利 3，其他（合并） 3",
         "其他单位（合并）：其他（合并） 少于3",
-        "按渠道：telegram 5，web 3，wecom 少于3",
+        "按渠道：电报 5，网页 3，企业微信 少于3",
     ):
         assert expected in text, expected
     assert "三分厂" not in text and "劳动关系" not in text and "案件1" not in text
@@ -268,24 +268,38 @@ async def test_the_text_and_the_exports_carry_the_figures_and_no_identity(
     assert not re.search(r" [0-2](?![0-9])", text)  # no count of 0, 1 or 2 anywhere
 
     rows = list(csv.reader(io.StringIO(report_csv(r, tr, POLICY).decode("utf-8-sig"))))
+    assert rows[0] == ["分组", "项目", "数值"]
     values = {(s, i): v for s, i, v in rows[1:]}
-    assert values[("rate", "on_time_acceptance")] == "0.7143"
-    assert values[("rate", "on_time_completion")] == "0.4"
-    assert values[("rate", "satisfaction")] == "0.6667"
-    assert values[("summary", "median_handling_days")] == "80.0"
-    assert values[("unit:甲公司/一分厂", "其他（合并）")] == "3"
-    assert values[("summary", "retaliations")] == "少于3"
-    assert values[("unit:其他单位（合并）", "其他（合并）")] == "少于3"
+    assert values[("比率", "及时受理率")] == "0.7143"
+    assert values[("比率", "按期办结率")] == "0.4"
+    assert values[("比率", "满意率")] == "0.6667"
+    assert values[("概况", "办理用时中位数（天）")] == "80.0"
+    assert values[("单位：甲公司/一分厂", "其他（合并）")] == "3"
+    assert values[("概况", "反映打击报复")] == "少于3"
+    assert values[("单位：其他单位（合并）", "其他（合并）")] == "少于3"
+    assert values[("按渠道", "电报")] == "5" and values[("按渠道", "企业微信")] == "少于3"
 
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(report_xlsx(r, tr, POLICY)))
-    assert book.sheetnames == ["summary", "category", "state", "channel", "unit", "overdue"]
-    summary = {(row[0], row[1]): row[2] for row in book["summary"].iter_rows(values_only=True)}
-    assert summary[("summary", "total")] == 10
-    assert summary[("rate", "on_time_completion_hits")] == "少于3"
-    assert summary[("rate", "on_time_completion_total")] == 5
-    assert [tuple(row) for row in book["overdue"].iter_rows(values_only=True)] == [
+    assert book.sheetnames == [
+        "汇总",
+        "按类别",
+        "按状态",
+        "按渠道",
+        "按单位与类别",
+        "超期（按负责人）",
+    ]
+    summary = {(row[0], row[1]): row[2] for row in book["汇总"].iter_rows(values_only=True)}
+    assert summary[("概况", "案件总数")] == 10
+    assert summary[("比率", "按期办结件数")] == "少于3"
+    assert summary[("比率", "按期办结率计算件数")] == 5
+    assert [tuple(row) for row in book["按渠道"].iter_rows(values_only=True)] == [
+        ("电报", 5),
+        ("网页", 3),
+        ("企业微信", "少于3"),
+    ]
+    assert [tuple(row) for row in book["超期（按负责人）"].iter_rows(values_only=True)] == [
         ("其他负责人（合并）", 3),
     ]
 
@@ -395,7 +409,7 @@ async def test_xinfang_stats_prints_the_figures_of_a_period(
     assert "及时受理率：71.4%（5/7）" in out and "按期办结率：40.0%（少于3/5）" in out
     assert "反映打击报复：少于3 件" in out
     assert "满意率：66.7%" in out and "办理用时中位数：80.0 天" in out
-    assert (tmp_path / "s.csv").read_bytes().startswith(b"\xef\xbb\xbfsection,item,value")
+    assert (tmp_path / "s.csv").read_bytes().startswith("\ufeff分组,项目,数值".encode())
     assert (tmp_path / "s.xlsx").read_bytes()[:2] == b"PK"
     assert _png_size((tmp_path / "s.png").read_bytes()) == (WIDTH_PX, HEIGHT_PX)
 
@@ -576,7 +590,11 @@ async def test_the_unit_export_carries_the_codes_under_chinese_headers(
     # With everything under it: the root, 甲公司 and its two plants; 乙公司 and 三分厂
     # (one case) pooled. Own cases: the two plants; the rest pooled.
     assert [k for k in table if k[1] == "含下级"] == [
-        ("JT", "含下级"), ("A", "含下级"), ("A1", "含下级"), ("A2", "含下级"), ("", "含下级")
+        ("JT", "含下级"),
+        ("A", "含下级"),
+        ("A1", "含下级"),
+        ("A2", "含下级"),
+        ("", "含下级"),
     ]
     assert [k for k in table if k[1] == "本级"] == [("A1", "本级"), ("A2", "本级"), ("", "本级")]
     head = rows[0]
@@ -591,8 +609,8 @@ async def test_the_unit_export_carries_the_codes_under_chinese_headers(
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(report_xlsx(r, tr, POLICY, figures)))
-    assert book.sheetnames[-1] == "unit_figures"
-    sheet = [list(row) for row in book["unit_figures"].iter_rows(values_only=True)]
+    assert book.sheetnames[-1] == "按单位统计"
+    sheet = [list(row) for row in book["按单位统计"].iter_rows(values_only=True)]
     assert sheet[0][:2] == ["单位代码", "单位"] and sheet[2][:4] == ["A", "甲公司", "含下级", 9]
     assert units["A"] and len(sheet) == len(rows)
 
@@ -633,8 +651,10 @@ async def test_a_case_moving_between_small_units_leaves_the_unit_figures_unchang
 
     def views(report: Any) -> tuple[str, bytes, bytes]:
         figures = unit_figures(report, tree, None)
-        return units_text(figures, tr), units_csv(figures, tr), render_unit_chart(
-            report, figures, tr, POLICY
+        return (
+            units_text(figures, tr),
+            units_csv(figures, tr),
+            render_unit_chart(report, figures, tr, POLICY),
         )
 
     # 三分厂's case handled by 乙公司 instead (三分厂 1 → 0, 乙公司 0 → 1), or by the

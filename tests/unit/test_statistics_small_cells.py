@@ -93,7 +93,10 @@ def with_changes(changes: dict[int, dict[str, Any]]) -> list[CaseFacts]:
 # (a case moves between two cells below the threshold, so the total stays the same).
 PAIRS: dict[str, tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]] = {
     "retaliation 0 vs 1": ({}, {0: {"retaliation": True}}),
-    "retaliation 1 vs 2": ({0: {"retaliation": True}}, {0: {"retaliation": True}, 1: {"retaliation": True}}),  # noqa: E501
+    "retaliation 1 vs 2": (
+        {0: {"retaliation": True}},
+        {0: {"retaliation": True}, 1: {"retaliation": True}},
+    ),
     "unsolved 0 vs 1": ({}, {0: {"unsolved": True}}),
     "unsolved 1 vs 2": ({0: {"unsolved": True}}, {0: {"unsolved": True}, 1: {"unsolved": True}}),
     "channel 0 vs 1": (
@@ -162,16 +165,22 @@ def test_the_retaliation_report_shows_as_fewer_than_three_in_every_format() -> N
     r = report(with_changes({0: {"retaliation": True}}))
     assert "反映打击报复：少于3 件" in report_text(r, tr, POLICY)
     assert "retaliation reports: <3" in report_text(r, tr_for("en"), POLICY)
-    assert "summary,retaliations,少于3" in report_csv(r, tr, POLICY).decode("utf-8-sig")
-    summary = xlsx_cells(report_xlsx(r, tr, POLICY))["summary"]
-    assert ("summary", "retaliations", "少于3") in summary
+    assert "概况,反映打击报复,少于3" in report_csv(r, tr, POLICY).decode("utf-8-sig")
+    assert "summary,retaliation reports,<3" in report_csv(r, tr_for("en"), POLICY).decode(
+        "utf-8-sig"
+    )
+    summary = xlsx_cells(report_xlsx(r, tr, POLICY))["汇总"]
+    assert ("概况", "反映打击报复", "少于3") in summary
 
 
 THREE: dict[str, tuple[dict[int, dict[str, Any]], str]] = {
     "retaliation": ({n: {"retaliation": True} for n in range(3)}, "反映打击报复：3 件"),
     "unsolved": ({n: {"unsolved": True} for n in range(3)}, "回头望未解决：3 件"),
-    "channel": ({n: {"channel": "web"} for n in range(3)}, "web 3"),
-    "rating": ({n: {"rating": "unsatisfied"} for n in range(3)}, "满意率：0.0%（满意 少于3，基本满意 少于3，不满意 3）"),  # noqa: E501
+    "channel": ({n: {"channel": "web"} for n in range(3)}, "网页 3"),
+    "rating": (
+        {n: {"rating": "unsatisfied"} for n in range(3)},
+        "满意率：0.0%（满意 少于3，基本满意 少于3，不满意 3）",
+    ),
     "category": ({n: {"category": "labor"} for n in range(3)}, "一分厂：薪酬福利 9，劳动关系 3"),
     "unit": ({n: {"unit": "三分厂"} for n in range(3)}, "三分厂：薪酬福利 3"),
     "overdue owner": ({n: {"overdue": True, "owner": "王专员"} for n in range(3)}, "王专员 3"),
@@ -266,7 +275,10 @@ def unit_base() -> list[CaseFacts]:
 # total stays the same: the case moves between two small cells).
 UNIT_PAIRS: dict[str, tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]] = {
     "small unit 0 vs 1": ({0: {"unit_id": 5}}, {0: {"unit_id": 6}}),
-    "small unit 1 vs 2": ({0: {"unit_id": 5}, 1: {"unit_id": 6}}, {0: {"unit_id": 6}, 1: {"unit_id": 6}}),  # noqa: E501
+    "small unit 1 vs 2": (
+        {0: {"unit_id": 5}, 1: {"unit_id": 6}},
+        {0: {"unit_id": 6}, 1: {"unit_id": 6}},
+    ),
     "root's own 0 vs 1": ({0: {"unit_id": 6}}, {0: {"unit_id": 1}}),
     "conflict 0 vs 1": ({}, {0: {"conflict": True}}),
     "conflict 1 vs 2": ({0: {"conflict": True}}, {0: {"conflict": True}, 1: {"conflict": True}}),
@@ -303,9 +315,11 @@ def test_a_one_case_change_below_three_leaves_the_unit_figures_unchanged(
         a, b = (unit_figures(r, GROUP, top) for r in (first, second))
         assert units_text(a, t) == units_text(b, t)
         assert units_csv(a, t) == units_csv(b, t)
-        assert xlsx_cells(report_xlsx(first, t, POLICY, a))["unit_figures"] == xlsx_cells(
-            report_xlsx(second, t, POLICY, b)
-        )["unit_figures"]
+        sheet = "按单位统计" if locale == "zh_CN" else "unit figures"
+        assert (
+            xlsx_cells(report_xlsx(first, t, POLICY, a))[sheet]
+            == xlsx_cells(report_xlsx(second, t, POLICY, b))[sheet]
+        )
 
 
 @pytest.mark.parametrize("name", ["small unit 1 vs 2", "overdue at a small plant 1 vs 2"])
