@@ -363,7 +363,10 @@ async def _matter_others(turn: Turn, officer: Officer, case: Case, action: Actio
     if case.matter_id is None or action not in MATTER_ACTS:
         return []
     members = await turn.uow.cases.matter_members(case.matter_id, for_update=True)
-    return [m for m in members if m.id != case.id and may_view(officer, m)]
+    # A member that ended (withdrawn by its employee) takes no more acts: left out quietly.
+    return [
+        m for m in members if m.id != case.id and not m.state.is_terminal and may_view(officer, m)
+    ]
 
 
 async def _apply_one(

@@ -81,8 +81,12 @@ async def link_cases(turn: Turn, officer: Officer, cases: Sequence[Case]) -> lis
     for case_id in plan.joining:
         case = pool[case_id]
         case.matter_id = plan.matter_id
-        owner_changed = plan.owner_officer_id is not None and (
-            case.owner_officer_id != plan.owner_officer_id
+        # The matter's owner, unless they are kept away from this petition (the owner a
+        # retaliation report names never sees it): it keeps its own owner then.
+        owner_changed = (
+            plan.owner_officer_id is not None
+            and case.owner_officer_id != plan.owner_officer_id
+            and case.excluded_officer_id != plan.owner_officer_id
         )
         if owner_changed:
             case.owner_officer_id = plan.owner_officer_id

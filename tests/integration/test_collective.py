@@ -239,3 +239,23 @@ async def test_the_cluster_alerts_and_the_cards_buttons_link_the_petitions(
     # A stale or forged alert id changes nothing.
     await leader.press(encode(MatterButton(alert_id + 99)))
     assert leader.text == zh(container, "error.stale")
+
+
+async def test_a_member_its_employee_withdrew_is_left_out_quietly(
+    container: Container, units: dict[str, int]
+) -> None:
+    people = [employee(container, 60 + i) for i in range(3)]
+    filed = [await file_petition(container, p, unit="甲一厂") for p in people]
+    officer = await staff(container, units["JT-A-1"], "706", Role.OFFICER, PLANT_CHAT)
+    await officer.say("/collective " + " ".join(f.number for f in filed))
+    await people[2].say(filed[2].code)
+    await people[2].press("cs:withdraw")
+    await people[2].press("cs:withdraw_yes")
+    assert (await load_case(container, filed[2].case_id)).state is CaseState.WITHDRAWN
+
+    await officer.say(f"/accept {filed[0].number}")
+    assert officer.text.endswith(
+        zh(container, "collective.applied", count=1, numbers=filed[1].number)
+    ), officer.text
+    assert (await load_case(container, filed[1].case_id)).state is CaseState.ACCEPTED
+    assert (await load_case(container, filed[2].case_id)).state is CaseState.WITHDRAWN
