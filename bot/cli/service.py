@@ -27,8 +27,8 @@ __all__ = [
     "seed_playground",
 ]
 
-# The three-level example group (docs/example-group.csv): local mode starts with it.
-EXAMPLE_GROUP = Path(__file__).resolve().parents[2] / "docs" / "example-group.csv"
+# The three-level example group (bot/cli/example-group.csv): local mode starts with it.
+EXAMPLE_GROUP = Path(__file__).resolve().parent / "example-group.csv"
 # Local mode's officers on the ladder of the example group: the plant answers, the
 # company's leader decides 复查, the group's leader 复核 (login, name, role, unit code).
 # Names in Chinese only, as the demo leader's: the pages add the role in their language.
@@ -61,7 +61,7 @@ the web channel on 127.0.0.1 with the embedded database in the data directory
 (XINFANG_DATA_DIR, default ./xinfang-data), an employee page, an officers' page and
 both side by side at /local. A demo leader login is printed, with a password that is
 new on every start. A database without units starts with the example group of
-docs/example-group.csv (集团 → 甲能源公司, 乙制造公司 → their plants), and three more
+bot/cli/example-group.csv (集团 → 甲能源公司, 乙制造公司 → their plants), and three more
 logins walk the ladder: "plant" (an officer of 甲一厂, who answers), "company" (a leader
 of 甲能源公司, who decides 复查) and "group" (a leader of 集团, who decides 复核). A port
 that is already taken is refused before anything is created. Ctrl-C stops; the data

@@ -37,7 +37,7 @@ All or nothing: every problem is reported with its line number and nothing is ch
 """
 _IMPORT_EPILOG = """\
 examples:
-  xinfang units import docs/example-group.csv --dry-run    see what it would change
+  xinfang units import bot/cli/example-group.csv --dry-run    see what it would change
   xinfang units import units.csv
 
   code,name,parent
@@ -47,7 +47,7 @@ examples:
 """
 _GROUP_EPILOG = """\
 examples:
-  xinfang units import docs/example-group.csv   a three-level example group
+  xinfang units import bot/cli/example-group.csv   a three-level example group
   xinfang units list
   xinfang units add JT-A-3 甲三厂 --parent JT-A
   xinfang units rename JT-A-3 甲第三厂
@@ -258,7 +258,10 @@ def tree_lines(tree: UnitTree, open_cases: dict[int, int], *, include_retired: b
 async def _list(uow: Any, args: argparse.Namespace) -> int:
     tree = await uow.units.tree()
     if not len(tree):
-        print("no units yet: xinfang units import FILE.csv (an example: docs/example-group.csv)")
+        print(
+            "no units yet: xinfang units import FILE.csv"
+            " (an example: bot/cli/example-group.csv)"
+        )
         return 0
     for line in tree_lines(tree, await uow.units.case_counts(), include_retired=args.all):
         print(line)

@@ -34,7 +34,7 @@ GOOD = (
 @pytest.fixture
 def deployment(env: dict[str, str], keys: tuple[Keyring, Path], monkeypatch) -> dict[str, str]:
     """The CLI's environment: the test's database and keyring, nothing else; the units of
-    the example group (docs/example-group.csv), which the import file names by code."""
+    the example group (bot/cli/example-group.csv), which the import file names by code."""
     for key in list(os.environ):
         if key.startswith(("XINFANG_", "TELEGRAM_", "WECOM_")):
             monkeypatch.delenv(key)

@@ -9,7 +9,7 @@ import pytest
 from petitions.units import Unit, UnitTree
 from petitions.units_file import ImportPlan, parse_units_csv, plan_import, read_import
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "example-group.csv"
+EXAMPLE = Path(__file__).resolve().parents[2] / "bot" / "cli" / "example-group.csv"
 HEADER = "code,name,parent\n"
 SMALL = HEADER + "JT,集团,\nJT-A,甲能源公司,JT\nJT-A-1,甲一厂,JT-A\nJT-B,乙制造公司,JT\n"
 
