@@ -4,13 +4,20 @@ scheduler's daily pass finds the cluster and one delivery pass brings exactly on
 the plant's leader and one to the company's (their leaders' chats are WeCom userids),
 naming the cases and the matter, never a petitioner (one wrote their name and phone number
 and kept them) nor a tracking code; the group's leader gets none, and the next day's pass
-sends nothing again."""
+sends nothing again. The plant's leader then presses the alert card's 合并为集体诉求 and
+handles the six as one 集体诉求 by typing to the app: one answer reaches all six employees,
+each with their own rating buttons and only their own case number."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 
 from bot.scheduler import Scheduler
+from bot.stats import build_report
+from handlers.payloads import MatterButton, parse
+from petitions.deadlines import DeadlinePolicy
 from petitions.roles import Role
 from tests.e2e.test_wecom_flow import (
     CASE_NUMBER,
@@ -26,6 +33,7 @@ ALERT = "疑似群体性诉求"  # the cluster alert's first line (warnings.clus
 # The leaders' chats: each unit's leader, by WeCom userid (plant A-2 has none).
 LEADERS = {"JT": "GroupBoss", "JT-A": "CompanyBoss", "JT-A-1": "PlantBoss", "JT-B": "BBoss"}
 WORKERS = [f"Worker{n}" for n in range(len(SIX))]
+ANSWER = "经核实，一厂三车间十二月以来的加班费将于本月二十日前全部补发到位。"
 
 
 @pytest.fixture
@@ -118,3 +126,59 @@ async def test_six_petitions_on_wecom_make_one_alert_to_the_plant_and_company_le
     await h.worker.run_once()
     for unit in ("JT-A-1", "JT-A"):
         assert len(_alerts(h, LEADERS[unit])) == 1
+
+    # The plant's leader links the six as one 集体诉求 from the alert's card, and one answer
+    # reaches all six employees, each with their own rating buttons.
+    await _answer_as_one_matter(h, numbers, codes)
+
+
+async def _answer_as_one_matter(h: Harness, numbers: list[str], codes: list[str]) -> None:
+    leader = LEADERS["JT-A-1"]
+    [link] = [k for k in h.keys_for(leader) if isinstance(parse(k), MatterButton)]
+    before = len(h.sent_to(leader))
+    await h.press(leader, link)
+    linked = "\n".join(_visible(b) for b in h.sent_to(leader)[before:])
+    assert "共 6 件" in linked, linked
+    for step in ("accept", "begin"):
+        await h.say(leader, f"/{step} {numbers[3]}")
+    before = len(h.sent_to(leader))
+    await h.say(leader, f"/respond {numbers[3]} 支持 {ANSWER}")
+    done = "\n".join(_visible(b) for b in h.sent_to(leader)[before:])
+    assert "其他 5 件" in done, done
+    since = {user: len(h.sent_to(user)) for user in WORKERS}
+    h.monotonic.now += 60
+    await h.worker.run_once()
+
+    tokens = set()
+    for n, user in enumerate(WORKERS):
+        pushed = h.sent_to(user)[since[user] :]
+        seen = "\n".join(map(_visible, pushed))
+        assert ANSWER in seen and "集体诉求" in seen, seen  # told of the link, then answered
+        rating = [
+            b["key"]
+            for body in pushed
+            for b in (body.get("template_card") or {}).get("button_list", [])
+            if b["key"].startswith("fb:")
+        ]
+        assert rating, seen
+        tokens.add(rating[0].split(":")[1])
+        # Nothing about the other petitioners since they joined: not their numbers, codes,
+        # words or accounts; only their own number.
+        told = h.texts_to(user)
+        assert numbers[n] in seen
+        assert not [m for m in numbers if m != numbers[n] and m in told], told
+        assert not [c for c in codes if c != codes[n] and c in told], told
+        assert not [w for w in WORKERS if w != user and w in told], told
+        if n:
+            assert NAME not in told and PHONE not in told, told
+        assert all(b["touser"] == user for b in pushed)  # to this employee alone
+    assert len(tokens) == len(WORKERS)  # each rates, and may ask for review, on their own
+
+    # The statistics count six petitions and one matter.
+    now = h.clock()
+    async with h.container.uow() as uow:
+        report = await build_report(
+            uow, now - timedelta(days=3), now + timedelta(days=1), now, DeadlinePolicy()
+        )
+    assert (report.total, report.in_matters, report.matters) == (6, 6, 1)
+    assert report.distinct_matters == 1
