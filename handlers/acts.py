@@ -58,12 +58,15 @@ from petitions.units import Unit, UnitTree
 __all__ = [
     "FORMAL_ACTS",
     "MESSAGE_ROLES",
+    "MatterMember",
+    "MatterSplit",
     "UnknownUnit",
     "assign_targets",
     "check_act",
     "check_message",
     "fields_dict",
     "find_unit",
+    "matter_note",
     "may_decide",
     "may_supervise",
     "perform_act",
@@ -185,6 +188,26 @@ def may_decide(officer: Officer, case: Case, action: Action) -> bool:
     return officer.unit_id == case.review_unit_id
 
 
+class MatterSplit(DomainError):
+    """The act would leave a collective matter's petitions with different offices."""
+
+    code = "matter_split"
+
+
+class MatterMember(DomainError):
+    """交办 of one petition of a collective matter: take it out of the matter first."""
+
+    code = "matter_member"
+
+
+def _may(turn: Turn, officer: Officer, case: Case, action: Action) -> bool:
+    try:
+        check_act(turn, officer, case, action)
+    except DomainError:
+        return False
+    return True
+
+
 def check_act(turn: Turn, officer: Officer, case: Case, action: Action) -> None:
     """Refuse (raise) an act this officer may not take on the case now, before any question
     is asked: the role, the state, the one-extension rule and the deciding unit, never the
@@ -200,6 +223,10 @@ def check_act(turn: Turn, officer: Officer, case: Case, action: Action) -> None:
     apply(replace(case), action, officer.role, _PLACEHOLDER, turn.now, _policy(turn))
     if not may_decide(officer, case, action):
         raise NotPermitted(action=action.value, role=officer.role.value)
+    if action is Action.ASSIGN_DOWN and case.matter_id is not None:
+        # 交办 moves one petition to another office: not a member of a matter, which one
+        # office handles (the whole matter is moved by 转办).
+        raise MatterMember(number=case.number)
 
 
 def transfer_targets(tree: UnitTree, officer: Officer, case: Case) -> list[Unit]:
@@ -333,6 +360,11 @@ async def perform_act(
         return await perform_office_act(turn, officer, case, action, fields)
     # 集体诉求: the matter's other petitions, read (and locked) before any change.
     others = await _matter_others(turn, officer, case, action)
+    if action is Action.TRANSFER:
+        # The matter moves as one (one handling office): all of it, or none.
+        stuck = [o.number or "" for o in others if not _may(turn, officer, o, action)]
+        if stuck:
+            raise MatterSplit(numbers="、".join(stuck))
     await _apply_one(turn, officer, case, action, fields)
     joined, skipped = [], []
     for other in others:
@@ -358,14 +390,33 @@ async def perform_act(
     return [Reply(text, next_steps, case_id=case.id)]
 
 
-async def _matter_others(turn: Turn, officer: Officer, case: Case, action: Action) -> list[Case]:
-    """The other petitions of the case's collective matter an act applies to as well."""
+async def matter_note(turn: Turn, officer: Officer, case: Case, action: Action) -> str | None:
+    """For a preview: that the act applies to the matter's other petitions too (and an
+    answer's text reaches every petitioner); None outside a collective matter."""
+    if case.matter_id is None or action not in MATTER_ACTS:
+        return None
+    others = await _matter_others(turn, officer, case, action, lock=False)
+    if not others:
+        return None
+    return turn.t("collective.preview_note", count=len(others))
+
+
+async def _matter_others(
+    turn: Turn, officer: Officer, case: Case, action: Action, *, lock: bool = True
+) -> list[Case]:
+    """The other petitions of the case's collective matter an act applies to as well (of
+    its handling unit: a member elsewhere is not this office's to act on)."""
     if case.matter_id is None or action not in MATTER_ACTS:
         return []
-    members = await turn.uow.cases.matter_members(case.matter_id, for_update=True)
+    members = await turn.uow.cases.matter_members(case.matter_id, for_update=lock)
     # A member that ended (withdrawn by its employee) takes no more acts: left out quietly.
     return [
-        m for m in members if m.id != case.id and not m.state.is_terminal and may_view(officer, m)
+        m
+        for m in members
+        if m.id != case.id
+        and not m.state.is_terminal
+        and m.unit_id == case.unit_id
+        and may_view(officer, m)
     ]
 
 

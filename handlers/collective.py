@@ -28,10 +28,11 @@ from petitions.collective import (
     REFUSED_STATE,
     REFUSED_UNIT,
     NothingToLink,
+    NotInMatter,
     plan_link,
     plan_unlink,
 )
-from petitions.errors import NotPermitted
+from petitions.errors import CaseNotFound, NotPermitted
 from petitions.roles import Role
 
 __all__ = [
@@ -75,9 +76,18 @@ async def link_cases(turn: Turn, officer: Officer, cases: Sequence[Case]) -> lis
         for member in await turn.uow.cases.matter_members(matter_id, for_update=True):
             if member.id is not None and member.id not in pool and may_view(officer, member):
                 pool[member.id] = member
-    plan = plan_link(list(pool.values()), officer.id)
-    lead = pool[plan.matter_id]
     t = turn.t
+    try:
+        plan = plan_link(list(pool.values()), officer.id)
+    except NothingToLink as nothing:
+        # Say why each one could not be linked, under the rule.
+        lines = [t("error.nothing_to_link")]
+        lines += [t(_REFUSED[why], number=pool[i].number) for i, why in nothing.refused]
+        return [Reply("\n".join(lines))]
+    lead = pool.get(plan.matter_id)
+    if lead is None:
+        # The matter's lead is not this officer's to see: neither is the matter.
+        raise CaseNotFound()
     for case_id in plan.joining:
         case = pool[case_id]
         case.matter_id = plan.matter_id
@@ -184,8 +194,9 @@ async def unlink_case(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
     """移出集体诉求: the petition is handled alone again; the matter keeps the others (a
     new lead when its lead left), or dissolves when fewer than two remain."""
     check_collective(officer)
-    if case.id is None or case.matter_id is None:
-        raise NothingToLink()
+    if case.id is None or case.matter_id is None or case.state.is_terminal:
+        # Not a member, or one that ended: its past (and the statistics) stay as they were.
+        raise NotInMatter()
     members = list(await turn.uow.cases.matter_members(case.matter_id, for_update=True))
     plan = plan_unlink(case, [m.id for m in members if m.id is not None])
     t = turn.t

@@ -32,6 +32,7 @@ from handlers.acts import (
     assign_targets,
     check_act,
     check_message,
+    matter_note,
     perform_act,
     preview_act,
     resolve_case,
@@ -518,6 +519,9 @@ async def _ask_preview(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
         row.append(Button(t("button.form.edit"), encode(Edit(case.id, rev))))
     row.append(_cancel(turn, case))
     intro = t("form.preview", act=t(ACT_NAME[action]), number=case.number)
+    note = await matter_note(turn, officer, case, action)
+    if note:  # 集体诉求: the act applies to every member; the answer reaches them all
+        intro = "\n".join((intro, note))
     if action in _OFFICE:
         # What the office decides (deadline, instruction, unit), above the employee's part.
         resolved = await resolve_destination(turn, officer, case, action, fields)

@@ -88,6 +88,9 @@ ROLE: dict[Role, str] = {
 
 ERRORS: dict[str, str] = {
     "nothing_to_link": N_("error.nothing_to_link"),
+    "not_in_matter": N_("error.not_in_matter"),
+    "matter_split": N_("error.matter_split"),
+    "matter_member": N_("error.matter_member"),
     "invalid_transition": N_("error.invalid_transition"),
     "not_permitted": N_("error.not_permitted"),
     "missing_field": N_("error.missing_field"),

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # numpy and OpenCC load only where the early warning runs
     from petitions.warnings import Cluster, ClusterConfig, Match, Petition
 
 __all__ = [
+    "COUNT_CAP",
+    "Conflict",
     "AttachmentInfo",
     "AttachmentRepository",
     "AuditRepository",
@@ -56,6 +58,12 @@ __all__ = [
     "WarningAlert",
     "WarningRepository",
 ]
+
+
+class Conflict(Exception):  # noqa: N818 - a condition, not a programming error
+    """The database undid this unit of work to settle a conflict with another one running
+    at the same time (a deadlock, a serialization failure): nothing of it was kept, and
+    doing it again is safe (storage raises it; handlers/router.py tries again)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,11 @@ class CaseCursor:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Lists show how many cases match up to this many, and "more than COUNT_CAP" past it: a
+# count stops at COUNT_CAP + 1 rows, so it costs the same at any size (CaseRepository.count).
+COUNT_CAP = 10_000
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     """Which cases an officer lists, in order of deadline (none last), then id.
@@ -252,7 +265,9 @@ class CaseRepository(Protocol):
         ...
 
     async def list(self, flt: CaseFilter) -> Sequence[Case]: ...
-    async def count(self, flt: CaseFilter) -> int: ...
+    async def count(self, flt: CaseFilter, *, cap: int | None = None) -> int:
+        """How many cases match (all pages); with ``cap``, at most ``cap``."""
+        ...
     async def set_next_notice_at(self, case_id: int, at: datetime | None) -> None: ...
     async def add_event(
         self,

@@ -9,7 +9,7 @@ from handlers.inbound import Button, Inbound, Reply
 from handlers.intake import ask_current, handle_intake, start_intake
 from handlers.labels import ERRORS, FIELDS
 from handlers.officer import OFFICER_COMMANDS, handle_officer, parse_command
-from handlers.ports import Conversation, Officer
+from handlers.ports import Conflict, Conversation, Officer
 from handlers.services import Services
 from handlers.tracking import ask_code, handle_tracking, lookup
 from handlers.turn import Turn
@@ -22,6 +22,9 @@ __all__ = ["Handlers"]
 
 log = logging.getLogger(__name__)
 
+# Tries of one inbound event when the database undoes it to settle a conflict.
+ATTEMPTS = 3
+
 EMPLOYEE_COMMANDS = frozenset({"start", "help", "new", "status", "cancel", "lang"})
 
 
@@ -32,7 +35,21 @@ class Handlers:
         self.services = services
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
-        """Handle one inbound event and return the replies for the same chat."""
+        """Handle one inbound event and return the replies for the same chat.
+
+        When the database undoes the work to settle a conflict with another officer's at
+        the same moment (two acts on one collective matter), nothing of it was kept: it is
+        done again, up to :data:`ATTEMPTS` times in all."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._handle(inbound)
+            except Conflict:
+                if attempt == ATTEMPTS:
+                    raise
+                log.info("database conflict, handling again (attempt %d)", attempt + 1)
+        raise AssertionError("unreachable")
+
+    async def _handle(self, inbound: Inbound) -> list[Reply]:
         async with self.services.uow() as uow:
             conversation = await uow.conversations.get(inbound.channel, inbound.sender_id)
             now = self.services.clock()

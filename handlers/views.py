@@ -705,8 +705,8 @@ def _with(text: str, mention: str | None) -> str:
 
 
 async def _leaders_line(uow: UnitOfWork, tr: T, units: object) -> str:
-    """"请领导关注：…": the active leaders of the units the message is for (a list of unit
-    ids), or every leader (True: rows of a deployment without units, or older rows)."""
+    """The "请领导关注：…" line: the active leaders of the units the message is for (a list
+    of unit ids), or every leader (True: rows of a deployment without units, or older)."""
     wanted = {int(u) for u in units} if isinstance(units, list) else None
     names = [
         o.name

@@ -32,6 +32,7 @@ __all__ = [
     "REFUSED_OTHER",
     "REFUSED_STATE",
     "REFUSED_UNIT",
+    "NotInMatter",
     "NothingToLink",
     "UnlinkPlan",
     "plan_link",
@@ -40,7 +41,13 @@ __all__ = [
 
 # Before the answer: the matter is still being handled as one.
 LINKABLE_STATES = frozenset(
-    {CaseState.REGISTERED, CaseState.ACCEPTED, CaseState.IN_PROGRESS, CaseState.EXTENDED}
+    {
+        CaseState.REGISTERED,
+        CaseState.ACCEPTED,
+        CaseState.TRANSFERRED,
+        CaseState.IN_PROGRESS,
+        CaseState.EXTENDED,
+    }
 )
 # The acts that apply to every member of a matter; every other act is each petition's own.
 MATTER_ACTS = frozenset(
@@ -66,9 +73,20 @@ REFUSED_ANSWERED = "answered"
 
 
 class NothingToLink(DomainError):
-    """Fewer than two petitions could form (or join) the matter."""
+    """Fewer than two petitions could form (or join) the matter; ``refused`` names those
+    left out and why (as LinkPlan.refused)."""
 
     code = "nothing_to_link"
+
+    def __init__(self, refused: tuple[tuple[int, str], ...] = ()) -> None:
+        super().__init__()
+        self.refused = refused
+
+
+class NotInMatter(DomainError):
+    """The petition belongs to no collective matter (or no longer can leave one)."""
+
+    code = "not_in_matter"
 
 
 @dataclass(frozen=True)
@@ -93,7 +111,7 @@ class UnlinkPlan:
     matter_id: int | None
 
 
-def _why_not(case: Case, lead: Case, matter_id: int) -> str | None:
+def _why_not(case: Case, lead: Case, matter_id: int, open_matter: bool) -> str | None:
     if case.handled_by_discipline:
         return REFUSED_DISCIPLINE
     if case.matter_id is not None and case.matter_id != matter_id:
@@ -102,7 +120,7 @@ def _why_not(case: Case, lead: Case, matter_id: int) -> str | None:
         return None  # a member already
     if case.state not in LINKABLE_STATES:
         return REFUSED_STATE
-    if lead.state not in LINKABLE_STATES:
+    if not open_matter:
         return REFUSED_ANSWERED
     if case.unit_id != lead.unit_id:
         return REFUSED_UNIT
@@ -129,14 +147,19 @@ def plan_link(cases: Sequence[Case], officer_id: int | None) -> LinkPlan:
             None,
         )
     if lead is None or lead.id is None:
-        raise NothingToLink()
+        raise NothingToLink(tuple((c.id or 0, REFUSED_STATE) for c in unique))
     matter_id = lead.matter_id if lead.matter_id is not None else lead.id
+    # A matter takes newcomers while one of its live members is still before the answer
+    # (its lead may have been withdrawn meanwhile).
+    open_matter = lead.matter_id is None or any(
+        c.state in LINKABLE_STATES for c in unique if c.matter_id == matter_id
+    )
     joining: list[int] = []
     members: list[int] = []
     refused: list[tuple[int, str]] = []
     for case in unique:
         assert case.id is not None
-        why = _why_not(case, lead, matter_id)
+        why = _why_not(case, lead, matter_id, open_matter)
         if why is not None:
             refused.append((case.id, why))
         elif case.matter_id == matter_id:
@@ -144,7 +167,7 @@ def plan_link(cases: Sequence[Case], officer_id: int | None) -> LinkPlan:
         else:
             joining.append(case.id)
     if not joining or len(joining) + len(members) < MIN_MEMBERS:
-        raise NothingToLink()
+        raise NothingToLink(tuple(refused))
     owner = lead.owner_officer_id if lead.owner_officer_id is not None else officer_id
     return LinkPlan(matter_id, owner, tuple(joining), tuple(members), tuple(refused))
 
@@ -154,7 +177,7 @@ def plan_unlink(case: Case, members: Sequence[int]) -> UnlinkPlan:
     one included. The matter keeps its id unless its lead leaves (then the earliest
     remaining leads); with fewer than two left it dissolves."""
     if case.id is None or case.matter_id is None:
-        raise NothingToLink()
+        raise NotInMatter()
     remaining = tuple(sorted(i for i in set(members) if i != case.id))
     if len(remaining) < MIN_MEMBERS:
         return UnlinkPlan(case.id, remaining, None)

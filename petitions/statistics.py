@@ -528,9 +528,7 @@ def shown(report: Report, *, channels: Iterable[str] = CHANNELS) -> Shown:
     # Owners with fewer than MIN_CELL overdue cases are pooled: a name listed as "<3"
     # would still say that its first case went overdue (a hidden case's owner, too).
     owners = {o: suppress(n) for o, n in r.overdue_by_owner.items() if n >= MIN_CELL}
-    owners[OTHER_OWNERS] = suppress(
-        sum(n for n in r.overdue_by_owner.values() if n < MIN_CELL)
-    )
+    owners[OTHER_OWNERS] = suppress(sum(n for n in r.overdue_by_owner.values() if n < MIN_CELL))
     answered_enough = r.answered >= MIN_CELL
     return Shown(
         start=r.start,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from handlers.ports import Conflict
 from storage.sqlite import connect
 
 __all__ = ["create_engine", "default_sqlite_url", "is_sqlite", "session_factory"]
@@ -95,7 +96,22 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True)
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+    event.listen(engine.sync_engine, "handle_error", _conflicts)
+    return engine
+
+
+# PostgreSQL's codes for "this transaction was undone to settle a conflict": a deadlock and
+# a serialization failure. Doing the work again is safe (handlers.ports.Conflict).
+_CONFLICT_STATES = frozenset({"40P01", "40001"})
+
+
+def _conflicts(context: Any) -> None:
+    """Raise a deadlock or serialization failure as handlers.ports.Conflict."""
+    error = context.original_exception
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if state in _CONFLICT_STATES:
+        raise Conflict(state) from context.sqlalchemy_exception
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -32,6 +32,7 @@ from handlers.acts import (
     FORMAL_ACTS,
     assign_targets,
     check_act,
+    matter_note,
     perform_act,
     preview_act,
     transfer_targets,
@@ -40,7 +41,8 @@ from handlers.forms import ACT_NAME, FORMS, WrongValue, fields_from, read_field
 from handlers.inbound import Inbound
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME_WORD, RATING, REDIRECT_WORD, STATE
 from handlers.labels import CHANNEL as CHANNEL_LABEL  # CHANNEL here names the web channel
-from handlers.ports import CaseCursor, CaseFilter, Officer
+from handlers.ports import CaseCursor, CaseFilter, Conflict, Officer
+from handlers.router import ATTEMPTS
 from handlers.turn import Turn
 from handlers.urgent import urgent_line
 from handlers.views import admin_case_detail
@@ -753,6 +755,19 @@ class LedgerRoutes:
         found = await self._act_request(request)
         if isinstance(found, web.Response):
             return found
+        # The database may undo an act to settle a conflict with another at the same
+        # moment (two members of one collective matter): nothing was kept, do it again.
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._run_once(request, found, apply=apply)
+            except Conflict:
+                if attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _run_once(
+        self, request: web.Request, found: tuple[Any, ...], *, apply: bool
+    ) -> web.Response:
         officer, action, raw, locale, seen = found
         ctx = self._ctx
         t = ctx.container.translator.t
@@ -768,7 +783,10 @@ class LedgerRoutes:
                 fields = self._fields(turn, action, raw)
                 if not apply:
                     text = await preview_act(turn, officer, case, action, fields)
-                    return web.json_response({"text": text, "state": case.state.value})
+                    note = await matter_note(turn, officer, case, action)
+                    return web.json_response(
+                        {"text": text, "state": case.state.value, "note": note}
+                    )
                 replies = await perform_act(turn, officer, case, action, fields)
             except WrongValue as wrong:
                 return self._refused("invalid_field", 400, wrong.text)

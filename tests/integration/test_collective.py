@@ -8,6 +8,7 @@ card's 合并为集体诉求 buttons link the same way. Only offices handling pe
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -169,7 +170,10 @@ async def test_a_matter_takes_no_newcomer_after_its_answer_and_names_who_was_lef
     await officer.say(f"/respond {filed[0].number} 解释说明 {ANSWER}")
     late = await file_petition(container, people[2], unit="甲一厂")
     await officer.say(f"/collective {filed[0].number} {late.number}")
-    assert officer.text == zh(container, "error.nothing_to_link")
+    assert officer.text.splitlines() == [
+        zh(container, "error.nothing_to_link"),
+        zh(container, "collective.refused_answered", number=late.number),
+    ]
     assert (await load_case(container, late.case_id)).matter_id is None
 
     # A petition 纪检 handles is not the office's to name: nothing is linked.
@@ -259,3 +263,78 @@ async def test_a_member_its_employee_withdrew_is_left_out_quietly(
     ), officer.text
     assert (await load_case(container, filed[1].case_id)).state is CaseState.ACCEPTED
     assert (await load_case(container, filed[2].case_id)).state is CaseState.WITHDRAWN
+
+
+async def test_a_matter_moves_as_one_and_is_never_split_between_offices(
+    container: Container, units: dict[str, int]
+) -> None:
+    filed = [
+        await file_petition(container, employee(container, 70 + i), unit="甲公司")
+        for i in range(3)
+    ]
+    company = await staff(container, units["JT-A"], "707", Role.OFFICER, "-1002")
+    numbers = [f.number for f in filed]
+    await company.say(f"/collective {numbers[0]} {numbers[1]}")
+    # 交办 of one member would leave the matter with two offices: refused, nothing moves.
+    await company.say(f"/assigndown {numbers[1]} JT-A-1 5 请核实")
+    assert company.text == zh(container, "error.matter_member", number=numbers[1])
+    assert (await load_case(container, filed[1].case_id)).unit_id == units["JT-A"]
+    # The preview of an answer says it goes to every petitioner of the matter.
+    await company.press(encode(CaseButton("accept", filed[0].case_id)))
+    assert zh(container, "collective.preview_note", count=1) in company.history[-2].text
+    await company.say("/cancel")
+    # 转办 moves the whole matter; the third petition, transferred alone, may then join it.
+    root = await staff(container, units["JT"], "708", Role.OFFICER, "-1001")
+    await root.say(f"/transfer {numbers[0]} JT-B 属乙公司管辖")
+    moved = [await load_case(container, f.case_id) for f in filed[:2]]
+    assert [c.unit_id for c in moved] == [units["JT-B"]] * 2
+    assert all(c.state is CaseState.TRANSFERRED for c in moved)
+    await root.say(f"/transfer {numbers[2]} JT-B 属乙公司管辖")
+    await root.say(f"/collective {numbers[2]} {numbers[0]}")
+    assert (await load_case(container, filed[2].case_id)).matter_id == filed[0].case_id
+
+
+async def test_refusals_are_named_and_an_ended_member_stays_as_it_was(
+    container: Container, units: dict[str, int]
+) -> None:
+    filed = [
+        await file_petition(container, employee(container, 80 + i), unit="甲一厂")
+        for i in range(2)
+    ]
+    other = await file_petition(container, employee(container, 82), unit="甲公司")
+    root = await staff(container, units["JT"], "709", Role.OFFICER, "-1001")
+    await root.say(f"/collective {filed[0].number} {other.number}")
+    assert zh(container, "error.nothing_to_link") in root.text
+    assert zh(container, "collective.refused_unit", number=other.number) in root.text
+    await root.say(f"/separate {filed[0].number}")
+    assert root.text == zh(container, "error.not_in_matter")
+    await root.say(f"/collective {filed[0].number} {filed[1].number}")
+    user = employee(container, 81)
+    await user.say(filed[1].code)
+    await user.press("cs:withdraw")
+    await user.press("cs:withdraw_yes")
+    await root.say(f"/separate {filed[1].number}")
+    assert root.text == zh(container, "error.not_in_matter")
+    assert (await load_case(container, filed[1].case_id)).matter_id == filed[0].case_id
+
+
+async def test_two_officers_acting_on_two_members_at_once_both_get_an_answer(
+    container: Container, units: dict[str, int]
+) -> None:
+    """On PostgreSQL the two acts lock the members in different orders; the database
+    undoes one of them (a deadlock) and it is handled again, never lost."""
+    filed = [
+        await file_petition(container, employee(container, 90 + i), unit="甲一厂")
+        for i in range(3)
+    ]
+    first = await staff(container, units["JT-A-1"], "710", Role.OFFICER, PLANT_CHAT)
+    second = await staff(container, units["JT-A-1"], "711", Role.OFFICER, PLANT_CHAT)
+    await first.say("/collective " + " ".join(f.number for f in filed))
+    await asyncio.gather(
+        first.say(f"/accept {filed[2].number}"), second.say(f"/accept {filed[1].number}")
+    )
+    answers = {first.text.splitlines()[0], second.text.splitlines()[0]}
+    assert zh(container, "error.invalid_transition") in answers, answers
+    assert any(a.startswith("✅") for a in answers), answers
+    for f in filed:
+        assert (await load_case(container, f.case_id)).state is CaseState.ACCEPTED

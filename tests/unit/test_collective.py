@@ -16,6 +16,7 @@ from petitions.collective import (
     REFUSED_STATE,
     REFUSED_UNIT,
     NothingToLink,
+    NotInMatter,
     plan_link,
     plan_unlink,
 )
@@ -114,7 +115,7 @@ def test_taking_out_a_member_keeps_the_matter_or_dissolves_it() -> None:
     assert (moved.remaining, moved.matter_id) == ((6, 7), 6)  # the earliest remaining leads
     gone = plan_unlink(case(6, matter=5), [5, 6])
     assert (gone.remaining, gone.matter_id) == ((5,), None)
-    with pytest.raises(NothingToLink):
+    with pytest.raises(NotInMatter):
         plan_unlink(case(8), [8])
 
 
@@ -122,3 +123,16 @@ def test_the_acts_applied_to_every_member_end_with_the_answer() -> None:
     assert Action.RESPOND in MATTER_ACTS and Action.ACCEPT in MATTER_ACTS
     for own in (Action.CLOSE, Action.REQUEST_REVIEW, Action.START_REVIEW, Action.WITHDRAW):
         assert own not in MATTER_ACTS
+
+
+def test_a_transferred_petition_may_join_and_a_withdrawn_lead_leaves_the_matter_open() -> None:
+    plan = plan_link([case(5), case(6, CaseState.TRANSFERRED)], officer_id=1)
+    assert plan.joining == (5, 6)
+    members = [case(5, CaseState.WITHDRAWN, matter=5), case(6, matter=5)]
+    assert plan_link([*members, case(8)], officer_id=1).joining == (8,)
+
+
+def test_nothing_to_link_names_each_refusal() -> None:
+    with pytest.raises(NothingToLink) as raised:
+        plan_link([case(5), case(6, unit=OTHER)], officer_id=1)
+    assert raised.value.refused == ((6, REFUSED_UNIT),)

@@ -448,7 +448,9 @@
       const confirm = el("button", { type: "button", class: "primary confirm", text: L("form_confirm") });
       const edit = el("button", { type: "button", class: "edit", text: L("form_edit") });
       const heading = el("h4", { tabindex: "-1", text: L("form_preview_heading") });
-      preview.replaceChildren(heading, el("pre", { class: "preview-text", text: result.data.text }), el("div", { class: "actions" }, confirm, edit));
+      // 集体诉求: the act applies to every member; said above what the employee reads.
+      const note = result.data.note ? [el("p", { class: "note collective-note", role: "note", text: result.data.note })] : [];
+      preview.replaceChildren(heading, ...note, el("pre", { class: "preview-text", text: result.data.text }), el("div", { class: "actions" }, confirm, edit));
       preview.hidden = false;
       heading.focus();
       edit.addEventListener("click", () => {
