@@ -15,7 +15,7 @@ office of the step), ``/assigndown REF UNIT DAYS REASON`` (交办 to a unit belo
 ``/warnings`` (四早: current clusters and spikes of the officer's part of the group;
 handlers/warnings.py), ``/collective REF [REF …]`` (集体诉求: link the petitions as one
 matter; one REF: with its similar petitions) and ``/separate REF`` (移出集体诉求;
-handlers/collective.py).
+handlers/collective.py), ``/noturgent REF`` (解除紧急, the leaders; handlers/urgent.py).
 REF is a case number or id; values may be typed in Chinese or English
 (``/respond XF-2026-000123 支持 …``). A complete command applies at once; one with fields
 missing, and every case-card button, opens the act's guided form with a preview
@@ -67,6 +67,7 @@ from handlers.reception import (
 )
 from handlers.text import clean_text
 from handlers.turn import Turn
+from handlers.urgent import clear_urgent
 from handlers.views import admin_case_detail
 from handlers.warnings import viewer_similar, warnings_command
 from i18n import LOCALES
@@ -106,6 +107,7 @@ OFFICER_COMMANDS = (
             # 集体诉求: link petitions as one matter, take one out (handlers/collective.py)
             "collective",
             "separate",
+            "noturgent",  # 解除紧急 (handlers/urgent.py)
             # 督办, 交办, 上报: handlers/supervision.py
             "supervise",
             "assigndown",
@@ -215,6 +217,8 @@ async def _button(turn: Turn, officer: Officer, payload: Payload) -> list[Reply]
         return await link_similar_of(turn, officer, case)
     if payload.verb == "unlink":
         return await unlink_case(turn, officer, case)
+    if payload.verb == "noturgent":
+        return await clear_urgent(turn, officer, case)
     try:
         action = Action(payload.verb)
     except ValueError:
@@ -257,6 +261,8 @@ async def _command(turn: Turn, officer: Officer, name: str, words: list[str]) ->
     case = await resolve_case(turn, officer, words[0])
     if name == "separate":
         return await unlink_case(turn, officer, case)
+    if name == "noturgent":
+        return await clear_urgent(turn, officer, case)
     rest = words[1:]
     if name == "case":
         return await _view(turn, officer, case)

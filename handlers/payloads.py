@@ -34,7 +34,8 @@ __all__ = [
 
 # What a case card's button may do besides the formal acts (petitions.lifecycle.Action).
 # link / unlink: 合并为集体诉求 (with its similar ones) / 移出集体诉求 (handlers/collective.py).
-CARD_VERBS = frozenset({"view", "take", "message", "link", "unlink"})
+# noturgent: 解除紧急 (handlers/urgent.py).
+CARD_VERBS = frozenset({"view", "take", "message", "link", "unlink", "noturgent"})
 _FORM_FIELDS = frozenset(
     {
         "reason",

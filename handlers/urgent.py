@@ -19,12 +19,14 @@ from typing import Any
 from handlers.inbound import Button, Reply
 from handlers.notify import queue_on_duty_leaders
 from handlers.payloads import CaseButton, encode
-from handlers.ports import UnitOfWork
+from handlers.ports import Officer, UnitOfWork
 from handlers.services import HandlerConfig
+from handlers.turn import Turn
 from handlers.warnings import matter_of
 from i18n import N_
 from petitions.case import Case
-from petitions.deadlines import OFFICE_ZONE
+from petitions.deadlines import OFFICE_ZONE, deadline_for
+from petitions.errors import NotPermitted
 from petitions.retention import destroyed_at
 from petitions.roles import Role
 from petitions.warnings.urgent import GROUP_ACTION, LIFE_SAFETY, SELF_HARM, DangerSign, check
@@ -33,7 +35,9 @@ __all__ = [
     "URGENT_ALERT",
     "URGENT_KIND",
     "URGENT_PRIORITY",
+    "clear_urgent",
     "hotline_text",
+    "may_clear_urgent",
     "kinds_of",
     "kinds_text",
     "mark_urgent",
@@ -80,6 +84,45 @@ def urgent_line(t: T, case: Case) -> str | None:
     if not case.urgent:
         return None
     return t("admin.urgent_line", kinds=kinds_text(t, case.urgent))
+
+
+def may_clear_urgent(officer: Officer, case: Case) -> bool:
+    """Whether this member of staff may take the 紧急 mark off: the leaders who were alerted
+    (纪检 for the cases it handles), on a case still open."""
+    lead = Role.DISCIPLINE if case.handled_by_discipline else Role.LEADER
+    return officer.role is lead and not case.state.is_terminal
+
+
+async def clear_urgent(turn: Turn, officer: Officer, case: Case) -> list[Reply]:
+    """解除紧急: a danger sign that was not one (keyword signs catch look-alikes). The case
+    gets the ordinary deadline of its stage again and its ordinary priority; audited with
+    the kinds it had. Only what :func:`may_clear_urgent` allows."""
+    if not may_clear_urgent(officer, case):
+        raise NotPermitted(action="clear_urgent", role=officer.role.value)
+    if not case.urgent:
+        return [Reply(turn.t("urgent.not_marked", number=case.number), case_id=case.id)]
+    assert case.id is not None
+    kinds = kinds_of(case.urgent)
+    case.urgent = None
+    if case.priority == URGENT_PRIORITY:
+        case.priority = 0
+    case.deadline_at = deadline_for(case, turn.services.config.policy)
+    case.updated_at = turn.now
+    await turn.uow.cases.save(case)
+    await turn.uow.cases.add_event(
+        case.id, "urgent_cleared", turn.now, officer.role, actor_officer_id=officer.id
+    )
+    await turn.uow.audit.add(
+        turn.now,
+        officer.role,
+        "case.urgent_cleared",
+        actor_officer_id=officer.id,
+        case_id=case.id,
+        detail={"kinds": kinds},
+    )
+    deadline = _date(case.deadline_at) if case.deadline_at else "—"
+    text = turn.t("urgent.cleared", number=case.number, deadline=deadline)
+    return [Reply(text, case_id=case.id)]
 
 
 async def urgent_submitted(

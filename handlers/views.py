@@ -140,6 +140,8 @@ def _event_line(t: T, e: TimelineEntry) -> str:
         return t("timeline.collective_linked", date=_date(e.at))
     if e.kind == "collective_left":
         return t("timeline.collective_left", date=_date(e.at))
+    if e.kind == "urgent_cleared":
+        return t("timeline.urgent_cleared", date=_date(e.at))
     if e.kind == "rated" and d.get("rating") in RATING:
         return t("timeline.rated", date=_date(e.at), rating=t(RATING[d["rating"]]))
     if e.kind == "follow_up" and "solved" in d:
@@ -408,6 +410,7 @@ def admin_case_card(
         _officer_buttons(t, case, now)
         + similar_buttons(t, similar)
         + _matter_buttons(t, case, bool(similar))
+        + _urgent_buttons(t, case)
     )
     return Reply("\n".join(lines), buttons, case_id=case.id)
 
@@ -436,6 +439,13 @@ def _matter_buttons(t: T, case: Case, has_similar: bool) -> tuple[tuple[Button, 
     if has_similar and case.state in LINKABLE_STATES and not case.handled_by_discipline:
         return ((Button(t("button.o.link"), encode(CaseButton("link", ref))),),)
     return ()
+
+
+def _urgent_buttons(t: T, case: Case) -> tuple[tuple[Button, ...], ...]:
+    """解除紧急 on an open urgent case (the leaders may take it: handlers/urgent.py)."""
+    if not case.urgent or case.state.is_terminal:
+        return ()
+    return ((Button(t("button.o.noturgent"), encode(CaseButton("noturgent", case.id or 0))),),)
 
 
 def _urgent_lines(t: T, case: Case) -> list[str]:

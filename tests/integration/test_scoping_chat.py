@@ -136,6 +136,12 @@ def _may_link(person: Person, case: CaseSpec) -> bool:
     return person.role in (Role.OFFICER, Role.LEADER)
 
 
+def _may_clear_urgent(person: Person, case: CaseSpec) -> bool:
+    """解除紧急: the leaders (纪检 on its cases); the seeded cases are open."""
+    discipline = case.category == "discipline" or case.conflict == "discipline"
+    return person.role is (Role.DISCIPLINE if discipline else Role.LEADER)
+
+
 OFFICE_ACT_RULES: dict[str, Callable[[Person, CaseSpec], bool]] = {
     "supervise": _may_supervise,
     "assign_down": _may_assign_down,
@@ -144,6 +150,7 @@ OFFICE_ACT_RULES: dict[str, Callable[[Person, CaseSpec], bool]] = {
     "separate": _may_link,
     "link": _may_link,
     "unlink": _may_link,
+    "noturgent": _may_clear_urgent,
 }
 
 
@@ -172,6 +179,8 @@ CASE_COMMANDS: dict[str, str] = {
     # With no similar petition or matter in this world: "nothing to link", not a refusal.
     "collective": "/collective {n}",
     "separate": "/separate {n}",
+    # Not urgent in this world: "not marked", not a refusal.
+    "noturgent": "/noturgent {n}",
 }
 LIST_WORDS = ("open", "mine", "unassigned", "overdue", "all")
 # Commands about no one case: checked by their own rows below.
