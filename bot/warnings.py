@@ -17,6 +17,10 @@ safe to read while they grow); a look-up that cannot get the lock quickly (a pru
 large catch-up holds it) is skipped rather than kept waiting with the intake's transaction
 open. A cluster scan reads the index only for its document frequencies and runs beside
 look-ups (petitions/warnings/clusters.py).
+
+Long work in a worker thread hands the thread to the event loop every few milliseconds
+(:func:`_off_loop`): numpy's brief releases of the GIL would otherwise keep the loop
+waiting for the whole job (issue 12: no stall above 50 ms; bench/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from handlers.ports import PetitionRecord, UnitOfWork
 from handlers.warnings import open_records
@@ -42,6 +47,7 @@ from petitions.warnings import (
     SimilarityIndex,
     find_clusters,
 )
+from petitions.warnings.similar import pausing
 from storage.uow import UnitOfWorkFactory
 
 __all__ = ["BATCH", "WarningIndex"]
@@ -52,6 +58,11 @@ BATCH = 1000  # petitions read and indexed at a time while building
 OVERLAP = 64  # ids below the last indexed one checked again at each catch-up
 CATCH_UP_LIMIT = 5000  # ids read per catch-up query
 LOCK_WAIT = 1.0  # seconds a look-up waits for the index before it is skipped
+SLICE = 0.005  # seconds of index work in a worker thread between turns of the event loop
+TURN_WAIT = 0.05  # seconds a worker waits for the loop's turn at most (a loop stopping)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Progress = Callable[[str, int], None]
 
@@ -114,6 +125,9 @@ class WarningIndex:
 
     async def _build(self) -> None:
         started = time.perf_counter()
+        # What the service holds at start (modules, settings) is never garbage either: out
+        # of the collector's sight before the build's allocations trigger a collection.
+        _settle()
         index = SimilarityIndex(self._config)
         since = self._since()
         after = 0
@@ -124,7 +138,7 @@ class WarningIndex:
                 if not batch:
                     break
                 # Decrypting and indexing a batch is CPU work: a worker thread's.
-                await asyncio.to_thread(self._add, index, batch)
+                await _off_loop(self._add, index, batch)
                 _settle()
                 after = batch[-1].id
                 if self.progress is not None:
@@ -164,7 +178,7 @@ class WarningIndex:
             missing = [i for i in ids if i not in index and i not in self._unreadable]
             if missing:
                 records = await uow.warnings.petitions(since, ids=missing, limit=len(missing))
-                await asyncio.to_thread(self._add_locked, records)
+                await _off_loop(self._add_locked, records)
             if ids:
                 self._last_id = max(self._last_id, ids[-1])
             if len(found) < CATCH_UP_LIMIT:
@@ -203,8 +217,8 @@ class WarningIndex:
         """The clusters among ``petitions`` (the scan's window), weighed by the index's
         document frequencies; the window's petitions the index lacks are added first."""
         await self.wait()
-        await asyncio.to_thread(self._fill, petitions)
-        return await asyncio.to_thread(
+        await _off_loop(self._fill, petitions)
+        return await _off_loop(
             find_clusters,
             petitions,
             now=now,
@@ -226,7 +240,7 @@ class WarningIndex:
         """Forget the petitions older than the window; returns how many."""
         if self._index is None:
             return 0
-        return await asyncio.to_thread(self._prune, self._since())
+        return await _off_loop(self._prune, self._since())
 
     def _prune(self, before: datetime) -> int:
         assert self._index is not None
@@ -234,6 +248,28 @@ class WarningIndex:
             pruned = self._index.prune(before)
         _settle()
         return pruned
+
+
+async def _off_loop(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn`` in a worker thread that gives the event loop a turn every :data:`SLICE`
+    seconds of index work (petitions/warnings/similar.py, :func:`pausing`)."""
+    loop = asyncio.get_running_loop()
+
+    def turn() -> None:
+        # Blocked on the event, the worker holds no GIL: the loop runs what is due, then
+        # sets it. Bounded, so a loop that stops never leaves the thread waiting.
+        done = threading.Event()
+        try:
+            loop.call_soon_threadsafe(done.set)
+        except RuntimeError:  # the loop is closed
+            return
+        done.wait(TURN_WAIT)
+
+    def run() -> R:
+        with pausing(turn, SLICE):
+            return fn(*args, **kwargs)
+
+    return await asyncio.to_thread(run)
 
 
 def _settle() -> None:

@@ -90,6 +90,7 @@ RELINK_DAYS = 2  # the daily scan links again the petitions of the last days
 SPIKE_WEEKS = 26  # weeks of history for the spike baseline
 SHOWN_DAYS = 14  # /warnings shows the alerts updated in the last two weeks
 BATCH = 1000  # petitions read (and decrypted) at a time
+EVENTS_BATCH = 5000  # (id, unit, category, time) rows read at a time for the spikes
 SHOWN_NUMBERS = 10  # case numbers on one line before "等"
 CASE_BUTTONS = 6  # case buttons under an alert or a card
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -475,29 +476,25 @@ async def _spike_alerts(
     events: list[tuple[int, int | None, str, datetime]] = []
     after = 0
     while True:
+        # Rows are turned into tuples on the event loop: a few thousand per query keep
+        # each step short (issue 12: no step holds the loop 50 ms).
         async with services.uow() as uow:
-            batch = await uow.warnings.events(start, now, after_id=after)
+            batch = await uow.warnings.events(start, now, after_id=after, limit=EVENTS_BATCH)
         events.extend(batch)
-        if len(batch) < 50_000:
+        if len(batch) < EVENTS_BATCH:
             break
         after = batch[-1][0]
-    spikes = find_spikes(
-        ((u, c, at) for _i, u, c, at in events),
-        start=start,
-        weeks=SPIKE_WEEKS,
-        tree=tree if len(tree) else None,
-        last=1,
-    )
+    # Half a year of petitions counted and each spike's cases found: a worker thread's.
+    found = await asyncio.to_thread(_spikes_and_cells, events, tree, start)
     t = services.t
     views: list[SpikeView] = []
     alerted = 0
     async with services.uow() as uow:
-        for spike in spikes:
+        for spike, cell in found:
             unit_id = spike.unit if isinstance(spike.unit, int) else None
             unit = _spike_unit(tree, spike, t)
             key = f"{spike.unit}:{spike.category}:{int(spike.rolled)}:{spike.week_start.date()}"
             new = False
-            cell = _cell_cases(events, spike, tree, start)
             explained = len(cell & (clustered or set())) * 2 >= len(cell) > 0
             if alert and not explained:
                 detail = {
@@ -548,17 +545,33 @@ def _spike_unit(tree: UnitTree, spike: Spike, t: Callable[..., str]) -> str:
     return t("warnings.rolled", unit=name) if spike.rolled else name
 
 
+def _spikes_and_cells(
+    events: Sequence[tuple[int, int | None, str, datetime]], tree: UnitTree, start: datetime
+) -> list[tuple[Spike, set[int]]]:
+    """This week's spikes, each with the cases it counted (CPU work: a worker thread's)."""
+    spikes = find_spikes(
+        ((u, c, at) for _i, u, c, at in events),
+        start=start,
+        weeks=SPIKE_WEEKS,
+        tree=tree if len(tree) else None,
+        last=1,
+    )
+    totals: dict[int | None, int] = {}
+    for _i, unit, _c, _at in events:
+        totals[unit] = totals.get(unit, 0) + 1
+    return [(spike, _cell_cases(events, spike, tree, start, totals)) for spike in spikes]
+
+
 def _cell_cases(
     events: Sequence[tuple[int, int | None, str, datetime]],
     spike: Spike,
     tree: UnitTree,
     start: datetime,
+    totals: Mapping[int | None, int],
 ) -> set[int]:
-    """The cases a spike counted. Its alert's row names the newest: whoever may see that
-    case sees the spike on the admin page (its figures are about their part of the group)."""
-    totals: dict[int | None, int] = {}
-    for _i, unit, _c, _at in events:
-        totals[unit] = totals.get(unit, 0) + 1
+    """The cases a spike counted (``totals``: petitions per unit). Its alert's row names the
+    newest: whoever may see that case sees the spike on the admin page (its figures are
+    about their part of the group)."""
     inside: Callable[[int | None], bool]
     if isinstance(spike.unit, int):
         members = tree.subtree(spike.unit) if spike.rolled else frozenset({spike.unit})

@@ -22,13 +22,24 @@ updated one petition at a time:
 Document frequencies change as petitions come and go; idf is read at look-up time, so the
 index needs no rebuilding. Removed petitions are dropped from the postings when more than
 half of the entries are dead (:meth:`SimilarityIndex.compact`).
+
+Long work (building, a cluster scan) runs in a worker thread of a service whose event loop
+must answer within 50 ms (issue 12). numpy releases and at once retakes the GIL around each
+small operation, and a thread waiting for the GIL then never asks for it (CPython asks only
+when no switch happened in 5 ms; measured: the loop starved for a whole batch of 1,000
+additions, 115 ms). Inside :func:`pausing`, each of the index's operations first calls the
+caller's ``pause`` when ``every`` seconds have passed since the last one, and the caller
+hands the thread to the loop there (bot/warnings.py). Results do not change.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from array import array
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,10 +48,39 @@ import numpy.typing as npt
 
 from petitions.warnings.text import GLOSSARY, grams
 
-__all__ = ["Match", "Petition", "SimilarityConfig", "SimilarityIndex"]
+__all__ = ["Match", "Petition", "SimilarityConfig", "SimilarityIndex", "pausing"]
 
 _F = npt.NDArray[np.float64]
 _I = npt.NDArray[np.int64]
+
+
+class _Pausing(threading.local):
+    pause: Callable[[], None] | None = None
+    every = 0.0
+    last = 0.0
+
+
+_pausing = _Pausing()
+
+
+@contextmanager
+def pausing(pause: Callable[[], None], every: float = 0.005) -> Iterator[None]:
+    """While the block runs in this thread, every index operation first calls ``pause``
+    when ``every`` seconds have passed since the block began or ``pause`` last returned."""
+    state = _pausing
+    saved = (state.pause, state.every, state.last)
+    state.pause, state.every, state.last = pause, every, time.perf_counter()
+    try:
+        yield
+    finally:
+        state.pause, state.every, state.last = saved
+
+
+def _breathe() -> None:
+    state = _pausing
+    if state.pause is not None and time.perf_counter() - state.last >= state.every:
+        state.pause()
+        state.last = time.perf_counter()
 
 
 @dataclass(frozen=True)
@@ -167,6 +207,7 @@ class SimilarityIndex:
 
     def add(self, petition: Petition) -> None:
         """Index a petition (again: its old entry is replaced)."""
+        _breathe()
         if petition.id in self._row:
             self.remove(petition.id)
         gram_ids, tf, _ = self._vector(petition.text, grow=True)
@@ -215,6 +256,7 @@ class SimilarityIndex:
         cutoff = before.timestamp()
         old = [int(self._ids[r]) for r in self._row.values() if self._at[r] < cutoff]
         for petition_id in old:
+            _breathe()
             self.remove(petition_id)
         return len(old)
 
@@ -233,6 +275,7 @@ class SimilarityIndex:
         self._n = len(keep)
         self._postings = [array("i") for _ in self._vocab]
         for row, gram_ids in enumerate(self._gram_ids):
+            _breathe()
             for gid in gram_ids.tolist():
                 self._postings[gid].append(row)
         self._entries = sum(len(g) for g in self._gram_ids)
@@ -328,6 +371,7 @@ class SimilarityIndex:
         limits the search to petitions of those units; ``threshold`` defaults to the
         configured one.
         """
+        _breathe()
         if since is None:
             since = petition.at - timedelta(days=self.config.window_days)
         row = self._row.get(petition.id)
@@ -349,6 +393,7 @@ class SimilarityIndex:
 
     def centroid(self, petition_ids: Collection[int]) -> tuple[_I, _F]:
         """The mean of the petitions' normalised tf-idf vectors (gram ids, weights)."""
+        _breathe()
         parts_ids: list[_I] = []
         parts_w: list[_F] = []
         for pid in petition_ids:
@@ -386,6 +431,7 @@ class SimilarityIndex:
     ) -> list[Match]:
         """Indexed petitions whose cosine with ``vector`` (e.g. a :meth:`centroid`) reaches
         the threshold, best first."""
+        _breathe()
         ids, w = vector
         norm = float(np.sqrt(w @ w))
         mask = self._mask(since, until, units)
@@ -402,6 +448,7 @@ class SimilarityIndex:
 
     def score(self, a: int, b: int) -> float:
         """The cosine similarity of two indexed petitions (0 when either is unknown)."""
+        _breathe()
         ra, rb = self._row.get(a), self._row.get(b)
         if ra is None or rb is None:
             return 0.0
@@ -410,6 +457,7 @@ class SimilarityIndex:
 
     def scores(self, ids: list[int]) -> _F:
         """The cosine similarity matrix of indexed petitions (rows in the order given)."""
+        _breathe()
         rows = [self._row[i] for i in ids]
         vocab = np.unique(np.concatenate([self._gram_ids[r] for r in rows])) if rows else None
         if vocab is None:
