@@ -28,6 +28,11 @@ running during all of the measurements.
 
 Prints the seeding time and a table of figures against the targets of issue 12. Progress
 goes to stderr. Not a test: pytest collects tests/ only.
+
+To measure again without seeding: ``--keep`` keeps the PostgreSQL database and writes its
+keyring and what was seeded (not the tracking codes) to ``$TMPDIR/xf-scale-NAME``; then
+``--reuse NAME --phases lists,search`` measures only those phases on it (the look-up
+phase needs the codes, so it is skipped on a reused database).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import asyncio
 import bisect
 import itertools
 import json
+import pickle
 import random
 import statistics
 import sys
@@ -63,7 +69,13 @@ from bot.settings import load_settings  # noqa: E402
 from bot.stats import build_report, unit_figures  # noqa: E402
 from bot.web.ledger import _cursor, _names, _row, apply_search, parse_query  # noqa: E402
 from handlers.inbound import Inbound  # noqa: E402
-from handlers.ports import CaseCursor, CaseFilter, Officer  # noqa: E402
+from handlers.ports import (  # noqa: E402
+    COUNT_CAP,
+    SEARCH_COUNT_CAP,
+    CaseCursor,
+    CaseFilter,
+    Officer,
+)
 from petitions.case import Case  # noqa: E402
 from petitions.categories import Category  # noqa: E402
 from petitions.codes import (  # noqa: E402
@@ -115,6 +127,11 @@ TARGETS = {
     "ledger_100th": ("web ledger (/api/officer/cases): 100th page", 0.100),
     "search_common": ("web ledger search, common word", 0.100),
     "search_rare": ("web ledger search, rare phrase", 0.100),
+    # The same for a leader of the group's office, who sees every unit's cases (~144,000
+    # open at 1,000,000): their counts are the capped ones ("more than 10,000").
+    "list_group": ("/cases first page, a group-wide leader", 0.100),
+    "ledger_group": ("web ledger first page, a group-wide leader", 0.100),
+    "search_group": ("web ledger search, common word, group-wide", 0.100),
     "lookup_turn": ("tracking look-up (/status CODE, whole turn)", None),
     "lookup_repo": ("tracking look-up (cases.by_tracking_code)", 0.005),
     "stall": ("event loop's worst stall (probe, all of the above)", 0.050),
@@ -189,6 +206,7 @@ REQUESTS = (
 RARE = "食堂承包商以次充好"
 SEARCH_COMMON = "加班费"
 SEARCH_RARE = "以次充好"
+PHASES = ("statistics", "scheduler", "lists", "search", "look-up")
 
 
 def say(message: str) -> None:
@@ -883,7 +901,8 @@ async def _walk_list(container: Container, flt: CaseFilter, figures: Figures) ->
         async with container.uow() as uow:
             cases = await uow.cases.list(flt)
             if page == 1:
-                await uow.cases.count(flt)  # /cases says how many in all
+                # /cases says how many in all (up to the cap: "more than 10,000").
+                await uow.cases.count(flt, cap=COUNT_CAP + 1)
         took = time.perf_counter() - started
         if page in (1, PAGES):
             figures.times.setdefault("list_first" if page == 1 else "list_100th", []).append(took)
@@ -896,6 +915,13 @@ async def _walk_list(container: Container, flt: CaseFilter, figures: Figures) ->
     return seen
 
 
+async def _list_page(container: Container, flt: CaseFilter) -> Any:
+    """/cases' first page as the chat shows it: a page and one more, and the capped count."""
+    async with container.uow() as uow:
+        cases = await uow.cases.list(replace(flt, limit=flt.limit + 1))
+        return cases, await uow.cases.count(flt, cap=COUNT_CAP + 1)
+
+
 async def _ledger_page(container: Container, officer: Officer, query: dict[str, str]) -> Any:
     """What ``GET /api/officer/cases`` does, less the HTTP: parse, search, page, count,
     names, rows (bot/web/ledger.py LedgerRoutes.cases)."""
@@ -905,7 +931,8 @@ async def _ledger_page(container: Container, officer: Officer, query: dict[str, 
     async with container.uow() as uow:
         flt, _notice = await apply_search(uow, flt, parsed.text)
         page = list(await uow.cases.ledger(replace(flt, limit=flt.limit + 1)))
-        total = await uow.cases.count(flt)
+        cap = SEARCH_COUNT_CAP if flt.search_tokens else COUNT_CAP
+        total = await uow.cases.count(flt, cap=cap + 1)
         names = await _names(uow, page[: flt.limit])
     rows = [_row(t, "zh_CN", c, names, NOW) for c in page[: flt.limit]]
     return rows, total, (_cursor(flt, page[flt.limit - 1]) if len(page) > flt.limit else None)
@@ -933,8 +960,14 @@ async def _mark_due(container: Container, ids: list[int], at: datetime) -> None:
         await uow.commit()
 
 
-async def measure(container: Container, shape: Shape, runs: int, clock: Clock) -> Figures:
-    """Every figure, ``runs`` times, with the probe running."""
+async def measure(
+    container: Container,
+    shape: Shape,
+    runs: int,
+    clock: Clock,
+    phases: set[str] | frozenset[str] = frozenset(PHASES),
+) -> Figures:
+    """Every figure of ``phases``, ``runs`` times, with the probe running."""
     figures = Figures()
     rng = random.Random(7)
     settings = container.settings
@@ -944,42 +977,63 @@ async def measure(container: Container, shape: Shape, runs: int, clock: Clock) -
     from handlers.access import scoped_filter
 
     list_filter = scoped_filter(viewer, states=open_states, limit=10)  # /cases: 10 a page
+    leader = next((o for o in shape.officers if o.role is Role.LEADER and o.scope is None), None)
     # Warm-up pass outside the figures: the day's digest and anything the seeding left due.
-    say("warm-up scheduler pass")
-    warm = await scheduler.run_once(NOW)
-    say(f"warm-up pass: {dict(warm.sent)} digest={warm.digest} failed={warm.failed}")
-    cursor_100 = await _ledger_100th_cursor(container, viewer)
+    if "scheduler" in phases:
+        say("warm-up scheduler pass")
+        warm = await scheduler.run_once(NOW)
+        say(f"warm-up pass: {dict(warm.sent)} digest={warm.digest} failed={warm.failed}")
+    cursor_100 = await _ledger_100th_cursor(container, viewer) if "lists" in phases else None
     async with probing() as probe:
         for run in range(1, runs + 1):
             say(f"run {run} of {runs}")
             clock.now = NOW + timedelta(seconds=run)
-            probe.phase = "statistics"
-            await figures.time("stats_calendar", lambda: _stats(container, False))
-            await figures.time("stats_working", lambda: _stats(container, True))
-            company = shape.group.companies[0] if shape.group else None
-            await figures.time(
-                "stats_company", lambda u=company: _stats(container, False, u)
-            )
-            probe.phase = "scheduler"
-            await figures.time("pass_idle", lambda: scheduler.run_once(clock.now))
-            due = rng.sample(shape.open_ids, max(1, len(shape.open_ids) // 100))
-            await _mark_due(container, due, clock.now - timedelta(minutes=1))
-            result = await figures.time("pass_due", lambda: scheduler.run_once(clock.now))
-            if result.failed:
-                say(f"  {result.failed} cases failed in the pass")
-            probe.phase = "lists"
-            await _walk_list(container, list_filter, figures)
-            await figures.time("ledger_first", lambda: _ledger_page(container, viewer, {}))
-            if cursor_100 is not None:
-                deep = {"after": cursor_100}
-                await figures.time(
-                    "ledger_100th", lambda q=deep: _ledger_page(container, viewer, q)
-                )
-            probe.phase = "search"
-            for key, words in (("search_common", SEARCH_COMMON), ("search_rare", SEARCH_RARE)):
-                await figures.time(key, lambda w=words: _ledger_page(container, viewer, {"q": w}))
+            if "statistics" in phases:
+                probe.phase = "statistics"
+                await figures.time("stats_calendar", lambda: _stats(container, False))
+                await figures.time("stats_working", lambda: _stats(container, True))
+                company = shape.group.companies[0] if shape.group else None
+                await figures.time("stats_company", lambda u=company: _stats(container, False, u))
+            if "scheduler" in phases:
+                probe.phase = "scheduler"
+                await figures.time("pass_idle", lambda: scheduler.run_once(clock.now))
+                due = rng.sample(shape.open_ids, max(1, len(shape.open_ids) // 100))
+                await _mark_due(container, due, clock.now - timedelta(minutes=1))
+                result = await figures.time("pass_due", lambda: scheduler.run_once(clock.now))
+                if result.failed:
+                    say(f"  {result.failed} cases failed in the pass")
+            if "lists" in phases:
+                probe.phase = "lists"
+                await _walk_list(container, list_filter, figures)
+                await figures.time("ledger_first", lambda: _ledger_page(container, viewer, {}))
+                if cursor_100 is not None:
+                    deep = {"after": cursor_100}
+                    await figures.time(
+                        "ledger_100th", lambda q=deep: _ledger_page(container, viewer, q)
+                    )
+                if leader is not None:
+                    wide = scoped_filter(leader, states=open_states, limit=10)
+                    await figures.time("list_group", lambda f=wide: _list_page(container, f))
+                    await figures.time(
+                        "ledger_group", lambda o=leader: _ledger_page(container, o, {})
+                    )
+            if "search" in phases:
+                probe.phase = "search"
+                for key, words in (
+                    ("search_common", SEARCH_COMMON),
+                    ("search_rare", SEARCH_RARE),
+                ):
+                    await figures.time(
+                        key, lambda w=words: _ledger_page(container, viewer, {"q": w})
+                    )
+                if leader is not None:
+                    await figures.time(
+                        "search_group",
+                        lambda o=leader: _ledger_page(container, o, {"q": SEARCH_COMMON}),
+                    )
+            # The tracking codes are known only to the run that seeded them (not kept).
             probe.phase = "look-up"
-            for k, code in enumerate(shape.codes):
+            for k, code in enumerate(shape.codes if "look-up" in phases else ()):
                 inbound = Inbound(
                     "telegram", str(70_000_000 + k), str(70_000_000 + k), text=f"/status {code}"
                 )
@@ -1052,26 +1106,30 @@ def report(opts: argparse.Namespace, shape: Shape, figures: Figures) -> dict[str
 
 @asynccontextmanager
 async def database(opts: argparse.Namespace, work: Path) -> AsyncIterator[tuple[str, str | None]]:
-    """A new, empty database: (SQLAlchemy URL, asyncpg DSN or None); dropped afterwards."""
+    """A new, empty database: (SQLAlchemy URL, asyncpg DSN or None); dropped afterwards.
+    With ``--reuse NAME``, that kept database as it is (never dropped)."""
     if opts.backend == "sqlite":
         yield f"sqlite+aiosqlite:///{work / 'data' / 'xinfang.db'}", None
         return
     import asyncpg
 
     admin = opts.pg_url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"xf_bench_{uuid.uuid4().hex[:10]}"
+    base = opts.pg_url.rpartition("/")[0]
+    if opts.reuse:
+        yield f"{base}/{opts.reuse}", f"{admin.rpartition('/')[0]}/{opts.reuse}"
+        return
+    name = opts.db_name
     conn = await asyncpg.connect(admin)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    base = opts.pg_url.rpartition("/")[0]
     say(f"created database {name}")
     try:
         yield f"{base}/{name}", f"{admin.rpartition('/')[0]}/{name}"
     finally:
         if opts.keep:
-            say(f"kept database {name}")
+            say(f"kept database {name} (its keys and shape in {work}; --reuse {name})")
         else:
             conn = await asyncpg.connect(admin)
             try:
@@ -1081,37 +1139,83 @@ async def database(opts: argparse.Namespace, work: Path) -> AsyncIterator[tuple[
             say(f"dropped database {name}")
 
 
+def _save_shape(shape: Shape, path: Path) -> None:
+    """Keep what was seeded for --reuse, less the tracking codes (never written to disk);
+    plain data, so that it loads whichever way this module was run."""
+    fields = {k: v for k, v in vars(shape).items() if k not in ("codes", "group")}
+    group = vars(shape.group) if shape.group else None
+    path.write_bytes(pickle.dumps({"shape": fields, "group": group}))
+
+
+def _load_shape(path: Path) -> Shape:
+    """What :func:`_save_shape` kept."""
+    kept = pickle.loads(path.read_bytes())
+    group = Group(**kept["group"]) if kept["group"] else None
+    return Shape(**kept["shape"], group=group)
+
+
+def _kept_dir(name: str) -> Path:
+    """Where a kept PostgreSQL database's keyring and seeded shape stay (for --reuse)."""
+    return Path(tempfile.gettempdir()) / f"xf-scale-{name}"
+
+
+@asynccontextmanager
+async def _work_dir(opts: argparse.Namespace) -> AsyncIterator[Path]:
+    """A temporary directory, or the kept database's directory (--keep, --reuse)."""
+    if opts.backend == "postgres" and (opts.keep or opts.reuse):
+        work = _kept_dir(opts.reuse or opts.db_name)
+        if opts.reuse and not (work / "shape.pickle").exists():
+            raise SystemExit(f"--reuse: nothing kept in {work} (seed with --keep first)")
+        work.mkdir(mode=0o700, parents=True, exist_ok=True)
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix="xf-scale-") as tmp:
+        yield Path(tmp)
+
+
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
-    """Seed, measure, report."""
+    """Seed (or reuse a kept database), measure, report."""
     if opts.cases is None:
         opts.cases = 1_000_000 if opts.backend == "postgres" else 100_000
-    with tempfile.TemporaryDirectory(prefix="xf-scale-") as tmp:
-        work = Path(tmp)
-        async with database(opts, work) as (url, dsn):
-            created = create_keys(work / "keys" / "keyring.json", work / "custodian.pem")
-            env = {
-                "XINFANG_DATA_DIR": str(work / "data"),
-                "XINFANG_DATABASE_URL": url,
-                "XINFANG_KEYRING_FILE": str(created.keyring_file),
-                "TELEGRAM_BOT_TOKEN": "123:BENCH",
-                "TELEGRAM_ADMIN_CHAT_ID": "-1001",
-            }
-            clock = Clock(NOW)
-            keyring = Keyring.load(created.keyring_file)
-            container = await build_container(load_settings(env), keyring=keyring, clock=clock)
-            try:
+    opts.db_name = f"xf_bench_{uuid.uuid4().hex[:10]}"
+    async with _work_dir(opts) as work, database(opts, work) as (url, dsn):
+        if opts.reuse:
+            keyring_file = work / "keys" / "keyring.json"
+        else:
+            keyring_file = create_keys(
+                work / "keys" / "keyring.json", work / "custodian.pem"
+            ).keyring_file
+        env = {
+            "XINFANG_DATA_DIR": str(work / "data"),
+            "XINFANG_DATABASE_URL": url,
+            "XINFANG_KEYRING_FILE": str(keyring_file),
+            "TELEGRAM_BOT_TOKEN": "123:BENCH",
+            "TELEGRAM_ADMIN_CHAT_ID": "-1001",
+        }
+        clock = Clock(NOW)
+        keyring = Keyring.load(keyring_file)
+        container = await build_container(load_settings(env), keyring=keyring, clock=clock)
+        try:
+            if opts.reuse:
+                # The seeding's shape, less the tracking codes (never written to disk).
+                shape = _load_shape(work / "shape.pickle")
+                say(f"reusing database {opts.reuse}: {shape.cases:,} cases")
+            else:
                 say(f"seeding {opts.cases:,} cases on {opts.backend}")
                 shape = await seed(container, opts, dsn)
                 say(f"seeded in {shape.seconds:,.1f} s")
-                async with container.uow() as uow:
-                    count = (
-                        await uow.session.execute(select(func.count()).select_from(CaseRow))
-                    ).scalar_one()
-                assert count == shape.cases, (count, shape.cases)
-                figures = await measure(container, shape, opts.runs, clock)
-            finally:
-                await container.close()
-            data = report(opts, shape, figures)
+                if opts.keep and dsn:
+                    _save_shape(shape, work / "shape.pickle")
+            async with container.uow() as uow:
+                count = (
+                    await uow.session.execute(select(func.count()).select_from(CaseRow))
+                ).scalar_one()
+            assert count == shape.cases, (count, shape.cases)
+            phases = set(opts.phases.split(","))
+            figures = await measure(container, shape, opts.runs, clock, phases)
+        finally:
+            await container.close()
+        data = report(opts, shape, figures)
     if opts.json:
         Path(opts.json).write_text(json.dumps(data, indent=2, default=str))  # noqa: ASYNC240
     return data
@@ -1133,6 +1237,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="random seed of the data")
     p.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument(
+        "--reuse",
+        metavar="NAME",
+        help="measure a database kept by --keep (PostgreSQL) instead of seeding one",
+    )
+    p.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated phases to measure (default all: {','.join(PHASES)})",
+    )
     return p
 
 

@@ -58,7 +58,7 @@ from handlers.payloads import (
     encode,
     parse,
 )
-from handlers.ports import CaseCursor, CaseFilter, Officer
+from handlers.ports import COUNT_CAP, CaseCursor, CaseFilter, Officer
 from handlers.reception import STEP_PREFIX as RECEPTION_STEP
 from handlers.reception import (
     handle_reception_button,
@@ -503,8 +503,15 @@ async def _list(
     if not cases:
         return Reply(t("officer.list_end") if after else t("officer.list_empty"))
     more, cases = len(cases) > flt.limit, cases[: flt.limit]
-    total = await turn.uow.cases.count(flt)
-    if after:
+    # Counted up to the cap: past it the header says "more than 10,000" (any size, one cost).
+    total = await turn.uow.cases.count(flt, cap=COUNT_CAP + 1)
+    if total > COUNT_CAP:
+        over = f"{COUNT_CAP:,}"
+        if after:
+            lines = [t("officer.list_header_more_over", count=over)]
+        else:
+            lines = [t("officer.list_header_over", count=over)]
+    elif after:
         lines = [t("officer.list_header_more", count=total)]
     else:
         lines = [t("officer.list_header", count=total)]

@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -147,6 +148,16 @@ class CaseRow(Base):
         Index("ix_cases_unit_state", "unit_id", "state", "deadline_at"),
         # Statistics of one part of the group by period (per-unit figures).
         Index("ix_cases_unit_created", "unit_id", "created_at"),
+        # Lists' ranges of cases without a deadline, by id (SqlCases.list, ledger): a
+        # state with none (open states) is then an empty range, not a scan of the
+        # state's every case (migration 0020; bench/README.md, data_scale.py).
+        Index(
+            "ix_cases_state_undated",
+            "state",
+            "id",
+            sqlite_where=text("deadline_at IS NULL"),
+            postgresql_where=text("deadline_at IS NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)

@@ -77,7 +77,7 @@ from storage.models import (
     WebCredentialRow,
     WebSessionRow,
 )
-from storage.search import matching as search_matching
+from storage.search import holding as search_holding
 from storage.units import SqlUnits
 from storage.vault import Vault, aad, pack_identity
 
@@ -362,53 +362,26 @@ class SqlCases:
         await self._s.execute(update(CaseRow).where(CaseRow.id == case.id).values(**values))
 
     def _where(self, flt: CaseFilter) -> builtins.list[Any]:
-        """The filter's conditions except states and paging (what every state shares)."""
-        where: builtins.list[Any] = []
-        if flt.owner_officer_id is not None:
-            where.append(CaseRow.owner_officer_id == flt.owner_officer_id)
-        if flt.unassigned:
-            where.append(CaseRow.owner_officer_id.is_(None))
-        if flt.overdue_at is not None:
-            where.append(CaseRow.deadline_at < flt.overdue_at)
-        if flt.categories is not None:
-            where.append(CaseRow.category.in_(sorted(flt.categories)))
-        if flt.exclude_categories:
-            where.append(CaseRow.category.not_in(sorted(flt.exclude_categories)))
-        if flt.discipline is not None:
-            # Case.handled_by_discipline, in SQL.
-            handled = or_(
-                CaseRow.category.in_(sorted(c.value for c in DISCIPLINE_CATEGORIES)),
-                # NULL would make the negation NULL (no row): no conflict is "".
-                func.coalesce(CaseRow.conflict, "") == CONFLICT_DISCIPLINE,
-            )
-            where.append(handled if flt.discipline else not_(handled))
-        if flt.viewer_officer_id is not None:
-            where.append(
-                or_(
-                    CaseRow.excluded_officer_id.is_(None),
-                    CaseRow.excluded_officer_id != flt.viewer_officer_id,
-                )
-            )
-        if flt.unit_ids is not None:
-            where.append(CaseRow.unit_id.in_(sorted(flt.unit_ids)))
-        if flt.scope is not None:
-            where.append(CaseRow.unit_id.in_(sorted(flt.scope)))
-        if flt.urgent:
-            where.append(CaseRow.urgent.is_not(None))
-        if flt.created_from is not None:
-            where.append(CaseRow.created_at >= flt.created_from)
-        if flt.created_before is not None:
-            where.append(CaseRow.created_at < flt.created_before)
-        if flt.search_ids is not None or flt.search_tokens is not None:
-            # A search: confirmed ids (a few hundred at most) or, past that, the cases that
-            # hold every token (storage/search.py); nothing when neither found anything.
-            found: builtins.list[Any] = []
-            if flt.search_ids:
-                found.append(CaseRow.id.in_(sorted(flt.search_ids)))
-            if flt.search_tokens:
-                found.append(CaseRow.id.in_(search_matching(flt.search_tokens)))
-            where.append(or_(*found) if found else false())
-        return where
+        """The filter's conditions except states and paging (what every state shares), with
+        their values (storage/warnings.py builds on them; the lists bind them per run)."""
+        return _where_clauses(_where_shape(flt), _where_params(flt))
+
+    async def _plan_for_search(self, flt: CaseFilter) -> None:
+        """A token search's statements are planned for their values on PostgreSQL: after
+        five runs of a prepared statement it may keep a generic plan, and without the
+        tokens, units and states that plan joined every posting of a common word (~0.4 s
+        instead of ~40 ms at 1,000,000 cases; bench/README.md, data_scale.py)."""
+        if flt.search_tokens and self._s.get_bind().dialect.name == "postgresql":
+            await self._s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+    async def _rows(self, ids: builtins.list[int]) -> builtins.list[Case]:
+        """The cases of these ids, in this order, named."""
+        if not ids:
+            return []
+        stmt = _cached(("rows",), lambda: select(CaseRow).where(CaseRow.id.in_(_ids_param())))
+        rows = (await self._s.execute(stmt, {"ids": ids})).scalars()
+        by_id = {r.id: r for r in rows}
+        return await self._named([self._case(by_id[i]) for i in ids if i in by_id])
 
     async def list(self, flt: CaseFilter) -> Sequence[Case]:
         """Return a page of the cases matching a filter, most urgent deadline first (cases
@@ -416,60 +389,44 @@ class SqlCases:
 
         One index range per state, each read only as far as the page needs, merged in SQL:
         a page costs the same at any depth and any number of cases (an ``IN`` over states
-        would sort every matching case on each page).
+        would sort every matching case on each page). The statement is built once per
+        shape of filter and reused with the values bound (:func:`_cached`).
         """
         if flt.sort != "deadline" or flt.descending or flt.before is not None:
             return await self.ledger(flt)
-        states = sorted(flt.states if flt.states is not None else CaseState, key=str)
-        where, after, n = self._where(flt), flt.after, flt.limit
-        parts = []
-        for state in states:
-            base = [CaseRow.state == state.value, *where]
-            if after is None or after.deadline_at is not None:
-                dated = [*base, CaseRow.deadline_at.is_not(None)]
-                if after is not None:
-                    dated += [
-                        CaseRow.deadline_at >= after.deadline_at,
-                        or_(CaseRow.deadline_at > after.deadline_at, CaseRow.id > after.id),
-                    ]
-                parts.append(
-                    select(CaseRow.id, CaseRow.deadline_at)
-                    .where(*dated)
-                    .order_by(CaseRow.deadline_at, CaseRow.id)
-                    .limit(n)
-                )
-            undated = [*base, CaseRow.deadline_at.is_(None)]
-            if after is not None and after.deadline_at is None:
-                undated.append(CaseRow.id > after.id)
-            if flt.overdue_at is None:  # a case without a deadline is never overdue
-                parts.append(
-                    select(CaseRow.id, CaseRow.deadline_at)
-                    .where(*undated)
-                    .order_by(CaseRow.id)
-                    .limit(n)
-                )
-        if not parts:
-            return []
-        # SQLite takes ORDER BY .. LIMIT in a compound member only inside a subquery.
-        merged = union_all(*(select(p.subquery()) for p in parts)).subquery()
-        stmt = (
-            select(merged.c.id)
-            .order_by(merged.c.deadline_at.is_(None), merged.c.deadline_at, merged.c.id)
-            .limit(n)
+        states = tuple(sorted(flt.states if flt.states is not None else CaseState, key=str))
+        after, n, shape = flt.after, flt.limit, _where_shape(flt)
+        kind = None if after is None else "dated" if after.deadline_at is not None else "undated"
+        stmt = _cached(
+            ("list", states, shape, kind, n), lambda: _list_statement(states, shape, kind, n)
         )
-        ids = builtins.list((await self._s.execute(stmt)).scalars().all())
-        if not ids:
+        if stmt is None:
             return []
-        rows = (await self._s.execute(select(CaseRow).where(CaseRow.id.in_(ids)))).scalars()
-        by_id = {r.id: r for r in rows}
-        return await self._named([self._case(by_id[i]) for i in ids if i in by_id])
+        params = _where_params(flt)
+        if after is not None:
+            params.update(c_at=after.deadline_at, c_id=after.id)
+        await self._plan_for_search(flt)
+        ids = builtins.list((await self._s.execute(stmt, params)).scalars().all())
+        return await self._rows(ids)
 
-    async def count(self, flt: CaseFilter) -> int:
-        """Return how many cases match a filter (all pages)."""
-        stmt = select(func.count()).select_from(CaseRow).where(*self._where(flt))
-        if flt.states is not None:
-            stmt = stmt.where(CaseRow.state.in_(sorted(s.value for s in flt.states)))
-        return int((await self._s.execute(stmt)).scalar_one())
+    async def count(self, flt: CaseFilter, *, cap: int | None = None) -> int:
+        """Return how many cases match a filter (all pages); with ``cap``, at most ``cap``
+        (counting stops there: "more than cap - 1" costs the same at any size)."""
+        states = None if flt.states is None else tuple(sorted(s.value for s in flt.states))
+        shape = _where_shape(flt)
+
+        def build() -> Any:
+            where = _where_clauses(shape)
+            if states is not None:
+                where.append(CaseRow.state.in_(states))
+            if cap is None:
+                return select(func.count()).select_from(CaseRow).where(*where)
+            capped = select(CaseRow.id).where(*where).limit(cap).subquery()
+            return select(func.count()).select_from(capped)
+
+        stmt = _cached(("count", states, shape, cap), build)
+        await self._plan_for_search(flt)
+        return int((await self._s.execute(stmt, _where_params(flt))).scalar_one())
 
     async def add_event(
         self,
@@ -806,69 +763,309 @@ class SqlCases:
         backward = flt.before is not None
         cursor = flt.before if backward else flt.after
         down = flt.descending != backward  # the direction the ranges are read in
-        key: Any = {"deadline": CaseRow.deadline_at, "created": CaseRow.created_at}.get(
-            flt.sort, CaseRow.id
+        sort = flt.sort if flt.sort in ("deadline", "created") else "number"
+        nullable = sort == "deadline"
+        kind = None
+        if cursor is not None:
+            kind = "dated" if cursor.deadline_at is not None or not nullable else "undated"
+        states = tuple(sorted(flt.states if flt.states is not None else CaseState, key=str))
+        shape, n = _where_shape(flt), flt.limit
+        stmt = _cached(
+            ("ledger", states, shape, sort, down, kind, n),
+            lambda: _ledger_statement(states, shape, sort, down, kind, n),
         )
-        nullable = flt.sort == "deadline"
-        states = sorted(flt.states if flt.states is not None else CaseState, key=str)
-        where, n = self._where(flt), flt.limit
-
-        def ordered(conditions: builtins.list[Any], *columns: Any) -> Any:
-            order = [c.desc() if down else c.asc() for c in columns]
-            return (
-                select(CaseRow.id.label("id"), key.label("k"))
-                .where(*conditions)
-                .order_by(*order)
-                .limit(n)
-            )
-
-        def beyond(at: Any, case_id: int) -> Any:
-            # (k, id) after the cursor in reading order, written so an index range serves it.
-            if key is CaseRow.id:
-                return CaseRow.id < case_id if down else CaseRow.id > case_id
-            if down:
-                return and_(key <= at, or_(key < at, CaseRow.id < case_id))
-            return and_(key >= at, or_(key > at, CaseRow.id > case_id))
-
-        parts = []
-        for state in states:
-            base = [CaseRow.state == state.value, *where]
-            cursor_dated = cursor is not None and (cursor.deadline_at is not None or not nullable)
-            # The cases with a value: all of them, or those beyond a cursor among them; when
-            # reading up from an undated cursor they all came before it.
-            if not (nullable and cursor is not None and not cursor_dated and not down):
-                dated = [*base, key.is_not(None)] if nullable else list(base)
-                if cursor is not None and cursor_dated:
-                    dated.append(beyond(cursor.deadline_at, cursor.id))
-                parts.append(ordered(dated, key, CaseRow.id))
-            if nullable and flt.overdue_at is None:  # an undated case is never overdue
-                undated = [*base, key.is_(None)]
-                if cursor is not None and not cursor_dated:
-                    undated.append(CaseRow.id < cursor.id if down else CaseRow.id > cursor.id)
-                if cursor is None or not cursor_dated or not down:
-                    parts.append(ordered(undated, CaseRow.id))
-        if not parts:
+        if stmt is None:
             return []
-        merged = union_all(*(select(p.subquery()) for p in parts)).subquery()
-        order: builtins.list[Any] = [merged.c.k.is_(None), merged.c.k, merged.c.id]
-        if down:
-            order = [column.desc() for column in order]
-        stmt = select(merged.c.id).order_by(*order).limit(n)
-        ids = builtins.list((await self._s.execute(stmt)).scalars().all())
+        params = _where_params(flt)
+        if cursor is not None:
+            params["c_id"] = cursor.id
+            if kind == "dated" and sort != "number":
+                params["c_at"] = cursor.deadline_at
+        await self._plan_for_search(flt)
+        ids = builtins.list((await self._s.execute(stmt, params)).scalars().all())
         if backward:
             ids.reverse()
-        if not ids:
-            return []
-        rows = (await self._s.execute(select(CaseRow).where(CaseRow.id.in_(ids)))).scalars()
-        by_id = {r.id: r for r in rows}
-        return await self._named([self._case(by_id[i]) for i in ids if i in by_id])
+        return await self._rows(ids)
 
     async def ledger_ids(self, flt: CaseFilter, limit: int) -> builtins.list[int]:
         """Ids of up to ``limit`` cases matching a filter, in no order (search candidates)."""
-        stmt = select(CaseRow.id).where(*self._where(flt)).limit(limit)
-        if flt.states is not None:
-            stmt = stmt.where(CaseRow.state.in_(sorted(s.value for s in flt.states)))
-        return builtins.list((await self._s.execute(stmt)).scalars().all())
+        states = None if flt.states is None else tuple(sorted(s.value for s in flt.states))
+        shape = _where_shape(flt)
+
+        def build() -> Any:
+            stmt = select(CaseRow.id).where(*_where_clauses(shape)).limit(limit)
+            if states is not None:
+                stmt = stmt.where(CaseRow.state.in_(states))
+            return stmt
+
+        stmt = _cached(("ids", states, shape, limit), build)
+        await self._plan_for_search(flt)
+        return builtins.list((await self._s.execute(stmt, _where_params(flt))).scalars().all())
+
+
+# --------------------------------------------------------------------------- list statements
+
+# The lists' statements, built once per shape of filter and run with its values bound:
+# building a union of up to 24 index ranges in Python took longer than the database ran it
+# (bench/README.md, data_scale.py). A shape is which conditions a filter has, its states,
+# its sort and cursor kind and its page size; a few dozen occur in practice.
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_STATEMENTS_MAX = 1024
+
+
+def _cached(key: tuple[Any, ...], build: Any) -> Any:
+    """The statement of this shape, built on first use."""
+    try:
+        return _STATEMENTS[key]
+    except KeyError:
+        pass
+    if len(_STATEMENTS) >= _STATEMENTS_MAX:
+        _STATEMENTS.clear()  # not reached in practice; never unbounded
+    stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
+def _ids_param(name: str = "ids", values: dict[str, Any] | None = None) -> Any:
+    return bindparam(name, None if values is None else values[name], expanding=True)
+
+
+def _set_shape(values: frozenset[Any] | None) -> str | None:
+    """None (no condition), "empty" (matches nothing) or "some" (a bound list)."""
+    return None if values is None else "some" if values else "empty"
+
+
+def _where_shape(flt: CaseFilter) -> tuple[Any, ...]:
+    """Which of :meth:`SqlCases._where`'s conditions a filter has (not their values)."""
+    search = None
+    if flt.search_ids is not None or flt.search_tokens is not None:
+        search = (bool(flt.search_ids), len(flt.search_tokens or ()))
+    return (
+        flt.owner_officer_id is not None,
+        flt.unassigned,
+        flt.overdue_at is not None,
+        _set_shape(flt.categories),
+        bool(flt.exclude_categories),
+        flt.discipline,
+        flt.viewer_officer_id is not None,
+        _set_shape(flt.unit_ids),
+        _set_shape(flt.scope),
+        flt.urgent,
+        flt.created_from is not None,
+        flt.created_before is not None,
+        search,
+    )
+
+
+def _where_params(flt: CaseFilter) -> dict[str, Any]:
+    """The values of a filter's bound conditions (:func:`_where_clauses`)."""
+    params: dict[str, Any] = {}
+    if flt.owner_officer_id is not None:
+        params["w_owner"] = flt.owner_officer_id
+    if flt.overdue_at is not None:
+        params["w_overdue"] = flt.overdue_at
+    if flt.categories:
+        params["w_categories"] = sorted(flt.categories)
+    if flt.exclude_categories:
+        params["w_exclude"] = sorted(flt.exclude_categories)
+    if flt.viewer_officer_id is not None:
+        params["w_viewer"] = flt.viewer_officer_id
+    if flt.unit_ids:
+        params["w_units"] = sorted(flt.unit_ids)
+    if flt.scope:
+        params["w_scope"] = sorted(flt.scope)
+    if flt.created_from is not None:
+        params["w_from"] = flt.created_from
+    if flt.created_before is not None:
+        params["w_before"] = flt.created_before
+    if flt.search_ids:
+        params["w_found"] = sorted(flt.search_ids)
+    for i, token in enumerate(flt.search_tokens or ()):
+        params[f"w_token{i}"] = token
+    return params
+
+
+def _where_clauses(
+    shape: tuple[Any, ...], values: dict[str, Any] | None = None
+) -> builtins.list[Any]:
+    """The conditions of a filter of this shape, its values as bound parameters (given
+    with the statement's execution, or here as ``values``)."""
+
+    (
+        owner,
+        unassigned,
+        overdue,
+        categories,
+        exclude,
+        discipline,
+        viewer,
+        unit_ids,
+        scope,
+        urgent,
+        created_from,
+        created_before,
+        search,
+    ) = shape
+
+    def value(name: str) -> Any:
+        return bindparam(name, None if values is None else values[name])
+
+    where: builtins.list[Any] = []
+    if owner:
+        where.append(CaseRow.owner_officer_id == value("w_owner"))
+    if unassigned:
+        where.append(CaseRow.owner_officer_id.is_(None))
+    if overdue:
+        where.append(CaseRow.deadline_at < value("w_overdue"))
+    if categories is not None:
+        some = categories == "some"
+        where.append(CaseRow.category.in_(_ids_param("w_categories", values)) if some else false())
+    if exclude:
+        where.append(CaseRow.category.not_in(_ids_param("w_exclude", values)))
+    if discipline is not None:
+        # Case.handled_by_discipline, in SQL.
+        handled = or_(
+            CaseRow.category.in_(sorted(c.value for c in DISCIPLINE_CATEGORIES)),
+            # NULL would make the negation NULL (no row): no conflict is "".
+            func.coalesce(CaseRow.conflict, "") == CONFLICT_DISCIPLINE,
+        )
+        where.append(handled if discipline else not_(handled))
+    if viewer:
+        where.append(
+            or_(
+                CaseRow.excluded_officer_id.is_(None),
+                CaseRow.excluded_officer_id != value("w_viewer"),
+            )
+        )
+    if unit_ids is not None:
+        some = unit_ids == "some"
+        where.append(CaseRow.unit_id.in_(_ids_param("w_units", values)) if some else false())
+    if scope is not None:
+        some = scope == "some"
+        where.append(CaseRow.unit_id.in_(_ids_param("w_scope", values)) if some else false())
+    if urgent:
+        where.append(CaseRow.urgent.is_not(None))
+    if created_from:
+        where.append(CaseRow.created_at >= value("w_from"))
+    if created_before:
+        where.append(CaseRow.created_at < value("w_before"))
+    if search is not None:
+        # A search: confirmed ids (a few hundred at most) or, past that, the cases that
+        # hold every token (storage/search.py); nothing when neither found anything.
+        ids, tokens = search
+        found: builtins.list[Any] = []
+        if ids:
+            found.append(CaseRow.id.in_(_ids_param("w_found", values)))
+        if tokens:
+            hashes = [value(f"w_token{i}") for i in range(tokens)]
+            found.append(search_holding(hashes, CaseRow.id))
+        where.append(or_(*found) if found else false())
+    return where
+
+
+def _list_statement(
+    states: tuple[CaseState, ...], shape: tuple[Any, ...], kind: str | None, n: int
+) -> Any:
+    """SqlCases.list's statement: one range per state (dated and undated), merged."""
+    where = _where_clauses(shape)
+    overdue = shape[2]
+    parts = []
+    for state in states:
+        base = [CaseRow.state == state.value, *where]
+        if kind != "undated":
+            dated = [*base, CaseRow.deadline_at.is_not(None)]
+            if kind == "dated":
+                at, case_id = bindparam("c_at"), bindparam("c_id")
+                dated += [
+                    CaseRow.deadline_at >= at,
+                    or_(CaseRow.deadline_at > at, CaseRow.id > case_id),
+                ]
+            parts.append(
+                select(CaseRow.id, CaseRow.deadline_at)
+                .where(*dated)
+                .order_by(CaseRow.deadline_at, CaseRow.id)
+                .limit(n)
+            )
+        undated = [*base, CaseRow.deadline_at.is_(None)]
+        if kind == "undated":
+            undated.append(CaseRow.id > bindparam("c_id"))
+        if not overdue:  # a case without a deadline is never overdue
+            parts.append(
+                select(CaseRow.id, CaseRow.deadline_at)
+                .where(*undated)
+                .order_by(CaseRow.id)
+                .limit(n)
+            )
+    if not parts:
+        return None
+    # SQLite takes ORDER BY .. LIMIT in a compound member only inside a subquery.
+    merged = union_all(*(select(p.subquery()) for p in parts)).subquery()
+    return (
+        select(merged.c.id)
+        .order_by(merged.c.deadline_at.is_(None), merged.c.deadline_at, merged.c.id)
+        .limit(n)
+    )
+
+
+def _ledger_statement(
+    states: tuple[CaseState, ...],
+    shape: tuple[Any, ...],
+    sort: str,
+    down: bool,
+    kind: str | None,
+    n: int,
+) -> Any:
+    """SqlCases.ledger's statement (``down``: the direction the ranges are read in)."""
+    key: Any = {"deadline": CaseRow.deadline_at, "created": CaseRow.created_at}.get(
+        sort, CaseRow.id
+    )
+    nullable = sort == "deadline"
+    where = _where_clauses(shape)
+    overdue = shape[2]
+
+    def ordered(conditions: builtins.list[Any], *columns: Any) -> Any:
+        order = [c.desc() if down else c.asc() for c in columns]
+        return (
+            select(CaseRow.id.label("id"), key.label("k"))
+            .where(*conditions)
+            .order_by(*order)
+            .limit(n)
+        )
+
+    def beyond() -> Any:
+        # (k, id) after the cursor in reading order, written so an index range serves it.
+        case_id = bindparam("c_id")
+        if key is CaseRow.id:
+            return CaseRow.id < case_id if down else CaseRow.id > case_id
+        at = bindparam("c_at")
+        if down:
+            return and_(key <= at, or_(key < at, CaseRow.id < case_id))
+        return and_(key >= at, or_(key > at, CaseRow.id > case_id))
+
+    parts = []
+    for state in states:
+        base = [CaseRow.state == state.value, *where]
+        cursor_dated = kind == "dated"
+        # The cases with a value: all of them, or those beyond a cursor among them; when
+        # reading up from an undated cursor they all came before it.
+        if not (nullable and kind == "undated" and not down):
+            dated = [*base, key.is_not(None)] if nullable else builtins.list(base)
+            if cursor_dated:
+                dated.append(beyond())
+            parts.append(ordered(dated, key, CaseRow.id))
+        if nullable and not overdue:  # an undated case is never overdue
+            undated = [*base, key.is_(None)]
+            if kind == "undated":
+                case_id = bindparam("c_id")
+                undated.append(CaseRow.id < case_id if down else CaseRow.id > case_id)
+            if kind is None or not cursor_dated or not down:
+                parts.append(ordered(undated, CaseRow.id))
+    if not parts:
+        return None
+    merged = union_all(*(select(p.subquery()) for p in parts)).subquery()
+    order: builtins.list[Any] = [merged.c.k.is_(None), merged.c.k, merged.c.id]
+    if down:
+        order = [column.desc() for column in order]
+    return select(merged.c.id).order_by(*order).limit(n)
 
 
 class SqlAttachments:

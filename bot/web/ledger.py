@@ -41,7 +41,14 @@ from handlers.forms import ACT_NAME, FORMS, WrongValue, fields_from, read_field
 from handlers.inbound import Inbound
 from handlers.labels import CATEGORY, ERRORS, FIELDS, OUTCOME_WORD, RATING, REDIRECT_WORD, STATE
 from handlers.labels import CHANNEL as CHANNEL_LABEL  # CHANNEL here names the web channel
-from handlers.ports import CaseCursor, CaseFilter, Conflict, Officer
+from handlers.ports import (
+    COUNT_CAP,
+    SEARCH_COUNT_CAP,
+    CaseCursor,
+    CaseFilter,
+    Conflict,
+    Officer,
+)
 from handlers.router import ATTEMPTS
 from handlers.turn import Turn
 from handlers.urgent import urgent_line
@@ -462,7 +469,10 @@ class LedgerRoutes:
             flt, notice = await apply_search(uow, flt, query.text)
             # One more than a page tells whether there is another one that way.
             page = list(await uow.cases.ledger(replace(flt, limit=flt.limit + 1)))
-            total = await uow.cases.count(flt)
+            # Counted up to a cap: past it the page says "more than 10,000" (one cost at
+            # any size; "more than 1,000" for a search that matched by tokens).
+            cap = SEARCH_COUNT_CAP if flt.search_tokens else COUNT_CAP
+            total = await uow.cases.count(flt, cap=cap + 1)
             more = len(page) > flt.limit
             if flt.before is not None:
                 page = page[1:] if more else page
@@ -476,10 +486,17 @@ class LedgerRoutes:
                 {k: list(v) for k, v in (await viewer_similar(uow, officer, ids)).items()}
             )
         rows = [_row(t, locale, c, names, now) for c in page]
+        over = total > cap
+        if over:
+            count_text = t(N_("ledger.count_over"), locale, count=f"{cap:,}")
+        else:
+            count_text = t(LEDGER_LABELS["count"], locale, count=total)
         return web.json_response(
             {
                 "rows": rows,
-                "count": total,
+                "count": total,  # the cap + 1 when there are more
+                "count_over": over,
+                "count_text": count_text,
                 "next": _cursor(flt, page[-1]) if page and has_next else None,
                 "prev": _cursor(flt, page[0]) if page and has_prev else None,
                 "notice": t(LEDGER_LABELS[notice], locale) if notice else "",

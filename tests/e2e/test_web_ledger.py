@@ -501,3 +501,18 @@ async def test_an_export_past_the_limit_is_refused_with_a_translated_message(des
     async with desk.web.container.uow() as uow:
         entries = [e for e in await uow.audit.list() if e["action"] == "cases.export"]
     assert len(entries) == 1  # only the export that happened
+
+
+async def test_a_count_past_the_cap_says_more_than_the_cap_in_the_page_language(desk, monkeypatch):
+    t = desk.web.container.translator.t
+    officer = await _officer(desk.web, "li")
+    async with officer:
+        exact = await _ledger(officer, state="all")
+        assert exact["count_over"] is False
+        assert exact["count_text"] == t("ledger.count", "zh_CN", count=exact["count"])
+        monkeypatch.setattr(ledger, "COUNT_CAP", 2)
+        over = await _ledger(officer, state="all")
+        english = await _ledger(officer, state="all", locale="en")
+    assert over["count_over"] is True and over["count"] == 3
+    assert over["count_text"] == "2 件以上" and english["count_text"] == "more than 2 cases"
+    assert _ids(over) == _ids(exact)  # the rows do not depend on the count

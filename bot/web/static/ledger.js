@@ -234,7 +234,8 @@
     view.cursor = { next: data.next, prev: data.prev };
     view.count = data.count;
     view.limit = data.export_limit;
-    parts.count.textContent = L("count").replace("{count}", String(data.count));
+    // The server's words: an exact count, or "more than 10,000" past its cap.
+    parts.count.textContent = data.count_text || L("count").replace("{count}", String(data.count));
     parts.notice.textContent = data.notice || "";
     renderTable(data.rows);
     parts.prev.disabled = !data.prev;
