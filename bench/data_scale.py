@@ -890,7 +890,8 @@ async def _stats(container: Container, working: bool, unit: int | None = None) -
         tree = await uow.units.tree()
         scope = tree.subtree(unit) if unit is not None else None
         report = await build_report(uow, start, NOW, NOW, policy, scope=scope)
-        return report, unit_figures(report, tree, unit)
+        # As /stats does (bot/stats.py): the rollup of the units runs in a worker thread.
+        return report, await asyncio.to_thread(unit_figures, report, tree, unit)
 
 
 async def _walk_list(container: Container, flt: CaseFilter, figures: Figures) -> int:
