@@ -45,6 +45,7 @@ __all__ = [
     "SchedulerStateRow",
     "SearchTokenRow",
     "TelegramRefRow",
+    "WeComInboxRow",
     "WebCredentialRow",
     "WebSessionRow",
 ]
@@ -391,6 +392,19 @@ class TelegramInboxRow(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     key_index: Mapped[str] = mapped_column(String(64), unique=True)
     update_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    payload_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WeComInboxRow(Base):
+    """WeCom callbacks answered and not yet handled: kept (in group commits) before the
+    answer, since WeCom never resends a callback answered 200, and deleted in the handling
+    transaction. The message (userid, text) is encrypted; ``key_index`` is the MsgId's
+    blind index, the same as in ``processed_updates``, and the claim of a delivery."""
+
+    __tablename__ = "wecom_inbox"
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key_index: Mapped[str] = mapped_column(String(64), unique=True)
     payload_ct: Mapped[bytes] = mapped_column(LargeBinary)
     at: Mapped[datetime] = mapped_column(index=True)
 

@@ -76,6 +76,7 @@ from storage.models import (
     TelegramRefRow,
     WebCredentialRow,
     WebSessionRow,
+    WeComInboxRow,
 )
 from storage.search import holding as search_holding
 from storage.units import SqlUnits
@@ -95,6 +96,7 @@ __all__ = [
     "SqlRateLimits",
     "SqlTelegramInbox",
     "SqlTelegramRefs",
+    "SqlWeComInbox",
     "SqlWeb",
     "sender_index",
 ]
@@ -2106,9 +2108,10 @@ class SqlProcessedUpdates:
         stmt = _MARK[self._s.get_bind().dialect.name == "postgresql"]
         result = await self._s.execute(stmt, values)
         fresh = int(result.rowcount) == 1  # type: ignore[attr-defined]
-        if fresh:
+        if fresh and key.startswith("telegram:"):
             # A polled update kept until handled (it holds the sender's account) goes in the
-            # same transaction that records it as handled.
+            # same transaction that records it as handled. Only Telegram's: other channels'
+            # keys would pay a DELETE that finds nothing (WeCom's inbox row goes by its id).
             await self._s.execute(
                 delete(TelegramInboxRow).where(TelegramInboxRow.key_index == values["key_index"])
             )
@@ -2222,6 +2225,61 @@ class SqlTelegramInbox:
                 TelegramInboxRow.key_index.in_(handled) | (TelegramInboxRow.at < before)
             )
         )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class SqlWeComInbox:
+    """WeCom callbacks kept until handled (see WeComInboxRow)."""
+
+    def __init__(self, session: AsyncSession, vault: Vault) -> None:
+        self._s = session
+        self._v = vault
+
+    async def add(
+        self, messages: Sequence[tuple[str, dict[str, Any]]], at: datetime
+    ) -> dict[str, int]:
+        """Keep these (delivery key, message as JSON) pairs; return the new rows' ids by key.
+
+        A key kept before (a retry of a delivery not handled yet) gets no row and no id.
+        """
+        rows, keys = [], {}
+        for key, data in messages:
+            index = self._v.blind_index("update", key)
+            if index in keys:
+                continue
+            keys[index] = key
+            payload = self._v.encrypt_json(data, aad("wecom_inbox", index, "payload"))
+            rows.append({"key_index": index, "payload_ct": payload, "at": at})
+        if not rows:
+            return {}
+        make = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # INSERT .. ON CONFLICT DO NOTHING is the claim of the delivery: of two workers
+        # handed the same retry, one keeps it.
+        stmt = (
+            make(WeComInboxRow)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(WeComInboxRow.key_index, WeComInboxRow.id)
+        )
+        return {keys[index]: int(row_id) for index, row_id in (await self._s.execute(stmt))}
+
+    async def done(self, row_id: int) -> None:
+        """Forget a kept callback (in the transaction that handles it)."""
+        await self._s.execute(delete(WeComInboxRow).where(WeComInboxRow.id == row_id))
+
+    async def kept(self) -> builtins.list[tuple[int, dict[str, Any]]]:
+        """Every kept callback as (row id, message as JSON), in arrival order."""
+        stmt = select(
+            WeComInboxRow.id, WeComInboxRow.key_index, WeComInboxRow.payload_ct
+        ).order_by(WeComInboxRow.id)
+        return [
+            (int(row_id), self._v.decrypt_json(blob, aad("wecom_inbox", index, "payload")))
+            for row_id, index, blob in (await self._s.execute(stmt)).all()
+        ]
+
+    async def purge(self, before: datetime) -> int:
+        """Forget callbacks kept since before ``before`` (handled or not)."""
+        result = await self._s.execute(delete(WeComInboxRow).where(WeComInboxRow.at < before))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -23,6 +23,7 @@ from storage.repositories import (
     SqlTelegramInbox,
     SqlTelegramRefs,
     SqlWeb,
+    SqlWeComInbox,
 )
 from storage.search import SqlSearch
 from storage.statistics import SqlStatistics
@@ -45,6 +46,7 @@ class SqlUnitOfWork:
     limits: SqlRateLimits
     telegram: SqlTelegramRefs
     telegram_inbox: SqlTelegramInbox
+    wecom_inbox: SqlWeComInbox
     processed: SqlProcessedUpdates
     web: SqlWeb
     feedback: SqlFeedback
@@ -74,6 +76,7 @@ class SqlUnitOfWork:
         self.limits = SqlRateLimits(self.session, v)
         self.telegram = SqlTelegramRefs(self.session, v)
         self.telegram_inbox = SqlTelegramInbox(self.session, v)
+        self.wecom_inbox = SqlWeComInbox(self.session, v)
         self.processed = SqlProcessedUpdates(self.session, v)
         self.web = SqlWeb(self.session, v)
         self.feedback = SqlFeedback(self.session, v)

@@ -86,6 +86,15 @@ class Admission:
             self._running[key] = task
         await asyncio.shield(task)
 
+    def submit(self, key: str, lane: str, work: Work) -> None:
+        """Start ``work`` for ``key`` in its lane without waiting for it and without the
+        backlog bound (the delivery is kept in the database: the caller bounds the rest)."""
+        if key in self._done or key in self._running:
+            return
+        task = asyncio.create_task(self._run(key, lane, work))
+        task.add_done_callback(_retrieve)
+        self._running[key] = task
+
     async def _run(self, key: str, lane: str, work: Work) -> None:
         try:
             async with self._lane(lane), self._slots:

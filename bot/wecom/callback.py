@@ -5,7 +5,7 @@ which serves ``/wecom/callback``.
 
 WeCom never resends a callback answered 200, so a message is answered only once it is safe:
 with ``accept``, when ``accept(message)`` has returned (the channel returns once the message
-is handled and committed, its MsgId claimed in the same transaction); with the older
+is kept in its inbox table, bot/wecom/inbox.py, and handles it from there); with the older
 ``seen`` + ``on_message`` pair, once ``seen`` has recorded the key, ``on_message`` running in
 the background (a crash before it finishes loses the message: for tests and tools, not for
 the channel). ``accept`` raising :class:`~bot.wecom.admission.Busy` or anything else is

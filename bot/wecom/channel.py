@@ -5,19 +5,23 @@ channel-neutral handlers answer, and renders the replies as text and template ca
 Employees and officers talk to the same self-built app; officers are recognised by their
 registered WeCom userid, so their commands and card buttons reach the officer handler.
 
-A callback is answered once its message is handled and committed, the MsgId claimed in that
-same transaction (bot/wecom/claim.py): WeCom never resends a callback answered 200, so
-nothing is acknowledged that a crash could still lose. The replies are sent after the
-answer, in order per person, so a slow ``message/send`` (or WeCom's 30 messages a minute per
-member) never holds the answer past WeCom's 5 s (bot/wecom/admission.py bounds the rest).
+A callback is answered once its message is kept in ``wecom_inbox`` (encrypted, many
+callbacks in one commit: bot/wecom/inbox.py): WeCom never resends a callback answered 200,
+so nothing is acknowledged that a crash could still lose, and the answer does not wait for
+the handling. Kept messages are handled in arrival order per person, a bounded number at
+once (bot/wecom/admission.py); the handling transaction claims the MsgId and deletes the row
+(bot/wecom/claim.py), so a retry is never handled twice, and rows left by a crash are
+handled on the next start. The replies are sent after that commit, in order per person.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import mimetypes
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -29,11 +33,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from bot.settings import WeComSettings
-from bot.wecom.admission import DEFAULT_BACKLOG, DEFAULT_CONCURRENCY, Admission
+from bot.wecom.admission import DEFAULT_CONCURRENCY, Admission, Busy
 from bot.wecom.callback import MOUNT_PREFIX, create_callback_app
 from bot.wecom.claim import Claim, ClaimingUnitOfWorkFactory, DuplicateDelivery, claim_alone
 from bot.wecom.client import Sleep, SlidingWindowLimiter, WeComApiError, WeComClient
 from bot.wecom.crypto import WeComCrypto
+from bot.wecom.inbox import InboxWriter, from_json
 from bot.wecom.messages import ENTER_AGENT, TEMPLATE_CARD_EVENT, WeComInbound
 from bot.wecom.render import PendingChoices, render_reply
 from bot.wecom.sender import WeComSender, send_outgoing
@@ -52,8 +57,18 @@ WELCOME_WINDOW = timedelta(hours=12)  # enter_agent answers like /start at most 
 USED_CARD_LABEL = "✓"  # language-neutral: the card's buttons were answered
 # Handled messages whose replies are still being sent; more waits before handling.
 DEFAULT_MAX_UNSENT = 2000
+# Callbacks kept and not yet handled (a few KB of memory each); beyond, answered 503.
+# At ~4 ms a message this is under a minute of work: a burst is kept, not refused.
+DEFAULT_BACKLOG = 10_000
+# Kept callbacks never handled (a bug, a database away for hours) are dropped after this
+# long on start; it must stay below the scheduler's PROCESSED_TTL, or a retry kept after
+# its delivery was handled could look new.
+INBOX_TTL = timedelta(hours=12)
+# Handling that finds the database away waits and tries again (the callback is answered).
+RETRY_FIRST, RETRY_MAX = 0.5, 30.0
+REMEMBER_HANDLED = 10_000  # recent deliveries whose retries are answered from memory
 # The database could not be reached or refused the work: nothing was recorded, so the
-# callback is answered 503 and WeCom sends it again (rather than a failure reply).
+# handling of a kept callback is tried again (rather than a failure reply).
 _STORAGE_TROUBLE = (OperationalError, InterfaceError, SqlTimeoutError, OSError, TimeoutError)
 
 log = logging.getLogger(__name__)
@@ -109,6 +124,7 @@ class WeComChannel:
         concurrency: int = DEFAULT_CONCURRENCY,
         backlog: int = DEFAULT_BACKLOG,
         max_unsent: int = DEFAULT_MAX_UNSENT,
+        retry_sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._container = container
         self._settings = settings
@@ -124,6 +140,14 @@ class WeComChannel:
         self._client_lock = asyncio.Lock()
         self._app: web.Application | None = None
         self._admission = Admission(concurrency=concurrency, backlog=backlog)
+        self._backlog = backlog
+        self._retry_sleep = retry_sleep
+        self.inbox = InboxWriter(container.uow, container.services.clock, self._kept)
+        self._replayed = False
+        self._held: list[tuple[int, WeComInbound]] = []  # kept before start() replayed
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._stopping = False
+        self._submitted = itertools.count()
         self._unsent = asyncio.Semaphore(max_unsent)
         self._sending: dict[str, asyncio.Task[None]] = {}  # each person's newest send
         self.choices = PendingChoices()
@@ -187,11 +211,32 @@ class WeComChannel:
         app.add_subapp(MOUNT_PREFIX, self._app)
 
     async def start(self) -> None:
-        """Get ready to send (callbacks arrive through the shared server)."""
+        """Get ready to send, and handle the callbacks kept and not handled before a stop."""
         await self._clients()
+        await self.replay()
+
+    async def replay(self) -> int:
+        """Hand the kept callbacks over for handling, oldest first; return how many."""
+        uow = self._container.uow
+        async with uow() as u:
+            await u.wecom_inbox.purge(self._container.services.clock() - INBOX_TTL)
+            kept = await u.wecom_inbox.kept()
+            await u.commit()
+        held, self._held = self._held, []
+        self._replayed = True
+        for row, data in kept:
+            self._submit(row, from_json(data))
+        read = {row for row, _ in kept}
+        for row, message in held:  # kept while the rows were read: some are among them
+            if row not in read:
+                self._submit(row, message)
+        if kept:
+            log.info("handling %d wecom callbacks kept before a restart", len(kept))
+        return len(kept)
 
     async def stop(self) -> None:
         """Finish the messages being handled and close the HTTP session we opened."""
+        self._stopping = True  # handling waiting for the database leaves its row for later
         await self.idle()
         if self._owns_session and self._session is not None:
             await self._session.close()
@@ -200,7 +245,8 @@ class WeComChannel:
 
     async def idle(self) -> None:
         """Wait until every accepted callback has been handled and answered (tests, shutdown)."""
-        while self._admission.pending or self._sending:
+        while self.inbox.pending or self._admission.pending or self._sending:
+            await self.inbox.drain()
             await self._admission.drain()
             if self._sending:
                 await asyncio.gather(*list(self._sending.values()), return_exceptions=True)
@@ -208,36 +254,72 @@ class WeComChannel:
     # -- inbound ----------------------------------------------------------------------------
 
     async def _accept(self, message: WeComInbound) -> None:
-        """Return once ``message`` is handled and committed (or known to be a duplicate)."""
+        """Return once ``message`` is kept in the inbox (or known to be a duplicate)."""
         if message.agent_id is not None and message.agent_id != self._settings.agent_id:
             log.warning("wecom message for another agent ignored")
             return
+        if message.dedup_key in self._handled:
+            return  # WeCom's retry of a delivery handled a moment ago
+        if self.inbox.pending + self._admission.pending >= self._backlog:
+            raise Busy()
+        await self.inbox.keep(f"{CHANNEL}:{message.dedup_key}", message)
+
+    def _kept(self, row: int, message: WeComInbound) -> None:
+        if not self._replayed:  # start() hands these over after the older kept rows
+            self._held.append((row, message))
+            return
+        self._submit(row, message)
+
+    def _submit(self, row: int, message: WeComInbound) -> None:
         # WeCom posts a person's messages concurrently; their conversation must see them
         # in order, one at a time: the person is the admission lane.
-        await self._admission.run(
-            message.dedup_key, message.from_user, lambda: self._handle(message)
-        )
+        # The key is this process's: SQLite hands a deleted row's id out again.
+        key = f"{row}:{next(self._submitted)}"
+        self._admission.submit(key, message.from_user, lambda: self._handle(row, message))
 
-    async def _handle(self, message: WeComInbound) -> None:
-        claim = Claim(f"{CHANNEL}:{message.dedup_key}", self._container.services.clock())
+    async def _handle(self, row: int, message: WeComInbound) -> None:
+        claim = Claim(f"{CHANNEL}:{message.dedup_key}", self._container.services.clock(), row=row)
         # Replies are queued for sending only after the commit; a flood of unsent replies
         # (WeCom slow to take them) holds up handling instead of growing without bound.
         await self._unsent.acquire()
         try:
-            replies = await self._replies(message, claim)
-        except BaseException:
+            replies = await self._replies_when_stored(message, claim)
+        except BaseException as exc:
             self._unsent.release()
+            if isinstance(exc, Exception):  # the row stays: handled on the next start
+                log.error("wecom handling failed: %s", type(exc).__name__)
+                return
             raise
+        if claim.done or replies is None:
+            self._handled[message.dedup_key] = None
+            if len(self._handled) > REMEMBER_HANDLED:
+                self._handled.popitem(last=False)
         card = message.response_code if message.event == TEMPLATE_CARD_EVENT else None
         if replies is None or not (replies or card):  # a duplicate, or nothing to say
             self._unsent.release()
             return
         self._send_later(message.from_user, replies, card)
 
+    async def _replies_when_stored(
+        self, message: WeComInbound, claim: Claim
+    ) -> list[Reply] | None:
+        """``_replies``, tried again while the database cannot be reached (the callback
+        was answered, so waiting is the only way to keep the message and its order)."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                return await self._replies(message, claim)
+            except _STORAGE_TROUBLE as exc:
+                if self._stopping:
+                    raise  # the row stays for the next start
+                log.warning("wecom handling waits for the database (%s)", type(exc).__name__)
+                await self._retry_sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
     async def _replies(self, message: WeComInbound, claim: Claim) -> list[Reply] | None:
         """Handle ``message`` under ``claim``: the replies to send, or None if nothing is due.
 
-        Raises (so the callback is answered 503 and WeCom sends it again) only while nothing
+        Raises (so the handling is tried again, the row still kept) only while nothing
         about the message was committed.
         """
         uow = self._container.uow
@@ -250,6 +332,7 @@ class WeComChannel:
                 handlers = Handlers(replace(self._container.services, uow=claiming))
                 replies = await handlers.handle(inbound)
         except DuplicateDelivery:
+            await claim_alone(uow, claim)  # handled before: its kept row goes
             log.info("duplicate wecom delivery skipped")
             return None
         except WeComApiError as exc:

@@ -1,7 +1,8 @@
 """Exactly-once handling of a WeCom delivery: its MsgId (or an event's identity) is recorded
 in the same transaction as everything the handlers change, so WeCom's retry, or the same
 callback posted to another worker, either finds it done or does it for the first time, and
-the callback can be answered as soon as that one transaction has committed."""
+the callback's row in ``wecom_inbox`` (kept before the answer, bot/wecom/inbox.py) is deleted
+in that same transaction: a crash before it leaves the row to be handled on the next start."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ class DuplicateDelivery(Exception):  # noqa: N818 - a signal
 
 @dataclass
 class Claim:
-    """The delivery being handled: its processed_updates key and time."""
+    """The delivery being handled: its processed_updates key, time and inbox row."""
 
     key: str
     at: datetime
     done: bool = False
+    row: int | None = None
 
 
 class _ClaimingUnitOfWork(SqlUnitOfWork):
@@ -36,6 +38,8 @@ class _ClaimingUnitOfWork(SqlUnitOfWork):
         if not claim.done:
             if not await self.processed.mark(claim.key, claim.at):
                 raise DuplicateDelivery()
+            if claim.row is not None:
+                await self.wecom_inbox.done(claim.row)
             await super().commit()
             claim.done = True
             return
@@ -55,11 +59,16 @@ class ClaimingUnitOfWorkFactory(UnitOfWorkFactory):
 
 
 async def claim_alone(uow: UnitOfWorkFactory, claim: Claim) -> bool:
-    """Record a delivery whose handling changed nothing; False if it was handled before."""
+    """Record a delivery whose handling changed nothing; False if it was handled before.
+
+    Either way its inbox row goes: a delivery handled before is not handled again.
+    """
     if claim.done:
         return True
     async with uow() as u:
         fresh = await u.processed.mark(claim.key, claim.at)
+        if claim.row is not None:
+            await u.wecom_inbox.done(claim.row)
         await u.commit()
     claim.done = fresh
     return fresh
