@@ -245,9 +245,15 @@ async def test_a_plant_petition_climbs_the_ladder_with_reminders_an_alert_and_a_
         final = await push(tg, since, number, FINAL)
         assert not any(p.endswith(":r") or p == "cs:review" for p in tg.buttons(final))
         token = next(p for p in tg.buttons(final) if p.endswith(":u")).split(":")[1]
-        after = await tg.press(EMPLOYEE, EMPLOYEE, f"fb:{token}:u")
-        assert FINAL in after[0]["text"]
-        assert f"fb:{token}:r" not in tg.buttons(after[0])
+        # The 复核意见书 (a document) may still be arriving: wait for the answer's text.
+        since = len(fake.sent_to(EMPLOYEE))
+        message = tg.with_button(EMPLOYEE, f"fb:{token}:u")
+        fake.callback_query(EMPLOYEE, EMPLOYEE, f"fb:{token}:u", message["message_id"])
+        after = await tg.until(
+            EMPLOYEE, since, lambda ms: any(FINAL in m.get("text", "") for m in ms)
+        )
+        answer = next(m for m in after if FINAL in m.get("text", ""))
+        assert f"fb:{token}:r" not in tg.buttons(answer)
         assert not any("申请" in label for label in labels(tg, after))
         assert fake.flood_violations == 0
 
