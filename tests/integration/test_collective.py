@@ -23,6 +23,7 @@ from petitions.roles import Role
 from petitions.states import CaseState
 from tests.helpers.chat import ChatUser
 from tests.helpers.flow import file_petition, load_case, queued
+from tests.integration.test_supervision import _group, staff, zh
 
 PLANT_CHAT, B_CHAT = "-1004", "-1003"
 ANSWER = "经核实，十月份加班费将于本月二十日前全部补发到位。"
@@ -38,37 +39,11 @@ def env(env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 async def units(container: Container) -> dict[str, int]:
     """本集团 → 甲公司 → 甲一厂, and 乙公司 beside 甲公司: ids by code."""
-    now = container.services.clock()
-    async with container.uow() as uow:
-        root = await uow.units.add("JT", "本集团", None, now)
-        a = await uow.units.add("JT-A", "甲公司", root.id, now)
-        a1 = await uow.units.add("JT-A-1", "甲一厂", a.id, now)
-        b = await uow.units.add("JT-B", "乙公司", root.id, now)
-        await uow.commit()
-    return {"JT": root.id, "JT-A": a.id, "JT-A-1": a1.id, "JT-B": b.id}
-
-
-def zh(container: Container, key: str, **params: Any) -> str:
-    return container.translator.t(key, "zh_CN", **params)
+    return await _group(container)
 
 
 def employee(container: Container, n: int) -> ChatUser:
     return ChatUser(container.handlers, chat_id=str(50000 + n), sender_id=str(50000 + n))
-
-
-async def staff(
-    container: Container, unit_id: int, account: str, role: Role, chat: str
-) -> ChatUser:
-    async with container.uow() as uow:
-        await uow.officers.add(
-            f"专员{account}",
-            role,
-            container.services.clock(),
-            unit_id=unit_id,
-            accounts={"telegram": account},
-        )
-        await uow.commit()
-    return ChatUser(container.handlers, chat_id=chat, sender_id=account, in_admin_chat=True)
 
 
 def pushes(rows: list[Any], kind: str) -> list[Any]:
