@@ -63,6 +63,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, insert, select, text, update  # noqa: E402
 
 from bot.container import Container, build_container  # noqa: E402
+from bot.heap import settle  # noqa: E402
 from bot.keys import create_keys  # noqa: E402
 from bot.scheduler import Scheduler, schedule_fingerprint  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
@@ -985,6 +986,7 @@ async def measure(
         warm = await scheduler.run_once(NOW)
         say(f"warm-up pass: {dict(warm.sent)} digest={warm.digest} failed={warm.failed}")
     cursor_100 = await _ledger_100th_cursor(container, viewer) if "lists" in phases else None
+    settle()  # as run_service does once it has started (bot/heap.py)
     async with probing() as probe:
         for run in range(1, runs + 1):
             say(f"run {run} of {runs}")

@@ -23,6 +23,7 @@ from bot.channels import Channel
 from bot.container import Container
 from bot.delivery import DeliveryWorker
 from bot.health import Leadership, Loop, Readiness, readyz
+from bot.heap import settle
 from bot.metrics import Metrics, count_updates
 from bot.scheduler import Scheduler
 from storage.lock import service_lock
@@ -315,6 +316,7 @@ async def run_service(
         for channel in channels:
             await channel.start()
             started.append(channel)
+        settle()  # start-up's objects out of the garbage collector's walks (bot/heap.py)
         await _deliver_as_leader(container.engine, worker, stop, scheduler, leadership)
     finally:
         for channel in reversed(started):
