@@ -23,13 +23,13 @@ from storage.repositories import (
     SqlTelegramInbox,
     SqlTelegramRefs,
     SqlWeb,
-    SqlWeComInbox,
 )
 from storage.search import SqlSearch
 from storage.statistics import SqlStatistics
 from storage.units import SqlUnits
 from storage.vault import Vault
 from storage.warnings import SqlWarnings
+from storage.wecom_inbox import SqlWeComInbox
 
 __all__ = ["SqlUnitOfWork", "UnitOfWorkFactory"]
 
