@@ -403,10 +403,14 @@ class WeComInboxRow(Base):
     blind index, the same as in ``processed_updates``, and the claim of a delivery."""
 
     __tablename__ = "wecom_inbox"
+    __table_args__ = (Index("ix_wecom_inbox_person_id", "person", "id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     key_index: Mapped[str] = mapped_column(String(64), unique=True)
     payload_ct: Mapped[bytes] = mapped_column(LargeBinary)
     at: Mapped[datetime] = mapped_column(index=True)
+    # The sender's blind index (its own purpose: it matches no other table's key), so that
+    # several webhook workers handle one person's callbacks in order (migration 0022).
+    person: Mapped[str | None] = mapped_column(String(64))
 
 
 class WebCredentialRow(Base):

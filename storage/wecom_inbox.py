@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import WeComInboxRow
 from storage.vault import Vault, aad
 
-__all__ = ["SqlWeComInbox"]
+__all__ = ["PERSON_LOCK_SPACE", "SqlWeComInbox"]
+
+# The first key of the per-person advisory locks (PostgreSQL): "XC".
+PERSON_LOCK_SPACE = 0x5843
+_LOCK = text("SELECT pg_advisory_xact_lock(:space, :key)")
+_KEPT = select(WeComInboxRow.id, WeComInboxRow.key_index, WeComInboxRow.payload_ct).order_by(
+    WeComInboxRow.id
+)
 
 
 class SqlWeComInbox:
@@ -25,21 +32,32 @@ class SqlWeComInbox:
         self._s = session
         self._v = vault
 
+    def _person(self, userid: str) -> str:
+        return self._v.blind_index("wecom.inbox.person", userid)
+
     async def add(
-        self, messages: Sequence[tuple[str, dict[str, Any]]], at: datetime
+        self, messages: Sequence[tuple[str, str, dict[str, Any]]], at: datetime
     ) -> dict[str, int]:
-        """Keep these (delivery key, message as JSON) pairs; return the new rows' ids by key.
+        """Keep these (delivery key, sender's userid, message as JSON); return the new rows'
+        ids by key.
 
         A key kept before (a retry of a delivery not handled yet) gets no row and no id.
         """
         rows, keys = [], {}
-        for key, data in messages:
+        for key, userid, data in messages:
             index = self._v.blind_index("update", key)
             if index in keys:
                 continue
             keys[index] = key
             payload = self._v.encrypt_json(data, aad("wecom_inbox", index, "payload"))
-            rows.append({"key_index": index, "payload_ct": payload, "at": at})
+            rows.append(
+                {
+                    "key_index": index,
+                    "payload_ct": payload,
+                    "at": at,
+                    "person": self._person(userid),
+                }
+            )
         if not rows:
             return {}
         make = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -53,15 +71,47 @@ class SqlWeComInbox:
         )
         return {keys[index]: int(row_id) for index, row_id in (await self._s.execute(stmt))}
 
+    async def earlier(self, userid: str, row_id: int) -> builtins.list[tuple[int, dict[str, Any]]]:
+        """The sender's callbacks kept before row ``row_id`` and not handled yet, oldest
+        first (kept by another worker, or left by one that stopped)."""
+        return await self._read(
+            _KEPT.where(WeComInboxRow.person == self._person(userid), WeComInboxRow.id < row_id)
+        )
+
+    async def has_earlier(self, userid: str, row_id: int) -> bool:
+        """Whether the sender has a callback kept before row ``row_id`` not handled yet."""
+        stmt = select(WeComInboxRow.id).where(
+            WeComInboxRow.person == self._person(userid), WeComInboxRow.id < row_id
+        )
+        return (await self._s.execute(stmt.limit(1))).first() is not None
+
+    async def lock_person(self, userid: str) -> None:
+        """Hold the sender's lock until this transaction ends: one worker at a time handles
+        a person's callbacks (PostgreSQL; SQLite has one writer and one process anyway)."""
+        if self._s.get_bind().dialect.name != "postgresql":
+            return
+        index = self._person(userid)
+        # Two 32-bit keys: a space apart from the one-key locks (service, delivery leader).
+        await self._s.execute(
+            _LOCK, {"space": PERSON_LOCK_SPACE, "key": int(index[:8], 16) - 2**31}
+        )
+
+    async def older(
+        self, before: datetime, limit: int
+    ) -> builtins.list[tuple[int, dict[str, Any]]]:
+        """Callbacks kept before ``before`` and still not handled, oldest first: a worker
+        that stopped (or crashed) left them."""
+        return await self._read(_KEPT.where(WeComInboxRow.at < before).limit(limit))
+
     async def done(self, row_id: int) -> None:
         """Forget a kept callback (in the transaction that handles it)."""
         await self._s.execute(delete(WeComInboxRow).where(WeComInboxRow.id == row_id))
 
     async def kept(self) -> builtins.list[tuple[int, dict[str, Any]]]:
         """Every kept callback as (row id, message as JSON), in arrival order."""
-        stmt = select(
-            WeComInboxRow.id, WeComInboxRow.key_index, WeComInboxRow.payload_ct
-        ).order_by(WeComInboxRow.id)
+        return await self._read(_KEPT)
+
+    async def _read(self, stmt: Select[Any]) -> builtins.list[tuple[int, dict[str, Any]]]:
         return [
             (int(row_id), self._v.decrypt_json(blob, aad("wecom_inbox", index, "payload")))
             for row_id, index, blob in (await self._s.execute(stmt)).all()

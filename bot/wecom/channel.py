@@ -35,11 +35,18 @@ from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from bot.settings import WeComSettings
 from bot.wecom.admission import DEFAULT_CONCURRENCY, Admission, Busy
 from bot.wecom.callback import MOUNT_PREFIX, create_callback_app
-from bot.wecom.claim import Claim, ClaimingUnitOfWorkFactory, DuplicateDelivery, claim_alone
+from bot.wecom.claim import (
+    Claim,
+    ClaimingUnitOfWorkFactory,
+    DuplicateDelivery,
+    EarlierPending,
+    claim_alone,
+)
 from bot.wecom.client import Sleep, SlidingWindowLimiter, WeComApiError, WeComClient
 from bot.wecom.crypto import WeComCrypto
 from bot.wecom.inbox import InboxWriter, from_json
 from bot.wecom.messages import ENTER_AGENT, TEMPLATE_CARD_EVENT, WeComInbound
+from bot.wecom.order import ORPHAN_AGE, SWEEP_EVERY, TAKEOVER, Waiting
 from bot.wecom.render import PendingChoices, render_reply
 from bot.wecom.sender import WeComSender, send_outgoing
 from handlers.inbound import FileIn, Inbound, Reply
@@ -125,6 +132,8 @@ class WeComChannel:
         backlog: int = DEFAULT_BACKLOG,
         max_unsent: int = DEFAULT_MAX_UNSENT,
         retry_sleep: Sleep = asyncio.sleep,
+        takeover: float = TAKEOVER,
+        sweep_every: float = SWEEP_EVERY,
     ) -> None:
         self._container = container
         self._settings = settings
@@ -142,6 +151,12 @@ class WeComChannel:
         self._admission = Admission(concurrency=concurrency, backlog=backlog)
         self._backlog = backlog
         self._retry_sleep = retry_sleep
+        # Other worker processes may keep this person's callbacks too (bot/wecom/order.py).
+        self._shared = container.engine.dialect.name == "postgresql"
+        self._takeover = takeover
+        self._sweep_every = sweep_every
+        self._sweeper: asyncio.Task[None] | None = None
+        self._in_hand: set[int] = set()  # kept rows submitted here and not finished
         self.inbox = InboxWriter(container.uow, container.services.clock, self._kept)
         self._replayed = False
         self._held: list[tuple[int, WeComInbound]] = []  # kept before start() replayed
@@ -214,6 +229,8 @@ class WeComChannel:
         """Get ready to send, and handle the callbacks kept and not handled before a stop."""
         await self._clients()
         await self.replay()
+        if self._shared:
+            self._sweeper = asyncio.create_task(self._sweep(), name="wecom-inbox-sweep")
 
     async def replay(self) -> int:
         """Hand the kept callbacks over for handling, oldest first; return how many."""
@@ -237,6 +254,10 @@ class WeComChannel:
     async def stop(self) -> None:
         """Finish the messages being handled and close the HTTP session we opened."""
         self._stopping = True  # handling waiting for the database leaves its row for later
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
         await self.idle()
         if self._owns_session and self._session is not None:
             await self._session.close()
@@ -274,16 +295,51 @@ class WeComChannel:
         # WeCom posts a person's messages concurrently; their conversation must see them
         # in order, one at a time: the person is the admission lane.
         # The key is this process's: SQLite hands a deleted row's id out again.
+        if row in self._in_hand:
+            return
+        self._in_hand.add(row)
         key = f"{row}:{next(self._submitted)}"
-        self._admission.submit(key, message.from_user, lambda: self._handle(row, message))
 
-    async def _handle(self, row: int, message: WeComInbound) -> None:
-        claim = Claim(f"{CHANNEL}:{message.dedup_key}", self._container.services.clock(), row=row)
+        async def work() -> None:
+            try:
+                await self._handle(row, message)
+            finally:
+                self._in_hand.discard(row)
+
+        self._admission.submit(key, message.from_user, work)
+
+    async def _sweep(self) -> None:
+        """Handle callbacks another worker kept and left (it stopped), every so often."""
+        while True:
+            await asyncio.sleep(self._sweep_every)
+            try:
+                async with self._container.uow() as u:
+                    left = await u.wecom_inbox.older(
+                        self._container.services.clock() - ORPHAN_AGE, limit=500
+                    )
+            except _STORAGE_TROUBLE as exc:
+                log.warning("wecom inbox sweep skipped (%s)", type(exc).__name__)
+                continue
+            for row, data in left:
+                self._submit(row, from_json(data))
+            if left:
+                log.info("handling %d wecom callbacks left by a stopped worker", len(left))
+
+    async def _handle(
+        self, row: int, message: WeComInbound, *, wait_for_earlier: bool = True
+    ) -> None:
+        claim = Claim(
+            f"{CHANNEL}:{message.dedup_key}",
+            self._container.services.clock(),
+            row=row,
+            person=message.from_user if self._shared else None,
+            wait_for_earlier=wait_for_earlier,
+        )
         # Replies are queued for sending only after the commit; a flood of unsent replies
         # (WeCom slow to take them) holds up handling instead of growing without bound.
         await self._unsent.acquire()
         try:
-            replies = await self._replies_when_stored(message, claim)
+            replies = await self._replies_in_order(message, claim)
         except BaseException as exc:
             self._unsent.release()
             if isinstance(exc, Exception):  # the row stays: handled on the next start
@@ -299,6 +355,28 @@ class WeComChannel:
             self._unsent.release()
             return
         self._send_later(message.from_user, replies, card)
+
+    async def _replies_in_order(self, message: WeComInbound, claim: Claim) -> list[Reply] | None:
+        """``_replies_when_stored`` once the person's earlier callbacks kept by another
+        worker are handled: waited for, or taken over (bot/wecom/order.py)."""
+        waiting = Waiting(time.monotonic, self._takeover)
+        while True:
+            try:
+                return await self._replies_when_stored(message, claim)
+            except EarlierPending:
+                if waiting.take_over():
+                    await self._take_over(message.from_user, claim)
+                    claim.wait_for_earlier = False
+                else:
+                    await self._retry_sleep(waiting.next_delay())
+
+    async def _take_over(self, userid: str, claim: Claim) -> None:
+        assert claim.row is not None
+        async with self._container.uow() as u:
+            earlier = await u.wecom_inbox.earlier(userid, claim.row)
+        log.info("wecom: taking over %d earlier callback(s) of a person", len(earlier))
+        for row, data in earlier:
+            await self._handle(row, from_json(data), wait_for_earlier=False)
 
     async def _replies_when_stored(
         self, message: WeComInbound, claim: Claim
@@ -331,6 +409,8 @@ class WeComChannel:
             if inbound is not None:
                 handlers = Handlers(replace(self._container.services, uow=claiming))
                 replies = await handlers.handle(inbound)
+        except EarlierPending:
+            raise  # nothing done: handled once the person's earlier callback is
         except DuplicateDelivery:
             await claim_alone(uow, claim)  # handled before: its kept row goes
             log.info("duplicate wecom delivery skipped")

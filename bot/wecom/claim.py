@@ -8,30 +8,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Self
 
 from storage.uow import SqlUnitOfWork, UnitOfWorkFactory
 
-__all__ = ["Claim", "ClaimingUnitOfWorkFactory", "DuplicateDelivery", "claim_alone"]
+__all__ = [
+    "Claim",
+    "ClaimingUnitOfWorkFactory",
+    "DuplicateDelivery",
+    "EarlierPending",
+    "claim_alone",
+]
 
 
 class DuplicateDelivery(Exception):  # noqa: N818 - a signal
     """This delivery was already handled (by this or another worker)."""
 
 
+class EarlierPending(Exception):  # noqa: N818 - a signal
+    """The person's earlier callback is kept and not handled yet: this one must wait."""
+
+
 @dataclass
 class Claim:
-    """The delivery being handled: its processed_updates key, time and inbox row."""
+    """The delivery being handled: its processed_updates key, time and inbox row; and the
+    sender, when other workers may hold the sender's callbacks too (PostgreSQL)."""
 
     key: str
     at: datetime
     done: bool = False
     row: int | None = None
+    person: str | None = None
+    # False once the sender's earlier callbacks were handled here (taken over).
+    wait_for_earlier: bool = True
 
 
 class _ClaimingUnitOfWork(SqlUnitOfWork):
     def __init__(self, base: UnitOfWorkFactory, claim: Claim) -> None:
         super().__init__(base.sessions, base.vault)
         self._claim = claim
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        claim = self._claim
+        if claim.person is None:
+            return self
+        try:
+            await self.wecom_inbox.lock_person(claim.person)
+            if (
+                not claim.done
+                and claim.wait_for_earlier
+                and claim.row is not None
+                and await self.wecom_inbox.has_earlier(claim.person, claim.row)
+            ):
+                raise EarlierPending()
+        except BaseException:
+            await self.session.close()  # __aexit__ does not run when __aenter__ raises
+            raise
+        return self
 
     async def commit(self) -> None:
         claim = self._claim

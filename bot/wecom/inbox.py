@@ -118,7 +118,8 @@ class InboxWriter:
     ) -> dict[str, int]:
         async with self._uow() as uow:
             rows = await uow.wecom_inbox.add(
-                [(key, to_json(message)) for key, message, _ in batch], self._clock()
+                [(key, message.from_user, to_json(message)) for key, message, _ in batch],
+                self._clock(),
             )
             await uow.commit()
         self.commits += 1

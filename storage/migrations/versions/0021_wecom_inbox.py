@@ -2,7 +2,7 @@
 
 Revision ID: 0021
 Revises: 0020
-Create Date: 2027-01-30 12:00:00.000000
+Create Date: 2026-12-05 23:30:00.000000
 
 WeCom never resends a callback answered 200. The answer used to wait until the message was
 handled and committed (~4 ms of CPU each), so a burst took longer than WeCom's 5 s and was
