@@ -154,9 +154,14 @@ async def _serve(opts: argparse.Namespace) -> None:
         env["XINFANG_DATABASE_URL"] = opts.db
     settings = load_settings(env)
     assert settings.wecom is not None
-    if not settings.embedded:  # keys are made on first run only on the embedded default
+    if opts.keyring:  # a further worker: the first one's keys (one keyring per database)
+        env["XINFANG_KEYRING_FILE"] = opts.keyring
+        settings = load_settings(env)
+        assert settings.wecom is not None
+    elif not settings.embedded:  # keys are made on first run only on the embedded default
         create_keys(settings.keyring_file)
     container = await build_container(settings)
+    (data / "keyring").write_text(str(settings.keyring_file))
     codes = await _seed(container, opts.codes)
     (data / "codes.json").write_text(json.dumps(codes))
     statements: collections.Counter[str] = collections.Counter()
@@ -283,10 +288,12 @@ class Stats:
 class Load:
     """Employees sending encrypted callbacks and waiting for the replies at the fake."""
 
-    def __init__(self, fake: FakeWeCom, session: Any, url: str, seed: int) -> None:
+    def __init__(self, fake: FakeWeCom, session: Any, urls: list[str], seed: int) -> None:
         self.fake = fake
         self.session = session
-        self.url = url
+        # Several workers: each callback to the next one, as a round-robin load balancer.
+        self.urls = urls
+        self._next_url = itertools.cycle(urls)
         self.stats = Stats()
         self.rng = random.Random(seed)
         self.stopping = False
@@ -307,7 +314,7 @@ class Load:
             f"<Encrypt><![CDATA[{encrypt}]]></Encrypt>"
             f"<AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>"
         ).encode()
-        url = URL(f"{self.url}?{query_string(params)}", encoded=True)
+        url = URL(f"{next(self._next_url)}?{query_string(params)}", encoded=True)
         sent = time.monotonic()
         self.stats.sent.append(sent)
         try:
@@ -481,6 +488,11 @@ def _machine_busy() -> float:
     return 0.0
 
 
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds of all the service's worker processes so far."""
+    return sum(_cpu_seconds(pid) for pid in pids)
+
+
 def _peak_rss_mb(pid: int) -> float:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -535,18 +547,42 @@ async def fresh_database(opts: argparse.Namespace, shape: str) -> AsyncIterator[
 @contextlib.asynccontextmanager
 async def service(
     fake: FakeWeCom, opts: argparse.Namespace, work: Path, shape: str, db: str
+) -> AsyncIterator[list[tuple[subprocess.Popen[bytes], Path]]]:
+    """Start the real service in ``--workers`` subprocesses against the fake (the first
+    seeds and makes the keys, the others share them and the database); stop them after."""
+    workers: list[tuple[subprocess.Popen[bytes], Path]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for n in range(opts.workers):
+            keyring = (workers[0][1] / "keyring").read_text() if workers else None
+            workers.append(
+                await stack.enter_async_context(_worker(fake, opts, work, shape, db, n, keyring))
+            )
+        yield workers
+
+
+@contextlib.asynccontextmanager
+async def _worker(
+    fake: FakeWeCom,
+    opts: argparse.Namespace,
+    work: Path,
+    shape: str,
+    db: str,
+    n: int,
+    keyring: str | None,
 ) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
-    """Start the real service in a subprocess against the fake; stop it afterwards."""
-    data = work / f"data-{shape}-{time.monotonic_ns()}"
+    data = work / f"data-{shape}-{n}-{time.monotonic_ns()}"
     data.mkdir(parents=True)
+    codes = opts.codes if shape == "b" and n == 0 else 0
     cmd = [sys.executable, "-m", "bench.wecom_load", "--serve", "--api", fake.base_url]
-    cmd += ["--data", str(data), "--db", db, "--codes", str(opts.codes if shape == "b" else 0)]
+    cmd += ["--data", str(data), "--db", db, "--codes", str(codes)]
+    if keyring:
+        cmd += ["--keyring", keyring]
     if opts.member_limit:
         cmd.append("--member-limit")
     if opts.switch_interval:
         cmd += ["--switch-interval", str(opts.switch_interval)]
     if opts.profile:
-        out = Path(f"{opts.profile}.{shape}.txt")
+        out = Path(f"{opts.profile}.{shape}{f'.{n}' if n else ''}.txt")
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         cmd = [py_spy, "record", "-f", "raw", "-r", "200", "-o", str(out), "--", *cmd]
     errors = (data / "stderr.log").open("wb")
@@ -620,14 +656,15 @@ async def run_shape(shape: str, opts: argparse.Namespace, work: Path) -> Phase:
         ) as session,
     ):
         begun = time.monotonic()
-        async with service(fake, opts, work, shape, db) as (proc, data):
+        async with service(fake, opts, work, shape, db) as workers:
             phase.startup = time.monotonic() - begun
-            url = (data / "url").read_text().strip() + "/wecom/callback"
-            load = Load(fake, session, url, seed=7)
-            pid = _service_pid(proc)
+            data = workers[0][1]
+            urls = [(d / "url").read_text().strip() + "/wecom/callback" for _, d in workers]
+            load = Load(fake, session, urls, seed=7)
+            pids = [_service_pid(proc) for proc, _ in workers]
             users = [f"bench{shape}{i:05d}" for i in range(opts.employees)]
             start = time.monotonic()
-            cpu0, own0, busy0 = _cpu_seconds(pid), time.process_time(), _machine_busy()
+            cpu0, own0, busy0 = _cpu(pids), time.process_time(), _machine_busy()
             progress = _progress(shape, load, start, opts.progress)
             if shape == "c":
                 tasks = [asyncio.create_task(load.burster(u, opts.burst)) for u in users]
@@ -654,16 +691,16 @@ async def run_shape(shape: str, opts: argparse.Namespace, work: Path) -> Phase:
                 # The window opens after a warm-up: connections, token, the first pass.
                 await asyncio.sleep(opts.warmup)
                 window = (time.monotonic(), time.monotonic() + opts.seconds)
-                cpu0, own0, busy0 = _cpu_seconds(pid), time.process_time(), _machine_busy()
+                cpu0, own0, busy0 = _cpu(pids), time.process_time(), _machine_busy()
                 await asyncio.sleep(opts.seconds)
                 load.stopping = True  # start no new step; the ones under way finish or time out
                 await asyncio.wait(tasks, timeout=STEP_TIMEOUT + 5)
-            cpu1, own1, busy1 = _cpu_seconds(pid), time.process_time(), _machine_busy()
+            cpu1, own1, busy1 = _cpu(pids), time.process_time(), _machine_busy()
             progress.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, progress, return_exceptions=True)
-            phase.rss_mb = _peak_rss_mb(pid)
+            phase.rss_mb = max(_peak_rss_mb(pid) for pid in pids)
         s = load.stats
         lo, hi = window
 
@@ -691,8 +728,11 @@ async def run_shape(shape: str, opts: argparse.Namespace, work: Path) -> Phase:
         phase.sends = sum(inside(at) for at in fake.send_times)
         phase.over_member_limit = fake.over_member_limit
         phase.group_messages, phase.card_updates = fake.group_messages, fake.card_updates
+        counted: collections.Counter[str] = collections.Counter()
         with contextlib.suppress(OSError, ValueError):
-            phase.statements = json.loads((data / "stats.json").read_text())["statements"]
+            for _, worker_data in workers:
+                counted.update(json.loads((worker_data / "stats.json").read_text())["statements"])
+            phase.statements = dict(counted)
             phase.statement_callbacks = len(s.acks)
     return phase
 
@@ -730,6 +770,7 @@ def report(opts: argparse.Namespace, phases: dict[str, Phase], vectors: int) -> 
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     w(
         f"\nwecom_load  employees={opts.employees}  seconds={opts.seconds:g}  db={db}  "
+        f"workers={opts.workers}  "
         f"{limit}  {os.cpu_count()} cores, load average {load}\n"
         f"({vectors} official WXBizMsgCrypt vectors checked)"
     )
@@ -824,7 +865,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="py-spy the service: collapsed stacks at PATH.<shape>.txt")
     p.add_argument("--json", help="also write the figures to this file")
     # Internal: the service process.
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="service processes behind a round-robin balancer (1; more need PostgreSQL)",
+    )
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--keyring", help=argparse.SUPPRESS)
     p.add_argument("--api", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     return p
@@ -847,6 +895,8 @@ def main() -> None:
         return
     if not set(opts.shapes) <= set("abc") or not opts.shapes:
         raise SystemExit("--shapes takes letters from a, b, c")
+    if opts.workers < 1 or (opts.workers > 1 and opts.db == "sqlite"):
+        raise SystemExit("--workers above 1 needs --db postgresql+asyncpg://…")
     if opts.employees < 1 or opts.seconds <= 0:
         raise SystemExit("--employees and --seconds must be positive")
     vectors = check_vectors()

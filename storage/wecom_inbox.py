@@ -20,6 +20,10 @@ __all__ = ["PERSON_LOCK_SPACE", "SqlWeComInbox"]
 # The first key of the per-person advisory locks (PostgreSQL): "XC".
 PERSON_LOCK_SPACE = 0x5843
 _LOCK = text("SELECT pg_advisory_xact_lock(:space, :key)")
+_LOCK_AND_LOOK = text(
+    "SELECT EXISTS (SELECT 1 FROM wecom_inbox WHERE person = :person AND id < :row)"
+    " FROM (SELECT pg_advisory_xact_lock(:space, :key)) AS locked"
+)
 _KEPT = select(WeComInboxRow.id, WeComInboxRow.key_index, WeComInboxRow.payload_ct).order_by(
     WeComInboxRow.id
 )
@@ -78,23 +82,26 @@ class SqlWeComInbox:
             _KEPT.where(WeComInboxRow.person == self._person(userid), WeComInboxRow.id < row_id)
         )
 
-    async def has_earlier(self, userid: str, row_id: int) -> bool:
-        """Whether the sender has a callback kept before row ``row_id`` not handled yet."""
-        stmt = select(WeComInboxRow.id).where(
-            WeComInboxRow.person == self._person(userid), WeComInboxRow.id < row_id
-        )
-        return (await self._s.execute(stmt.limit(1))).first() is not None
+    async def lock_person(self, userid: str, *, before: int | None = None) -> bool:
+        """Hold the sender's lock until this transaction ends, so that one worker at a time
+        handles a person's callbacks; with ``before``, say whether the sender has callbacks
+        kept before that row and not handled yet (kept by another worker, or left by one
+        that stopped).
 
-    async def lock_person(self, userid: str) -> None:
-        """Hold the sender's lock until this transaction ends: one worker at a time handles
-        a person's callbacks (PostgreSQL; SQLite has one writer and one process anyway)."""
+        PostgreSQL only: on SQLite (one process, one writer) it does nothing and says no.
+        One statement: the look for earlier rows reads the statement's snapshot, taken
+        before the lock is granted, so it may still see a row its worker has just handled
+        (the caller waits a moment and looks again), never miss one committed before.
+        """
         if self._s.get_bind().dialect.name != "postgresql":
-            return
-        index = self._person(userid)
-        # Two 32-bit keys: a space apart from the one-key locks (service, delivery leader).
-        await self._s.execute(
-            _LOCK, {"space": PERSON_LOCK_SPACE, "key": int(index[:8], 16) - 2**31}
-        )
+            return False
+        person = self._person(userid)
+        params = {"space": PERSON_LOCK_SPACE, "key": int(person[:8], 16) - 2**31}
+        if before is None:
+            await self._s.execute(_LOCK, params)
+            return False
+        found = await self._s.execute(_LOCK_AND_LOOK, params | {"person": person, "row": before})
+        return bool(found.scalar_one())
 
     async def older(
         self, before: datetime, limit: int

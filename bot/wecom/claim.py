@@ -54,12 +54,9 @@ class _ClaimingUnitOfWork(SqlUnitOfWork):
         if claim.person is None:
             return self
         try:
-            await self.wecom_inbox.lock_person(claim.person)
-            if (
-                not claim.done
-                and claim.wait_for_earlier
-                and claim.row is not None
-                and await self.wecom_inbox.has_earlier(claim.person, claim.row)
+            look = not claim.done and claim.wait_for_earlier and claim.row is not None
+            if await self.wecom_inbox.lock_person(
+                claim.person, before=claim.row if look else None
             ):
                 raise EarlierPending()
         except BaseException:
