@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,9 @@ from bot.cli import (
     units,
     warnings,
 )
-from bot.cli.common import CliError, config_of, setup_logging
+from bot.cli.common import CliError, CliParser, cli_locale, config_of, setup_logging, t
 from bot.settings import SettingsError
+from i18n import N_, translator
 from petitions.errors import DomainError
 from storage.vault import KeyringError, VaultError
 
@@ -47,21 +49,44 @@ GROUPS = (
     warnings,  # early warning (四早): bot/cli/warnings.py
 )
 
+# OS errors an operator meets (a mistyped file name, a file of someone else's) in words;
+# others keep the system's own text.
+_OS_ERRORS = {
+    errno.ENOENT: N_("cli.main.os_enoent"),
+    errno.EACCES: N_("cli.main.os_eacces"),
+    errno.EPERM: N_("cli.main.os_eacces"),
+    errno.EISDIR: N_("cli.main.os_eisdir"),
+    errno.ENOTDIR: N_("cli.main.os_enotdir"),
+    errno.EEXIST: N_("cli.main.os_eexist"),
+    errno.ENOSPC: N_("cli.main.os_enospc"),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="xinfang",
-        description="xinfang — a petition (信访) chatbot for Telegram, WeCom and the web.",
-        epilog="Channels: Telegram (TELEGRAM_BOT_TOKEN), WeCom (WECOM_*) and the web pages "
-        "(XINFANG_WEB=true: the employee page and the officers' page on the HTTP server); "
-        "with none, `xinfang run` starts local mode. Configuration comes from XINFANG_*, "
-        "TELEGRAM_* and WECOM_* environment variables, or a TOML file (--config). "
-        "See README.md.",
+        description=t("cli.main.description", prog="xinfang", telegram="Telegram"),
+        epilog=t(
+            "cli.main.epilog",
+            telegram="Telegram",
+            telegram_env="TELEGRAM_BOT_TOKEN",
+            web_env="XINFANG_WEB=true",
+            run="xinfang run",
+            env_x="XINFANG_*",
+            env_t="TELEGRAM_*",
+            env_w="WECOM_*",
+            config="--config",
+            readme="README.md",
+        ),
     )
-    parser.add_argument("--config", type=Path, help="TOML configuration file")
-    parser.add_argument("--version", action="version", version="xinfang 0.1.0")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--config", type=Path, help=t("cli.main.config_help"))
+    parser.add_argument(
+        "--version", action="version", version="xinfang 0.1.0", help=t("cli.main.version_help")
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar=t("cli.main.metavar_command")
+    )
     for group in GROUPS:
         group.register(sub)
     return parser
@@ -73,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_of(args)
     except SettingsError as exc:
-        print(f"xinfang: configuration error: {exc}", file=sys.stderr)
+        print(t("cli.main.config_error", prog="xinfang", error=exc), file=sys.stderr)
         return 2
     setup_logging(config.log_level, config.log_format)
     try:
@@ -85,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xinfang: {exc}", file=sys.stderr)
         return 2
     except DomainError as exc:
-        print(f"xinfang: {exc.code.replace('_', ' ')}", file=sys.stderr)
+        print(f"xinfang: {_domain_error(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # a clean message instead of a traceback full of locals
         from bot.disclosure import DisclosureError
@@ -94,9 +119,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"xinfang: {exc}", file=sys.stderr)
             return 1
         if isinstance(exc, OSError):
-            print(f"xinfang: {exc.strerror}: {exc.filename}", file=sys.stderr)
+            print(f"xinfang: {_os_error(exc)}: {exc.filename}", file=sys.stderr)
             return 1
         raise
+
+
+def _domain_error(exc: DomainError) -> str:
+    """A domain error's message: its code in English (as always), the message the chats
+    show for it (``error.<code>``) in another language."""
+    locale = cli_locale()
+    if locale == "en":
+        return exc.code.replace("_", " ")
+    return translator().t(f"error.{exc.code}", locale, **exc.params)
+
+
+def _os_error(exc: OSError) -> str:
+    key = _OS_ERRORS.get(exc.errno or 0)
+    return t(key) if key and cli_locale() != "en" else str(exc.strerror)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import argparse
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import CliError, config_of
+from bot.cli.common import CliError, config_of, t
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,27 +22,29 @@ _PAGE = 1000
 
 def register(sub: Any) -> None:
     """Add ``audit`` and its actions."""
-    audit = sub.add_parser("audit", help="verify and read the audit trail (no keys needed)")
-    asub = audit.add_subparsers(dest="audit_cmd", required=True, metavar="ACTION")
+    audit = sub.add_parser("audit", help=t("cli.audit.help"))
+    asub = audit.add_subparsers(
+        dest="audit_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
     verify = asub.add_parser(
         "verify",
-        help="check the hash chain; exit 1 naming the first broken entry",
-        description="Check every entry's hash and its link to the one before. Exit 0 when "
-        "the trail is intact, 1 naming the first broken entry by its id. --head checks that "
-        "a head published earlier (the leaders' digest shows it as ID:HASH) is still on "
-        "the chain, which catches a removed tail.",
+        help=t("cli.audit.verify_help"),
+        description=t("cli.audit.verify_description", head="--head", form="ID:HASH"),
     )
-    verify.add_argument("--head", metavar="ID:HASH", help="a head published earlier")
+    verify.add_argument("--head", metavar="ID:HASH", help=t("cli.audit.head_help"))
     verify.set_defaults(handler=_verify)
-    show = asub.add_parser(
-        "show",
-        help="list entries: time, person, role, action, case number (never details)",
+    show = asub.add_parser("show", help=t("cli.audit.show_help"))
+    show.add_argument("--case", metavar=t("cli.audit.metavar_ref"), help=t("cli.audit.case_help"))
+    show.add_argument("--officer", type=int, metavar="ID", help=t("cli.audit.officer_help"))
+    show.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help=t("cli.audit.from_help"))
+    show.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help=t("cli.audit.to_help"))
+    show.add_argument(
+        "--limit",
+        type=int,
+        default=500,
+        metavar=t("cli.metavar.limit"),
+        help=t("cli.audit.limit_help"),
     )
-    show.add_argument("--case", metavar="REF", help="a case number (XF-2026-000123) or id")
-    show.add_argument("--officer", type=int, metavar="ID", help="acted or was acted on")
-    show.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day")
-    show.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (included)")
-    show.add_argument("--limit", type=int, default=500, help="at most this many (500)")
     show.set_defaults(handler=_show)
 
 
@@ -70,24 +72,23 @@ async def verify_trail(session: AsyncSession, published: str | None = None) -> t
     head = await audit.head()
     verdict = checker.result(head)
     if verdict.ok and head is None and verdict.checked:
-        verdict = checker._fail(verdict.head_id, "the head record is missing")
+        verdict = checker._fail(verdict.head_id, t("cli.audit.head_missing"))
     if not verdict.ok:
-        return False, f"audit trail broken at entry #{verdict.broken_id}: {verdict.reason}"
+        return False, t("cli.audit.broken", id=verdict.broken_id, reason=verdict.reason)
     if wanted is not None and found_published is None:
-        if wanted[0] is not None and (verdict.head_id is None or wanted[0] > verdict.head_id):
-            reason = "is gone: the trail was cut after it"
-        else:
-            reason = "is not on the chain: the trail was rewritten"
         name = f"#{wanted[0]}" if wanted[0] is not None else wanted[1]
-        return False, f"audit trail broken at entry {name}: the published head {reason}"
-    line = (
-        f"audit trail intact: {verdict.checked} entries, head "
-        f"{short_head(verdict.head_id, verdict.head_hash)}"
+        if wanted[0] is not None and (verdict.head_id is None or wanted[0] > verdict.head_id):
+            return False, t("cli.audit.head_gone", name=name)
+        return False, t("cli.audit.head_rewritten", name=name)
+    line = t(
+        "cli.audit.intact",
+        count=verdict.checked,
+        head=short_head(verdict.head_id, verdict.head_hash),
     )
     if verdict.rewrapped:
-        line += f" ({verdict.rewrapped} details re-encrypted by key rotation)"
+        line += t("cli.audit.rewrapped", count=verdict.rewrapped)
     if found_published:
-        line += f"; published head #{found_published[0]} is on the chain"
+        line += t("cli.audit.published_on_chain", id=found_published[0])
     return True, line
 
 
@@ -118,7 +119,7 @@ def _day(text: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise CliError(f"{name} is a date like 2026-01-31, got {text!r}") from None
+        raise CliError(t("cli.audit.bad_date", name=name, text=repr(text))) from None
 
 
 async def _show(args: argparse.Namespace) -> int:
@@ -146,7 +147,7 @@ async def _show(args: argparse.Namespace) -> int:
                 where = CaseRow.id == int(ref) if ref.isdigit() else CaseRow.number == ref.upper()
                 case_id = (await session.execute(select(CaseRow.id).where(where))).scalar()
                 if case_id is None:
-                    raise CliError(f"no case {ref}")
+                    raise CliError(t("cli.audit.no_case", ref=ref))
             rows = await SqlAudit(session, None).entries(
                 case_id=case_id,
                 officer_id=args.officer,
@@ -159,10 +160,11 @@ async def _show(args: argparse.Namespace) -> int:
     for row in rows:
         at = row["at"].astimezone(OFFICE_ZONE).strftime("%Y-%m-%d %H:%M:%S")
         person = f"#{row['officer_id']} {row['officer']}" if row["officer_id"] else "-"
-        about = f" (officer #{row['subject_officer_id']})" if row["subject_officer_id"] else ""
+        subject = row["subject_officer_id"]
+        about = t("cli.audit.about_officer", id=subject) if subject else ""
         print(
             f"{row['id']:>7}  {at}  {person:<16}  {row['role']:<10}  "
             f"{row['action']}{about}  {row['case'] or '-'}  {row['channel'] or '-'}"
         )
-    print(f"{len(rows)} entries")
+    print(t("cli.audit.count", count=len(rows)))
     return 0

@@ -9,44 +9,43 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CliError, config_of
+from bot.cli.common import CliError, config_of, t
 
 __all__ = ["PASSPHRASE_ENV", "register"]
 
 PASSPHRASE_ENV = "XINFANG_BACKUP_PASSPHRASE"  # noqa: S105 - a variable name
 MIN_PASSPHRASE = 12
 
-_PASSPHRASE_HELP = (
-    f"The passphrase comes from {PASSPHRASE_ENV}, else it is asked on the terminal. Keep it "
-    "apart from the backups (a password manager, or sealed with the custodian): without it "
-    "a backup cannot be restored, and with it and a backup anyone can read every petition."
-)
-
 
 def register(sub: Any) -> None:
     """Add ``backup`` and ``restore``."""
+    passphrase_help = t("cli.backup.passphrase_help", env=PASSPHRASE_ENV)
     backup = sub.add_parser(
         "backup",
-        help="write an encrypted backup of the database and its keyring",
-        description="Write one file, encrypted to a passphrase, with a consistent snapshot "
-        "of the database (SQLite online backup, or pg_dump for PostgreSQL), the keyring and "
-        "a manifest. The service may keep running.",
-        epilog=_PASSPHRASE_HELP,
+        help=t("cli.backup.help"),
+        description=t(
+            "cli.backup.description", sqlite="SQLite", pg_dump="pg_dump", postgres="PostgreSQL"
+        ),
+        epilog=passphrase_help,
     )
-    backup.add_argument("--out", type=Path, required=True, help="the backup file to create")
+    backup.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar=t("cli.metavar.out"),
+        help=t("cli.backup.out_help"),
+    )
     backup.set_defaults(handler=_backup)
     restore = sub.add_parser(
         "restore",
-        help="restore a backup into an empty database and data directory, and verify it",
-        description="Restore the database and the keyring from a backup, then verify the "
-        "checksums, the row counts and that every ciphertext opens. The service must be "
-        "stopped. Refuses a database or keyring that is not empty unless --force.",
-        epilog=_PASSPHRASE_HELP,
+        help=t("cli.backup.restore_help"),
+        description=t("cli.backup.restore_description", force="--force"),
+        epilog=passphrase_help,
     )
-    restore.add_argument("file", type=Path, help="the backup file")
     restore.add_argument(
-        "--force", action="store_true", help="replace a database and keyring that hold data"
+        "file", type=Path, metavar=t("cli.metavar.file"), help=t("cli.backup.file_help")
     )
+    restore.add_argument("--force", action="store_true", help=t("cli.backup.force_help"))
     restore.set_defaults(handler=_restore)
 
 
@@ -57,12 +56,10 @@ def _passphrase(*, confirm: bool) -> str:
     if value:
         return value
     if not sys.stdin.isatty():
-        raise CliError(
-            f"no backup passphrase: set {PASSPHRASE_ENV}, or run on a terminal to be asked"
-        )
-    first = getpass.getpass("backup passphrase: ")
-    if confirm and getpass.getpass("the same passphrase again: ") != first:
-        raise CliError("the two passphrases differ")
+        raise CliError(t("cli.backup.no_passphrase", env=PASSPHRASE_ENV))
+    first = getpass.getpass(t("cli.backup.ask_passphrase"))
+    if confirm and getpass.getpass(t("cli.backup.ask_again")) != first:
+        raise CliError(t("cli.backup.passphrases_differ"))
     return first
 
 
@@ -77,7 +74,7 @@ async def _backup(args: argparse.Namespace) -> int:
     settings = config_of(args)
     passphrase = _passphrase(confirm=True)
     if len(passphrase) < MIN_PASSPHRASE:
-        raise CliError(f"the backup passphrase must have at least {MIN_PASSPHRASE} characters")
+        raise CliError(t("cli.backup.passphrase_short", min=MIN_PASSPHRASE))
     try:
         result = await create_backup(settings, args.out, passphrase, _say)
     except (BackupError, ToolMissing, RuntimeError) as exc:
@@ -85,11 +82,17 @@ async def _backup(args: argparse.Namespace) -> int:
     database = result.manifest["database"]
     rows = sum(database["tables"].values())
     print(
-        f"backup written to {result.path} ({result.size / 1_000_000:.1f} MB, mode 0600): "
-        f"{database['kind']} database at schema revision {database['schema_revision']}, "
-        f"{database['tables'].get('cases', 0)} cases, {rows} rows, and the keyring"
+        t(
+            "cli.backup.written",
+            path=result.path,
+            size=f"{result.size / 1_000_000:.1f}",
+            kind=database["kind"],
+            revision=database["schema_revision"],
+            cases=database["tables"].get("cases", 0),
+            rows=rows,
+        )
     )
-    print("Keep the passphrase apart from the backup; practise a restore (docs/operations.md).")
+    print(t("cli.backup.keep_apart", doc="docs/operations.md"))
     return 0
 
 
@@ -107,29 +110,28 @@ async def _restore(args: argparse.Namespace) -> int:
     rows = sum(result.counts.values())
     check = result.ciphertexts
     print(
-        f"restored the backup of {manifest.get('created_at')} "
-        f"(xinfang {manifest.get('xinfang_version')}, {database['kind']})"
+        t(
+            "cli.backup.restored",
+            created=manifest.get("created_at"),
+            version=f"xinfang {manifest.get('xinfang_version')}",
+            kind=database["kind"],
+        )
     )
-    print(f"  checksums:   ok ({len(manifest['members'])} members)")
+    print(t("cli.backup.checksums", members=len(manifest["members"])))
     revision_ok = result.revision == database["schema_revision"]
-    print(f"  schema:      revision {result.revision}" + ("" if revision_ok else " — MISMATCH"))
+    mismatch = "" if revision_ok else t("cli.backup.mismatch")
+    print(t("cli.backup.schema", revision=result.revision, mismatch=mismatch))
     if result.count_mismatches:
         for table, (want, got) in result.count_mismatches.items():
-            print(f"  rows:        {table}: {got}, the backup says {want} — MISMATCH")
+            print(t("cli.backup.rows_mismatch", table=table, got=got, want=want))
     else:
-        print(f"  rows:        ok ({len(result.counts)} tables, {rows} rows)")
-    print(
-        f"  ciphertexts: {check.total_opened} opened with the restored keyring, "
-        f"{check.total_failed} failed"
-    )
+        print(t("cli.backup.rows_ok", tables=len(result.counts), rows=rows))
+    print(t("cli.backup.ciphertexts", opened=check.total_opened, failed=check.total_failed))
     for column, n in check.failed.items():
-        print(f"    {column}: {n} failed")
-    print(f"  keyring:     {result.keyring_file}")
+        print(t("cli.backup.column_failed", column=column, count=n))
+    print(t("cli.backup.keyring", path=result.keyring_file))
     if not result.ok:
-        print(
-            "xinfang: the restore did NOT verify; do not start the service on it", file=sys.stderr
-        )
+        print(t("cli.backup.not_verified", prog="xinfang"), file=sys.stderr)
         return 1
-    print("The custodian's private key is not in backups: identities open with the key the")
-    print("custodian keeps offline, as before. Start the service: `xinfang run`.")
+    print(t("cli.backup.custodian_note", run="xinfang run"))
     return 0

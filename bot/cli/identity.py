@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import CliError, config_of
+from bot.cli.common import CliError, config_of, t
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -19,38 +19,59 @@ __all__ = ["load_custodian_keys", "register"]
 
 def register(sub: Any) -> None:
     """Add ``identity request``, ``identity approve`` and ``identity open``."""
-    ident = sub.add_parser("identity", help="recorded disclosure of a real-name identity")
-    isub = ident.add_subparsers(dest="identity_cmd", required=True, metavar="ACTION")
+    ident = sub.add_parser("identity", help=t("cli.identity.help"))
+    isub = ident.add_subparsers(
+        dest="identity_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
+    custodian = t("cli.metavar.custodian")
+    request = t("cli.metavar.request")
     req = isub.add_parser(
         "request",
-        help="a custodian asks to open one case's identity (audited)",
-        description="Record a custodian's request to open a case's real-name identity. The "
-        "reason (at least 20 characters) names the article or matter it serves and is told "
-        "to the employee when the identity is opened. Under XINFANG_DISCLOSURE=2of3 a "
-        "second custodian must approve.",
+        help=t("cli.identity.request_help"),
+        description=t("cli.identity.request_description", env="XINFANG_DISCLOSURE=2of3"),
     )
-    req.add_argument("case", help="case number (XF-2026-000123) or id")
-    req.add_argument("--custodian", type=int, required=True, help="your officer id")
-    req.add_argument("--reason", required=True, help="why (told to the employee; - asks)")
+    req.add_argument("case", metavar=t("cli.metavar.case"), help=t("cli.identity.case_help"))
+    req.add_argument(
+        "--custodian",
+        type=int,
+        required=True,
+        metavar=custodian,
+        help=t("cli.identity.custodian_help"),
+    )
+    req.add_argument(
+        "--reason",
+        required=True,
+        metavar=t("cli.metavar.reason"),
+        help=t("cli.identity.reason_help"),
+    )
     req.set_defaults(handler=_request)
-    appr = isub.add_parser("approve", help="a second custodian approves a request (audited)")
-    appr.add_argument("request", type=int, help="request number")
-    appr.add_argument("--custodian", type=int, required=True, help="your officer id")
+    appr = isub.add_parser("approve", help=t("cli.identity.approve_help"))
+    appr.add_argument("request", type=int, metavar=request, help=t("cli.identity.request_number"))
+    appr.add_argument(
+        "--custodian",
+        type=int,
+        required=True,
+        metavar=custodian,
+        help=t("cli.identity.custodian_help"),
+    )
     appr.set_defaults(handler=_approve)
     opn = isub.add_parser(
         "open",
-        help="open an approved request's identity with the custodians' keys (audited)",
-        description="Open the identity of an approved request with the private keys of the "
-        "requesting and the approving custodian (one key under 1of1). Each key file's "
-        "passphrase is asked (or XINFANG_CUSTODIAN_PASSPHRASE, for automation).",
+        help=t("cli.identity.open_help"),
+        description=t(
+            "cli.identity.open_description",
+            scheme="1of1",
+            env="XINFANG_CUSTODIAN_PASSPHRASE",
+        ),
     )
-    opn.add_argument("request", type=int, help="request number")
+    opn.add_argument("request", type=int, metavar=request, help=t("cli.identity.request_number"))
     opn.add_argument(
         "--key",
         type=Path,
         action="append",
         required=True,
-        help="a custodian private key file (twice under 2of3)",
+        metavar=t("cli.metavar.key"),
+        help=t("cli.identity.key_help", scheme="2of3"),
     )
     opn.set_defaults(handler=_open)
 
@@ -69,7 +90,7 @@ def load_custodian_keys(settings: Settings, files: list[Path]) -> list[X25519Pri
         def ask(path: Path = path) -> str:
             if settings.custodian_passphrase is not None:
                 return settings.custodian_passphrase
-            return getpass.getpass(f"passphrase for {path.name}: ")
+            return getpass.getpass(t("cli.identity.ask_passphrase", file=path.name))
 
         keys.append(load_private_key(data, ask))
     return keys
@@ -79,7 +100,7 @@ def _reason(text: str) -> str:
     if text == "-":
         import getpass
 
-        return getpass.getpass("reason: ")
+        return getpass.getpass(t("cli.identity.ask_reason"))
     return text
 
 
@@ -102,16 +123,18 @@ async def _request(args: argparse.Namespace) -> int:
         )
     finally:
         await container.close()
-    print(f"disclosure request {request.id} for case {number} recorded (audited)")
+    print(t("cli.identity.recorded", id=request.id, number=number))
     if request.status == "pending":
         print(
-            "a second custodian approves it with "
-            f"`xinfang identity approve {request.id} --custodian ID` or /approve_disclosure "
-            f"{request.id} in the admin chat; then `xinfang identity open {request.id} "
-            "--key YOURS.pem --key THEIRS.pem`"
+            t(
+                "cli.identity.next_approve",
+                approve=f"xinfang identity approve {request.id} --custodian ID",
+                chat=f"/approve_disclosure {request.id}",
+                open=f"xinfang identity open {request.id} --key YOURS.pem --key THEIRS.pem",
+            )
         )
     else:
-        print(f"open it with `xinfang identity open {request.id} --key FILE`")
+        print(t("cli.identity.next_open", open=f"xinfang identity open {request.id} --key FILE"))
     return 0
 
 
@@ -127,7 +150,7 @@ async def _approve(args: argparse.Namespace) -> int:
         )
     finally:
         await container.close()
-    print(f"disclosure request {request.id} approved (audited)")
+    print(t("cli.identity.approved", id=request.id))
     return 0
 
 
@@ -137,7 +160,7 @@ async def _open(args: argparse.Namespace) -> int:
 
     settings = config_of(args)
     if len(set(args.key)) != len(args.key):
-        raise CliError("the same key file was given twice")
+        raise CliError(t("cli.identity.same_key"))
     # Keys are read (and passphrases asked) before the database is touched.
     keys = load_custodian_keys(settings, args.key)
     container = await build_container(settings, migrate=False)
@@ -147,7 +170,7 @@ async def _open(args: argparse.Namespace) -> int:
         )
     finally:
         await container.close()
-    print(f"identity of case {number} (this disclosure is audited and the employee is told):")
+    print(t("cli.identity.opened", number=number))
     for name, value in identity.items():
         print(f"  {name}: {value}")
     return 0

@@ -10,7 +10,7 @@ import argparse
 import re
 from typing import Any
 
-from bot.cli.common import config_of
+from bot.cli.common import config_of, t
 
 __all__ = ["register"]
 
@@ -23,20 +23,27 @@ def register(sub: Any) -> None:
     """Add ``outbox`` and its actions."""
     out = sub.add_parser(
         "outbox",
-        help="list and retry messages that failed after all delivery attempts",
-        description="Messages to employees and officers go through the outbox. A row the\n"
-        "delivery worker gave up on (attempts exhausted, or rejected by the platform) stays\n"
-        "there as failed. List them, fix the cause (a token, the trusted IPs, a chat id),\n"
-        "then put them back: attempts start again from zero, the next one at once.",
+        help=t("cli.outbox.help"),
+        description=t("cli.outbox.description"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    osub = out.add_subparsers(dest="outbox_cmd", required=True, metavar="ACTION")
-    lst = osub.add_parser("failed", help="list failed rows (no contents, no recipients)")
-    lst.add_argument("--limit", type=int, default=200, help="show at most this many (200)")
-    retry = osub.add_parser("retry", help="put failed rows back to pending (audited)")
+    osub = out.add_subparsers(
+        dest="outbox_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
+    lst = osub.add_parser("failed", help=t("cli.outbox.failed_help"))
+    lst.add_argument(
+        "--limit",
+        type=int,
+        default=200,
+        metavar=t("cli.metavar.limit"),
+        help=t("cli.outbox.limit_help"),
+    )
+    retry = osub.add_parser("retry", help=t("cli.outbox.retry_help"))
     which = retry.add_mutually_exclusive_group(required=True)
-    which.add_argument("ids", nargs="*", type=int, default=[], metavar="ID", help="row ids")
-    which.add_argument("--all", action="store_true", help="every failed row")
+    which.add_argument(
+        "ids", nargs="*", type=int, default=[], metavar="ID", help=t("cli.outbox.ids_help")
+    )
+    which.add_argument("--all", action="store_true", help=t("cli.outbox.all_help"))
     out.set_defaults(handler=_outbox)
 
 
@@ -44,7 +51,7 @@ async def _outbox(args: argparse.Namespace) -> int:
     from bot.container import build_container, utc_now
 
     if args.outbox_cmd == "retry" and not args.all and not args.ids:
-        print("name the rows to retry (xinfang outbox retry ID [ID ...]) or give --all")
+        print(t("cli.outbox.retry_which", command="xinfang outbox retry ID [ID ...]", all="--all"))
         return 2
     container = await build_container(config_of(args), migrate=False)
     try:
@@ -63,10 +70,10 @@ async def _list(session: Any, limit: int) -> int:
     limit = max(limit, 1)
     rows = await failed_rows(session, limit=limit + 1)  # one more tells that more exist
     if not rows:
-        print("no failed outbox rows")
+        print(t("cli.outbox.none"))
         return 0
     shown = rows[:limit]
-    print("id\tchannel\taudience\tkind\tattempts\tcreated (UTC+8)\tlast error")
+    print(t("cli.outbox.columns"))
     for row in shown:
         created = row.created_at.astimezone(OFFICE_ZONE).strftime("%Y-%m-%d %H:%M")
         error = _LONG_NUMBER.sub("…", row.last_error or "-").replace("\t", " ")
@@ -74,8 +81,9 @@ async def _list(session: Any, limit: int) -> int:
             f"{row.id}\t{row.channel}\t{row.audience}\t{row.kind}\t{row.attempts}\t"
             f"{created}\t{error}"
         )
-    more = " (more not shown: --limit)" if len(rows) > len(shown) else ""
-    print(f"{len(shown)} failed row(s){more}; retry with: xinfang outbox retry ID ... | --all")
+    more = t("cli.outbox.more", limit="--limit") if len(rows) > len(shown) else ""
+    command = "xinfang outbox retry ID ... | --all"
+    print(t("cli.outbox.count", count=len(shown), more=more, command=command))
     return 0
 
 
@@ -88,10 +96,10 @@ async def _retry(uow: Any, ids: list[int] | None, now: Any) -> int:
         missing = sorted(set(ids) - set(retried))
         if missing:
             # Nothing is changed when one id is wrong: the operator meant that exact set.
-            print(f"not failed rows (absent, pending or sent): {', '.join(map(str, missing))}")
+            print(t("cli.outbox.not_failed", ids=", ".join(map(str, missing))))
             return 1
     if not retried:
-        print("no failed outbox rows")
+        print(t("cli.outbox.none"))
         return 0
     await uow.audit.add(
         now,
@@ -100,5 +108,5 @@ async def _retry(uow: Any, ids: list[int] | None, now: Any) -> int:
         detail={"outbox_ids": retried[:1000], "count": len(retried), "all": ids is None},
     )
     await uow.commit()
-    print(f"{len(retried)} row(s) pending again; the delivery worker sends them now")
+    print(t("cli.outbox.retried", count=len(retried)))
     return 0

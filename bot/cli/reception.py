@@ -12,7 +12,8 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from bot.cli.common import CliError, config_of
+from bot.cli.common import CliError, config_of, t
+from i18n import N_
 from petitions.errors import InvalidField
 from petitions.reception import (
     MAX_CAPACITY,
@@ -28,23 +29,41 @@ from petitions.roles import Role
 
 __all__ = ["register", "slot_lines"]
 
-_EPILOG = """\
-examples:
-  xinfang reception add --leader 3 --at "2027-01-15 09:00" --minutes 60 \
-      --place 三楼会议室 --capacity 3
-  xinfang reception add --leader 3 --at "1月20日 14:30" --minutes 45 --online \\
-      --place "腾讯会议 123-456-789" --capacity 5
-  xinfang reception list
-
-Employees book a slot from a petition opened by its tracking code (预约领导接访); they see
-the slots of the leaders of the petition's handling unit and of the units above it.
-"""
+_EXAMPLES = (
+    'xinfang reception add --leader 3 --at "2027-01-15 09:00" --minutes 60 '
+    "      --place 三楼会议室 --capacity 3",
+    'xinfang reception add --leader 3 --at "1月20日 14:30" --minutes 45 --online \\\n'
+    '      --place "腾讯会议 123-456-789" --capacity 5',
+    "xinfang reception list",
+)
 _ERRORS = {
-    "starts_at": "--at must be after now and within a year",
-    "minutes": f"--minutes must be {MIN_MINUTES} to {MAX_MINUTES}",
-    "capacity": f"--capacity must be 1 to {MAX_CAPACITY}",
-    "place": f"--place must be 1 to {MAX_PLACE} characters (for --online: the link)",
+    "starts_at": N_("cli.reception.bad_at"),
+    "minutes": N_("cli.reception.bad_minutes"),
+    "capacity": N_("cli.reception.bad_capacity"),
+    "place": N_("cli.reception.bad_place"),
 }
+
+
+def _epilog() -> str:
+    return t("cli.reception.epilog", add=_EXAMPLES[0], online=_EXAMPLES[1], list=_EXAMPLES[2])
+
+
+def _error(field: object) -> str:
+    key = _ERRORS.get(str(field))
+    if key is None:
+        return t("cli.reception.bad_slot")
+    return t(
+        key,
+        at="--at",
+        minutes="--minutes",
+        capacity="--capacity",
+        place="--place",
+        online="--online",
+        min=MIN_MINUTES,
+        max_minutes=MAX_MINUTES,
+        max_capacity=MAX_CAPACITY,
+        max_place=MAX_PLACE,
+    )
 
 
 def register(sub: Any) -> None:
@@ -52,44 +71,66 @@ def register(sub: Any) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     rec = sub.add_parser(
         "reception",
-        help="leaders' reception slots (领导接访): add, list",
-        description="Leaders publish reception slots; employees book them for their petition "
-        "and are reminded the day before. Leaders also use /slots in the admin chat.",
-        epilog=_EPILOG,
+        help=t("cli.reception.help"),
+        description=t("cli.reception.description", slots="/slots"),
+        epilog=_epilog(),
         formatter_class=raw,
     )
-    rsub = rec.add_subparsers(dest="reception_cmd", required=True, metavar="ACTION")
+    rsub = rec.add_subparsers(
+        dest="reception_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
     add = rsub.add_parser(
         "add",
-        help="publish a slot for a leader",
-        description="Publish a reception slot for a leader (an officer with the role leader; "
-        "xinfang officers list). The slot belongs to the leader's unit: petitions handled "
-        "in that unit's subtree are offered it.",
-        epilog=_EPILOG,
+        help=t("cli.reception.add_help"),
+        description=t(
+            "cli.reception.add_description", role="leader", command="xinfang officers list"
+        ),
+        epilog=_epilog(),
         formatter_class=raw,
     )
-    add.add_argument("--leader", type=int, required=True, metavar="ID", help="the leader's id")
+    add.add_argument(
+        "--leader", type=int, required=True, metavar="ID", help=t("cli.reception.leader_help")
+    )
     add.add_argument(
         "--at",
         required=True,
-        metavar="TIME",
-        help='the start, office time: "2027-01-15 09:00" or "1月15日 9:00"',
+        metavar=t("cli.metavar.time"),
+        help=t("cli.reception.at_help", iso='"2027-01-15 09:00"', zh='"1月15日 9:00"'),
     )
-    add.add_argument("--minutes", type=int, required=True, help="how long")
+    add.add_argument(
+        "--minutes",
+        type=int,
+        required=True,
+        metavar=t("cli.metavar.minutes"),
+        help=t("cli.reception.minutes_help"),
+    )
     add.add_argument(
         "--place",
         required=True,
-        help="the room; with --online the meeting link or how to join",
+        metavar=t("cli.metavar.place"),
+        help=t("cli.reception.place_help", online="--online"),
     )
-    add.add_argument("--online", action="store_true", help="an online reception")
-    add.add_argument("--capacity", type=int, required=True, help="how many employees")
+    add.add_argument("--online", action="store_true", help=t("cli.reception.online_help"))
+    add.add_argument(
+        "--capacity",
+        type=int,
+        required=True,
+        metavar=t("cli.metavar.capacity"),
+        help=t("cli.reception.capacity_help"),
+    )
     lst = rsub.add_parser(
         "list",
-        help="the slots from today on, with places booked",
-        epilog="example:\n  xinfang reception list",
+        help=t("cli.reception.list_help"),
+        epilog=t("cli.units.example", example="xinfang reception list"),
         formatter_class=raw,
     )
-    lst.add_argument("--days", type=int, default=0, help="include slots of the past N days")
+    lst.add_argument(
+        "--days",
+        type=int,
+        default=0,
+        metavar=t("cli.metavar.days"),
+        help=t("cli.reception.days_help"),
+    )
     rec.set_defaults(handler=_reception)
 
 
@@ -112,16 +153,20 @@ async def _add(uow: Any, args: argparse.Namespace) -> int:
     now = utc_now()
     leader = await uow.officers.get(args.leader)
     if leader is None or not leader.active or leader.role is not Role.LEADER:
-        raise CliError(f"officer {args.leader} is no active leader (xinfang officers list)")
+        raise CliError(
+            t("cli.reception.no_leader", id=args.leader, command="xinfang officers list")
+        )
     starts_at = parse_when(args.at, now)
     if starts_at is None:
-        raise CliError('--at: give the time like "2027-01-15 09:00" or "1月15日 9:00"')
+        raise CliError(
+            t("cli.reception.bad_time", at="--at", iso='"2027-01-15 09:00"', zh='"1月15日 9:00"')
+        )
     place, online = parse_place(args.place)
     draft = SlotDraft(starts_at, args.minutes, place, online or args.online, args.capacity)
     try:
         check_slot(draft, now)
     except InvalidField as wrong:
-        raise CliError(_ERRORS.get(str(wrong.params.get("field")), "invalid slot")) from None
+        raise CliError(_error(wrong.params.get("field"))) from None
     slot = await uow.reception.add_slot(leader.id, leader.unit_id, draft, now)
     await uow.audit.add(
         now,
@@ -139,7 +184,7 @@ async def _add(uow: Any, args: argparse.Namespace) -> int:
         },
     )
     await uow.commit()
-    print(f"slot {slot.id} published for leader {leader.id}:")
+    print(t("cli.reception.published", slot=slot.id, leader=leader.id))
     for line in slot_lines([slot]):
         print(line)
     return 0
@@ -155,9 +200,18 @@ def slot_lines(slots: Any) -> list[str]:
         where = f"线上 {s.place}" if s.online else s.place
         unit = s.unit_name or "-"
         out.append(
-            f"{s.id:>5}  {when}  {s.minutes:>3} min  {where}  "
-            f"leader {s.leader_officer_id} {s.leader_name or ''}  unit {unit}  "
-            f"booked {s.booked}/{s.capacity}"
+            t(
+                "cli.reception.slot_line",
+                id=f"{s.id:>5}",
+                when=when,
+                minutes=f"{s.minutes:>3}",
+                where=where,
+                leader=s.leader_officer_id,
+                name=s.leader_name or "",
+                unit=unit,
+                booked=s.booked,
+                capacity=s.capacity,
+            )
         )
     return out
 
@@ -168,7 +222,7 @@ async def _list(uow: Any, args: argparse.Namespace) -> int:
     since = utc_now() - timedelta(days=max(args.days, 0))
     slots = await uow.reception.all_slots(since)
     if not slots:
-        print("no reception slots (xinfang reception add, or /slots 新增 in the admin chat)")
+        print(t("cli.reception.none", add="xinfang reception add", slots="/slots 新增"))
         return 0
     for line in slot_lines(slots):
         print(line)

@@ -10,30 +10,78 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli.common import config_of
+from bot.cli.common import cli_locale, config_of, t
+from i18n import N_
 
 __all__ = ["register"]
+
+# bot/retention.py names each kind of data and its rule in English; the table is shown in
+# the CLI's language from these ids, keyed by that English name (a kind missing here is
+# shown as bot/retention.py names it).
+_KINDS = {
+    "closed cases' content and evidence": N_("cli.retention.kind_cases"),
+    "delivered outbox rows": N_("cli.retention.kind_delivered"),
+    "failed outbox rows": N_("cli.retention.kind_failed"),
+    "drafts (unsent petitions)": N_("cli.retention.kind_drafts"),
+    "processed update ids": N_("cli.retention.kind_processed"),
+    "web sessions": N_("cli.retention.kind_sessions"),
+    "rate-limit counters": N_("cli.retention.kind_rate"),
+    "push addresses": N_("cli.retention.kind_push"),
+    "audit trail": N_("cli.retention.kind_audit"),
+}
 
 
 def register(sub: Any) -> None:
     """Add ``retention`` and its actions."""
     ret = sub.add_parser(
         "retention",
-        help="what is destroyed when (retention periods), and a purge now",
-        description="Closed cases' content and evidence, delivered and failed outbox rows,\n"
-        "and the housekeeping the scheduler does anyway: the rule for each, and how many\n"
-        "rows are due now, within 30 days and within a year. See docs/retention.md.",
+        help=t("cli.retention.help"),
+        description=t("cli.retention.description", doc="docs/retention.md"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rsub = ret.add_subparsers(dest="retention_cmd", required=True, metavar="ACTION")
-    rsub.add_parser("show", help="each kind of data: its rule and the counts due")
-    run = rsub.add_parser("run", help="purge what is due now (audited, like the scheduler)")
-    run.add_argument("--dry-run", action="store_true", help="only say how much would be purged")
+    rsub = ret.add_subparsers(
+        dest="retention_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
+    rsub.add_parser("show", help=t("cli.retention.show_help"))
+    run = rsub.add_parser("run", help=t("cli.retention.run_help"))
+    run.add_argument("--dry-run", action="store_true", help=t("cli.retention.dry_run_help"))
     ret.set_defaults(handler=_retention)
 
 
 def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
+
+
+def _rules(policy: Any) -> dict[str, str]:
+    """Each kind's rule in the CLI's language, from the same settings bot/retention.py
+    reads."""
+    years = policy.cases_years
+    if years > 0:
+        cases = t("cli.retention.rule_cases", years=years, env="XINFANG_RETAIN_CASES_YEARS")
+    else:
+        cases = t("cli.retention.rule_cases_forever", env="XINFANG_RETAIN_CASES_YEARS=0")
+    return {
+        "closed cases' content and evidence": cases,
+        "delivered outbox rows": t(
+            "cli.retention.rule_outbox", days=policy.outbox_days, env="XINFANG_RETAIN_OUTBOX_DAYS"
+        ),
+        "failed outbox rows": t(
+            "cli.retention.rule_outbox",
+            days=policy.failed_outbox_days,
+            env="XINFANG_RETAIN_FAILED_OUTBOX_DAYS",
+        ),
+        "drafts (unsent petitions)": t("cli.retention.rule_drafts", env="XINFANG_DRAFT_TTL_HOURS"),
+        "processed update ids": t("cli.retention.rule_processed"),
+        "web sessions": t("cli.retention.rule_sessions", env="XINFANG_WEB_SESSION_HOURS"),
+        "rate-limit counters": t("cli.retention.rule_rate"),
+        "push addresses": t("cli.retention.rule_push", env="XINFANG_FOLLOWUP_DAYS"),
+        "audit trail": t("cli.retention.rule_audit"),
+    }
+
+
+def _kind(kind: str) -> str:
+    key = _KINDS.get(kind)
+    return t(key) if key and cli_locale() != "en" else kind
 
 
 async def _retention(args: argparse.Namespace) -> int:
@@ -48,19 +96,23 @@ async def _retention(args: argparse.Namespace) -> int:
         rows = await forecast(container.uow, policy, now)
         if args.retention_cmd == "run" and not args.dry_run:
             result = await purge_due(container.uow, policy, now)
-            print(f"purged: {result.cases} case(s)' content, {result.outbox} outbox row(s)")
+            print(t("cli.retention.purged", cases=result.cases, outbox=result.outbox))
             return 0
         if args.retention_cmd == "run":
             due = [r for r in rows if r.now is not None]
             for r in due:
-                print(f"would purge now: {r.now}\t{r.kind}")
+                print(t("cli.retention.would_purge", count=r.now, kind=_kind(r.kind)))
             return 0
         async with container.uow() as uow:
             purged = await uow.cases.count_purged()
-        print("kind\trule\tdue now\twithin 30 days\twithin a year")
+        print(t("cli.retention.columns"))
+        # English as bot/retention.py words it; another language from the catalogs.
+        rules = _rules(policy) if cli_locale() != "en" else {}
         for r in rows:
-            print(f"{r.kind}\t{r.rule}\t{_count(r.now)}\t{_count(r.days_30)}\t{_count(r.year)}")
-        print(f"cases whose content was destroyed so far (rows kept for statistics): {purged}")
+            rule = rules.get(r.kind, r.rule)
+            counts = f"{_count(r.now)}\t{_count(r.days_30)}\t{_count(r.year)}"
+            print(f"{_kind(r.kind)}\t{rule}\t{counts}")
+        print(t("cli.retention.purged_so_far", count=purged))
         return 0
     finally:
         await container.close()

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from bot.cli.common import config_of
+from bot.cli.common import config_of, t
 
 __all__ = ["BATCH", "register"]
 
@@ -22,16 +22,20 @@ def register(sub: Any) -> None:
     """Add ``search`` and its actions."""
     group = sub.add_parser(
         "search",
-        help="the case ledger's search index (reindex existing cases)",
-        description="The ledger's search reads keyed hashes of petition text tokens.\n"
-        "`reindex` builds them again for every case (cases whose content was destroyed\n"
-        "get none). See docs/officers.md.",
+        help=t("cli.search.help"),
+        description=t("cli.search.description", reindex="reindex", doc="docs/officers.md"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    actions = group.add_subparsers(dest="search_cmd", required=True, metavar="ACTION")
-    reindex = actions.add_parser("reindex", help="index every case's text again, with progress")
+    actions = group.add_subparsers(
+        dest="search_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
+    reindex = actions.add_parser("reindex", help=t("cli.search.reindex_help"))
     reindex.add_argument(
-        "--batch", type=int, default=BATCH, help=f"cases per transaction (default {BATCH})"
+        "--batch",
+        type=int,
+        default=BATCH,
+        metavar=t("cli.metavar.batch"),
+        help=t("cli.search.batch_help", batch=BATCH),
     )
     group.set_defaults(handler=_search)
 
@@ -61,6 +65,10 @@ async def reindex_all(uow_factory: Any, batch: int = BATCH, out: Any = None) -> 
             break
         done, last = done + len(ids), ids[-1]
         percent = 100 * done // total if total else 100
-        print(f"indexed {done}/{total} case(s) ({percent}%)", file=out, flush=True)
-    print(f"done: {done} case(s) indexed", file=out)
+        print(
+            t("cli.search.progress", done=done, total=total, percent=percent),
+            file=out,
+            flush=True,
+        )
+    print(t("cli.search.done", count=done), file=out)
     return 0

@@ -9,36 +9,45 @@ import sys
 import time
 from typing import Any
 
-from bot.cli.common import config_of
+from bot.cli.common import config_of, t
+from i18n import N_
 
 __all__ = ["register"]
+
+# The steps the index and the scan report progress of (bot/warnings.py, handlers/warnings.py).
+_STEPS = {
+    "read": N_("cli.warnings.step_read"),
+    "indexed": N_("cli.warnings.step_indexed"),
+    "linked": N_("cli.warnings.step_linked"),
+    "clusters": N_("cli.warnings.step_clusters"),
+}
 
 
 def register(sub: Any) -> None:
     """Add ``warnings`` and its actions."""
     group = sub.add_parser(
         "warnings",
-        help="early warning (四早): clusters of similar petitions and unusual rises",
-        description="The early warning compares the petitions of the last XINFANG_WARNINGS_DAYS\n"
-        "days (default 90) in memory. `scan` builds that index (progress on stderr), finds\n"
-        "the clusters of the last --days days (default 14: at least 5 similar petitions in\n"
-        "one unit or its subtree) and this week's spikes, and prints them with case\n"
-        "numbers; nothing identifies a petitioner. The service runs the same scan daily\n"
-        "and alerts leaders; --alert makes this scan alert what was not alerted before.\n"
-        "See docs/early-warning.md.",
+        help=t("cli.warnings.help"),
+        description=t(
+            "cli.warnings.description",
+            env="XINFANG_WARNINGS_DAYS",
+            scan="scan",
+            stderr="stderr",
+            days="--days",
+            alert="--alert",
+            doc="docs/early-warning.md",
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    actions = group.add_subparsers(dest="warnings_cmd", required=True, metavar="ACTION")
-    scan = actions.add_parser("scan", help="find and print the current clusters and spikes")
-    scan.add_argument(
-        "--days", type=int, default=None, metavar="N", help="cluster window in days (14)"
+    actions = group.add_subparsers(
+        dest="warnings_cmd", required=True, metavar=t("cli.main.metavar_action")
     )
+    scan = actions.add_parser("scan", help=t("cli.warnings.scan_help"))
     scan.add_argument(
-        "--alert",
-        action="store_true",
-        help="queue the alerts of new clusters and spikes to leaders (as the daily scan)",
+        "--days", type=int, default=None, metavar="N", help=t("cli.warnings.days_help")
     )
-    scan.add_argument("--lang", choices=("zh_CN", "en"), help="language of the output")
+    scan.add_argument("--alert", action="store_true", help=t("cli.warnings.alert_help"))
+    scan.add_argument("--lang", choices=("zh_CN", "en"), help=t("cli.warnings.lang_help"))
     scan.set_defaults(handler=_scan)
 
 
@@ -48,7 +57,7 @@ async def _scan(args: argparse.Namespace) -> int:
     from petitions.roles import Role
 
     if args.days is not None and not 1 <= args.days <= 365:
-        print("xinfang: --days is a number of days from 1 to 365", file=sys.stderr)
+        print(t("cli.warnings.bad_days", prog="xinfang", days="--days"), file=sys.stderr)
         return 2
     settings = config_of(args)
     container = await build_container(settings, migrate=False)
@@ -61,16 +70,26 @@ async def _scan(args: argparse.Namespace) -> int:
     def progress(step: str, count: int) -> None:
         # Counts only: what a long scan is doing, never what it reads.
         elapsed = time.monotonic() - started
-        print(f"  {step}: {count:,} ({elapsed:.1f} s)", file=sys.stderr, flush=True)
+        seconds = f"{elapsed:.1f}"
+        print(
+            t(
+                "cli.warnings.progress",
+                step=t(_STEPS[step]) if step in _STEPS else step,
+                count=f"{count:,}",
+                seconds=seconds,
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         index = container.warnings
         assert index is not None
         index.progress = progress
-        print("building the similarity index…", file=sys.stderr, flush=True)
+        print(t("cli.warnings.building"), file=sys.stderr, flush=True)
         await index.wait()
         index.progress = None
-        print("scanning…", file=sys.stderr, flush=True)
+        print(t("cli.warnings.scanning"), file=sys.stderr, flush=True)
         now = utc_now()
         found = await scan(container.services, now, days=args.days, alert=args.alert,
                            progress=progress)  # fmt: skip
@@ -94,11 +113,19 @@ async def _scan(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     if args.alert:
         print(
-            f"alerts queued: {found.alerted_clusters} cluster(s), {found.alerted_spikes} spike(s)"
+            tr(
+                "cli.warnings.alerts_queued",
+                clusters=found.alerted_clusters,
+                spikes=found.alerted_spikes,
+            )
         )
     print(
-        f"{found.petitions:,} petitions scanned, {len(index):,} indexed, "
-        f"{time.monotonic() - started:.1f} s",
+        t(
+            "cli.warnings.summary",
+            petitions=f"{found.petitions:,}",
+            indexed=f"{len(index):,}",
+            seconds=f"{time.monotonic() - started:.1f}",
+        ),
         file=sys.stderr,
     )
     return 0

@@ -25,6 +25,7 @@ from storage.audit_chain import short_head
 from storage.db import create_engine, session_factory
 from storage.migrate import downgrade, upgrade
 from storage.vault import Keyring, Vault
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 from tests.helpers.clock import FakeClock
 
 

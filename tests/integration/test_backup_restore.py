@@ -28,6 +28,7 @@ from petitions.statistics import shown
 from storage.db import create_engine
 from storage.vault import Keyring, KeyringError
 from tests.helpers.chat import ChatUser
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 from tests.helpers.clock import FakeClock
 from tests.helpers.flow import Filed, add_officer, admin_chat, file_petition
 

@@ -16,6 +16,7 @@ from bot.container import build_container
 from bot.settings import load_settings
 from storage.vault import Keyring
 from tests.helpers.chat import ChatUser
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 
 
 @pytest.fixture

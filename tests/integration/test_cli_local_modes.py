@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import build_parser
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 
 ROOT = Path(__file__).resolve().parents[2]
 

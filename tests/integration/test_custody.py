@@ -23,6 +23,7 @@ from petitions.roles import Role
 from storage.custody import load_private_key, new_custodian_files
 from storage.vault import Keyring, VaultError, open_identity_with, public_raw_of
 from tests.helpers.chat import ChatUser
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 from tests.helpers.flow import add_officer, file_petition, queued
 
 PASSPHRASE = "保管人的口令 至少十二个字"

@@ -20,6 +20,7 @@ from bot.settings import load_settings
 from bot.web.passwords import verify_password
 from petitions.roles import Role
 from storage.vault import Keyring
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 
 HEADER = "name,role,unit,telegram,wecom,web_login\n"
 GOOD = (

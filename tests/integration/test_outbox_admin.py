@@ -17,6 +17,7 @@ from handlers.ports import OutboxMessage
 from storage.models import OutboxRow
 from storage.outbox_admin import failed_rows, retry_failed
 from storage.vault import Keyring
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 
 CHAT_ID = "7777123456"  # an employee's Telegram chat id: must never be printed
 SECRET_TEXT = "车间主任克扣加班费"  # payload text: never decrypted or printed

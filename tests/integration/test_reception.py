@@ -25,6 +25,7 @@ from petitions.roles import Role
 from storage.models import ReceptionBookingRow, ReceptionSlotRow
 from storage.vault import Keyring
 from tests.helpers.chat import ChatUser
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 from tests.helpers.clock import FakeClock
 from tests.helpers.databases import (  # noqa: F401 - fixtures
     reused_database_url,

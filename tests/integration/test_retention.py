@@ -43,6 +43,7 @@ from storage.models import (
 )
 from storage.vault import Keyring
 from tests.helpers.chat import ChatUser
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 from tests.helpers.clock import FakeClock
 from tests.helpers.databases import (  # noqa: F401 - fixtures
     reused_database_url,

@@ -17,6 +17,7 @@ from bot.settings import load_settings
 from bot.web.passwords import verify_password
 from petitions.roles import Role
 from storage.vault import Keyring
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 from tests.helpers.databases import (  # noqa: F401
     reused_database_url,
     shared_postgres_database,

@@ -454,9 +454,9 @@ def test_xinfang_warnings_scan_prints_the_cluster_by_case_numbers_without_identi
     assert all(number in out.out for number in numbers), out.out
     assert "甲一厂" in out.out and "6 件相似信访" in out.out
     assert NAME not in out.out + out.err and PHONE not in out.out + out.err
-    assert "read:" in out.err  # progress for long scans
+    assert "已读取：" in out.err  # progress for long scans (the CLI speaks zh_CN by default)
     # Printing alerts nobody; --alert queues the alert once.
     assert main(["warnings", "scan", "--alert"]) == 0
-    assert "alerts queued: 1 cluster(s)" in capsys.readouterr().out
+    assert "已排队提醒：聚集 1 个" in capsys.readouterr().out
     assert main(["warnings", "scan", "--alert"]) == 0
-    assert "alerts queued: 0 cluster(s)" in capsys.readouterr().out
+    assert "已排队提醒：聚集 0 个" in capsys.readouterr().out
