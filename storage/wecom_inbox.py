@@ -118,7 +118,9 @@ class SqlWeComInbox:
         """Every kept callback as (row id, message as JSON), in arrival order."""
         return await self._read(_KEPT)
 
-    async def _read(self, stmt: Select[Any]) -> builtins.list[tuple[int, dict[str, Any]]]:
+    async def _read(
+        self, stmt: Select[int, str, bytes]
+    ) -> builtins.list[tuple[int, dict[str, Any]]]:
         return [
             (int(row_id), self._v.decrypt_json(blob, aad("wecom_inbox", index, "payload")))
             for row_id, index, blob in (await self._s.execute(stmt)).all()
