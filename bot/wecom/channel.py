@@ -364,19 +364,18 @@ class WeComChannel:
             try:
                 return await self._replies_when_stored(message, claim)
             except EarlierPending:
-                if waiting.take_over():
-                    await self._take_over(message.from_user, claim)
+                assert claim.row is not None
+                async with self._container.uow() as u:
+                    earlier = await u.wecom_inbox.earlier(message.from_user, claim.row)
+                # One queued here, behind this one (the sweep found it late), would never
+                # come first: no use waiting for it.
+                if waiting.take_over() or any(row in self._in_hand for row, _ in earlier):
+                    log.info("wecom: taking over %d earlier callback(s) of a person", len(earlier))
+                    for row, data in earlier:
+                        await self._handle(row, from_json(data), wait_for_earlier=False)
                     claim.wait_for_earlier = False
                 else:
                     await self._retry_sleep(waiting.next_delay())
-
-    async def _take_over(self, userid: str, claim: Claim) -> None:
-        assert claim.row is not None
-        async with self._container.uow() as u:
-            earlier = await u.wecom_inbox.earlier(userid, claim.row)
-        log.info("wecom: taking over %d earlier callback(s) of a person", len(earlier))
-        for row, data in earlier:
-            await self._handle(row, from_json(data), wait_for_earlier=False)
 
     async def _replies_when_stored(
         self, message: WeComInbound, claim: Claim

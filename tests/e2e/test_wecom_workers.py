@@ -11,7 +11,9 @@ same callback posted to two workers at once is handled once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -80,23 +82,21 @@ class Worker:
     url: str
 
 
-@pytest.fixture
-async def second(
-    wecom: Harness,  # noqa: F811
-    keys: tuple[Keyring, Path],
-    clock: FakeClock,
+@contextlib.asynccontextmanager
+async def _worker(
+    h: Harness, keyring: Keyring, clock: FakeClock, *, takeover: float
 ) -> AsyncIterator[Worker]:
-    """Worker B beside the harness's worker A, on the same database and fake WeCom API."""
-    settings = wecom.container.settings
+    """Another worker beside the harness's, on the same database and fake WeCom API."""
+    settings = h.container.settings
     assert settings.wecom is not None
-    container = await build_container(settings, keyring=keys[0], clock=clock)
+    container = await build_container(settings, keyring=keyring, clock=clock)
     channel = WeComChannel(
         container,
         settings.wecom,
-        session=wecom.session,
-        sleep=wecom.monotonic.sleep,
-        clock=wecom.monotonic,
-        takeover=0.3,
+        session=h.session,
+        sleep=h.monotonic.sleep,
+        clock=h.monotonic,
+        takeover=takeover,
         sweep_every=0.1,
     )
     app = web.Application()
@@ -114,6 +114,17 @@ async def second(
         await channel.stop()
         await runner.cleanup()
         await container.close()
+
+
+@pytest.fixture
+async def second(
+    wecom: Harness,  # noqa: F811
+    keys: tuple[Keyring, Path],
+    clock: FakeClock,
+) -> AsyncIterator[Worker]:
+    """Worker B beside the harness's worker A; it takes over after 0.3 s."""
+    async with _worker(wecom, keys[0], clock, takeover=0.3) as worker:
+        yield worker
 
 
 async def _post(h: Harness, url: str, xml: str, nonce: str = "n") -> tuple[int, str]:
@@ -222,3 +233,23 @@ async def test_the_same_callback_posted_to_two_workers_at_once_is_handled_once(
     await second.channel.idle()
     assert recording.done == ["1"]
     assert len(h.sent_to(EMPLOYEE)) == 1
+
+
+async def test_an_earlier_callback_swept_behind_a_later_one_is_handled_first_without_waiting(
+    wecom: Harness,  # noqa: F811
+    keys: tuple[Keyring, Path],
+    clock: FakeClock,
+    recording: type[Recording],
+) -> None:
+    h = wecom
+    # A worker that waits long for earlier callbacks; the sweep queues the stopped
+    # worker's callback behind the person's new one, in the same lane.
+    async with _worker(h, keys[0], clock, takeover=60.0) as patient:
+        await _keep_as_a_stopped_worker(h, 1, age=timedelta(minutes=3))
+        started = time.monotonic()
+        assert await _post(h, patient.url, _text(2)) == (200, "success")
+        await _until(lambda: _done(h, 2))
+        took = time.monotonic() - started
+        await patient.channel.idle()
+    assert recording.done == ["1", "2"]
+    assert took < 30  # not the 60 s take-over wait
