@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 __all__ = [
     "GENESIS",
     "ChainChecker",
     "ChainEntry",
+    "HeadError",
     "Verdict",
     "canonical",
     "detail_digest",
@@ -69,8 +70,23 @@ class Verdict:
     head_id: int | None
     head_hash: str
     broken_id: int | None = None
-    reason: str = ""
+    reason: str = ""  # in English, for logs
     rewrapped: int = 0  # details re-encrypted by key rotation since they were written
+    # The reason as a code and its fields, for a UI to word it in its language:
+    # not_following (after: an entry id, or None for the start), content_differs,
+    # detail_removed, detail_added, detail_changed, tail_removed.
+    code: str = ""
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+class HeadError(ValueError):
+    """A published head that cannot be read; ``code`` and ``params`` for a UI to word it
+    (``str()`` is the English text)."""
+
+    def __init__(self, message: str, code: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def format_at(at: datetime) -> str:
@@ -149,15 +165,16 @@ def short_head(entry_id: int | None, hash_hex: str) -> str:
 
 
 def _detail_problem(entry: ChainEntry) -> str | None:
-    """Why the stored detail does not belong to the entry, or None (the flag says rewrap)."""
+    """Why the stored detail does not belong to the entry (a code: detail_removed, ...),
+    or None (the flag says rewrap)."""
     if entry.detail_ct is None:
-        return "detail removed" if entry.detail_digest is not None else None
+        return "detail_removed" if entry.detail_digest is not None else None
     if entry.detail_digest is None:
-        return "detail added"
+        return "detail_added"
     recorded_kid = entry.detail_digest.partition(":")[0]
     now_kid = _key_id(entry.detail_ct)
     if now_kid == recorded_kid and detail_digest(entry.detail_ct) != entry.detail_digest:
-        return "detail changed"
+        return "detail_changed"
     return None
 
 
@@ -171,9 +188,19 @@ class ChainChecker:
         self.rewrapped = 0
         self.broken: Verdict | None = None
 
-    def _fail(self, entry_id: int | None, reason: str) -> Verdict:
+    def _fail(
+        self, entry_id: int | None, reason: str, code: str = "", **params: object
+    ) -> Verdict:
         self.broken = Verdict(
-            False, self.checked, self.last_id, self.prev, entry_id, reason, self.rewrapped
+            False,
+            self.checked,
+            self.last_id,
+            self.prev,
+            entry_id,
+            reason,
+            self.rewrapped,
+            code=code,
+            params=params,
         )
         return self.broken
 
@@ -183,14 +210,16 @@ class ChainChecker:
             return False
         if entry.prev_hash != self.prev:
             before = f"entry #{self.last_id}" if self.last_id is not None else "the start"
-            self._fail(entry.id, f"does not follow {before} (an entry removed or moved?)")
+            reason = f"does not follow {before} (an entry removed or moved?)"
+            self._fail(entry.id, reason, "not_following", after=self.last_id)
             return False
         if _hash_of(entry) != entry.hash:
-            self._fail(entry.id, "content differs from what was hashed (edited?)")
+            reason = "content differs from what was hashed (edited?)"
+            self._fail(entry.id, reason, "content_differs")
             return False
         problem = _detail_problem(entry)
         if problem is not None:
-            self._fail(entry.id, problem)
+            self._fail(entry.id, problem.replace("_", " "), problem)
             return False
         if entry.detail_ct is not None and entry.detail_digest is not None:
             if _key_id(entry.detail_ct) != entry.detail_digest.partition(":")[0]:
@@ -212,7 +241,9 @@ class ChainChecker:
                     head_id if head_id is not None and (last is None or head_id > last) else last
                 )
                 return self._fail(
-                    missing, "the chain does not end at its recorded head (tail removed?)"
+                    missing,
+                    "the chain does not end at its recorded head (tail removed?)",
+                    "tail_removed",
                 )
         return Verdict(True, self.checked, self.last_id, self.prev, rewrapped=self.rewrapped)
 
@@ -237,9 +268,12 @@ def parse_head(text: str) -> tuple[int | None, str]:
     if ":" in raw:
         left, _, raw = raw.partition(":")
         if not left.strip().lstrip("#").isdigit():
-            raise ValueError("a head is ID:HASH, e.g. 1234:3f9a1c2b7d4e5f60")
+            example = "1234:3f9a1c2b7d4e5f60"
+            raise HeadError(f"a head is ID:HASH, e.g. {example}", "head_form", example=example)
         entry_id = int(left.strip().lstrip("#"))
     raw = raw.strip()
     if len(raw) < 8 or len(raw) > 64 or any(c not in "0123456789abcdef" for c in raw):
-        raise ValueError("the hash of a head is 8 to 64 hexadecimal digits")
+        raise HeadError(
+            "the hash of a head is 8 to 64 hexadecimal digits", "head_hash", least=8, most=64
+        )
     return entry_id, raw

@@ -59,7 +59,12 @@ _KEYED_TABLES = tuple(
 
 
 class ToolMissing(Exception):
-    """An external program (pg_dump, pg_restore) is not installed."""
+    """An external program (pg_dump, pg_restore) is not installed; ``name`` is which (the
+    message, in English, says what to install)."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -334,7 +339,8 @@ def find_pg_tool(name: str) -> str:
     raise ToolMissing(
         f"{name} is not installed: install the PostgreSQL client tools of your server's "
         "version or newer (Debian/Ubuntu: apt install postgresql-client-15; RHEL: "
-        f"dnf install postgresql15), or put {name} on PATH"
+        f"dnf install postgresql15), or put {name} on PATH",
+        name,
     )
 
 

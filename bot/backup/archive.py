@@ -96,7 +96,7 @@ def write_archive(
             fh.flush()
             os.fsync(fh.fileno())
         if out.exists():
-            raise BackupError(f"{out} appeared meanwhile; not replacing it")
+            raise BackupError(f"{out} appeared meanwhile; not replacing it", "appeared", path=out)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -127,13 +127,17 @@ def read_archive(path: Path, passphrase: str, workdir: Path, tick: Tick | None =
             with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
                     if not member.isfile() or member.name in digests:
-                        raise DamagedBackup("the backup file holds unexpected members")
+                        raise DamagedBackup(
+                            "the backup file holds unexpected members", "unexpected_members"
+                        )
                     source = tar.extractfile(member)
                     assert source is not None  # a regular file
                     digest = hashlib.sha256()
                     if member.name in (MANIFEST_MEMBER, KEYRING_MEMBER):
                         if member.size > _SMALL:
-                            raise DamagedBackup("the backup file holds unexpected members")
+                            raise DamagedBackup(
+                                "the backup file holds unexpected members", "unexpected_members"
+                            )
                         data = source.read()
                         digest.update(data)
                         if member.name == MANIFEST_MEMBER:
@@ -150,21 +154,31 @@ def read_archive(path: Path, passphrase: str, workdir: Path, tick: Tick | None =
                                 if tick is not None:
                                     tick(fh.tell(), total)
                     else:
-                        raise DamagedBackup("the backup file holds unexpected members")
+                        raise DamagedBackup(
+                            "the backup file holds unexpected members", "unexpected_members"
+                        )
                     digests[member.name] = digest.hexdigest()
             reader.finish()
         except tarfile.TarError:
-            raise DamagedBackup("the backup file is damaged (archive)") from None
+            raise DamagedBackup(
+                "the backup file is damaged (archive)", "damaged_archive"
+            ) from None
         except (ValueError, UnicodeDecodeError):
-            raise DamagedBackup("the backup file is damaged (manifest)") from None
+            raise DamagedBackup(
+                "the backup file is damaged (manifest)", "damaged_manifest"
+            ) from None
     if manifest is None or keyring is None or database is None:
-        raise DamagedBackup("the backup file is incomplete (a member is missing)")
+        raise DamagedBackup(
+            "the backup file is incomplete (a member is missing)", "member_missing"
+        )
     expected = manifest.get("members", {})
     for name, digest_hex in digests.items():
         if name == MANIFEST_MEMBER:
             continue
         if expected.get(name, {}).get("sha256") != digest_hex:
-            raise DamagedBackup(f"checksum of {name} does not match the manifest")
+            raise DamagedBackup(
+                f"checksum of {name} does not match the manifest", "checksum", name=name
+            )
     if set(expected) != set(digests) - {MANIFEST_MEMBER}:
-        raise DamagedBackup("the backup's members do not match its manifest")
+        raise DamagedBackup("the backup's members do not match its manifest", "members_mismatch")
     return Unpacked(manifest, keyring, database)

@@ -43,7 +43,13 @@ _CHECK = b"xinfang backup passphrase check\x00"
 
 
 class BackupError(Exception):
-    """A backup cannot be written or read; the message says why in one line."""
+    """A backup cannot be written or read; the message says why in one line (English),
+    ``code`` and ``params`` let a UI say it in its language."""
+
+    def __init__(self, message: str, code: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class WrongPassphrase(BackupError):
@@ -120,10 +126,10 @@ class DecryptingReader:
 
     def __init__(self, src: BinaryIO, passphrase: str) -> None:
         if src.read(len(MAGIC)) != MAGIC:
-            raise DamagedBackup("not an xinfang backup file")
+            raise DamagedBackup("not an xinfang backup file", "not_backup")
         size = int.from_bytes(_exactly(src, 4), "big")
         if size > _MAX_HEADER:
-            raise DamagedBackup("the backup file is damaged (header)")
+            raise DamagedBackup("the backup file is damaged (header)", "damaged_header")
         header_bytes = _exactly(src, size)
         try:
             header: dict[str, Any] = json.loads(header_bytes)
@@ -135,17 +141,21 @@ class DecryptingReader:
             chunk = int(header["chunk"])
             version = header["format"]
         except (ValueError, KeyError, TypeError):
-            raise DamagedBackup("the backup file is damaged (header)") from None
+            raise DamagedBackup("the backup file is damaged (header)", "damaged_header") from None
         if version != FORMAT:
-            raise BackupError(f"backup format {version} is not known to this xinfang version")
+            raise BackupError(
+                f"backup format {version} is not known to this xinfang version",
+                "unknown_format",
+                version=version,
+            )
         # Bounds, so a crafted header cannot make the reader allocate without limit.
         if kdf.get("name") != "scrypt" or not (2 <= n <= _MAX_N) or n & (n - 1):
-            raise DamagedBackup("the backup file is damaged (key derivation)")
+            raise DamagedBackup("the backup file is damaged (key derivation)", "damaged_kdf")
         if not (1 <= r <= 32 and 1 <= p <= 16 and 1 <= chunk <= 64 * CHUNK and len(prefix) == 7):
-            raise DamagedBackup("the backup file is damaged (header)")
+            raise DamagedBackup("the backup file is damaged (header)", "damaged_header")
         key, expected = _derive(passphrase, salt, n, r, p)
         if not hmac.compare_digest(expected, check):
-            raise WrongPassphrase("wrong passphrase for this backup")
+            raise WrongPassphrase("wrong passphrase for this backup", "wrong_passphrase")
         self._src, self._aad, self._prefix = src, MAGIC + header_bytes, prefix
         self._aes, self._chunk = AESGCM(key), chunk
         self._buf = bytearray()
@@ -171,13 +181,13 @@ class DecryptingReader:
     def _next(self) -> None:
         head = self._src.read(4)
         if len(head) < 4:
-            raise DamagedBackup("the backup file is incomplete (cut short)")
+            raise DamagedBackup("the backup file is incomplete (cut short)", "cut_short")
         size = int.from_bytes(head, "big")
         if size < 16 or size > self._chunk + 16:
-            raise DamagedBackup("the backup file is damaged or was altered")
+            raise DamagedBackup("the backup file is damaged or was altered", "altered")
         sealed = self._src.read(size)
         if len(sealed) < size:
-            raise DamagedBackup("the backup file is incomplete (cut short)")
+            raise DamagedBackup("the backup file is incomplete (cut short)", "cut_short")
         for final in (False, True):
             try:
                 plain = self._aes.decrypt(
@@ -189,10 +199,12 @@ class DecryptingReader:
             self._buf += plain
             if final:
                 if self._src.read(1):
-                    raise DamagedBackup("the backup file has data after its end (altered)")
+                    raise DamagedBackup(
+                        "the backup file has data after its end (altered)", "trailing_data"
+                    )
                 self.done = True
             return
-        raise DamagedBackup("the backup file is damaged or was altered")
+        raise DamagedBackup("the backup file is damaged or was altered", "altered")
 
 
 def _exactly(src: BinaryIO, n: int) -> bytes:

@@ -189,14 +189,17 @@ async def create_backup(
 def _prepare(settings: Settings, out: Path) -> tuple[Keyring, bytes, str]:
     """Check the output and the sources before any work; read the keyring."""
     if out.exists():
-        raise BackupError(f"{out} already exists; choose a new file name")
+        raise BackupError(f"{out} already exists; choose a new file name", "exists", path=out)
     if not out.parent.is_dir():
-        raise BackupError(f"directory {out.parent} does not exist")
+        raise BackupError(
+            f"directory {out.parent} does not exist", "no_directory", path=out.parent
+        )
     ring = load_keyring(settings.keyring_file)
     keyring_bytes = settings.keyring_file.read_bytes()
     kind = "sqlite" if settings.embedded else "postgresql"
     if kind == "sqlite" and not sqlite_path(settings.database_url).exists():
-        raise BackupError(f"there is no database at {sqlite_path(settings.database_url)}")
+        where = sqlite_path(settings.database_url)
+        raise BackupError(f"there is no database at {where}", "no_database", path=where)
     return ring, keyring_bytes, kind
 
 
@@ -232,7 +235,7 @@ def check_passphrase(path: Path, passphrase: str) -> None:
     """Raise :class:`BackupError` unless ``path`` is a backup made with ``passphrase``
     (reads the header only); blocking."""
     if not path.is_file():
-        raise BackupError(f"there is no backup file at {path}")
+        raise BackupError(f"there is no backup file at {path}", "no_backup", path=path)
     with path.open("rb") as fh:
         DecryptingReader(fh, passphrase)
 
@@ -276,7 +279,11 @@ async def _restore(
             "refusing to restore: "
             + " and ".join(problems)
             + "; restore into an empty data directory and database, or give --force to "
-            "replace them"
+            "replace them",
+            "not_empty",
+            rows=rows,
+            cases=cases,
+            keyring=keyring_file if keyring_file.exists() else None,
         )
     if kind == "sqlite":
         workdir_parent = sqlite_path(settings.database_url).parent
@@ -294,19 +301,26 @@ async def _restore(
         if database.get("kind") != kind:
             raise BackupError(
                 f"this is a backup of a {database.get('kind')} database; the configured "
-                f"database is {kind} (XINFANG_DATABASE_URL)"
+                f"database is {kind} (XINFANG_DATABASE_URL)",
+                "wrong_kind",
+                backup=database.get("kind"),
+                kind=kind,
             )
         revision = database.get("schema_revision")
         if revision is not None and not known_revision(revision):
             raise BackupError(
                 f"the backup's schema revision {revision} is newer than this xinfang "
                 f"({_version()}) knows: restore with the version that made it "
-                f"({manifest.get('xinfang_version')}) or newer"
+                f"({manifest.get('xinfang_version')}) or newer",
+                "newer_revision",
+                revision=revision,
+                version=_version(),
+                made_by=manifest.get("xinfang_version"),
             )
         try:
             ring = Keyring.from_json(unpacked.keyring.decode("utf-8"))
         except (KeyringError, UnicodeDecodeError):
-            raise BackupError("the backup's keyring is malformed") from None
+            raise BackupError("the backup's keyring is malformed", "bad_keyring") from None
         say(f"  backup of {manifest.get('created_at')}: checksums match")
         say("restoring the database...")
         if kind == "sqlite":

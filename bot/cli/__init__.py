@@ -80,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
             readme="README.md",
         ),
     )
-    parser.add_argument("--config", type=Path, help=t("cli.main.config_help"))
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar=t("cli.main.metavar_config"),
+        help=t("cli.main.config_help"),
+    )
     parser.add_argument(
         "--version", action="version", version="xinfang 0.1.0", help=t("cli.main.version_help")
     )

@@ -10,7 +10,8 @@ import argparse
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import CliError, config_of, t
+from bot.cli.common import CliError, cli_locale, config_of, t
+from i18n import N_
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,29 @@ if TYPE_CHECKING:
 __all__ = ["register", "verify_trail"]
 
 _PAGE = 1000
+# storage/audit_chain.py says why a chain is broken (and why a head cannot be read) in
+# English for logs, and as a code for the CLI to say it in its language.
+_REASONS = {
+    "not_following": N_("cli.audit.reason_not_following"),
+    "content_differs": N_("cli.audit.reason_content_differs"),
+    "detail_removed": N_("cli.audit.reason_detail_removed"),
+    "detail_added": N_("cli.audit.reason_detail_added"),
+    "detail_changed": N_("cli.audit.reason_detail_changed"),
+    "tail_removed": N_("cli.audit.reason_tail_removed"),
+    "head_form": N_("cli.audit.head_form"),
+    "head_hash": N_("cli.audit.head_hash"),
+}
+
+
+def _worded(english: str, code: str, params: Any) -> str:
+    """A reason of storage/audit_chain.py in the CLI's language."""
+    key = _REASONS.get(code)
+    if key is None or cli_locale() == "en":
+        return english
+    if code == "not_following":
+        after = params.get("after")
+        return t("cli.audit.reason_not_start" if after is None else key, id=after)
+    return t(key, **params, form="ID:HASH")
 
 
 def register(sub: Any) -> None:
@@ -74,7 +98,8 @@ async def verify_trail(session: AsyncSession, published: str | None = None) -> t
     if verdict.ok and head is None and verdict.checked:
         verdict = checker._fail(verdict.head_id, t("cli.audit.head_missing"))
     if not verdict.ok:
-        return False, t("cli.audit.broken", id=verdict.broken_id, reason=verdict.reason)
+        reason = _worded(verdict.reason, verdict.code, verdict.params)
+        return False, t("cli.audit.broken", id=verdict.broken_id, reason=reason)
     if wanted is not None and found_published is None:
         name = f"#{wanted[0]}" if wanted[0] is not None else wanted[1]
         if wanted[0] is not None and (verdict.head_id is None or wanted[0] > verdict.head_id):
@@ -97,12 +122,12 @@ async def _verify(args: argparse.Namespace) -> int:
 
     settings = config_of(args)
     if args.head:
-        from storage.audit_chain import parse_head
+        from storage.audit_chain import HeadError, parse_head
 
         try:
             parse_head(args.head)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+        except HeadError as exc:
+            raise CliError(_worded(str(exc), exc.code, exc.params)) from None
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session:

@@ -9,12 +9,72 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CliError, config_of, t
+from bot.cli.common import CliError, cli_locale, config_of, t
+from i18n import N_
 
 __all__ = ["PASSPHRASE_ENV", "register"]
 
 PASSPHRASE_ENV = "XINFANG_BACKUP_PASSPHRASE"  # noqa: S105 - a variable name
 MIN_PASSPHRASE = 12
+# bot/backup says why a backup cannot be written or read in English (the exception's
+# text) and as a code; the CLI words the code in its language.
+_ERRORS = {
+    "not_backup": N_("cli.backup.error_not_backup"),
+    "damaged_header": N_("cli.backup.error_damaged_header"),
+    "unknown_format": N_("cli.backup.error_unknown_format"),
+    "damaged_kdf": N_("cli.backup.error_damaged_kdf"),
+    "wrong_passphrase": N_("cli.backup.error_wrong_passphrase"),
+    "cut_short": N_("cli.backup.error_cut_short"),
+    "altered": N_("cli.backup.error_altered"),
+    "trailing_data": N_("cli.backup.error_trailing_data"),
+    "appeared": N_("cli.backup.error_appeared"),
+    "unexpected_members": N_("cli.backup.error_unexpected_members"),
+    "damaged_archive": N_("cli.backup.error_damaged_archive"),
+    "damaged_manifest": N_("cli.backup.error_damaged_manifest"),
+    "member_missing": N_("cli.backup.error_member_missing"),
+    "checksum": N_("cli.backup.error_checksum"),
+    "members_mismatch": N_("cli.backup.error_members_mismatch"),
+    "exists": N_("cli.backup.error_exists"),
+    "no_directory": N_("cli.backup.error_no_directory"),
+    "no_database": N_("cli.backup.error_no_database"),
+    "no_backup": N_("cli.backup.error_no_backup"),
+    "wrong_kind": N_("cli.backup.error_wrong_kind"),
+    "newer_revision": N_("cli.backup.error_newer_revision"),
+    "bad_keyring": N_("cli.backup.error_bad_keyring"),
+}
+
+
+def _error(exc: Exception) -> str:
+    """Why a backup or restore failed, in the CLI's language."""
+    from storage.backup import ToolMissing
+
+    if cli_locale() == "en":
+        return str(exc)
+    if isinstance(exc, ToolMissing):
+        return t(
+            "cli.backup.error_tool_missing",
+            name=exc.name,
+            postgres="PostgreSQL",
+            debian_name="Debian/Ubuntu",
+            debian="apt install postgresql-client-15",
+            rhel_name="RHEL",
+            rhel="dnf install postgresql15",
+            path="PATH",
+        )
+    code, params = getattr(exc, "code", ""), getattr(exc, "params", {})
+    if code == "not_empty":
+        parts = []
+        if params.get("rows"):
+            parts.append(
+                t("cli.backup.error_holds_rows", rows=params["rows"], cases=params["cases"])
+            )
+        if params.get("keyring"):
+            parts.append(t("cli.backup.error_keyring_exists", path=params["keyring"]))
+        return t("cli.backup.error_not_empty", problems="，".join(parts), force="--force")
+    key = _ERRORS.get(code)
+    if key is None:
+        return str(exc)
+    return t(key, **params, prog="xinfang", env="XINFANG_DATABASE_URL")
 
 
 def register(sub: Any) -> None:
@@ -78,7 +138,7 @@ async def _backup(args: argparse.Namespace) -> int:
     try:
         result = await create_backup(settings, args.out, passphrase, _say)
     except (BackupError, ToolMissing, RuntimeError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_error(exc)) from None
     database = result.manifest["database"]
     rows = sum(database["tables"].values())
     print(
@@ -105,7 +165,7 @@ async def _restore(args: argparse.Namespace) -> int:
     try:
         result = await restore_backup(settings, args.file, passphrase, force=args.force, say=_say)
     except (BackupError, ToolMissing, RuntimeError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_error(exc)) from None
     manifest, database = result.manifest, result.manifest["database"]
     rows = sum(result.counts.values())
     check = result.ciphertexts

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import config_of
+from bot.cli.common import config_of, t
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -16,41 +16,66 @@ if TYPE_CHECKING:
     from bot.settings import Settings
     from storage.vault import Keyring
 
-__all__ = ["audit_key_change", "register"]
+__all__ = ["audit_key_change", "register", "trial_warning"]
 
 
 def register(sub: Any) -> None:
     """Add ``keys`` and its actions."""
-    keys = sub.add_parser("keys", help="create, inspect and rotate encryption keys")
-    ksub = keys.add_subparsers(dest="keys_cmd", required=True, metavar="ACTION")
+    keys = sub.add_parser("keys", help=t("cli.keys.help"))
+    ksub = keys.add_subparsers(
+        dest="keys_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
     kinit = ksub.add_parser(
         "init",
-        help="create a keyring (with a custodian's public key, or a trial key pair)",
-        description="Create the server's keyring. Give the public half of a custodian key "
-        "made off the server (--custodian-public FILE.pub.pem, see `keys custodian-new`); "
-        "without it a trial custodian key pair is made here, for trying only.",
+        help=t("cli.keys.init_help"),
+        description=t(
+            "cli.keys.init_description",
+            option="--custodian-public FILE.pub.pem",
+            new="keys custodian-new",
+        ),
     )
     kinit.add_argument(
-        "--custodian-public", type=Path, help="a custodian public key (FILE.pub.pem)"
+        "--custodian-public",
+        type=Path,
+        metavar=t("cli.keys.metavar_custodian_public"),
+        help=t("cli.keys.custodian_public_help", file="FILE.pub.pem"),
     )
-    kinit.add_argument("--name", default="", help="the custodian's name, e.g. 纪检")
     kinit.add_argument(
-        "--custodian-out", type=Path, help="where to write a trial custodian private key"
+        "--name", default="", metavar=t("cli.keys.metavar_name"), help=t("cli.keys.name_help")
+    )
+    kinit.add_argument(
+        "--custodian-out",
+        type=Path,
+        metavar=t("cli.keys.metavar_custodian_out"),
+        help=t("cli.keys.custodian_out_help"),
     )
     kinit.set_defaults(handler=_keys_init)
-    ksub.add_parser(
-        "show", help="list key ids, the disclosure scheme and the custodians (no key material)"
-    ).set_defaults(handler=_keys_show)
+    ksub.add_parser("show", help=t("cli.keys.show_help")).set_defaults(handler=_keys_show)
     cnew = ksub.add_parser(
         "custodian-new",
-        help="make a custodian key pair on any machine (private half under a passphrase)",
-        description="Make a custodian key pair: FILE (the private key, encrypted under a "
-        "passphrase with scrypt and AES-256-GCM, mode 0600) and FILE.pub.pem (the public "
-        "key, for `xinfang keys custodian-add`). Run it on the custodian's own offline "
-        "machine; the private key never goes to the server.",
+        help=t("cli.keys.new_help"),
+        description=t(
+            "cli.keys.new_description",
+            file="FILE",
+            kdf="scrypt",
+            cipher="AES-256-GCM",
+            public="FILE.pub.pem",
+            add="xinfang keys custodian-add",
+        ),
     )
-    cnew.add_argument("--out", type=Path, required=True, help="the private key file to write")
-    cnew.add_argument("--name", default="", help="whose key, e.g. 纪检 (printed only)")
+    cnew.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar=t("cli.keys.metavar_out"),
+        help=t("cli.keys.out_help"),
+    )
+    cnew.add_argument(
+        "--name",
+        default="",
+        metavar=t("cli.keys.metavar_name"),
+        help=t("cli.keys.new_name_help"),
+    )
     cnew.add_argument(
         "--scrypt-log-n",
         type=int,
@@ -60,32 +85,45 @@ def register(sub: Any) -> None:
     cnew.set_defaults(handler=_custodian_new)
     cadd = ksub.add_parser(
         "custodian-add",
-        help="add a custodian's public key to the keyring",
-        description="Add the public half of a custodian key (made with `keys "
-        "custodian-new`). Under XINFANG_DISCLOSURE=2of3 the keyring needs three. "
-        "--replaces puts the new key in the place of a custodian who leaves; `keys rotate "
-        "--custodian-key ...` then re-seals the identities and retires the old key.",
+        help=t("cli.keys.add_help"),
+        description=t(
+            "cli.keys.add_description",
+            new="keys custodian-new",
+            scheme="XINFANG_DISCLOSURE=2of3",
+            replaces="--replaces",
+            rotate="keys rotate --custodian-key ...",
+        ),
     )
-    cadd.add_argument("public", type=Path, help="the custodian's FILE.pub.pem")
-    cadd.add_argument("--name", required=True, help="the custodian's name, e.g. 纪检")
     cadd.add_argument(
-        "--officer", type=int, help="the officer id (role custodian) who holds this key"
+        "public",
+        type=Path,
+        metavar=t("cli.keys.metavar_public"),
+        help=t("cli.keys.public_help", file="FILE.pub.pem"),
     )
-    cadd.add_argument("--replaces", metavar="KEY_ID", help="the key id this one replaces")
+    cadd.add_argument(
+        "--name", required=True, metavar=t("cli.keys.metavar_name"), help=t("cli.keys.name_help")
+    )
+    cadd.add_argument(
+        "--officer",
+        type=int,
+        metavar=t("cli.keys.metavar_officer"),
+        help=t("cli.keys.officer_help"),
+    )
+    cadd.add_argument(
+        "--replaces", metavar=t("cli.keys.metavar_key_id"), help=t("cli.keys.replaces_help")
+    )
     cadd.set_defaults(handler=_custodian_add)
     krot = ksub.add_parser(
         "rotate",
-        help="re-encrypt everything under new keys (stop the service first)",
-        description="Re-encrypt everything under new keys and retire the old ones. The "
-        "service must be stopped: rotation refuses while `xinfang run` holds the service "
-        "lock, since the running service writes with the keys it loaded at start.",
+        help=t("cli.keys.rotate_help"),
+        description=t("cli.keys.rotate_description", run="xinfang run"),
     )
     krot.add_argument(
         "--custodian-key",
         type=Path,
         action="append",
-        help="a current custodian private key (twice under 2of3): re-seal every identity "
-        "to the custodians now in the keyring and retire replaced custodian keys",
+        metavar=t("cli.keys.metavar_custodian_key"),
+        help=t("cli.keys.custodian_key_help", scheme="2of3"),
     )
     krot.set_defaults(handler=_keys_rotate)
 
@@ -93,7 +131,7 @@ def register(sub: Any) -> None:
 async def _keys_init(args: argparse.Namespace) -> int:
     import sys
 
-    from bot.keys import TRIAL_WARNING, create_keys
+    from bot.keys import create_keys
     from storage.custody import load_public_key
 
     settings = config_of(args)
@@ -102,17 +140,27 @@ async def _keys_init(args: argparse.Namespace) -> int:
         created = create_keys(
             settings.keyring_file, custodian_public=public, custodian_name=args.name
         )
-        print(f"keyring written to {created.keyring_file} (mode 0600)")
-        print(f"custodian {args.name or '-'} added with key id {created.custodian_kid}")
+        print(t("cli.keys.keyring_written", path=created.keyring_file))
+        print(t("cli.keys.custodian_added", name=args.name or "-", kid=created.custodian_kid))
         return 0
     created = create_keys(settings.keyring_file, args.custodian_out, custodian_name=args.name)
-    print(f"keyring written to {created.keyring_file} (mode 0600)")
-    print(f"trial custodian private key written to {created.custodian_private_file}")
-    print(
-        TRIAL_WARNING.format(path=created.custodian_private_file, kid=created.custodian_kid),
-        file=sys.stderr,
-    )
+    print(t("cli.keys.keyring_written", path=created.keyring_file))
+    print(t("cli.keys.trial_written", path=created.custodian_private_file))
+    print(trial_warning(created.custodian_private_file, created.custodian_kid), file=sys.stderr)
     return 0
+
+
+def trial_warning(path: Path | None, kid: str) -> str:
+    """bot.keys.TRIAL_WARNING in the command line's language."""
+    return t(
+        "cli.keys.trial_warning",
+        path=path,
+        kid=kid,
+        new="xinfang keys custodian-new --out FILE",
+        add=f"xinfang keys custodian-add FILE.pub.pem --name NAME --replaces {kid}",
+        doc="docs/custody.md",
+        run="xinfang run",
+    )
 
 
 async def _keys_show(args: argparse.Namespace) -> int:
@@ -120,30 +168,35 @@ async def _keys_show(args: argparse.Namespace) -> int:
 
     settings = config_of(args)
     ring = load_keyring(settings.keyring_file)
-    print(f"content keys:   {', '.join(ring.content)} (active {ring.active_content})")
-    print(f"delivery keys:  {', '.join(ring.delivery)} (active {ring.active_delivery})")
+    content, delivery = ", ".join(ring.content), ", ".join(ring.delivery)
+    print(t("cli.keys.show_content", keys=content, active=ring.active_content))
+    print(t("cli.keys.show_delivery", keys=delivery, active=ring.active_delivery))
     scheme = settings.disclosure
     if scheme == "2of3":
-        print("disclosure:     2of3 (any two of the three custodians open an identity together)")
+        print(t("cli.keys.show_2of3", scheme=scheme))
     else:
-        print("disclosure:     1of1 (the one active custodian opens an identity alone)")
+        print(t("cli.keys.show_1of1", scheme="1of1"))
     sealing = set(ring.sealing_custodians(scheme)) if _ready(ring, scheme) else set()
-    print("custodians:")
+    print(t("cli.keys.show_custodians"))
     for kid in ring.custodian_public:
-        name = ring.custodian_names.get(kid) or "(unnamed)"
+        name = ring.custodian_names.get(kid) or t("cli.keys.unnamed")
         officer = ring.custodian_officers.get(kid)
-        holder = f", officer {officer}" if officer is not None else ""
+        holder = t("cli.keys.holder", officer=officer) if officer is not None else ""
         if kid in sealing:
-            state = "seals new identities"
+            state = t("cli.keys.state_sealing")
         elif kid in ring.active_custodians or kid == ring.active_custodian:
-            state = "active, unused by this scheme"
+            state = t("cli.keys.state_unused")
         else:
-            state = "retired: re-seal with `keys rotate --custodian-key ...`"
-        print(f"  {kid}  {name}{holder}  ({state})")
+            state = t("cli.keys.state_retired", rotate="keys rotate --custodian-key ...")
+        print(t("cli.keys.show_custodian", kid=kid, name=name, holder=holder, state=state))
     if not _ready(ring, scheme):
         print(
-            f"WARNING: {scheme} needs three active custodians, the keyring has "
-            f"{len(ring.active_custodians)}: add them with `xinfang keys custodian-add`"
+            t(
+                "cli.keys.show_not_ready",
+                scheme=scheme,
+                count=len(ring.active_custodians),
+                add="xinfang keys custodian-add",
+            )
         )
     return 0
 
@@ -167,23 +220,22 @@ async def _custodian_new(args: argparse.Namespace) -> int:
     settings = config_of(args)
     passphrase = settings.custodian_passphrase
     if passphrase is None:
-        print(
-            f"Choose a passphrase of at least {MIN_PASSPHRASE} characters (six random words "
-            "are better); only you should know it. It cannot be recovered."
-        )
-        passphrase = getpass.getpass("passphrase: ")
-        if getpass.getpass("again: ") != passphrase:
-            raise CustodyError("the two passphrases differ; nothing was written")
+        print(t("cli.keys.choose_passphrase", min=MIN_PASSPHRASE))
+        passphrase = getpass.getpass(t("cli.keys.passphrase_prompt"))
+        if getpass.getpass(t("cli.keys.again_prompt")) != passphrase:
+            raise CustodyError(t("cli.keys.passphrases_differ"))
     out_dir = args.out.parent if str(args.out.parent) else Path(".")
     if not out_dir.exists():
         os.makedirs(out_dir, mode=0o700)
     private, public = new_custodian_files(
         args.out, passphrase, log_n=args.scrypt_log_n or DEFAULT_LOG_N
     )
-    who = f" for {args.name}" if args.name else ""
-    print(f"custodian key{who}: private key {private} (encrypted, mode 0600)")
-    print(f"public key {public}: give this one to the operator for `xinfang keys custodian-add`")
-    print("Keep the private key offline (an encrypted USB stick in a safe); never on the server.")
+    if args.name:
+        print(t("cli.keys.new_private_of", name=args.name, path=private))
+    else:
+        print(t("cli.keys.new_private", path=private))
+    print(t("cli.keys.new_public", path=public, add="xinfang keys custodian-add"))
+    print(t("cli.keys.keep_offline"))
     return 0
 
 
@@ -197,14 +249,11 @@ async def _custodian_add(args: argparse.Namespace) -> int:
     kid = ring.add_custodian(public, args.name, officer_id=args.officer, replaces=args.replaces)
     ring.validate()
     ring.save(settings.keyring_file)
-    print(f"custodian {args.name} added with key id {kid}")
+    print(t("cli.keys.custodian_added", name=args.name, kid=kid))
     if args.replaces:
-        print(
-            f"it replaces {args.replaces} for new identities; re-seal the existing ones and "
-            "retire the old key with `xinfang keys rotate --custodian-key ...` (the keys "
-            "that open them now: one under 1of1, two under 2of3)"
-        )
-    print("restart the service so that new identities are sealed to it")
+        rotate = "xinfang keys rotate --custodian-key ..."
+        print(t("cli.keys.replaces", old=args.replaces, rotate=rotate, one="1of1", two="2of3"))
+    print(t("cli.keys.restart"))
     return 0
 
 
@@ -245,7 +294,7 @@ def _custodian_keys_by_id(
     for key in keys:
         kid = ring.custodian_kid_of(public_raw_of(key))
         if kid is None:
-            raise KeyringError("a --custodian-key is not a custodian key of this keyring")
+            raise KeyringError(t("cli.keys.not_custodian_key", option="--custodian-key"))
         by_kid[kid] = key
     return by_kid
 
@@ -278,9 +327,9 @@ async def _rotate(
     vault = Vault(ring, disclosure=settings.disclosure)
 
     def progress(column: str, done: int) -> None:
-        print(f"  {column}: {done} re-encrypted", end="\r", flush=True)
+        print(t("cli.keys.progress", column=column, done=done), end="\r", flush=True)
 
-    print("re-encrypting content and contacts under the new keys...")
+    print(t("cli.keys.reencrypting"))
     counts = await reencrypt_all(sessions, vault, progress)
     print()
     for column, n in counts.items():
@@ -288,20 +337,18 @@ async def _rotate(
     if old_private is not None:
         n = await reseal_all_identities(sessions, vault, old_private)
         sealed_to = ", ".join(ring.sealing_custodians(settings.disclosure))
-        print(f"  identities re-sealed ({settings.disclosure}) to custodian keys {sealed_to}: {n}")
+        print(t("cli.keys.resealed", scheme=settings.disclosure, kids=sealed_to, count=n))
     # 2. retire the old keys.
     ring.content = {content_kid: ring.content[content_kid]}
     ring.delivery = {delivery_kid: ring.delivery[delivery_kid]}
     if old_private is not None:
         for kid in ring.retire_custodians():
-            print(f"  custodian key {kid} retired")
+            print(t("cli.keys.retired", kid=kid))
     ring.save(settings.keyring_file)
-    print(f"done: active keys {content_kid} (content), {delivery_kid} (delivery)")
+    print(t("cli.keys.done", content=content_kid, delivery=delivery_kid))
     if old_private is None:
-        print(
-            "custodian keys unchanged (to replace one: `keys custodian-add NEW.pub.pem "
-            "--replaces OLD_ID`, then rotate with --custodian-key for the keys that open now)"
-        )
+        add = "keys custodian-add NEW.pub.pem --replaces OLD_ID"
+        print(t("cli.keys.custodians_unchanged", add=add, option="--custodian-key"))
     return 0
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.cli.common import CliError, config_of
+from bot.cli.common import CliError, cli_locale, config_of, t
+from i18n import N_
 from petitions.roles import STAFF_ROLES, Role
 from petitions.units import valid_code
 
@@ -41,46 +42,66 @@ _MAX_WECOM_USERID = 64  # WeCom's limit for a userid
 
 def register(sub: Any) -> None:
     """Add ``officers`` and its actions."""
-    off = sub.add_parser("officers", help="manage the people who handle cases")
-    osub = off.add_subparsers(dest="officers_cmd", required=True, metavar="ACTION")
-    add = osub.add_parser("add", help="register an officer")
-    add.add_argument("name")
+    off = sub.add_parser("officers", help=t("cli.officers.help"))
+    osub = off.add_subparsers(
+        dest="officers_cmd", required=True, metavar=t("cli.main.metavar_action")
+    )
+    officer_id = t("cli.officers.metavar_id")
+    add = osub.add_parser("add", help=t("cli.officers.add_help"))
+    add.add_argument("name", metavar=t("cli.officers.metavar_name"))
     add.add_argument(
-        "--role", required=True, choices=sorted(r.value for r in STAFF_ROLES), help="role"
+        "--role",
+        required=True,
+        choices=sorted(r.value for r in STAFF_ROLES),
+        help=t("cli.officers.role_help"),
     )
     add.add_argument(
         "--unit",
         metavar="CODE",
-        help="the code of the officer's unit (xinfang units list); they see its subtree's "
-        "cases. Without it: the root unit, which sees every case",
+        help=t("cli.officers.unit_help", command="xinfang units list"),
     )
-    add.add_argument("--telegram", metavar="USER_ID", help="Telegram numeric user id")
-    add.add_argument("--wecom", metavar="USERID", help="WeCom userid")
     add.add_argument(
-        "--web",
-        action="store_true",
-        help="give a web login (password prompted, or generated and printed once)",
+        "--telegram",
+        metavar=t("cli.officers.metavar_user_id"),
+        help=t("cli.officers.telegram_help", telegram="Telegram"),
     )
-    add.add_argument("--web-login", metavar="LOGIN", help="web login name (default: NAME)")
-    webp = osub.add_parser("web", help="give an existing officer a web login or new password")
-    webp.add_argument("id", type=int)
-    webp.add_argument("--login", help="web login name (default: the officer's name)")
-    imp = osub.add_parser(
-        "import",
-        help="register many officers from a CSV file (all or nothing)",
-        description="Register officers from a CSV file (UTF-8, with or without BOM; Excel:\n"
-        "save as 'CSV UTF-8'). Header: name,role,unit,telegram,wecom,web_login. Roles:\n"
-        "信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian. unit: the CODE of\n"
-        "the officer's unit (xinfang units list), who then sees its subtree's cases; empty:\n"
-        "the root unit, which sees every case. Each row needs a telegram user id, a wecom\n"
-        "userid or a web_login. One transaction: any bad row (an unknown unit code too) is\n"
-        "reported with its line number and nothing is changed. Web passwords are generated\n"
-        "and written to a file readable only by you (mode 0600), never shown.",
-        epilog="example:\n"
+    add.add_argument(
+        "--wecom", metavar=t("cli.officers.metavar_userid"), help=t("cli.officers.wecom_help")
+    )
+    add.add_argument("--web", action="store_true", help=t("cli.officers.web_help"))
+    add.add_argument(
+        "--web-login",
+        metavar=t("cli.officers.metavar_login"),
+        help=t("cli.officers.web_login_help"),
+    )
+    webp = osub.add_parser("web", help=t("cli.officers.web_cmd_help"))
+    webp.add_argument("id", type=int, metavar=officer_id)
+    webp.add_argument(
+        "--login", metavar=t("cli.officers.metavar_login"), help=t("cli.officers.login_help")
+    )
+    example = (
         "  name,role,unit,telegram,wecom,web_login\n"
         "  张三,信访专员,JT-A-1,4201,,\n"
         "  李四,领导,JT-A,,LiSi,lisi\n\n"
-        "  xinfang officers import staff.csv --dry-run",
+        "  xinfang officers import staff.csv --dry-run"
+    )
+    imp = osub.add_parser(
+        "import",
+        help=t("cli.officers.import_help"),
+        description=t(
+            "cli.officers.import_description",
+            format="'CSV UTF-8'",
+            utf8="UTF-8",
+            bom="BOM",
+            header=",".join(IMPORT_COLUMNS),
+            roles="信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian",
+            unit="unit",
+            command="xinfang units list",
+            telegram="telegram",
+            wecom="wecom",
+            web_login="web_login",
+        ),
+        epilog=t("cli.officers.import_epilog", example=example),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     imp.add_argument("file", type=Path, metavar="FILE.csv")
@@ -88,33 +109,53 @@ def register(sub: Any) -> None:
         "--passwords-out",
         type=Path,
         metavar="FILE",
-        help="where the generated web passwords go (default: FILE-web-passwords.csv beside "
-        "the input; never overwritten)",
+        help=t("cli.officers.passwords_out_help", file="FILE-web-passwords.csv"),
     )
     imp.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="skip (and report) rows whose account or web login is already registered, "
-        "instead of refusing the file",
+        "--skip-existing", action="store_true", help=t("cli.officers.skip_existing_help")
     )
-    imp.add_argument(
-        "--dry-run", action="store_true", help="check the file and report; change nothing"
-    )
-    lst = osub.add_parser("list", help="list officers")
-    lst.add_argument("--all", action="store_true", help="include removed officers")
-    rm = osub.add_parser("remove", help="remove an officer (kept in the audit trail)")
-    rm.add_argument("id", type=int)
+    imp.add_argument("--dry-run", action="store_true", help=t("cli.officers.dry_run_help"))
+    lst = osub.add_parser("list", help=t("cli.officers.list_help"))
+    lst.add_argument("--all", action="store_true", help=t("cli.officers.all_help"))
+    rm = osub.add_parser("remove", help=t("cli.officers.remove_help"))
+    rm.add_argument("id", type=int, metavar=officer_id)
     totp = osub.add_parser(
         "totp",
-        help="enrol an officer's web sign-in in TOTP (required for custodians)",
-        description="Make a new TOTP secret for the officer's web sign-in and print its "
-        "otpauth:// URI once, to scan into an authenticator app; the old one stops working. "
-        "Custodians cannot sign in on the web without it.",
+        help=t("cli.officers.totp_help", totp="TOTP"),
+        description=t("cli.officers.totp_description", totp="TOTP", scheme="otpauth://"),
     )
-    totp.add_argument("id", type=int)
-    totp.add_argument("--off", action="store_true", help="remove the officer's TOTP instead")
+    totp.add_argument("id", type=int, metavar=officer_id)
+    totp.add_argument("--off", action="store_true", help=t("cli.officers.off_help", totp="TOTP"))
 
     off.set_defaults(handler=_officers)
+
+
+def _role(role: Role) -> str:
+    """A role as the command line names it: its value in English, its name otherwise."""
+    return role.value if cli_locale() == "en" else t(f"role.{role.value}")
+
+
+# The names of accounts in another language than English (where they are the channel's
+# own word, as the import file's columns).
+_ACCOUNT_NAMES = {
+    "wecom": N_("cli.officers.account_wecom"),
+    "web login": N_("cli.officers.account_web"),
+    "web": N_("cli.officers.account_web_channel"),
+}
+
+
+def _account(channel: str) -> str:
+    """What kind of account a channel's is, in the command line's language."""
+    if cli_locale() == "en":
+        return channel
+    if channel == "telegram":
+        return "Telegram"
+    key = _ACCOUNT_NAMES.get(channel)
+    return t(key) if key else channel
+
+
+def _line(line: int, error: str) -> str:
+    return t("cli.officers.line", line=line, error=error)
 
 
 async def _unit_id(uow: Any, code: str | None) -> int | None | Literal[False]:
@@ -135,11 +176,10 @@ async def _unknown_units(uow: Any, rows: Sequence[ImportRow]) -> list[str]:
             continue
         unit = tree.by_code(row.unit)
         if unit is None:
-            errors.append(
-                f"line {row.line}: no unit with the code {row.unit!r} (xinfang units list)"
-            )
+            no_unit = t("cli.officers.no_unit", code=repr(row.unit), command="xinfang units list")
+            errors.append(_line(row.line, no_unit))
         elif unit.retired:
-            errors.append(f"line {row.line}: the unit {row.unit} is retired")
+            errors.append(_line(row.line, t("cli.officers.unit_retired", code=row.unit)))
     return errors
 
 
@@ -160,20 +200,31 @@ async def _officers(args: argparse.Namespace) -> int:
                     if value
                 }
                 if not accounts and not args.web:
-                    print("give at least one account: --telegram USER_ID, --wecom USERID or --web")
+                    print(
+                        t(
+                            "cli.officers.no_account",
+                            telegram="--telegram USER_ID",
+                            wecom="--wecom USERID",
+                            web="--web",
+                        )
+                    )
                     return 2
                 for channel, account in accounts.items():
                     if await uow.officers.by_account(channel, account):
-                        print(f"that {channel} account already belongs to an officer")
+                        print(t("cli.officers.account_taken", account=_account(channel)))
                         return 2
                 login = (args.web_login or args.name).strip()
                 if args.web and await uow.web.login_taken(login):
-                    print(f"the web login {login!r} is taken: choose another with --web-login")
+                    print(t("cli.officers.login_taken", login=repr(login), option="--web-login"))
                     return 2
                 unit_id = await _unit_id(uow, args.unit)
                 if unit_id is False:
                     print(
-                        f"no unit in service with the code {args.unit!r}: see xinfang units list"
+                        t(
+                            "cli.officers.no_unit_in_service",
+                            code=repr(args.unit),
+                            command="xinfang units list",
+                        )
                     )
                     return 2
                 password = _web_password() if args.web else None
@@ -199,18 +250,25 @@ async def _officers(args: argparse.Namespace) -> int:
                         channel="cli",
                     )
                 await uow.commit()
-                print(f"added officer #{officer.id} {officer.name} ({officer.role.value})")
+                print(
+                    t(
+                        "cli.officers.added",
+                        id=officer.id,
+                        name=officer.name,
+                        role=_role(officer.role),
+                    )
+                )
                 if password is not None:
                     _print_web_login(login, password)
             elif args.officers_cmd == "web":
                 target = await uow.officers.get(args.id)
                 if target is None or not target.active:
-                    print(f"no active officer #{args.id}")
+                    print(t("cli.officers.no_active", id=args.id))
                     return 1
                 login = (args.login or target.name).strip()
                 found = await uow.web.credentials(login)
                 if found is not None and found[0] != target.id:
-                    print(f"the web login {login!r} is taken: choose another with --login")
+                    print(t("cli.officers.login_taken", login=repr(login), option="--login"))
                     return 2
                 password = _web_password()
                 await _set_web_login(uow, target.id, login, password)
@@ -228,16 +286,22 @@ async def _officers(args: argparse.Namespace) -> int:
                 officers = await uow.officers.list(include_inactive=args.all)
                 tree = await uow.units.tree()
                 if not officers:
-                    print("no officers yet: xinfang officers add NAME --role officer ...")
+                    print(
+                        t(
+                            "cli.officers.none",
+                            command="xinfang officers add NAME --role officer ...",
+                        )
+                    )
                 for o in officers:
-                    channels = ",".join(await uow.officers.channels_of(o.id)) or "-"
-                    state = "" if o.active else " (removed)"
+                    owned = await uow.officers.channels_of(o.id)
+                    channels = ",".join(_account(ch) for ch in owned) or "-"
+                    state = "" if o.active else t("cli.officers.removed_mark")
                     home = tree.get(o.unit_id)
                     unit = f"{home.code} {home.name}" if home else "-"
-                    print(f"#{o.id}\t{o.name}\t{o.role.value}\t{unit}\t{channels}{state}")
+                    print(f"#{o.id}\t{o.name}\t{_role(o.role)}\t{unit}\t{channels}{state}")
             else:
                 if not await uow.officers.deactivate(args.id):
-                    print(f"no active officer #{args.id}")
+                    print(t("cli.officers.no_active", id=args.id))
                     return 1
                 await uow.audit.add(
                     utc_now(),
@@ -248,7 +312,7 @@ async def _officers(args: argparse.Namespace) -> int:
                     detail={"officer_id": args.id},
                 )
                 await uow.commit()
-                print(f"removed officer #{args.id} (kept in the audit trail)")
+                print(t("cli.officers.removed", id=args.id))
     finally:
         await container.close()
     return 0
@@ -264,7 +328,7 @@ async def _totp(args: argparse.Namespace) -> int:
         async with container.uow() as uow:
             officer = await uow.officers.get(args.id)
             if officer is None or not officer.active:
-                print(f"no active officer #{args.id}")
+                print(t("cli.officers.no_active", id=args.id))
                 return 1
             secret = None if args.off else pyotp.random_base32()
             await uow.web.set_totp(officer.id, secret)
@@ -279,12 +343,12 @@ async def _totp(args: argparse.Namespace) -> int:
     finally:
         await container.close()
     if secret is None:
-        print(f"TOTP removed for officer #{args.id}")
+        print(t("cli.officers.totp_removed", totp="TOTP", id=args.id))
         if officer.role is Role.CUSTODIAN:
-            print("a custodian without TOTP cannot sign in on the web")
+            print(t("cli.officers.totp_needed", totp="TOTP"))
         return 0
     uri = pyotp.TOTP(secret).provisioning_uri(name=f"officer-{officer.id}", issuer_name="xinfang")
-    print("Scan this into the officer's authenticator app now; it is not shown again:")
+    print(t("cli.officers.scan"))
     print(uri)
     return 0
 
@@ -295,13 +359,13 @@ def _web_password() -> str:
 
     if not sys.stdin.isatty():
         return generate_password()
-    typed = getpass.getpass("web password (empty: generate one): ")
+    typed = getpass.getpass(t("cli.officers.password_prompt"))
     if not typed:
         return generate_password()
     if len(typed) < MIN_LENGTH:
-        raise CliError(f"a web password needs at least {MIN_LENGTH} characters")
-    if getpass.getpass("again: ") != typed:
-        raise CliError("the two passwords differ")
+        raise CliError(t("cli.officers.password_short", min=MIN_LENGTH))
+    if getpass.getpass(t("cli.officers.again_prompt")) != typed:
+        raise CliError(t("cli.officers.passwords_differ"))
     return typed
 
 
@@ -314,9 +378,9 @@ async def _set_web_login(uow: Any, officer_id: int, login: str, password: str) -
 
 
 def _print_web_login(login: str, password: str) -> None:
-    print(f"web login: {login}")
-    print(f"web password: {password}")
-    print("(shown this once: only an Argon2id hash is kept; sign in at /admin)")
+    print(t("cli.officers.web_login", login=login))
+    print(t("cli.officers.web_password", password=password))
+    print(t("cli.officers.shown_once", hash="Argon2id"))
 
 
 @dataclass(frozen=True)
@@ -337,26 +401,26 @@ def parse_officers_csv(data: bytes) -> tuple[list[ImportRow], list[str]]:
         text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError as exc:
         # The byte offset, not a line: the undecodable bytes have no lines yet.
-        return [], [f"the file is not UTF-8 (byte {exc.start}); in Excel save it as 'CSV UTF-8'"]
+        return [], [t("cli.officers.not_utf8", utf8="UTF-8", byte=exc.start, format="'CSV UTF-8'")]
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
-        return [], ["the file is empty"]
+        return [], [t("cli.officers.empty")]
     names = [h.strip().lower() for h in header]
     missing = [c for c in IMPORT_COLUMNS if c not in names]
     unknown = [h for h in names if h not in IMPORT_COLUMNS]
     if missing or unknown or len(set(names)) != len(names):
         wanted = ",".join(IMPORT_COLUMNS)
-        detail = "; ".join(
+        detail = t("cli.officers.separator").join(
             part
             for part in (
-                f"missing {', '.join(missing)}" if missing else "",
-                f"unknown {', '.join(unknown)}" if unknown else "",
-                "a column twice" if len(set(names)) != len(names) else "",
+                t("cli.officers.missing", columns=", ".join(missing)) if missing else "",
+                t("cli.officers.unknown", columns=", ".join(unknown)) if unknown else "",
+                t("cli.officers.twice") if len(set(names)) != len(names) else "",
             )
             if part
         )
-        return [], [f"line 1: the header must be {wanted} ({detail})"]
+        return [], [_line(1, t("cli.officers.bad_header", header=wanted, detail=detail))]
     rows: list[ImportRow] = []
     errors: list[str] = []
     seen: dict[tuple[str, str], int] = {}  # (channel, account or login) -> first line
@@ -365,11 +429,12 @@ def parse_officers_csv(data: bytes) -> tuple[list[ImportRow], list[str]]:
         if not any(c.strip() for c in cells):
             continue  # blank lines (Excel leaves some at the end)
         if len(cells) != len(names):
-            errors.append(f"line {line}: {len(cells)} fields, the header has {len(names)}")
+            fields = t("cli.officers.fields", count=len(cells), header=len(names))
+            errors.append(_line(line, fields))
             continue
         values = {n: c.strip() for n, c in zip(names, cells, strict=True)}
         row, problems = _import_row(line, values)
-        errors.extend(f"line {line}: {p}" for p in problems)
+        errors.extend(_line(line, p) for p in problems)
         if row is None:
             continue
         keys = [(ch, acc) for ch, acc in row.accounts.items()]
@@ -377,12 +442,13 @@ def parse_officers_csv(data: bytes) -> tuple[list[ImportRow], list[str]]:
             keys.append(("web login", row.web_login.casefold()))
         for key in keys:
             if key in seen:
-                errors.append(f"line {line}: the same {key[0]} as line {seen[key]}")
+                same = t("cli.officers.same", account=_account(key[0]), line=seen[key])
+                errors.append(_line(line, same))
             else:
                 seen[key] = line
         rows.append(row)
     if not rows and not errors:
-        errors.append("no officers in the file (only the header)")
+        errors.append(t("cli.officers.no_rows"))
     return rows, errors
 
 
@@ -390,25 +456,34 @@ def _import_row(line: int, v: dict[str, str]) -> tuple[ImportRow | None, list[st
     problems = []
     name, unit = v["name"], v["unit"] or None
     if not name:
-        problems.append("name is empty")
+        problems.append(t("cli.officers.name_empty", column="name"))
     elif len(name) > _MAX_NAME:
-        problems.append(f"name is longer than {_MAX_NAME} characters")
+        problems.append(t("cli.officers.too_long", column="name", max=_MAX_NAME))
     if unit is not None and not valid_code(unit):
-        problems.append(f"unit {unit!r} is not a unit code (xinfang units list)")
+        problems.append(
+            t(
+                "cli.officers.bad_unit",
+                column="unit",
+                code=repr(unit),
+                command="xinfang units list",
+            )
+        )
     role = ROLE_NAMES.get(v["role"]) or ROLE_NAMES.get(v["role"].lower())
     if role is None:
         choices = "信访专员/officer, 领导/leader, 纪检/discipline, 保管人/custodian"
-        problems.append(f"role {v['role']!r} is not one of {choices}")
+        problems.append(
+            t("cli.officers.bad_role", column="role", role=repr(v["role"]), choices=choices)
+        )
     telegram, wecom, web_login = v["telegram"], v["wecom"], v["web_login"] or None
     if telegram and not (telegram.isascii() and telegram.isdigit()):
         # Only the column is named: a wrong value may still be someone's account.
-        problems.append("telegram must be the numeric Telegram user id")
+        problems.append(t("cli.officers.bad_telegram", column="telegram", telegram="Telegram"))
     if wecom and (len(wecom) > _MAX_WECOM_USERID or any(c.isspace() for c in wecom)):
-        problems.append(f"wecom must be a WeCom userid (no spaces, at most {_MAX_WECOM_USERID})")
+        problems.append(t("cli.officers.bad_wecom", column="wecom", max=_MAX_WECOM_USERID))
     if web_login is not None and len(web_login) > _MAX_NAME:
-        problems.append(f"web_login is longer than {_MAX_NAME} characters")
+        problems.append(t("cli.officers.too_long", column="web_login", max=_MAX_NAME))
     if not (telegram or wecom or web_login):
-        problems.append("give at least one of telegram, wecom, web_login")
+        problems.append(t("cli.officers.no_columns", columns="telegram, wecom, web_login"))
     if problems or role is None:
         return None, problems
     accounts = {ch: acc for ch, acc in (("telegram", telegram), ("wecom", wecom)) if acc}
@@ -422,11 +497,13 @@ async def _taken(uow: Any, rows: Sequence[ImportRow]) -> dict[int, str]:
         for channel, account in row.accounts.items():
             officer = await uow.officers.by_account(channel, account)
             if officer is not None:
-                found[row.line] = f"the {channel} account already belongs to officer #{officer.id}"
+                found[row.line] = t(
+                    "cli.officers.account_of", account=_account(channel), id=officer.id
+                )
                 break
         else:
             if row.web_login and await uow.web.login_taken(row.web_login):
-                found[row.line] = f"the web login {row.web_login!r} is taken"
+                found[row.line] = t("cli.officers.login_is_taken", login=repr(row.web_login))
     return found
 
 
@@ -438,7 +515,7 @@ async def _import(args: argparse.Namespace) -> int:
     if errors:
         for error in errors:
             print(f"{args.file.name}: {error}", file=sys.stderr)
-        print(f"nothing imported: {len(errors)} error(s)", file=sys.stderr)
+        print(t("cli.officers.not_imported", count=len(errors)), file=sys.stderr)
         return 1
     container = await build_container(config_of(args), migrate=True)
     try:
@@ -449,21 +526,23 @@ async def _import(args: argparse.Namespace) -> int:
         if unknown:
             for error in unknown:
                 print(f"{args.file.name}: {error}", file=sys.stderr)
-            print(f"nothing imported: {len(unknown)} error(s)", file=sys.stderr)
+            print(t("cli.officers.not_imported", count=len(unknown)), file=sys.stderr)
             return 1
         for line, why in sorted(taken.items()):
-            verb = "skipped" if args.skip_existing else "already registered"
-            print(f"{args.file.name}: line {line}: {verb}: {why}", file=sys.stderr)
+            if args.skip_existing:
+                verdict = t("cli.officers.skipped", why=why)
+            else:
+                verdict = t("cli.officers.registered", why=why)
+            print(f"{args.file.name}: {_line(line, verdict)}", file=sys.stderr)
         if taken and not args.skip_existing:
             print(
-                f"nothing imported: {len(taken)} row(s) already registered "
-                "(--skip-existing imports the others)",
+                t("cli.officers.not_imported_taken", count=len(taken), option="--skip-existing"),
                 file=sys.stderr,
             )
             return 1
         rows = [r for r in rows if r.line not in taken]
         if args.dry_run or not rows:
-            print(f"{len(rows)} officer(s) to add, {len(taken)} skipped; nothing changed")
+            print(t("cli.officers.dry_run", count=len(rows), skipped=len(taken)))
             return 0
         # Argon2 takes a while per password: hash before the write transaction, which
         # on the embedded database holds the running bot's writes while it is open.
@@ -490,12 +569,10 @@ async def _import(args: argparse.Namespace) -> int:
             raise
     finally:
         await container.close()
-    print(f"added {len(added)} officer(s): #{added[0]}–#{added[-1]}; {len(taken)} skipped")
+    first, last = added[0], added[-1]
+    print(t("cli.officers.imported", count=len(added), first=first, last=last, skipped=len(taken)))
     if secrets:
-        print(
-            f"web passwords of {len(secrets)} login(s) written to {out} (mode 0600): hand each "
-            "officer their own, then delete the file; only Argon2id hashes are kept"
-        )
+        print(t("cli.officers.passwords_written", count=len(secrets), path=out, hash="Argon2id"))
     return 0
 
 
@@ -505,7 +582,7 @@ def _create_private(path: Path) -> io.TextIOWrapper:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise CliError(
-            f"refusing to overwrite {path}: move it away or give --passwords-out"
+            t("cli.officers.no_overwrite", path=path, option="--passwords-out")
         ) from None
     return open(fd, "w", encoding="utf-8-sig", newline="")  # BOM: Excel reads it as UTF-8
 
@@ -522,20 +599,19 @@ async def _add_rows(
     """Insert every row in one transaction; write the passwords file before committing."""
     writer = csv.writer(handle) if handle is not None else None
     if writer is not None:
-        writer.writerow(["line", "officer_id", "name", "web_login", "password"])
+        writer.writerow(t("cli.officers.passwords_header").split(","))
     added: list[int] = []
     async with uow_factory() as uow:
         # Checked again inside the write transaction: another command may have added one.
         taken = await _taken(uow, rows)
         if taken:
             line, why = min(taken.items())
-            raise CliError(f"nothing imported: line {line}: {why} (registered meanwhile)")
+            raise CliError(t("cli.officers.taken_meanwhile", error=_line(line, why)))
         for row in rows:
             unit_id = await _unit_id(uow, row.unit)
             if unit_id is False:
-                raise CliError(
-                    f"nothing imported: line {row.line}: no unit with the code {row.unit!r}"
-                )
+                no_unit = t("cli.officers.no_unit_code", code=repr(row.unit))
+                raise CliError(t("cli.officers.unit_gone", error=_line(row.line, no_unit)))
             officer = await uow.officers.add(
                 row.name, row.role, now, unit_id=unit_id, accounts=row.accounts
             )

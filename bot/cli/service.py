@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import CliError, config_of
+from bot.cli.common import CliError, cli_locale, config_of, t
+from i18n import N_
 from petitions.roles import Role
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXAMPLE_GROUP",
+    "channels_help",
     "PLAYGROUND_OFFICERS",
     "PlaygroundLogin",
     "register",
@@ -38,79 +40,82 @@ PLAYGROUND_OFFICERS = (
     ("group", "集团演示领导", Role.LEADER, "JT"),
 )
 
-CHANNELS_HELP = """\
-To run for real, configure at least one channel (environment variables, or the same keys
-in a TOML file given with --config / XINFANG_CONFIG):
 
-  Telegram   TELEGRAM_BOT_TOKEN        the token from @BotFather
-             TELEGRAM_ADMIN_CHAT_ID    the officers' supergroup, e.g. -1001234567890
-             (optional) TELEGRAM_WEBHOOK_URL + TELEGRAM_WEBHOOK_SECRET for webhook mode
+def channels_help() -> str:
+    """How to configure a channel for real (the epilog of ``run``, and local mode's banner)."""
+    return t(
+        "cli.service.channels_help",
+        toml="TOML",
+        config="--config",
+        config_env="XINFANG_CONFIG",
+        telegram="Telegram",
+        bot_env="TELEGRAM_BOT_TOKEN",
+        botfather="@BotFather",
+        admin="TELEGRAM_ADMIN_CHAT_ID",
+        webhook="TELEGRAM_WEBHOOK_URL + TELEGRAM_WEBHOOK_SECRET",
+        wecom_ids="WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET,",
+        wecom_keys="WECOM_TOKEN, WECOM_AES_KEY",
+        api="API",
+        web="XINFANG_WEB=true",
+        add="xinfang officers add NAME --role officer --telegram USER_ID [--web]",
+        readme="README.md",
+        playground="xinfang playground",
+        console="xinfang console",
+    )
 
-  WeCom      WECOM_CORP_ID, WECOM_AGENT_ID, WECOM_SECRET,
-             WECOM_TOKEN, WECOM_AES_KEY    from the self-built app's API settings
 
-  Web        XINFANG_WEB=true          the employee page and the officers' page (intranet)
-
-Then register officers:  xinfang officers add NAME --role officer --telegram USER_ID [--web]
-See README.md, "Configuration". Local modes without any token: xinfang playground (the
-browser), xinfang console (the terminal).
-"""
-PLAYGROUND_HELP = """\
-Local mode in the browser, for one person to try the whole flow without any token:
-the web channel on 127.0.0.1 with the embedded database in the data directory
-(XINFANG_DATA_DIR, default ./xinfang-data), an employee page, an officers' page and
-both side by side at /local. A demo leader login is printed, with a password that is
-new on every start. A database without units starts with the example group of
-bot/cli/example-group.csv (集团 → 甲能源公司, 乙制造公司 → their plants), and three more
-logins walk the ladder: "plant" (an officer of 甲一厂, who answers), "company" (a leader
-of 甲能源公司, who decides 复查) and "group" (a leader of 集团, who decides 复核). A port
-that is already taken is refused before anything is created. Ctrl-C stops; the data
-stays in the data directory.
-"""
-CONSOLE_HELP = """\
-Local mode in the terminal: type as the employee, switch to the officers' admin chat
-with :officer (back with :employee), answer a numbered button by its number, leave
-with :quit or Ctrl-D (Ctrl-C also stops). Uses the embedded database in the data
-directory (XINFANG_DATA_DIR, default ./xinfang-data); nothing listens on the network.
-"""
-NO_CHANNEL_HELP = (
-    "No chat channel is configured, so `xinfang run` starts local mode: the web channel on\n"
-    "127.0.0.1 with the embedded defaults, for one person to try the whole flow.\n\n"
-    + CHANNELS_HELP
-)
+def _no_channel_help() -> str:
+    return t("cli.service.no_channel", run="xinfang run", host="127.0.0.1") + channels_help()
 
 
 def register(sub: Any) -> None:
     """Add the commands that run the service."""
     run = sub.add_parser(
         "run",
-        help="run the bot: HTTP server, channels, delivery (local mode when none configured)",
-        description="Run the service: the HTTP server, the configured channels and the\n"
-        "outbox delivery. With no channel configured it starts local mode instead: the web\n"
-        "channel on 127.0.0.1, the embedded defaults and a one-time demo officer login.",
-        epilog=CHANNELS_HELP,
+        help=t("cli.service.run_help", http="HTTP"),
+        description=t("cli.service.run_description", http="HTTP", host="127.0.0.1"),
+        epilog=channels_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.set_defaults(handler=_run)
     playground = sub.add_parser(
         "playground",
-        help="local mode in the browser: employee and admin chat side by side, no token",
-        description=PLAYGROUND_HELP,
+        help=t("cli.service.playground_help"),
+        description=t(
+            "cli.service.playground_description",
+            host="127.0.0.1",
+            env="XINFANG_DATA_DIR",
+            default="./xinfang-data",
+            local="/local",
+            file="bot/cli/example-group.csv",
+            plant="plant",
+            company="company",
+            group="group",
+            stop="Ctrl-C",
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     playground.add_argument(
         "--port",
         type=_port,
-        help="the port on 127.0.0.1 (default: XINFANG_HTTP_PORT, else 8080; 0 picks a free one)",
+        metavar=t("cli.service.metavar_port"),
+        help=t("cli.service.port_help", host="127.0.0.1", env="XINFANG_HTTP_PORT"),
     )
     playground.set_defaults(handler=_playground)
-    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(
-        handler=_migrate
-    )
+    sub.add_parser("migrate", help=t("cli.service.migrate_help")).set_defaults(handler=_migrate)
     sub.add_parser(
         "console",
-        help="local mode: play employee and officer in the terminal, no token",
-        description=CONSOLE_HELP,
+        help=t("cli.service.console_help"),
+        description=t(
+            "cli.service.console_description",
+            officer=":officer",
+            employee=":employee",
+            quit=":quit",
+            eof="Ctrl-D",
+            stop="Ctrl-C",
+            env="XINFANG_DATA_DIR",
+            default="./xinfang-data",
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ).set_defaults(handler=_console)
 
@@ -119,10 +124,25 @@ def _port(raw: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError("a port is a number from 0 to 65535") from None
+        raise argparse.ArgumentTypeError(t("cli.service.bad_port")) from None
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("a port is a number from 0 to 65535")
+        raise argparse.ArgumentTypeError(t("cli.service.bad_port"))
     return value
+
+
+# Channels in another language than English (Telegram is a name in every language).
+_CHANNEL_NAMES = {"wecom": N_("cli.service.channel_wecom"), "web": N_("cli.service.channel_web")}
+
+
+def _channels(names: Any) -> str:
+    if cli_locale() == "en":
+        return ", ".join(names)
+    shown = [t(_CHANNEL_NAMES[n]) if n in _CHANNEL_NAMES else n.capitalize() for n in names]
+    return t("cli.service.channel_separator").join(shown)
+
+
+def _role(role: Role) -> str:
+    return role.value if cli_locale() == "en" else t(f"role.{role.value}")
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -148,15 +168,24 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = config_of(args)
     if not settings.channels:
-        print(NO_CHANNEL_HELP, file=sys.stderr)
+        print(_no_channel_help(), file=sys.stderr)
         return await _local(args)
     # Outside local mode a custodian private key must not sit next to the data.
     refuse_private_keys_on_server(settings)
     container = await build_container(settings)
     try:
         channels = build_channels(container)
-        print(f"xinfang: channels {', '.join(settings.channels)}; data in {settings.data_dir}")
-        print(f"HTTP on http://{settings.http_host}:{settings.http_port} — Ctrl-C stops")
+        channels_shown = _channels(settings.channels)
+        print(
+            t(
+                "cli.service.serving",
+                prog="xinfang",
+                channels=channels_shown,
+                path=settings.data_dir,
+            )
+        )
+        url = f"http://{settings.http_host}:{settings.http_port}"
+        print(t("cli.service.listening", http="HTTP", url=url, stop="Ctrl-C"))
         await run_service(container, channels)
     finally:
         await container.close()
@@ -175,8 +204,8 @@ async def _local(args: argparse.Namespace) -> int:
     settings = config_of(args)
     if not settings.embedded:
         # A demo leader with a printed password has no place in a real database.
-        print("xinfang: local mode runs on the embedded database only", file=sys.stderr)
-        print("(unset XINFANG_DATABASE_URL, or configure a channel)", file=sys.stderr)
+        print(t("cli.service.embedded_only", prog="xinfang"), file=sys.stderr)
+        print(t("cli.service.embedded_hint", env="XINFANG_DATABASE_URL"), file=sys.stderr)
         return 2
     port = getattr(args, "port", None)
     local = replace(
@@ -189,8 +218,11 @@ async def _local(args: argparse.Namespace) -> int:
     )
     if not port_is_free(local.http_host, local.http_port):
         # Refused before the data directory, the database or any key is created.
-        print(f"xinfang: 127.0.0.1:{local.http_port} is already in use", file=sys.stderr)
-        print("(choose another with --port, or set XINFANG_HTTP_PORT)", file=sys.stderr)
+        address = f"127.0.0.1:{local.http_port}"
+        print(t("cli.service.port_taken", prog="xinfang", address=address), file=sys.stderr)
+        print(
+            t("cli.service.port_hint", option="--port", env="XINFANG_HTTP_PORT"), file=sys.stderr
+        )
         return 1
     container = await build_container(local)
     try:
@@ -199,29 +231,38 @@ async def _local(args: argparse.Namespace) -> int:
 
         def started(urls: list[str]) -> None:
             base = urls[0] if urls else f"http://127.0.0.1:{local.http_port}"
-            print(f"xinfang local mode — data in {local.data_dir}")
-            print(f"  open {base}/local   employee chat and admin chat side by side")
-            print(f"  employee page {base}/   officers' page {base}/admin")
-            print(f"  officer login: {DEMO_LOGIN}   password: {password}   (new on every start)")
+            print(t("cli.service.local_banner", prog="xinfang", path=local.data_dir))
+            print(t("cli.service.local_open", url=f"{base}/local"))
+            print(t("cli.service.local_pages", employee=f"{base}/", admin=f"{base}/admin"))
+            print(t("cli.service.local_demo", login=DEMO_LOGIN, password=password))
             for one in ladder:
-                print(f"  officer login: {one.login}   password: {one.password}")
+                print(t("cli.service.local_login", login=one.login, password=one.password))
             if ladder:
-                units = "; ".join(
-                    f"{one.login}: {one.unit_name} ({one.unit_code}, {one.role.value})"
+                units = t("cli.service.local_separator").join(
+                    t(
+                        "cli.service.local_unit",
+                        login=one.login,
+                        unit=one.unit_name,
+                        code=one.unit_code,
+                        role=_role(one.role),
+                    )
                     for one in ladder
                 )
-                print(f"  logins by unit: {units}; {DEMO_LOGIN}: every unit")
-            print("Ctrl-C stops; the data stays in the data directory.", flush=True)
+                print(t("cli.service.local_units", units=units, demo=DEMO_LOGIN))
+            print(t("cli.service.local_stop", stop="Ctrl-C"), flush=True)
 
         try:
             await run_service(container, build_channels(container), started=started)
         except OSError as exc:
-            print(f"xinfang: cannot listen on 127.0.0.1:{local.http_port}: {exc.strerror}")
-            print("(another program uses the port? set XINFANG_HTTP_PORT)", file=sys.stderr)
+            address = f"127.0.0.1:{local.http_port}"
+            print(
+                t("cli.service.cannot_listen", prog="xinfang", address=address, error=exc.strerror)
+            )
+            print(t("cli.service.listen_hint", env="XINFANG_HTTP_PORT"), file=sys.stderr)
             return 1
     finally:
         await container.close()
-    print(f"stopped; data kept in {local.data_dir}")
+    print(t("cli.service.stopped_kept", path=local.data_dir))
     return 0
 
 
@@ -312,9 +353,10 @@ async def _migrate(args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     if before == after:
-        print(f"database is up to date (revision {after})")
+        print(t("cli.service.up_to_date", revision=after))
     else:
-        print(f"migrated database from {before or 'empty'} to {after} (head {head_revision()})")
+        start = before or t("cli.service.empty")
+        print(t("cli.service.migrated", start=start, end=after, head=head_revision()))
     return 0
 
 
@@ -338,7 +380,7 @@ async def _console(args: argparse.Namespace) -> int:
     finally:
         await container.close()
         if interrupted:
-            _leave_now("stopped")
+            _leave_now(t("cli.service.stopped"))
 
 
 def _leave_now(message: str) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import config_of
+from bot.cli.common import config_of, t
 
 __all__ = ["register"]
 
@@ -18,37 +18,47 @@ def register(sub: Any) -> None:
     """Add ``stats``."""
     st = sub.add_parser(
         "stats",
-        help="statistics of a period: rates, counts, overdue cases (no identities)",
-        description="Print the statistics of the cases registered in a period (local dates,\n"
-        "both included; default: this year so far, at least XINFANG_STATS_MIN_DAYS days).\n"
-        'So that nobody can be singled out, every count below 3 is shown as "<3", small\n'
-        "categories are merged per unit, and shorter periods are refused.\n"
-        "Per unit: --unit CODE shows that unit's own cases; with --rollup, the unit with\n"
-        "everything under it and each child subtree (units with fewer than 3 cases pooled).\n"
-        "Without --unit: the whole group, each second-level unit rolled up.",
+        help=t("cli.stats.help"),
+        description=t(
+            "cli.stats.description",
+            env="XINFANG_STATS_MIN_DAYS",
+            unit_code="--unit CODE",
+            unit="--unit",
+            rollup="--rollup",
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    st.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="first day")
-    st.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="last day (default: today)")
-    st.add_argument("--lang", choices=("zh_CN", "en"), help="language of the labels")
-    st.add_argument("--csv", type=Path, metavar="FILE", help="also write the figures as CSV")
-    st.add_argument("--xlsx", type=Path, metavar="FILE", help="also write an XLSX workbook")
-    st.add_argument("--chart", type=Path, metavar="FILE", help="also draw the chart (PNG)")
-    st.add_argument("--unit", metavar="CODE", help="one unit (its code, see xinfang units list)")
+    day = "YYYY-MM-DD"
+    st.add_argument("--from", dest="start", metavar=day, help=t("cli.stats.from_help"))
+    st.add_argument("--to", dest="end", metavar=day, help=t("cli.stats.to_help"))
+    st.add_argument("--lang", choices=("zh_CN", "en"), help=t("cli.stats.lang_help"))
+    st.add_argument("--csv", type=Path, metavar="FILE", help=t("cli.stats.csv_help"))
     st.add_argument(
-        "--rollup", action="store_true", help="with --unit: the unit and each child subtree"
+        "--xlsx", type=Path, metavar="FILE", help=t("cli.stats.xlsx_help", xlsx="XLSX")
     )
     st.add_argument(
-        "--units-csv", type=Path, metavar="FILE", help="also write the per-unit table as CSV"
+        "--chart", type=Path, metavar="FILE", help=t("cli.stats.chart_help", png="PNG")
     )
     st.add_argument(
-        "--units-chart", type=Path, metavar="FILE", help="also draw the units ranked (PNG)"
+        "--unit",
+        metavar="CODE",
+        help=t("cli.stats.unit_help", command="xinfang units list"),
+    )
+    st.add_argument(
+        "--rollup", action="store_true", help=t("cli.stats.rollup_help", unit="--unit")
+    )
+    st.add_argument("--units-csv", type=Path, metavar="FILE", help=t("cli.stats.units_csv_help"))
+    st.add_argument(
+        "--units-chart",
+        type=Path,
+        metavar="FILE",
+        help=t("cli.stats.units_chart_help", png="PNG"),
     )
     st.add_argument(
         "--rank",
         choices=("acceptance", "completion", "satisfaction"),
         default="completion",
-        help="the rate --units-chart ranks by (default: completion, 按期办结率)",
+        help=t("cli.stats.rank_help", units_chart="--units-chart", default="completion"),
     )
     st.set_defaults(handler=_stats)
 
@@ -84,7 +94,8 @@ async def _stats(args: argparse.Namespace) -> int:
             words = [f"{now.astimezone(OFFICE_ZONE).year}-01-01", args.end]
         period = stats_period(words, now, settings.stats_min_days)
         if period is None:
-            print("xinfang: --from and --to are dates like 2026-01-31, --from first")
+            message = t("cli.stats.bad_period", start="--from", end="--to", example="2026-01-31")
+            print(f"xinfang: {message}")
             return 2
         if period_days(*period) < settings.stats_min_days:
             # The same rule as /stats: a short period would single people out.
@@ -95,7 +106,8 @@ async def _stats(args: argparse.Namespace) -> int:
             tree = await uow.units.tree()
             unit = tree.by_code(args.unit) if args.unit else None
             if args.unit and unit is None:
-                print(f"xinfang: no unit has the code {args.unit!r}", file=sys.stderr)
+                message = t("cli.stats.no_unit", code=repr(args.unit))
+                print(f"xinfang: {message}", file=sys.stderr)
                 return 2
             # A unit's own cases, or (--rollup) its whole subtree; the whole group without.
             top = unit.id if unit else None
@@ -137,21 +149,21 @@ async def _stats(args: argparse.Namespace) -> int:
     print(units_text(units, tr))
     if args.csv:
         args.csv.write_bytes(report_csv(report, tr, settings.policy))
-        print(f"CSV written to {args.csv}")
+        print(t("cli.stats.csv_written", path=args.csv))
     if args.units_csv:
         args.units_csv.write_bytes(units_csv(units, tr))
-        print(f"per-unit CSV written to {args.units_csv}")
+        print(t("cli.stats.units_csv_written", path=args.units_csv))
     if args.xlsx:
         args.xlsx.write_bytes(report_xlsx(report, tr, settings.policy, units))
-        print(f"XLSX written to {args.xlsx}")
+        print(t("cli.stats.xlsx_written", path=args.xlsx))
     if args.chart:
         from bot.stats_chart import render_chart
 
         args.chart.write_bytes(render_chart(report, tr, settings.policy))
-        print(f"chart written to {args.chart}")
+        print(t("cli.stats.chart_written", path=args.chart))
     if args.units_chart:
         from bot.stats_chart import render_unit_chart
 
         args.units_chart.write_bytes(render_unit_chart(report, units, tr, settings.policy))
-        print(f"units chart written to {args.units_chart}")
+        print(t("cli.stats.units_chart_written", path=args.units_chart))
     return 0

@@ -19,6 +19,7 @@ from bot.cli import main
 from bot.container import build_container
 from bot.settings import load_settings
 from bot.web.passwords import verify_password
+from tests.helpers.cli import english_cli  # noqa: F401 - English output asserted
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,12 @@ def _clean_env(data_dir: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("XINFANG_", "TELEGRAM_", "WECOM_"))
     }
-    env.update(XINFANG_DATA_DIR=str(data_dir), XINFANG_HTTP_PORT="0", PYTHONUNBUFFERED="1")
+    env.update(
+        XINFANG_DATA_DIR=str(data_dir),
+        XINFANG_HTTP_PORT="0",
+        XINFANG_DEFAULT_LOCALE="en",  # the banner's English is asserted
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 

@@ -27,6 +27,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
         "HOME": str(tmp_path),
         "XINFANG_DATA_DIR": str(tmp_path / "data"),
         "PYTHONUNBUFFERED": "1",
+        "XINFANG_DEFAULT_LOCALE": "en",  # English output asserted, as in-process
     }
 
 
