@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from handlers.disclosure import DisclosureRefused, approve_disclosure, request_disclosure
 from handlers.ports import DisclosureRequest, Officer, OutboxMessage
-from i18n import translator
+from i18n import N_, translator
 from petitions.case import Case
 from petitions.errors import CaseNotFound
 from petitions.roles import Role
@@ -33,7 +33,14 @@ __all__ = [
 
 
 class DisclosureError(Exception):
-    """A disclosure step was refused or failed; the message says why (never the identity)."""
+    """A disclosure step was refused or failed; the message says why (never the identity):
+    in English, with ``code`` (a message id) and ``params`` for a UI to say it in its
+    language; a refusal of handlers/disclosure.py comes worded already (no code)."""
+
+    def __init__(self, message: str, code: str = "", /, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def _refused(refused: DisclosureRefused, locale: str) -> DisclosureError:
@@ -52,7 +59,9 @@ async def _case(uow: SqlUnitOfWork, case_ref: str) -> Case:
 async def _officer(uow: SqlUnitOfWork, officer_id: int) -> Officer:
     officer = await uow.officers.get(officer_id)
     if officer is None:
-        raise DisclosureError(f"no officer with id {officer_id}")
+        raise DisclosureError(
+            f"no officer with id {officer_id}", N_("cli.identity.error_no_officer"), id=officer_id
+        )
     return officer
 
 
@@ -129,7 +138,9 @@ def _key_ids(ring: Keyring, keys: Sequence[X25519PrivateKey]) -> dict[str, X2551
         if kid is None:
             raise DisclosureError(
                 "a key given is not a custodian key of this deployment (`xinfang keys show` "
-                "lists them)"
+                "lists them)",
+                N_("cli.identity.error_foreign_key"),
+                command="xinfang keys show",
             )
         by_kid[kid] = key
     return by_kid
@@ -137,22 +148,32 @@ def _key_ids(ring: Keyring, keys: Sequence[X25519PrivateKey]) -> dict[str, X2551
 
 def _check_keys(
     ring: Keyring, request: DisclosureRequest, by_kid: dict[str, X25519PrivateKey]
-) -> str | None:
+) -> DisclosureError | None:
     """Why these keys may not open this request, or None."""
     needed = 2 if request.scheme == "2of3" else 1
     if len(by_kid) < needed:
-        return (
-            "two different custodians' keys are needed (--key A.pem --key B.pem)"
-            if needed == 2
-            else "a custodian key is needed (--key FILE)"
+        if needed == 2:
+            options = "--key A.pem --key B.pem"
+            return DisclosureError(
+                f"two different custodians' keys are needed ({options})",
+                N_("cli.identity.error_two_keys"),
+                options=options,
+            )
+        return DisclosureError(
+            "a custodian key is needed (--key FILE)",
+            N_("cli.identity.error_one_key"),
+            options="--key FILE",
         )
     parties = {request.requester_officer_id, request.approver_officer_id}
     for kid in by_kid:
         holder = ring.custodian_officers.get(kid)
         if holder is not None and holder not in parties:
-            return (
+            return DisclosureError(
                 f"key {kid} belongs to a custodian who neither made nor approved request "
-                f"{request.id}"
+                f"{request.id}",
+                N_("cli.identity.error_not_party"),
+                kid=kid,
+                id=request.id,
             )
     return None
 
@@ -169,29 +190,43 @@ async def open_identity_request(
     async with uow_factory() as uow:
         request = await uow.disclosures.get(request_id)
         if request is None:
-            raise DisclosureError(f"no disclosure request {request_id}")
+            raise DisclosureError(
+                f"no disclosure request {request_id}",
+                N_("disclosure.no_request"),
+                request=request_id,
+            )
         case = await uow.cases.get(request.case_id)
         if case is None or case.id is None:
             raise CaseNotFound()
     people = [request.requester_officer_id]
     if request.approver_officer_id not in (None, request.requester_officer_id):
         people.append(request.approver_officer_id)  # type: ignore[arg-type]
-    why: str | None = None
+    why: DisclosureError | None = None
     by_kid: dict[str, X25519PrivateKey] = {}
     if request.status == "pending":
-        why = f"request {request.id} waits for a second custodian's approval"
+        why = DisclosureError(
+            f"request {request.id} waits for a second custodian's approval",
+            N_("cli.identity.error_pending"),
+            id=request.id,
+        )
     elif request.status != "approved":
-        why = f"request {request.id} was already used; make a new request"
+        why = DisclosureError(
+            f"request {request.id} was already used; make a new request",
+            N_("cli.identity.error_used"),
+            id=request.id,
+        )
     else:
         try:
             by_kid = _key_ids(ring, keys)
         except DisclosureError as exc:
-            why = str(exc)
+            why = exc
         else:
             why = _check_keys(ring, request, by_kid)
     if why is not None:
-        await _audit(uow_factory, people, "identity.open_refused", request, now, {"why": why})
-        raise DisclosureError(why)
+        # The trail keeps the English reason, as it always has.
+        detail = {"why": str(why)}
+        await _audit(uow_factory, people, "identity.open_refused", request, now, detail)
+        raise why
     # The trail first: these rows are committed before the sealed identity is read.
     await _audit(uow_factory, people, "identity.open", request, now, {"keys": sorted(by_kid)})
     try:
@@ -202,17 +237,25 @@ async def open_identity_request(
         await _audit(uow_factory, people, "identity.open_failed", request, now, {})
         raise DisclosureError(
             f"the sealed identity stored with case {case.number} was made for another case "
-            "(the database was altered); nothing was opened"
+            "(the database was altered); nothing was opened",
+            N_("cli.identity.error_moved"),
+            number=case.number,
         ) from None
     if sealed is None:
-        raise DisclosureError(f"case {case.number} is anonymous: there is no identity")
+        raise DisclosureError(
+            f"case {case.number} is anonymous: there is no identity",
+            N_("disclosure.anonymous"),
+            number=case.number,
+        )
     try:
         identity = open_identity_with(by_kid, sealed)
     except VaultError:
         await _audit(uow_factory, people, "identity.open_failed", request, now, {})
         raise DisclosureError(
             "these keys cannot open the case's identity (under 2of3: the keys of two "
-            "different custodians it was sealed to are needed)"
+            "different custodians it was sealed to are needed)",
+            N_("cli.identity.error_cannot_open"),
+            scheme="2of3",
         ) from None
     async with uow_factory() as uow:
         await uow.disclosures.mark_opened(request.id, now)

@@ -17,10 +17,12 @@ purged by the scheduler's housekeeping already (bot/scheduler.py).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 
 from bot.settings import RetentionSettings
+from i18n import N_
 from petitions.retention import years_before
 from petitions.roles import Role
 from storage.uow import UnitOfWorkFactory
@@ -114,22 +116,67 @@ async def purge_due(
 @dataclass(frozen=True)
 class Forecast:
     """One kind of data: its rule, and how much of it is due now, within 30 days and
-    within a year (cumulative; None where the pass does not count it)."""
+    within a year (cumulative; None where the pass does not count it).
+
+    ``kind`` and ``rule`` are in English (logs); ``kind_id``, ``rule_id`` and
+    ``rule_params`` are their message ids and fields, for a UI in any language (the
+    English catalog says the same words)."""
 
     kind: str
     rule: str
     now: int | None = None
     days_30: int | None = None
     year: int | None = None
+    _: KW_ONLY
+    kind_id: str = ""
+    rule_id: str = ""
+    rule_params: Mapping[str, object] = field(default_factory=dict)
 
 
-_HOUSEKEEPING = (
-    ("drafts (unsent petitions)", "dropped after XINFANG_DRAFT_TTL_HOURS of silence"),
-    ("processed update ids", "1 day"),
-    ("web sessions", "at their expiry (XINFANG_WEB_SESSION_HOURS)"),
-    ("rate-limit counters", "after their window (15 minutes at most)"),
-    ("push addresses", "after closing and the follow-up (XINFANG_FOLLOWUP_DAYS + 14 days)"),
-    ("audit trail", "kept for ever (its hash chain is never cut)"),
+# (kind, its id, rule, its id, the rule's fields): purged by the scheduler's housekeeping.
+_HOUSEKEEPING: tuple[tuple[str, str, str, str, dict[str, object]], ...] = (
+    (
+        "drafts (unsent petitions)",
+        N_("cli.retention.kind_drafts"),
+        "dropped after XINFANG_DRAFT_TTL_HOURS of silence",
+        N_("cli.retention.rule_drafts"),
+        {"env": "XINFANG_DRAFT_TTL_HOURS"},
+    ),
+    (
+        "processed update ids",
+        N_("cli.retention.kind_processed"),
+        "1 day",
+        N_("cli.retention.rule_processed"),
+        {},
+    ),
+    (
+        "web sessions",
+        N_("cli.retention.kind_sessions"),
+        "at their expiry (XINFANG_WEB_SESSION_HOURS)",
+        N_("cli.retention.rule_sessions"),
+        {"env": "XINFANG_WEB_SESSION_HOURS"},
+    ),
+    (
+        "rate-limit counters",
+        N_("cli.retention.kind_rate"),
+        "after their window (15 minutes at most)",
+        N_("cli.retention.rule_rate"),
+        {},
+    ),
+    (
+        "push addresses",
+        N_("cli.retention.kind_push"),
+        "after closing and the follow-up (XINFANG_FOLLOWUP_DAYS + 14 days)",
+        N_("cli.retention.rule_push"),
+        {"env": "XINFANG_FOLLOWUP_DAYS"},
+    ),
+    (
+        "audit trail",
+        N_("cli.retention.kind_audit"),
+        "kept for ever (its hash chain is never cut)",
+        N_("cli.retention.rule_audit"),
+        {},
+    ),
 )
 
 
@@ -139,6 +186,7 @@ async def forecast(
     """What the purge pass will destroy: now, within 30 days, within a year."""
     horizons = (now, now + timedelta(days=30), now + timedelta(days=365))
     rows: list[Forecast] = []
+    cases = ("closed cases' content and evidence", N_("cli.retention.kind_cases"))
     async with uow() as work:
         if policy.cases_years > 0:
             counts = []
@@ -146,24 +194,39 @@ async def forecast(
                 cutoff = _cases_cutoff(policy, at)
                 assert cutoff is not None
                 counts.append(await work.cases.count_due_for_purge(cutoff))
-            rule = f"{policy.cases_years} years after closing (XINFANG_RETAIN_CASES_YEARS)"
-            rows.append(Forecast("closed cases' content and evidence", rule, *counts))
-        else:
+            setting = "XINFANG_RETAIN_CASES_YEARS"
             rows.append(
                 Forecast(
-                    "closed cases' content and evidence",
-                    "kept for ever (XINFANG_RETAIN_CASES_YEARS=0)",
+                    cases[0],
+                    f"{policy.cases_years} years after closing ({setting})",
+                    *counts,
+                    kind_id=cases[1],
+                    rule_id=N_("cli.retention.rule_cases"),
+                    rule_params={"years": policy.cases_years, "env": setting},
                 )
             )
-        for label, statuses, days, setting in (
+        else:
+            setting = "XINFANG_RETAIN_CASES_YEARS=0"
+            rows.append(
+                Forecast(
+                    cases[0],
+                    f"kept for ever ({setting})",
+                    kind_id=cases[1],
+                    rule_id=N_("cli.retention.rule_cases_forever"),
+                    rule_params={"env": setting},
+                )
+            )
+        for label, label_id, statuses, days, setting in (
             (
                 "delivered outbox rows",
+                N_("cli.retention.kind_delivered"),
                 DELIVERED,
                 policy.outbox_days,
                 "XINFANG_RETAIN_OUTBOX_DAYS",
             ),
             (
                 "failed outbox rows",
+                N_("cli.retention.kind_failed"),
                 ("failed",),
                 policy.failed_outbox_days,
                 "XINFANG_RETAIN_FAILED_OUTBOX_DAYS",
@@ -173,6 +236,18 @@ async def forecast(
             for at in horizons:
                 before = at - timedelta(days=days)
                 counts.append(sum([await work.outbox.count_finished(s, before) for s in statuses]))
-            rows.append(Forecast(label, f"{days} days after last due ({setting})", *counts))
-    rows.extend(Forecast(kind, rule) for kind, rule in _HOUSEKEEPING)
+            rows.append(
+                Forecast(
+                    label,
+                    f"{days} days after last due ({setting})",
+                    *counts,
+                    kind_id=label_id,
+                    rule_id=N_("cli.retention.rule_outbox"),
+                    rule_params={"days": days, "env": setting},
+                )
+            )
+    rows.extend(
+        Forecast(kind, rule, kind_id=kind_id, rule_id=rule_id, rule_params=params)
+        for kind, kind_id, rule, rule_id, params in _HOUSEKEEPING
+    )
     return rows

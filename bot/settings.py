@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from handlers.unit_chats import UnitChat
-from i18n import LOCALES
+from i18n import LOCALES, N_
 from petitions.deadlines import OFFICE_ZONE, DeadlinePolicy, WorkingDaysPolicy, monday_to_friday
-from petitions.schedule import SchedulePolicy
+from petitions.schedule import SchedulePolicy, parse_reminder
 from petitions.statistics import MIN_PERIOD_DAYS
 from petitions.units import valid_code
 from petitions.warnings.urgent import (
@@ -43,7 +43,35 @@ log = logging.getLogger(__name__)
 
 
 class SettingsError(Exception):
-    """The configuration is incomplete or wrong; the message says which setting and why."""
+    """The configuration is incomplete or wrong; the message says which setting and why
+    (English, for logs and tests); ``code`` (a message id, ``settings.*``) and ``params``
+    let a UI say it in its language. Setting names, file names and examples are params, so
+    that a translation shows them as they are typed."""
+
+    def __init__(self, message: str, code: str = "", /, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+def _toml_error(
+    message: str, codes: tuple[str, str], exc: tomllib.TOMLDecodeError, **params: object
+) -> SettingsError:
+    """A file that is not TOML: ``codes`` are the message ids without and with a place;
+    where tomllib says it stopped (its message's "(at line L, column C)", the only place
+    Python 3.11 gives it) becomes the params line and column."""
+    at = _TOML_AT.search(str(exc))
+    if at is None:
+        return SettingsError(message, codes[0], **params, format="TOML")
+    return SettingsError(message, codes[1], **params, format="TOML", line=at[1], column=at[2])
+
+
+def _os_error(message: str, code: str, exc: OSError, **params: object) -> SettingsError:
+    """A file that cannot be read: the system's errno and (English) reason as params."""
+    return SettingsError(message, code, **params, errno=exc.errno, reason=exc.strerror)
+
+
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 @dataclass(frozen=True)
@@ -196,7 +224,11 @@ def _flatten(data: Mapping[str, Any]) -> dict[str, str]:
     flat: dict[str, str] = {}
     for section, values in data.items():
         if not isinstance(values, Mapping):
-            raise SettingsError(f"config file: [{section}] must be a table")
+            raise SettingsError(
+                f"config file: [{section}] must be a table",
+                N_("settings.table_expected"),
+                section=section,
+            )
         for key, value in values.items():
             flat[f"{section}_{key}".upper()] = str(value)
     return flat
@@ -209,16 +241,34 @@ def _int(values: Mapping[str, str], name: str, default: int, *, minimum: int = 0
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+        raise SettingsError(
+            f"{name} must be a whole number, got {raw!r}",
+            N_("settings.not_whole"),
+            name=name,
+            got=repr(raw),
+        ) from None
     if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+        raise SettingsError(
+            f"{name} must be at least {minimum}, got {value}",
+            N_("settings.too_small"),
+            name=name,
+            minimum=minimum,
+            got=value,
+        )
     return value
 
 
 def _port(values: Mapping[str, str]) -> int:
-    port = _int(values, "XINFANG_HTTP_PORT", 8080, minimum=0)
+    name = "XINFANG_HTTP_PORT"
+    port = _int(values, name, 8080, minimum=0)
     if port > 65535:
-        raise SettingsError(f"XINFANG_HTTP_PORT must be at most 65535, got {port}")
+        raise SettingsError(
+            f"{name} must be at most 65535, got {port}",
+            N_("settings.too_large"),
+            name=name,
+            maximum=65535,
+            got=port,
+        )
     return port
 
 
@@ -236,9 +286,19 @@ def load_settings(
         try:
             values.update(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
         except OSError as exc:
-            raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+            raise _os_error(
+                f"cannot read config file {path}: {exc.strerror}",
+                N_("settings.config_unreadable"),
+                exc,
+                path=path,
+            ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+            raise _toml_error(
+                f"config file {path} is not valid TOML: {exc}",
+                (N_("settings.config_not_toml"), N_("settings.config_not_toml_at")),
+                exc,
+                path=path,
+            ) from None
     values.update(
         {k: v for k, v in env.items() if k.startswith(("XINFANG_", "TELEGRAM_", "WECOM_"))}
     )
@@ -247,13 +307,21 @@ def load_settings(
     database_url = values.get("XINFANG_DATABASE_URL") or default_sqlite_url(data_dir)
     locale = values.get("XINFANG_DEFAULT_LOCALE", "zh_CN")
     if locale not in LOCALES:
-        raise SettingsError(f"XINFANG_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
+        raise SettingsError(
+            f"XINFANG_DEFAULT_LOCALE must be one of {', '.join(LOCALES)}",
+            N_("settings.locale"),
+            name="XINFANG_DEFAULT_LOCALE",
+            choices=", ".join(LOCALES),
+        )
     working = _flag(values, "XINFANG_WORKING_DAYS")
     calendar_name = (values.get("XINFANG_HOLIDAY_CALENDAR") or "").strip().lower()
     if calendar_name and not working:
         raise SettingsError(
             "XINFANG_HOLIDAY_CALENDAR says which working days count: "
-            "set XINFANG_WORKING_DAYS=true as well"
+            "set XINFANG_WORKING_DAYS=true as well",
+            N_("settings.calendar_needs_working_days"),
+            name="XINFANG_HOLIDAY_CALENDAR",
+            setting="XINFANG_WORKING_DAYS=true",
         )
     extra: dict[str, Any] = {}
     if working:
@@ -261,6 +329,21 @@ def load_settings(
             calendar_name, today or datetime.now(OFFICE_ZONE).date()
         )
     followup_days = _int(values, "XINFANG_FOLLOWUP_DAYS", 30, minimum=0)
+    reminders = tuple(
+        p.strip() for p in (values.get("XINFANG_REMINDERS") or "50%,3d").split(",") if p.strip()
+    )
+    for spec in reminders:
+        _reminder(spec)
+    digest_hour = _int(values, "XINFANG_DIGEST_HOUR", 9, minimum=0)
+    if digest_hour > 23:
+        # SchedulePolicy's own words, as before; the setting's name for a translation.
+        raise SettingsError(
+            "digest_hour must be between 0 and 23",
+            N_("settings.digest_hour"),
+            name="XINFANG_DIGEST_HOUR",
+            least=0,
+            most=23,
+        )
     try:
         policy = (WorkingDaysPolicy if working else DeadlinePolicy)(
             **extra,
@@ -276,16 +359,14 @@ def load_settings(
             urgent_accept_days=_int(values, "XINFANG_URGENT_ACCEPT_DAYS", 3, minimum=1),
         )
         schedule = SchedulePolicy(
-            reminders=tuple(
-                p.strip()
-                for p in (values.get("XINFANG_REMINDERS") or "50%,3d").split(",")
-                if p.strip()
-            ),
-            digest_hour=_int(values, "XINFANG_DIGEST_HOUR", 9, minimum=0),
+            reminders=reminders,
+            digest_hour=digest_hour,
             follow_up=followup_days > 0,  # 0 turns the follow-up off
         )
     except ValueError as exc:
-        raise SettingsError(str(exc)) from None
+        # What the domain still refuses (a working-day calendar without working days):
+        # its English reason, in a translated frame.
+        raise SettingsError(str(exc), N_("settings.policy"), reason=str(exc)) from None
     telegram, wecom = _telegram(values), _wecom(values)
     unit_chats = _unit_chats(values, "XINFANG_UNIT_CHATS", telegram, wecom)
     unit_leaders_chats = _unit_chats(values, "XINFANG_UNIT_LEADERS_CHATS", telegram, wecom)
@@ -326,6 +407,33 @@ def load_settings(
     )
 
 
+def _reminder(spec: str) -> None:
+    """Refuse a reminder point of XINFANG_REMINDERS with the domain's words (English)."""
+    try:
+        parse_reminder(spec)
+    except ValueError as exc:
+        value = spec.strip().lower()
+        # The rule it breaks, as the domain's English says it: 0% or 0d have the form
+        # (up to two digits and %, three and d) but not the size; the rest not the form.
+        number = value[:-1]
+        code = N_("settings.reminder_form")
+        if value.endswith("%") and number.isdigit() and len(number) <= 2:
+            code = N_("settings.reminder_percent")
+        elif value.endswith("d") and number.isdigit() and len(number) <= 3:
+            code = N_("settings.reminder_days")
+        raise SettingsError(
+            str(exc),
+            code,
+            name="XINFANG_REMINDERS",
+            got=repr(spec),
+            percent="50%",
+            days="3d",
+            least="1%",
+            most="99%",
+            least_days="1d",
+        ) from None
+
+
 def holiday_calendar(name: str, today: date) -> Callable[[date], bool]:
     """The working-day predicate for XINFANG_HOLIDAY_CALENDAR (empty or ``none``: Mon–Fri).
 
@@ -340,13 +448,24 @@ def holiday_calendar(name: str, today: date) -> Callable[[date], bool]:
     if name in ("", "none", "off"):
         return monday_to_friday
     if name != "cn":
-        raise SettingsError(f"XINFANG_HOLIDAY_CALENDAR must be cn or none, got {name!r}")
+        raise SettingsError(
+            f"XINFANG_HOLIDAY_CALENDAR must be cn or none, got {name!r}",
+            N_("settings.either"),
+            name="XINFANG_HOLIDAY_CALENDAR",
+            first="cn",
+            second="none",
+            got=repr(name),
+        )
     try:
         import chinese_calendar
     except ImportError:
         raise SettingsError(
             "XINFANG_HOLIDAY_CALENDAR=cn needs the chinese-calendar package: "
-            "pip install chinese-calendar"
+            "pip install chinese-calendar",
+            N_("settings.calendar_package"),
+            setting="XINFANG_HOLIDAY_CALENDAR=cn",
+            package="chinese-calendar",
+            command="pip install chinese-calendar",
         ) from None
     version = getattr(chinese_calendar, "__version__", "?")
     warned: set[int] = set()
@@ -377,7 +496,12 @@ def _notice_templates(values: Mapping[str, str]) -> Path | None:
         return None
     path = Path(raw)
     if not path.is_dir():
-        raise SettingsError(f"XINFANG_NOTICE_TEMPLATES must be a folder, got {raw!r}")
+        raise SettingsError(
+            f"XINFANG_NOTICE_TEMPLATES must be a folder, got {raw!r}",
+            N_("settings.not_folder"),
+            name="XINFANG_NOTICE_TEMPLATES",
+            got=repr(raw),
+        )
     return path
 
 
@@ -388,7 +512,11 @@ def _retention(values: Mapping[str, str]) -> RetentionSettings:
         # then, a setting that cannot be honoured stops the start instead of being ignored.
         raise SettingsError(
             "XINFANG_RETAIN_AUDIT_YEARS: the audit trail is kept for ever, purging it is "
-            f"not supported (docs/retention.md); leave it unset or 0, got {audit!r}"
+            f"not supported (docs/retention.md); leave it unset or 0, got {audit!r}",
+            N_("settings.audit_kept"),
+            name="XINFANG_RETAIN_AUDIT_YEARS",
+            doc="docs/retention.md",
+            got=repr(audit),
         )
     return RetentionSettings(
         cases_years=_int(values, "XINFANG_RETAIN_CASES_YEARS", 10, minimum=0),
@@ -400,7 +528,14 @@ def _retention(values: Mapping[str, str]) -> RetentionSettings:
 def _log_format(values: Mapping[str, str]) -> str:
     raw = (values.get("XINFANG_LOG_FORMAT") or "plain").strip().lower()
     if raw not in ("plain", "json"):
-        raise SettingsError(f"XINFANG_LOG_FORMAT must be plain or json, got {raw!r}")
+        raise SettingsError(
+            f"XINFANG_LOG_FORMAT must be plain or json, got {raw!r}",
+            N_("settings.either"),
+            name="XINFANG_LOG_FORMAT",
+            first="plain",
+            second="json",
+            got=repr(raw),
+        )
     return raw
 
 
@@ -416,7 +551,13 @@ def _leaders_chats(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         if not sep or channel not in ("telegram", "wecom", "web") or not chat:
             raise SettingsError(
                 "XINFANG_LEADERS_CHAT must be CHANNEL:CHAT_ID[,...], "
-                f"e.g. telegram:-1002222 or wecom:leader1|leader2; got {part!r}"
+                f"e.g. telegram:-1002222 or wecom:leader1|leader2; got {part!r}",
+                N_("settings.leaders_chat_form"),
+                name="XINFANG_LEADERS_CHAT",
+                form="CHANNEL:CHAT_ID[,...]",
+                example="telegram:-1002222",
+                example2="wecom:leader1|leader2",
+                got=repr(part),
             )
         chats.append((channel, chat))
     return tuple(chats)
@@ -447,41 +588,75 @@ def _unit_chats(
         if not sep or not valid_code(code) or not targets.strip(" ,"):
             raise SettingsError(
                 f"{name} entry {number} must be UNIT_CODE=CHANNEL:CHAT[,CHANNEL:CHAT], "
-                f"units separated by ';', e.g. {example}"
+                f"units separated by ';', e.g. {example}",
+                N_("settings.unit_chats_form"),
+                name=name,
+                number=number,
+                form="UNIT_CODE=CHANNEL:CHAT[,CHANNEL:CHAT]",
+                example=example,
             )
         for part in (p.strip() for p in targets.split(",")):
             if not part:
                 continue
             channel, sep, target = (p.strip() for p in part.partition(":"))
             where = f"{name} entry {number} (unit {code})"
+            # The entry's place for a translation (never its chat ids or userids).
+            entry_of = {"name": name, "number": number, "unit": code}
             if not sep or channel not in ("telegram", "wecom") or not target:
                 raise SettingsError(
-                    f"{where}: each chat is telegram:CHAT_ID or wecom:ID, e.g. {example}"
+                    f"{where}: each chat is telegram:CHAT_ID or wecom:ID, e.g. {example}",
+                    N_("settings.unit_chat_target"),
+                    **entry_of,
+                    form="telegram:CHAT_ID",
+                    form2="wecom:ID",
+                    example=example,
                 )
             if channel == "telegram":
                 if telegram is None:
-                    raise SettingsError(f"{where} names a Telegram chat: set TELEGRAM_BOT_TOKEN")
+                    raise SettingsError(
+                        f"{where} names a Telegram chat: set TELEGRAM_BOT_TOKEN",
+                        N_("settings.unit_chat_needs_telegram"),
+                        **entry_of,
+                        telegram="Telegram",
+                        env="TELEGRAM_BOT_TOKEN",
+                    )
                 try:
                     int(target)
                 except ValueError:
                     raise SettingsError(
-                        f"{where}: a Telegram chat id is a number like -1001234567890"
+                        f"{where}: a Telegram chat id is a number like -1001234567890",
+                        N_("settings.unit_chat_telegram_id"),
+                        **entry_of,
+                        telegram="Telegram",
+                        example="-1001234567890",
                     ) from None
                 if not leaders and int(target) == telegram.admin_chat_id:
                     raise SettingsError(
                         f"{where}: that chat is TELEGRAM_ADMIN_CHAT_ID, already the root "
-                        "unit's admin chat; name it once"
+                        "unit's admin chat; name it once",
+                        N_("settings.unit_chat_is_admin"),
+                        **entry_of,
+                        env="TELEGRAM_ADMIN_CHAT_ID",
                     )
             else:
                 if wecom is None:
-                    raise SettingsError(f"{where} names a WeCom chat: configure WeCom (WECOM_*)")
+                    raise SettingsError(
+                        f"{where} names a WeCom chat: configure WeCom (WECOM_*)",
+                        N_("settings.unit_chat_needs_wecom"),
+                        **entry_of,
+                        env="WECOM_*",
+                    )
                 if not leaders and ("|" in target or target == wecom.admin_chat_id):
                     # Officers on WeCom get their own units' cases without any list here
                     # (bot/wecom/sender.py); a unit's WeCom entry is an app group chat.
                     raise SettingsError(
                         f"{where}: on WeCom a unit's admin chat is one app group chat id "
                         "(officers are reached through their unit, `xinfang officers add "
-                        "--unit`), and not WECOM_ADMIN_CHAT_ID, the root unit's"
+                        "--unit`), and not WECOM_ADMIN_CHAT_ID, the root unit's",
+                        N_("settings.unit_chat_wecom_target"),
+                        **entry_of,
+                        command="xinfang officers add --unit",
+                        env="WECOM_ADMIN_CHAT_ID",
                     )
             if channel == "telegram":
                 target = str(int(target))  # as the adapter spells an incoming chat's id
@@ -492,7 +667,10 @@ def _unit_chats(
                 if other != code:
                     raise SettingsError(
                         f"{where}: the same chat is also given to unit {other}; "
-                        "a chat serves one unit"
+                        "a chat serves one unit",
+                        N_("settings.unit_chat_shared"),
+                        **entry_of,
+                        other=other,
                     )
             if chat not in chats:
                 chats.append(chat)
@@ -516,7 +694,14 @@ def _hotlines(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
             raise SettingsError(
                 f"XINFANG_HOTLINES entry {number} must be NAME NUMBER (a name of at most 40 "
                 f"characters, then a phone number of digits and dashes), entries separated "
-                f"by ';', e.g. {_HOTLINES_EXAMPLE}; got {entry!r}"
+                f"by ';', e.g. {_HOTLINES_EXAMPLE}; got {entry!r}",
+                N_("settings.hotline_form"),
+                name="XINFANG_HOTLINES",
+                number=number,
+                form="NAME NUMBER",
+                most=40,
+                example=_HOTLINES_EXAMPLE,
+                got=repr(entry),
             )
         out.append((name, phone))
     return tuple(out)
@@ -533,37 +718,99 @@ def _danger_signs(values: Mapping[str, str]) -> tuple[DangerSign, ...]:
     try:
         data = tomllib.loads(Path(raw).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SettingsError(f"{name}: cannot read {raw}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{name}: {raw} is not valid TOML: {exc}") from None
+        raise _os_error(
+            f"{name}: cannot read {raw}: {exc.strerror}",
+            N_("settings.signs_unreadable"),
+            exc,
+            name=name,
+            path=raw,
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(
+            f"{name}: {raw} is not valid TOML: {exc}",
+            (N_("settings.signs_not_toml"), N_("settings.signs_not_toml_at")),
+            exc,
+            name=name,
+            path=raw,
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{name}: {raw} is not valid TOML: {exc}",
+            N_("settings.signs_not_toml"),
+            name=name,
+            path=raw,
+            format="TOML",
+        ) from None
     defaults = data.get("defaults", True)
     entries = data.get("sign", [])
     if not isinstance(defaults, bool) or not isinstance(entries, list):
-        raise SettingsError(f"{name}: defaults must be true or false, signs [[sign]] tables")
+        raise SettingsError(
+            f"{name}: defaults must be true or false, signs [[sign]] tables",
+            N_("settings.signs_form"),
+            name=name,
+            defaults="defaults",
+            true="true",
+            false="false",
+            sign="[[sign]]",
+        )
+    # The file's words (kind, name, pattern, guards) as params: a translation names them as
+    # they are written in the file.
+    fields_of = {"kind": "kind", "sign_name": "name", "pattern": "pattern", "guards": "guards"}
     for number, entry in enumerate(entries, start=1):
         where = f"{name}: sign {number}"
         if not isinstance(entry, dict) or not entry.get("kind") or not entry.get("name"):
-            raise SettingsError(f"{where} needs kind and name (and pattern, guards)")
+            raise SettingsError(
+                f"{where} needs kind and name (and pattern, guards)",
+                N_("settings.sign_fields"),
+                name=name,
+                number=number,
+                **fields_of,
+            )
         kind = entry["kind"]
         if kind not in KINDS:
-            raise SettingsError(f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+            raise SettingsError(
+                f"{where}: kind must be one of {', '.join(KINDS)}, got {kind!r}",
+                N_("settings.sign_kind"),
+                name=name,
+                number=number,
+                kind="kind",
+                kinds=", ".join(KINDS),
+                got=repr(kind),
+            )
         guards = entry.get("guards", [])
         if not isinstance(entry.get("pattern", ""), str) or not isinstance(guards, list):
-            raise SettingsError(f"{where}: pattern is a string, guards a list of strings")
+            raise SettingsError(
+                f"{where}: pattern is a string, guards a list of strings",
+                N_("settings.sign_types"),
+                name=name,
+                number=number,
+                pattern="pattern",
+                guards="guards",
+            )
         for pattern in [entry.get("pattern", ""), *guards]:
             try:
                 re.compile(str(pattern))
             except re.error as exc:
+                message = f"{where} ({entry['name']}): not a regular expression: {exc}"
+                sign = {"name": name, "number": number, "sign": entry["name"]}
+                if exc.pos is None:
+                    raise SettingsError(message, N_("settings.sign_regex"), **sign) from None
                 raise SettingsError(
-                    f"{where} ({entry['name']}): not a regular expression: {exc}"
+                    message, N_("settings.sign_regex_at"), **sign, position=exc.pos
                 ) from None
     signs = signs_from_config(entries, defaults=defaults)
     if not signs:
-        raise SettingsError(f"{name}: no danger sign left; remove the file to use the defaults")
+        raise SettingsError(
+            f"{name}: no danger sign left; remove the file to use the defaults",
+            N_("settings.no_signs"),
+            name=name,
+        )
     return signs
 
 
 def _staff_no_pattern(values: Mapping[str, str]) -> str | None:
+    # The length limit is the domain's; a translation of the error names it.
+    from petitions.selfid import _STAFF_PATTERN_MAX as STAFF_PATTERN_MAX
     from petitions.selfid import compile_staff_pattern
 
     raw = (values.get("XINFANG_STAFF_NO_PATTERN") or "").strip()
@@ -572,14 +819,28 @@ def _staff_no_pattern(values: Mapping[str, str]) -> str | None:
     try:
         compile_staff_pattern(raw)
     except ValueError as exc:
-        raise SettingsError(f"XINFANG_STAFF_NO_PATTERN is not usable: {exc}") from None
+        # The domain says why in English; a translation gives the rules it checks.
+        raise SettingsError(
+            f"XINFANG_STAFF_NO_PATTERN is not usable: {exc}",
+            N_("settings.staff_pattern"),
+            name="XINFANG_STAFF_NO_PATTERN",
+            most=STAFF_PATTERN_MAX,
+            anchors="^ $ \\A \\Z",
+        ) from None
     return raw
 
 
 def _disclosure(values: Mapping[str, str]) -> str:
     raw = (values.get("XINFANG_DISCLOSURE") or "1of1").strip().lower()
     if raw not in ("1of1", "2of3"):
-        raise SettingsError(f"XINFANG_DISCLOSURE must be 1of1 or 2of3, got {raw!r}")
+        raise SettingsError(
+            f"XINFANG_DISCLOSURE must be 1of1 or 2of3, got {raw!r}",
+            N_("settings.either"),
+            name="XINFANG_DISCLOSURE",
+            first="1of1",
+            second="2of3",
+            got=repr(raw),
+        )
     return raw
 
 
@@ -589,7 +850,14 @@ def _flag(values: Mapping[str, str], name: str) -> bool:
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    raise SettingsError(
+        f"{name} must be true or false, got {raw!r}",
+        N_("settings.either"),
+        name=name,
+        first="true",
+        second="false",
+        got=repr(raw),
+    )
 
 
 def _web(values: Mapping[str, str]) -> WebSettings | None:
@@ -618,7 +886,11 @@ def _networks(
         except ValueError:
             raise SettingsError(
                 f"{name} must be IP addresses or networks separated by commas, "
-                f"e.g. 127.0.0.1,10.0.0.0/8; got {part!r}"
+                f"e.g. 127.0.0.1,10.0.0.0/8; got {part!r}",
+                N_("settings.networks"),
+                name=name,
+                example="127.0.0.1,10.0.0.0/8",
+                got=repr(part),
             ) from None
     return tuple(networks)
 
@@ -632,12 +904,20 @@ def _telegram(values: Mapping[str, str]) -> TelegramSettings | None:
         admin_id = int(admin) if admin else None
     except ValueError:
         raise SettingsError(
-            "TELEGRAM_ADMIN_CHAT_ID must be a number like -1001234567890"
+            "TELEGRAM_ADMIN_CHAT_ID must be a number like -1001234567890",
+            N_("settings.chat_id_number"),
+            name="TELEGRAM_ADMIN_CHAT_ID",
+            example="-1001234567890",
         ) from None
     webhook = values.get("TELEGRAM_WEBHOOK_URL") or None
     secret = values.get("TELEGRAM_WEBHOOK_SECRET") or None
     if webhook and not secret:
-        raise SettingsError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET as well")
+        raise SettingsError(
+            "TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET as well",
+            N_("settings.needs_also"),
+            name="TELEGRAM_WEBHOOK_URL",
+            other="TELEGRAM_WEBHOOK_SECRET",
+        )
     return TelegramSettings(
         token=token,
         admin_chat_id=admin_id,
@@ -654,9 +934,19 @@ def _wecom(values: Mapping[str, str]) -> WeComSettings | None:
         return None
     missing = [n for n in names if not values.get(n)]
     if missing:
-        raise SettingsError(f"WeCom is partly configured; also set {', '.join(missing)}")
+        raise SettingsError(
+            f"WeCom is partly configured; also set {', '.join(missing)}",
+            N_("settings.wecom_partial"),
+            missing=", ".join(missing),
+        )
     if len(values["WECOM_AES_KEY"]) != 43:
-        raise SettingsError("WECOM_AES_KEY must be the 43-character EncodingAESKey")
+        raise SettingsError(
+            "WECOM_AES_KEY must be the 43-character EncodingAESKey",
+            N_("settings.wecom_aes_key"),
+            name="WECOM_AES_KEY",
+            length=43,
+            key="EncodingAESKey",
+        )
     return WeComSettings(
         corp_id=values["WECOM_CORP_ID"],
         agent_id=_int(values, "WECOM_AGENT_ID", 0),

@@ -5,7 +5,8 @@ carries it out in one transaction (storage.units.SqlUnits.apply). The file descr
 whole group: every unit it names is put in service (added, renamed, moved or brought
 back), and a unit it leaves out is retired, never deleted (old cases keep their unit),
 except a unit still needed above the units the file names. Every problem comes back at
-once with its line number, and a file with any problem changes nothing.
+once with its line number, and a file with any problem changes nothing. A problem is its
+English text (a str) with a code and fields, for a UI to word it in its language.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from petitions.units import MAX_CODE, MAX_NAME, Unit, UnitTree, valid_code
 
 __all__ = [
     "COLUMNS",
+    "FileProblem",
     "ImportPlan",
     "NewUnit",
     "UnitChange",
@@ -30,6 +32,25 @@ __all__ = [
 ]
 
 COLUMNS = ("code", "name", "parent")
+
+
+class FileProblem(str):
+    """One problem of a unit file. The str is its English text (``line N: ...`` when it is
+    a line's), as it always was; ``line``, ``code`` and ``params`` let a UI word it in its
+    language (this package has no catalogs). Codes: not_utf8 (byte), csv, empty, header
+    (header), fields (count, header), code_empty, code_invalid (got, most), code_twice
+    (unit, first), name_empty, name_long (most), no_units, case_differs (unit, other),
+    parent_missing (parent), parent_retired (parent), cycle (shown), many_roots (in_file:
+    (code, line) pairs, left_out: codes), no_root."""
+
+    line: int | None
+    code: str
+    params: Mapping[str, object]
+
+    def __new__(cls, line: int | None, code: str, text: str, /, **params: object) -> FileProblem:
+        problem = super().__new__(cls, text if line is None else f"line {line}: {text}")
+        problem.line, problem.code, problem.params = line, code, params
+        return problem
 
 
 @dataclass(frozen=True)
@@ -110,24 +131,26 @@ class ImportPlan:
         }
 
 
-def parse_units_csv(data: bytes) -> tuple[list[UnitLine], list[str]]:
+def parse_units_csv(data: bytes) -> tuple[list[UnitLine], list[FileProblem]]:
     """Check a unit file line by line; return its lines and the line-numbered errors."""
     try:
         text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError as exc:
-        return [], [f"the file is not UTF-8 (byte {exc.start}); in Excel save it as 'CSV UTF-8'"]
+        why = f"the file is not UTF-8 (byte {exc.start}); in Excel save it as 'CSV UTF-8'"
+        return [], [FileProblem(None, "not_utf8", why, byte=exc.start)]
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return [], [f"line 1: {exc}"]
+        return [], [FileProblem(1, "csv", str(exc))]
     if header is None:
-        return [], ["the file is empty"]
+        return [], [FileProblem(None, "empty", "the file is empty")]
     names = [h.strip().lower() for h in header]
     if sorted(names) != sorted(COLUMNS):
-        return [], [f"line 1: the header must be {','.join(COLUMNS)}"]
+        wanted = ",".join(COLUMNS)
+        return [], [FileProblem(1, "header", f"the header must be {wanted}", header=wanted)]
     lines: list[UnitLine] = []
-    errors: list[str] = []
+    errors: list[FileProblem] = []
     first: dict[str, int] = {}  # casefolded code -> first line
     while True:
         try:
@@ -135,41 +158,44 @@ def parse_units_csv(data: bytes) -> tuple[list[UnitLine], list[str]]:
         except StopIteration:
             break
         except csv.Error as exc:  # an unclosed quote runs to the end of the file
-            errors.append(f"line {reader.line_num}: {exc}")
+            errors.append(FileProblem(reader.line_num, "csv", str(exc)))
             break
         line = reader.line_num
         if not any(c.strip() for c in cells):
             continue  # blank lines (Excel leaves some at the end)
         if len(cells) != len(names):
-            errors.append(f"line {line}: {len(cells)} fields, the header has {len(names)}")
+            fields = f"{len(cells)} fields, the header has {len(names)}"
+            errors.append(FileProblem(line, "fields", fields, count=len(cells), header=len(names)))
             continue
         values = {n: c.strip() for n, c in zip(names, cells, strict=True)}
         code, name, parent = values["code"], values["name"], values["parent"] or None
-        problems: list[str] = []
+        problems: list[FileProblem] = []
         if not code:
-            problems.append("code is empty")
+            problems.append(FileProblem(line, "code_empty", "code is empty"))
         elif not valid_code(code):
-            problems.append(
-                f"code {code!r} must be 1–{MAX_CODE} ASCII letters, digits, '-', '_' or '.'"
-            )
+            why = f"code {code!r} must be 1–{MAX_CODE} ASCII letters, digits, '-', '_' or '.'"
+            problems.append(FileProblem(line, "code_invalid", why, got=repr(code), most=MAX_CODE))
         elif code.casefold() in first:
-            problems.append(f"the code {code} is on line {first[code.casefold()]} too")
+            earlier = first[code.casefold()]
+            why = f"the code {code} is on line {earlier} too"
+            problems.append(FileProblem(line, "code_twice", why, unit=code, first=earlier))
         else:
             first[code.casefold()] = line
             # Kept despite a bad name, so that the plan still knows the code and reports
             # the tree's problems in the same run instead of the next one.
             lines.append(UnitLine(line, code, name, parent))
         if not name:
-            problems.append("name is empty")
+            problems.append(FileProblem(line, "name_empty", "name is empty"))
         elif len(name) > MAX_NAME:
-            problems.append(f"name is longer than {MAX_NAME} characters")
-        errors.extend(f"line {line}: {p}" for p in problems)
+            why = f"name is longer than {MAX_NAME} characters"
+            problems.append(FileProblem(line, "name_long", why, most=MAX_NAME))
+        errors.extend(problems)
     if not lines and not errors:
-        errors.append("no units in the file (only the header)")
+        errors.append(FileProblem(None, "no_units", "no units in the file (only the header)"))
     return lines, errors
 
 
-def read_import(data: bytes, tree: UnitTree) -> tuple[ImportPlan, list[str]]:
+def read_import(data: bytes, tree: UnitTree) -> tuple[ImportPlan, list[FileProblem]]:
     """Parse a unit file and plan its import into this tree; every error of both, by line
     (none: the plan can be carried out)."""
     lines, errors = parse_units_csv(data)
@@ -180,16 +206,14 @@ def read_import(data: bytes, tree: UnitTree) -> tuple[ImportPlan, list[str]]:
     return (plan if not found else ImportPlan()), found
 
 
-def _line_number(error: str) -> int:
+def _line_number(error: FileProblem) -> int:
     # Errors of a line by its number (in the order found); the whole file's after them.
-    head, _, _rest = error.partition(":")
-    number = head.removeprefix("line ")
-    return int(number) if number.isdigit() else sys.maxsize
+    return error.line if error.line is not None else sys.maxsize
 
 
-def plan_import(lines: Sequence[UnitLine], tree: UnitTree) -> tuple[ImportPlan, list[str]]:
+def plan_import(lines: Sequence[UnitLine], tree: UnitTree) -> tuple[ImportPlan, list[FileProblem]]:
     """What importing these lines into this tree changes; the errors if it cannot."""
-    errors: list[str] = []
+    errors: list[FileProblem] = []
     in_file = {ln.code: ln for ln in lines}
     existing = {u.code: u for u in tree}
     folded = {u.code.casefold(): u for u in tree}
@@ -206,7 +230,8 @@ def plan_import(lines: Sequence[UnitLine], tree: UnitTree) -> tuple[ImportPlan, 
             target[ln.code] = unit
         elif ln.code.casefold() in folded:
             other = folded[ln.code.casefold()].code
-            errors.append(f"line {ln.line}: the code {ln.code} differs from {other} only in case")
+            why = f"the code {ln.code} differs from {other} only in case"
+            errors.append(FileProblem(ln.line, "case_differs", why, unit=ln.code, other=other))
 
     def code_after(unit: Unit) -> str:
         if takeover is not None and unit.id == takeover.id:
@@ -230,29 +255,23 @@ def plan_import(lines: Sequence[UnitLine], tree: UnitTree) -> tuple[ImportPlan, 
             continue
         parent_unit = after.get(ln.parent)
         if parent_unit is None:
-            errors.append(
-                f"line {ln.line}: the parent {ln.parent} is neither in the file nor "
-                "an existing unit"
-            )
+            why = f"the parent {ln.parent} is neither in the file nor an existing unit"
+            errors.append(FileProblem(ln.line, "parent_missing", why, parent=ln.parent))
         elif parent_unit.retired:
-            errors.append(
-                f"line {ln.line}: the parent {ln.parent} is retired; put it in the "
-                "file to bring it back"
-            )
+            why = f"the parent {ln.parent} is retired; put it in the file to bring it back"
+            errors.append(FileProblem(ln.line, "parent_retired", why, parent=ln.parent))
     errors.extend(_cycles(lines, parent_of))
 
-    roots = [f"{ln.code} (line {ln.line})" for ln in file_roots]
-    roots += [
-        f"{code} (an existing unit the file leaves out)"
-        for code in after
-        if parent_of[code] is None
-    ]
+    named_roots = tuple((ln.code, ln.line) for ln in file_roots)
+    left_out = tuple(code for code in after if parent_of[code] is None)
+    roots = [f"{code} (line {line})" for code, line in named_roots]
+    roots += [f"{code} (an existing unit the file leaves out)" for code in left_out]
     if len(roots) > 1:
-        errors.append(f"more than one root (a unit with no parent): {', '.join(roots)}")
+        why = f"more than one root (a unit with no parent): {', '.join(roots)}"
+        errors.append(FileProblem(None, "many_roots", why, in_file=named_roots, left_out=left_out))
     if not roots and len(tree) == 0:
-        errors.append(
-            "the file has no root (a line with an empty parent) and there are no units yet"
-        )
+        why = "the file has no root (a line with an empty parent) and there are no units yet"
+        errors.append(FileProblem(None, "no_root", why))
     if errors:
         return ImportPlan(), errors
 
@@ -308,10 +327,10 @@ def _takeover_of(lines: Sequence[UnitLine], tree: UnitTree, roots: list[UnitLine
     return old
 
 
-def _cycles(lines: Sequence[UnitLine], parent_of: dict[str, str | None]) -> list[str]:
+def _cycles(lines: Sequence[UnitLine], parent_of: dict[str, str | None]) -> list[FileProblem]:
     """One error per cycle of parents, on the first line of the units in it."""
     line_of = {ln.code: ln.line for ln in lines}
-    errors: list[str] = []
+    errors: list[FileProblem] = []
     done: set[str] = set()
     for ln in lines:
         path: list[str] = []
@@ -325,7 +344,8 @@ def _cycles(lines: Sequence[UnitLine], parent_of: dict[str, str | None]) -> list
             i = loop.index(start)
             shown = " → ".join([*loop[i:], *loop[:i], start])
             where = line_of.get(start, ln.line)
-            errors.append(f"line {where}: a cycle of parents: {shown} (each under the next)")
+            why = f"a cycle of parents: {shown} (each under the next)"
+            errors.append(FileProblem(where, "cycle", why, shown=shown))
         done.update(path)
     return errors
 

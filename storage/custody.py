@@ -60,7 +60,13 @@ _HEADER = 5 + 16 + 12 + 32  # version, kdf, log2 N, r, p; salt; nonce; public ke
 
 
 class CustodyError(KeyringError):
-    """A custodian key file cannot be made or opened; the message says why (no key bytes)."""
+    """A custodian key file cannot be made or opened; the message says why (English, no key
+    bytes); ``code`` and ``params`` let a UI say it in its language."""
+
+    def __init__(self, message: str, code: str = "", /, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def _kdf(passphrase: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:
@@ -76,10 +82,20 @@ def encrypt_private_key(
     if len(passphrase) < MIN_PASSPHRASE:
         raise CustodyError(
             f"the passphrase must have at least {MIN_PASSPHRASE} characters "
-            "(a sentence or six random words; see docs/custody.md)"
+            "(a sentence or six random words; see docs/custody.md)",
+            "passphrase_short",
+            min=MIN_PASSPHRASE,
+            doc="docs/custody.md",
         )
     if not _MIN_LOG_N <= log_n <= _MAX_LOG_N:
-        raise CustodyError(f"scrypt work factor 2^{log_n} is out of range")
+        raise CustodyError(
+            f"scrypt work factor 2^{log_n} is out of range",
+            "work_factor",
+            kdf="scrypt",
+            log_n=log_n,
+            least=_MIN_LOG_N,
+            most=_MAX_LOG_N,
+        )
     r, p = 8, 1
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
     header = bytes([_FORMAT_VERSION, _KDF_SCRYPT, log_n, r, p]) + salt + nonce
@@ -103,24 +119,28 @@ def decrypt_private_key(data: bytes, passphrase: str) -> X25519PrivateKey:
         start = data.index(_BEGIN) + len(_BEGIN)
         blob = base64.b64decode(data[start : data.index(_END, start)])
     except ValueError:
-        raise CustodyError("not a custodian key file") from None
+        raise CustodyError("not a custodian key file", "not_key_file") from None
     if len(blob) < _HEADER + 32 + 16 or blob[0] != _FORMAT_VERSION:
-        raise CustodyError("unknown custodian key file version")
+        raise CustodyError("unknown custodian key file version", "unknown_version")
     if blob[1] != _KDF_SCRYPT:
-        raise CustodyError("unknown key derivation in the custodian key file")
+        raise CustodyError("unknown key derivation in the custodian key file", "unknown_kdf")
     log_n, r, p = blob[2], blob[3], blob[4]
     if not (_MIN_LOG_N <= log_n <= _MAX_LOG_N and 1 <= r <= 32 and 1 <= p <= 16):
-        raise CustodyError("the custodian key file has out-of-range scrypt parameters")
+        raise CustodyError(
+            "the custodian key file has out-of-range scrypt parameters", "bad_kdf", kdf="scrypt"
+        )
     salt, nonce, public = blob[5:21], blob[21:33], blob[33:_HEADER]
     try:
         raw = AESGCM(_kdf(passphrase, salt, log_n, r, p)).decrypt(
             nonce, blob[_HEADER:], blob[:_HEADER]
         )
     except InvalidTag:
-        raise CustodyError("wrong passphrase (or the key file was altered)") from None
+        raise CustodyError(
+            "wrong passphrase (or the key file was altered)", "wrong_passphrase"
+        ) from None
     private = X25519PrivateKey.from_private_bytes(raw)
     if public_raw_of(private) != public:
-        raise CustodyError("the custodian key file is inconsistent")
+        raise CustodyError("the custodian key file is inconsistent", "inconsistent")
     return private
 
 
@@ -134,10 +154,12 @@ def load_private_key(data: bytes, passphrase: Callable[[], str]) -> X25519Privat
         key = serialization.load_pem_private_key(data, password=password)
     except (ValueError, TypeError):
         raise CustodyError(
-            "not a custodian private key (or a wrong passphrase for an encrypted PKCS#8 file)"
+            "not a custodian private key (or a wrong passphrase for an encrypted PKCS#8 file)",
+            "not_private_key",
+            format="PKCS#8",
         ) from None
     if not isinstance(key, X25519PrivateKey):
-        raise CustodyError("not an X25519 custodian key")
+        raise CustodyError("not an X25519 custodian key", "not_x25519", algorithm="X25519")
     return key
 
 
@@ -153,14 +175,21 @@ def load_public_key(data: bytes) -> bytes:
     if b"PRIVATE KEY" in data or is_encrypted_key(data):
         raise CustodyError(
             "this is a PRIVATE key: give the server only the .pub.pem file, and keep the "
-            "private key off the server"
+            "private key off the server",
+            "private_given",
+            file=".pub.pem",
         )
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):
-        raise CustodyError("not a public key PEM") from None
+        raise CustodyError("not a public key PEM", "not_public_pem", format="PEM") from None
     if not isinstance(key, X25519PublicKey):
-        raise CustodyError("not an X25519 public key (make one with `xinfang keys custodian-new`)")
+        raise CustodyError(
+            "not an X25519 public key (make one with `xinfang keys custodian-new`)",
+            "not_x25519_public",
+            algorithm="X25519",
+            command="xinfang keys custodian-new",
+        )
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -179,7 +208,9 @@ def new_custodian_files(
     public_path = out.with_name(out.name + ".pub.pem")
     for path in (out, public_path):
         if path.exists():
-            raise CustodyError(f"{path} already exists; refusing to overwrite it")
+            raise CustodyError(
+                f"{path} already exists; refusing to overwrite it", "exists", path=path
+            )
     private = X25519PrivateKey.generate()
     envelope = encrypt_private_key(private, passphrase, log_n=log_n)
     _write_new(out, envelope, 0o600)

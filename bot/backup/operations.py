@@ -9,12 +9,12 @@ import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +22,7 @@ from bot.backup.archive import KEYRING_MEMBER, read_archive, sha256_file, write_
 from bot.backup.crypto import FORMAT, BackupError, DecryptingReader
 from bot.keys import check_keyring, load_keyring
 from bot.settings import Settings
+from i18n import N_
 from storage.backup import (
     CiphertextCheck,
     DatabaseFacts,
@@ -49,12 +50,20 @@ __all__ = [
     "restore_backup",
 ]
 
-Say = Callable[[str], None]
+
+class Say(Protocol):
+    """Where progress goes: a message id (``backup.progress.*``) and its fields, for the
+    caller to word in its language (the English catalog has the lines as they always were,
+    sub-steps indented by two spaces)."""
+
+    def __call__(self, message_id: str, /, **params: object) -> None: ...
+
+
 T = TypeVar("T")
 _EVERY = 2.0  # seconds between progress lines
 
 
-def _quiet(_line: str) -> None:
+def _quiet(_message_id: str, /, **_params: object) -> None:
     pass
 
 
@@ -77,21 +86,23 @@ def _version() -> str:
 
 
 class _Meter:
-    """Turns (done, total) byte counts into a progress line every few seconds."""
+    """Turns (done, total) byte counts into a progress line every few seconds; ``message``
+    is its id (fields done, total, percent)."""
 
-    def __init__(self, say: Say, label: str) -> None:
-        self._say, self._label, self._last = say, label, time.monotonic()
+    def __init__(self, say: Say, message: str) -> None:
+        self._say, self._message, self._last = say, message, time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         if now - self._last >= _EVERY:
             self._last = now
-            share = f" ({100 * done // total}%)" if total else ""
-            self._say(f"  {self._label}: {_mb(done)} of {_mb(total)}{share}")
+            percent = 100 * done // total if total else 100
+            self._say(self._message, done=_mb(done), total=_mb(total), percent=percent)
 
 
-async def _watching(work: Awaitable[T], path: Path, say: Say, label: str) -> T:
-    """Await ``work`` and say every few seconds how large ``path`` has grown."""
+async def _watching(work: Awaitable[T], path: Path, say: Say, message: str) -> T:
+    """Await ``work`` and say every few seconds how large ``path`` has grown (``message``:
+    its id, field size)."""
     task = asyncio.ensure_future(work)
     while True:
         done, _ = await asyncio.wait({task}, timeout=_EVERY)
@@ -99,7 +110,7 @@ async def _watching(work: Awaitable[T], path: Path, say: Say, label: str) -> T:
             return task.result()
         size = _size(path)
         if size is not None:
-            say(f"  {label}: {_mb(size)} so far")
+            say(message, size=_mb(size))
 
 
 # -- backup ----------------------------------------------------------------------------------
@@ -127,22 +138,28 @@ async def create_backup(
     try:
         # A backup whose keyring cannot read its database would fail only on restore day.
         await check_keyring(engine, ring, settings.keyring_file)
-        say(f"taking a snapshot of the {kind} database...")
+        say(N_("backup.progress.snapshot"), kind=kind)
         facts: DatabaseFacts
         if kind == "sqlite":
             member = work / "database.sqlite"
             source = sqlite_path(settings.database_url)
             await _watching(
-                asyncio.to_thread(sqlite_snapshot, source, member), member, say, "snapshot"
+                asyncio.to_thread(sqlite_snapshot, source, member),
+                member,
+                say,
+                N_("backup.progress.snapshot_size"),
             )
             facts = await asyncio.to_thread(sqlite_facts, member)
         else:
             member = work / "database.pgdump"
             facts = await _watching(
-                pg_dump_snapshot(engine, settings.database_url, member), member, say, "pg_dump"
+                pg_dump_snapshot(engine, settings.database_url, member),
+                member,
+                say,
+                N_("backup.progress.pg_dump_size"),
             )
         size = member.stat().st_size
-        say(f"  snapshot: {_mb(size)}, {sum(facts.counts.values())} rows")
+        say(N_("backup.progress.snapshot_done"), size=_mb(size), rows=sum(facts.counts.values()))
         manifest = {
             "format": FORMAT,
             "xinfang_version": _version(),
@@ -170,7 +187,7 @@ async def create_backup(
                 },
             },
         }
-        say("encrypting...")
+        say(N_("backup.progress.encrypting"))
         await asyncio.to_thread(
             write_archive,
             out,
@@ -178,7 +195,7 @@ async def create_backup(
             manifest,
             keyring_bytes,
             (member.name, member),
-            _Meter(say, "encrypted"),
+            _Meter(say, N_("backup.progress.encrypted")),
         )
     finally:
         await engine.dispose()
@@ -292,9 +309,9 @@ async def _restore(
     workdir_parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     work = Path(tempfile.mkdtemp(prefix=".xinfang-restore-", dir=workdir_parent))
     try:
-        say("decrypting and checking the backup...")
+        say(N_("backup.progress.decrypting"))
         unpacked = await asyncio.to_thread(
-            read_archive, backup, passphrase, work, _Meter(say, "decrypted")
+            read_archive, backup, passphrase, work, _Meter(say, N_("backup.progress.decrypted"))
         )
         manifest = unpacked.manifest
         database = manifest.get("database", {})
@@ -321,8 +338,8 @@ async def _restore(
             ring = Keyring.from_json(unpacked.keyring.decode("utf-8"))
         except (KeyringError, UnicodeDecodeError):
             raise BackupError("the backup's keyring is malformed", "bad_keyring") from None
-        say(f"  backup of {manifest.get('created_at')}: checksums match")
-        say("restoring the database...")
+        say(N_("backup.progress.checksums"), created=manifest.get("created_at"))
+        say(N_("backup.progress.restoring"))
         if kind == "sqlite":
             await engine.dispose()  # the restore writes through its own connection
             await asyncio.to_thread(
@@ -333,9 +350,9 @@ async def _restore(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ring.save(keyring_file)
-    say(f"  keyring written to {keyring_file} (mode 0600)")
+    say(N_("backup.progress.keyring"), path=keyring_file, mode="0600")
     await engine.dispose()
-    say("verifying: row counts and every ciphertext...")
+    say(N_("backup.progress.verifying"))
     async with engine.connect() as conn:
         counts = await table_counts(conn)
     result = RestoreResult(manifest, keyring_file, await current_revision(engine), counts)
@@ -349,7 +366,7 @@ async def _restore(
     def progress(column: str, done: int) -> None:
         if time.monotonic() - last[0] >= _EVERY:
             last[0] = time.monotonic()
-            say(f"  {column}: {done} checked")
+            say(N_("backup.progress.checked"), column=column, count=done)
 
     result.ciphertexts = await verify_ciphertexts(engine, Vault(ring), progress)
     return result

@@ -28,6 +28,7 @@ from bot.cli.common import CliError, CliParser, cli_locale, config_of, setup_log
 from bot.settings import SettingsError
 from i18n import N_, translator
 from petitions.errors import DomainError
+from storage.custody import CustodyError
 from storage.vault import KeyringError, VaultError
 
 __all__ = ["build_parser", "main"]
@@ -59,6 +60,25 @@ _OS_ERRORS = {
     errno.ENOTDIR: N_("cli.main.os_enotdir"),
     errno.EEXIST: N_("cli.main.os_eexist"),
     errno.ENOSPC: N_("cli.main.os_enospc"),
+}
+
+# storage/custody.py says why a custodian key file cannot be made or read in English and as
+# a code; the CLI words the code in its language.
+_CUSTODY_ERRORS = {
+    "passphrase_short": N_("cli.custody.passphrase_short"),
+    "work_factor": N_("cli.custody.work_factor"),
+    "not_key_file": N_("cli.custody.not_key_file"),
+    "unknown_version": N_("cli.custody.unknown_version"),
+    "unknown_kdf": N_("cli.custody.unknown_kdf"),
+    "bad_kdf": N_("cli.custody.bad_kdf"),
+    "wrong_passphrase": N_("cli.custody.wrong_passphrase"),
+    "inconsistent": N_("cli.custody.inconsistent"),
+    "not_private_key": N_("cli.custody.not_private_key"),
+    "not_x25519": N_("cli.custody.not_x25519"),
+    "private_given": N_("cli.custody.private_given"),
+    "not_public_pem": N_("cli.custody.not_public_pem"),
+    "not_x25519_public": N_("cli.custody.not_x25519_public"),
+    "exists": N_("cli.custody.exists"),
 }
 
 
@@ -103,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_of(args)
     except SettingsError as exc:
-        print(t("cli.main.config_error", prog="xinfang", error=exc), file=sys.stderr)
+        error = _settings_error(exc)
+        print(t("cli.main.config_error", prog="xinfang", error=error), file=sys.stderr)
         return 2
     setup_logging(config.log_level, config.log_format)
     try:
@@ -111,8 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except KeyboardInterrupt:
         return 130
-    except (SettingsError, KeyringError, VaultError, CliError) as exc:
-        print(f"xinfang: {exc}", file=sys.stderr)
+    except SettingsError as exc:
+        print(f"xinfang: {_settings_error(exc)}", file=sys.stderr)
+        return 2
+    except (KeyringError, VaultError, CliError) as exc:
+        print(f"xinfang: {_coded(exc)}", file=sys.stderr)
         return 2
     except DomainError as exc:
         print(f"xinfang: {_domain_error(exc)}", file=sys.stderr)
@@ -121,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.disclosure import DisclosureError
 
         if isinstance(exc, DisclosureError):
-            print(f"xinfang: {exc}", file=sys.stderr)
+            print(f"xinfang: {_coded(exc)}", file=sys.stderr)
             return 1
         if isinstance(exc, OSError):
             print(f"xinfang: {_os_error(exc)}: {exc.filename}", file=sys.stderr)
@@ -136,6 +160,29 @@ def _domain_error(exc: DomainError) -> str:
     if locale == "en":
         return exc.code.replace("_", " ")
     return translator().t(f"error.{exc.code}", locale, **exc.params)
+
+
+def _settings_error(exc: SettingsError) -> str:
+    """What is wrong with the configuration: the exception's English as always, its message
+    id (``settings.*``) in another language; a file's OS error worded as _os_error does."""
+    if cli_locale() == "en" or not exc.code:
+        return str(exc)
+    params = dict(exc.params)
+    number = params.get("errno")
+    key = _OS_ERRORS.get(number) if isinstance(number, int) else None
+    if key:
+        params["reason"] = t(key)
+    return t(exc.code, **params)
+
+
+def _coded(exc: Exception) -> str:
+    """An error's (English) text, or in another language its code's catalog text: a code of
+    storage/custody.py through _CUSTODY_ERRORS, a message id (bot/disclosure.py) as it is."""
+    code: str = getattr(exc, "code", "")
+    if cli_locale() == "en" or not code:
+        return str(exc)
+    key = _CUSTODY_ERRORS.get(code) if isinstance(exc, CustodyError) else code
+    return t(key, **getattr(exc, "params", {})) if key else str(exc)
 
 
 def _os_error(exc: OSError) -> str:

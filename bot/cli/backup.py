@@ -123,8 +123,9 @@ def _passphrase(*, confirm: bool) -> str:
     return first
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def _say(message_id: str, /, **params: object) -> None:
+    """A progress line of bot/backup in the CLI's language, on stderr."""
+    print(t(message_id, **params), file=sys.stderr, flush=True)
 
 
 async def _backup(args: argparse.Namespace) -> int:

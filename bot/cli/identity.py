@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import CliError, config_of, t
+from bot.cli.common import CliError, cli_locale, config_of, t
+from i18n import N_
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -15,6 +16,15 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 __all__ = ["load_custodian_keys", "register"]
+
+# The fields of a sealed identity (handlers/intake.py seals them) as the chats name them;
+# in English the CLI prints the field names as it always has.
+_FIELDS = {
+    "name": N_("identity.name"),
+    "staff_no": N_("identity.staff_no"),
+    "unit": N_("identity.unit"),
+    "phone": N_("identity.phone"),
+}
 
 
 def register(sub: Any) -> None:
@@ -172,5 +182,7 @@ async def _open(args: argparse.Namespace) -> int:
         await container.close()
     print(t("cli.identity.opened", number=number))
     for name, value in identity.items():
-        print(f"  {name}: {value}")
+        key = _FIELDS.get(name)
+        label = t(key) if key and cli_locale() != "en" else name
+        print(t("cli.identity.field", label=label, value=value))
     return 0

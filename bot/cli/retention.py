@@ -8,27 +8,14 @@ Counts only: no case number, text or recipient is printed. The scheduler inside
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.cli.common import cli_locale, config_of, t
-from i18n import N_
+from bot.cli.common import config_of, t
+
+if TYPE_CHECKING:
+    from bot.retention import Forecast
 
 __all__ = ["register"]
-
-# bot/retention.py names each kind of data and its rule in English; the table is shown in
-# the CLI's language from these ids, keyed by that English name (a kind missing here is
-# shown as bot/retention.py names it).
-_KINDS = {
-    "closed cases' content and evidence": N_("cli.retention.kind_cases"),
-    "delivered outbox rows": N_("cli.retention.kind_delivered"),
-    "failed outbox rows": N_("cli.retention.kind_failed"),
-    "drafts (unsent petitions)": N_("cli.retention.kind_drafts"),
-    "processed update ids": N_("cli.retention.kind_processed"),
-    "web sessions": N_("cli.retention.kind_sessions"),
-    "rate-limit counters": N_("cli.retention.kind_rate"),
-    "push addresses": N_("cli.retention.kind_push"),
-    "audit trail": N_("cli.retention.kind_audit"),
-}
 
 
 def register(sub: Any) -> None:
@@ -52,36 +39,14 @@ def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _rules(policy: Any) -> dict[str, str]:
-    """Each kind's rule in the CLI's language, from the same settings bot/retention.py
-    reads."""
-    years = policy.cases_years
-    if years > 0:
-        cases = t("cli.retention.rule_cases", years=years, env="XINFANG_RETAIN_CASES_YEARS")
-    else:
-        cases = t("cli.retention.rule_cases_forever", env="XINFANG_RETAIN_CASES_YEARS=0")
-    return {
-        "closed cases' content and evidence": cases,
-        "delivered outbox rows": t(
-            "cli.retention.rule_outbox", days=policy.outbox_days, env="XINFANG_RETAIN_OUTBOX_DAYS"
-        ),
-        "failed outbox rows": t(
-            "cli.retention.rule_outbox",
-            days=policy.failed_outbox_days,
-            env="XINFANG_RETAIN_FAILED_OUTBOX_DAYS",
-        ),
-        "drafts (unsent petitions)": t("cli.retention.rule_drafts", env="XINFANG_DRAFT_TTL_HOURS"),
-        "processed update ids": t("cli.retention.rule_processed"),
-        "web sessions": t("cli.retention.rule_sessions", env="XINFANG_WEB_SESSION_HOURS"),
-        "rate-limit counters": t("cli.retention.rule_rate"),
-        "push addresses": t("cli.retention.rule_push", env="XINFANG_FOLLOWUP_DAYS"),
-        "audit trail": t("cli.retention.rule_audit"),
-    }
+def _kind(row: Forecast) -> str:
+    """A forecast row's kind of data in the CLI's language."""
+    return t(row.kind_id) if row.kind_id else row.kind
 
 
-def _kind(kind: str) -> str:
-    key = _KINDS.get(kind)
-    return t(key) if key and cli_locale() != "en" else kind
+def _rule(row: Forecast) -> str:
+    """A forecast row's rule in the CLI's language (in English, bot/retention.py's words)."""
+    return t(row.rule_id, **row.rule_params) if row.rule_id else row.rule
 
 
 async def _retention(args: argparse.Namespace) -> int:
@@ -101,17 +66,14 @@ async def _retention(args: argparse.Namespace) -> int:
         if args.retention_cmd == "run":
             due = [r for r in rows if r.now is not None]
             for r in due:
-                print(t("cli.retention.would_purge", count=r.now, kind=_kind(r.kind)))
+                print(t("cli.retention.would_purge", count=r.now, kind=_kind(r)))
             return 0
         async with container.uow() as uow:
             purged = await uow.cases.count_purged()
         print(t("cli.retention.columns"))
-        # English as bot/retention.py words it; another language from the catalogs.
-        rules = _rules(policy) if cli_locale() != "en" else {}
         for r in rows:
-            rule = rules.get(r.kind, r.rule)
             counts = f"{_count(r.now)}\t{_count(r.days_30)}\t{_count(r.year)}"
-            print(f"{_kind(r.kind)}\t{rule}\t{counts}")
+            print(f"{_kind(r)}\t{_rule(r)}\t{counts}")
         print(t("cli.retention.purged_so_far", count=purged))
         return 0
     finally:

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import CliError, config_of, t
+from bot.cli.common import CliError, cli_locale, config_of, t
 from i18n import N_
 from petitions.roles import Role
 from petitions.units import MAX_CODE, MAX_NAME, Unit, UnitTree, valid_code
-from petitions.units_file import ImportPlan, read_import
+from petitions.units_file import FileProblem, ImportPlan, read_import
 
 __all__ = ["plan_lines", "register", "tree_lines"]
 
@@ -25,6 +25,28 @@ _KINDS = {
     "updated": N_("cli.units.kind_updated"),
     "moved": N_("cli.units.kind_moved"),
     "retired": N_("cli.units.kind_retired"),
+}
+
+# A unit file's problems (petitions.units_file.FileProblem codes) as the catalogs word them,
+# with the fields the catalog texts add: the file's column names, formats.
+_PROBLEMS: dict[str, tuple[str, dict[str, str]]] = {
+    "not_utf8": (N_("cli.units.file_not_utf8"), {"utf8": "UTF-8", "format": "'CSV UTF-8'"}),
+    "csv": (N_("cli.units.file_csv"), {}),
+    "empty": (N_("cli.units.file_empty"), {}),
+    "header": (N_("cli.units.file_header"), {}),
+    "fields": (N_("cli.units.file_fields"), {}),
+    "code_empty": (N_("cli.units.file_cell_empty"), {"column": "code"}),
+    "code_invalid": (N_("cli.units.file_code_invalid"), {"column": "code"}),
+    "code_twice": (N_("cli.units.file_code_twice"), {}),
+    "name_empty": (N_("cli.units.file_cell_empty"), {"column": "name"}),
+    "name_long": (N_("cli.units.file_name_long"), {"column": "name"}),
+    "no_units": (N_("cli.units.file_no_units"), {}),
+    "case_differs": (N_("cli.units.file_case_differs"), {}),
+    "parent_missing": (N_("cli.units.file_parent_missing"), {}),
+    "parent_retired": (N_("cli.units.file_parent_retired"), {}),
+    "cycle": (N_("cli.units.file_cycle"), {}),
+    "many_roots": (N_("cli.units.file_many_roots"), {}),
+    "no_root": (N_("cli.units.file_no_root"), {}),
 }
 
 _EXAMPLE = "bot/cli/example-group.csv"
@@ -162,6 +184,23 @@ async def _units(args: argparse.Namespace) -> int:
         await container.close()
 
 
+def _problem(problem: FileProblem) -> str:
+    """A unit file's problem in the CLI's language (in English, the domain's own text)."""
+    found = _PROBLEMS.get(problem.code)
+    if found is None or cli_locale() == "en":
+        return str(problem)
+    key, extra = found
+    params: dict[str, Any] = {**extra, **problem.params}
+    if problem.code == "many_roots":
+        named = [t("cli.units.file_root_in_file", code=c, line=n) for c, n in params["in_file"]]
+        left = [t("cli.units.file_root_left_out", code=c) for c in params["left_out"]]
+        params["roots"] = t("cli.units.list_sep").join(named + left)
+    text = t(key, **params)
+    return (
+        text if problem.line is None else t("cli.units.file_line", line=problem.line, error=text)
+    )
+
+
 async def _import(uow: Any, args: argparse.Namespace, data: bytes) -> int:
     from bot.container import utc_now
 
@@ -169,7 +208,7 @@ async def _import(uow: Any, args: argparse.Namespace, data: bytes) -> int:
     plan, errors = read_import(data, tree)
     if errors:
         for error in errors:
-            print(f"{args.file.name}: {error}", file=sys.stderr)
+            print(f"{args.file.name}: {_problem(error)}", file=sys.stderr)
         print(t("cli.units.nothing_imported", count=len(errors)), file=sys.stderr)
         return 1
     counts = plan.counts

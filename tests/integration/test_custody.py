@@ -85,6 +85,8 @@ def cli_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[di
         if key.startswith(("XINFANG_", "TELEGRAM_", "WECOM_")):
             monkeypatch.delenv(key)
     monkeypatch.setenv("XINFANG_LOG_LEVEL", "WARNING")
+    # After the clearing above: the English the tests assert (english_cli set it before).
+    monkeypatch.setenv("XINFANG_DEFAULT_LOCALE", "en")
     yield env
 
 
