@@ -33,6 +33,7 @@ __all__ = [
     "AuditRepository",
     "CaseCursor",
     "CaseFilter",
+    "CaseHistory",
     "CaseMessage",
     "CaseRepository",
     "Contact",
@@ -113,6 +114,16 @@ class CaseMessage:
     kind: str
     body: str
     author_officer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseHistory:
+    """What an employee's status view of a case reads besides the case: its timeline and
+    messages, oldest first, and the slot of its active 领导接访 booking (None: none)."""
+
+    events: Sequence[TimelineEntry]
+    messages: Sequence[CaseMessage]
+    booked_slot_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +274,13 @@ class CaseRepository(Protocol):
     async def get(self, case_id: int, *, for_update: bool = False) -> Case | None: ...
     async def by_number(self, number: str) -> Case | None: ...
     async def by_tracking_code(self, normalized_code: str) -> Case | None: ...
+    async def lookup(
+        self, normalized_code: str, failures_key: str, window: timedelta, now: datetime
+    ) -> tuple[int, Case | None]:
+        """``RateLimitRepository.count(failures_key, window, now)`` and
+        ``by_tracking_code(normalized_code)`` in one read (every look-up by code)."""
+        ...
+
     async def save(self, case: Case) -> None: ...
     async def matter_members(self, matter_id: int, *, for_update: bool = False) -> Sequence[Case]:
         """The cases of a collective matter (集体诉求), lead first."""
@@ -291,6 +309,10 @@ class CaseRepository(Protocol):
         self, case_id: int, kind: str, body: str, at: datetime, author_officer_id: int | None
     ) -> None: ...
     async def messages(self, case_id: int) -> Sequence[CaseMessage]: ...
+    async def history(self, case_id: int) -> CaseHistory:
+        """The timeline, the messages and the active booking's slot, in one read."""
+        ...
+
     async def add_linked(self, case: Case, tracking_code: str, source_case_id: int) -> Case: ...
     async def erase_contacts(self, now: datetime, limit: int = 500) -> Sequence[int]: ...
     async def created_between(self, start: datetime, end: datetime) -> Sequence[Case]: ...

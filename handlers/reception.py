@@ -373,14 +373,15 @@ def is_booking_input(turn: Turn) -> bool:
     return _employee_button(turn.inbound.button) is not None or turn.step == "track.rc"
 
 
-async def booking_status(turn: Turn, case: Case) -> tuple[str | None, tuple[Button, ...]]:
-    """What the case's status adds about 领导接访: a line about the active booking (or
-    None), and the button to book or to cancel (none once the case is no longer open)."""
-    assert case.id is not None
+async def booking_status(
+    turn: Turn, case: Case, booked_slot_id: int | None
+) -> tuple[str | None, tuple[Button, ...]]:
+    """What the case's status adds about 领导接访, given the slot of its active booking
+    (``CaseRepository.history``; None: none): a line about the booking (or None), and the
+    button to book or to cancel (none once the case is no longer open)."""
     t = turn.t
-    booking = await turn.uow.reception.active_for_case(case.id)
-    if booking is not None:
-        slot = await turn.uow.reception.slot(booking.slot_id)
+    if booked_slot_id is not None:
+        slot = await turn.uow.reception.slot(booked_slot_id)
         line = t("reception.booked_line", slot=slot_text(t, slot)) if slot else None
         return line, (Button(t("button.reception_cancel"), "cs:rcx"),)
     if not case.is_open:

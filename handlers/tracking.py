@@ -51,16 +51,22 @@ async def lookup(turn: Turn, typed: str) -> list[Reply]:
     """Show a case's status by tracking code, or say clearly why not."""
     cfg = turn.services.config
     key = _failure_key(turn)
-    failures = await turn.uow.limits.count(key, cfg.tracking_window, turn.now)
+    try:
+        code: str | None = normalize_tracking_code(typed)
+    except InvalidTrackingCode:
+        code = None
+    case = None
+    if code is None:
+        failures = await turn.uow.limits.count(key, cfg.tracking_window, turn.now)
+    else:  # the sender's failures and the case in one read: this runs for every look-up
+        failures, case = await turn.uow.cases.lookup(code, key, cfg.tracking_window, turn.now)
+    # Throttled first, whatever was typed: a sender over the limit learns nothing more.
     if failures >= cfg.tracking_failures:
         minutes = int(cfg.tracking_window.total_seconds() // 60)
         return [Reply(turn.t("track.throttled", minutes=minutes))]
-    try:
-        code = normalize_tracking_code(typed)
-    except InvalidTrackingCode:
+    if code is None:
         await turn.uow.limits.hit(key, cfg.tracking_window, turn.now)
         return [Reply(turn.t("track.malformed"))]
-    case = await turn.uow.cases.by_tracking_code(code)
     if case is None:
         used = await turn.uow.limits.hit(key, cfg.tracking_window, turn.now)
         left = cfg.tracking_failures - used
@@ -82,9 +88,11 @@ _NOTICE_LINK_CHANNELS = frozenset({"web"})
 
 async def _status(turn: Turn, case: Case) -> Reply:
     assert case.id is not None
-    events = await turn.uow.cases.events(case.id)
-    messages = await turn.uow.cases.messages(case.id)
-    status = await _with_reception(turn, case, employee_status(turn.t, case, events, messages))
+    # Timeline, messages and booking in one read: this runs for every look-up by code.
+    history = await turn.uow.cases.history(case.id)
+    events = history.events
+    status = employee_status(turn.t, case, events, history.messages)
+    status = await _with_reception(turn, case, status, history.booked_slot_id)
     line = _notices_line(turn, case, events)
     if line is None:
         return status
@@ -92,10 +100,12 @@ async def _status(turn: Turn, case: Case) -> Reply:
     return replace(status, text=f"{status.text}\n{line}")
 
 
-async def _with_reception(turn: Turn, case: Case, status: Reply) -> Reply:
+async def _with_reception(
+    turn: Turn, case: Case, status: Reply, booked_slot_id: int | None
+) -> Reply:
     """领导接访 (handlers/reception.py): the active booking's line, and the button to book
     or to cancel it, above 完成."""
-    line, row = await booking_status(turn, case)
+    line, row = await booking_status(turn, case, booked_slot_id)
     text = f"{status.text}\n{line}" if line else status.text
     buttons = (*status.buttons[:-1], row, *status.buttons[-1:]) if row else status.buttons
     return replace(status, text=text, buttons=buttons)

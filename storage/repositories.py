@@ -20,7 +20,10 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
+    literal_column,
     not_,
+    null,
     or_,
     select,
     text,
@@ -37,6 +40,7 @@ from handlers.inbound import FileIn
 from handlers.ports import (
     AttachmentInfo,
     CaseFilter,
+    CaseHistory,
     CaseMessage,
     Contact,
     Conversation,
@@ -49,6 +53,7 @@ from handlers.ports import (
 from petitions.case import CONFLICT_DISCIPLINE, Case
 from petitions.categories import DISCIPLINE_CATEGORIES, Category
 from petitions.codes import format_case_number
+from petitions.reception import BOOKED
 from petitions.retention import tombstone
 from petitions.roles import Role
 from petitions.schedule import check_after_change
@@ -71,6 +76,7 @@ from storage.models import (
     OutboxRow,
     ProcessedUpdateRow,
     RateLimitRow,
+    ReceptionBookingRow,
     SchedulerStateRow,
     TelegramInboxRow,
     TelegramRefRow,
@@ -103,6 +109,11 @@ __all__ = [
 def sender_index(vault: Vault, channel: str, sender_id: str) -> str:
     """Blind index of a channel account (conversations, draft files)."""
     return vault.blind_index("sender", f"{channel}:{sender_id}")
+
+
+def _limit_index(vault: Vault, key: str) -> str:
+    """Blind index of a rate-limit counter's key (SqlRateLimits, SqlCases.lookup)."""
+    return vault.blind_index("limit", key)
 
 
 def _event_aad(event_id: int, case_id: int) -> str:
@@ -200,6 +211,108 @@ _MUTABLE = (
 # The scheduler_state row that names the scheduling configuration in force.
 _SCHEDULE_CONFIG = "schedule_config"
 
+# The reads of a tracking-code look-up (an employee's every status message) run statements
+# built once, in Core, and read plain rows: building each statement and loading ORM objects
+# per call was about a third of the turn's CPU (bench/turn_cpu.py). Core statements skip
+# the ORM's autoflush, so these reads flush rows still pending themselves (_flushed).
+_CASES = cast(Table, CaseRow.__table__)
+# What _case_from_row reads: the columns the ORM would load, less those it does not need.
+_CASE_COLUMNS = [
+    c
+    for c in _CASES.c
+    if c.name
+    not in (
+        "tracking_index",
+        "contact_ct",
+        "next_notice_at",
+        "purged_at",
+        "feedback_rating",
+        "feedback_unsolved",
+        "feedback_retaliation",
+    )
+]
+_CASE_BY_ID = select(*_CASE_COLUMNS).where(_CASES.c.id == bindparam("case_id"))
+_CASE_BY_ID_LOCKED = _CASE_BY_ID.with_for_update()
+_CASE_BY_TRACKING = select(*_CASE_COLUMNS).where(_CASES.c.tracking_index == bindparam("ix"))
+# SqlCases.lookup: the sender's failure counter (key ``lk``) and the case of the code
+# (``ix``), each joined to one constant row, so that a missing one reads as NULLs.
+_LIMIT_TABLE = cast(Table, RateLimitRow.__table__)
+_LOOKUP = select(
+    _LIMIT_TABLE.c.window_start.label("limit_start"),
+    _LIMIT_TABLE.c.count.label("limit_count"),
+    *_CASE_COLUMNS,
+).select_from(
+    select(literal_column("1").label("one"))
+    .subquery("one")
+    .outerjoin(_LIMIT_TABLE, _LIMIT_TABLE.c.key_index == bindparam("lk"))
+    .outerjoin(_CASES, _CASES.c.tracking_index == bindparam("ix"))
+)
+_EV = cast(Table, CaseEventRow.__table__).c
+_EVENTS = (
+    select(
+        _EV.id,
+        _EV.at,
+        _EV.kind,
+        _EV.actor_role,
+        _EV.actor_officer_id,
+        _EV.from_state,
+        _EV.to_state,
+        _EV.detail_ct,
+    )
+    .where(_EV.case_id == bindparam("case_id"))
+    .order_by(_EV.id)  # insertion order: employees' times are coarse
+)
+_MSG = cast(Table, CaseMessageRow.__table__).c
+_MESSAGES = (
+    select(_MSG.id, _MSG.at, _MSG.kind, _MSG.author_officer_id, _MSG.body_ct)
+    .where(_MSG.case_id == bindparam("case_id"))
+    .order_by(_MSG.id)
+)
+_BOOKINGS = cast(Table, ReceptionBookingRow.__table__).c
+# SqlCases.history: events (e), messages (m) and the active booking (b) of a case in one
+# round trip, each part in id order; a column a part lacks is NULL.
+_HISTORY = union_all(
+    select(
+        literal("e").label("part"),
+        _EV.id,
+        _EV.at,
+        _EV.kind,
+        _EV.actor_role.label("role"),
+        _EV.actor_officer_id.label("officer_id"),
+        _EV.from_state,
+        _EV.to_state,
+        _EV.detail_ct.label("ct"),
+    ).where(_EV.case_id == bindparam("case_id")),
+    select(
+        literal("m"),
+        _MSG.id,
+        _MSG.at,
+        _MSG.kind,
+        null(),
+        _MSG.author_officer_id,
+        null(),
+        null(),
+        _MSG.body_ct,
+    ).where(_MSG.case_id == bindparam("case_id")),
+    select(
+        literal("b"),
+        _BOOKINGS.slot_id,
+        _BOOKINGS.booked_at,
+        _BOOKINGS.status,
+        null(),
+        null(),
+        null(),
+        null(),
+        null(),
+    ).where(_BOOKINGS.case_id == bindparam("case_id"), _BOOKINGS.status == BOOKED),
+).order_by(text("part"), text("id"))
+
+
+async def _flushed(session: AsyncSession) -> None:
+    """Flush rows added or changed through the ORM, as an ORM read would first."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+
 
 class SqlCases:
     """Cases, their timeline and their messages."""
@@ -209,11 +322,11 @@ class SqlCases:
         self._v = vault
         self._units = units if units is not None else SqlUnits(session)
 
-    def _case(self, row: CaseRow) -> Case:
+    def _case(self, row: Any) -> Case:
         text = self._v.decrypt_text(row.description_ct, aad("cases", row.id, "description"))
         return _case_from_row(row, text)
 
-    async def _one(self, row: CaseRow | None) -> Case | None:
+    async def _one(self, row: Any) -> Case | None:
         if row is None:
             return None
         case = (await self._named([self._case(row)]))[0]
@@ -328,10 +441,9 @@ class SqlCases:
 
     async def get(self, case_id: int, *, for_update: bool = False) -> Case | None:
         """Return a case by id; for_update locks the row on PostgreSQL."""
-        stmt = select(CaseRow).where(CaseRow.id == case_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return await self._one((await self._s.execute(stmt)).scalar_one_or_none())
+        await _flushed(self._s)
+        stmt = _CASE_BY_ID_LOCKED if for_update else _CASE_BY_ID
+        return await self._one((await self._s.execute(stmt, {"case_id": case_id})).first())
 
     async def by_number(self, number: str) -> Case | None:
         """Return a case by its public number."""
@@ -341,10 +453,23 @@ class SqlCases:
     async def by_tracking_code(self, normalized_code: str) -> Case | None:
         """Return the case whose tracking code this is, via its blind index."""
         index = self._v.blind_index("tracking", normalized_code)
-        row = (
-            await self._s.execute(select(CaseRow).where(CaseRow.tracking_index == index))
-        ).scalar_one_or_none()
-        return await self._one(row)
+        await _flushed(self._s)
+        return await self._one((await self._s.execute(_CASE_BY_TRACKING, {"ix": index})).first())
+
+    async def lookup(
+        self, normalized_code: str, failures_key: str, window: timedelta, now: datetime
+    ) -> tuple[int, Case | None]:
+        """The hits counted under ``failures_key`` in the current window (as
+        SqlRateLimits.count) and the case whose tracking code this is, in one statement."""
+        values = {
+            "lk": _limit_index(self._v, failures_key),
+            "ix": self._v.blind_index("tracking", normalized_code),
+        }
+        await _flushed(self._s)
+        row = (await self._s.execute(_LOOKUP, values)).one()
+        start, count = row.limit_start, row.limit_count
+        failures = 0 if start is None or now - start >= window else int(count)
+        return failures, await self._one(row if row.id is not None else None)
 
     async def save(self, case: Case) -> None:
         """Write a case's changed state fields."""
@@ -462,12 +587,8 @@ class SqlCases:
 
     async def events(self, case_id: int) -> Sequence[TimelineEntry]:
         """Return a case's timeline, oldest first."""
-        stmt = (
-            select(CaseEventRow)
-            .where(CaseEventRow.case_id == case_id)
-            .order_by(CaseEventRow.id)  # insertion order: employees' times are coarse
-        )
-        rows = (await self._s.execute(stmt)).scalars().all()
+        await _flushed(self._s)
+        rows = await self._s.execute(_EVENTS, {"case_id": case_id})
         return [
             TimelineEntry(
                 at=r.at,
@@ -476,7 +597,7 @@ class SqlCases:
                 from_state=CaseState(r.from_state) if r.from_state else None,
                 to_state=CaseState(r.to_state) if r.to_state else None,
                 detail=(
-                    self._v.decrypt_json(r.detail_ct, _event_aad(r.id, r.case_id))
+                    self._v.decrypt_json(r.detail_ct, _event_aad(r.id, case_id))
                     if r.detail_ct
                     else {}
                 ),
@@ -503,21 +624,52 @@ class SqlCases:
 
     async def messages(self, case_id: int) -> Sequence[CaseMessage]:
         """Return a case's messages, oldest first."""
-        stmt = (
-            select(CaseMessageRow)
-            .where(CaseMessageRow.case_id == case_id)
-            .order_by(CaseMessageRow.id)
-        )
-        rows = (await self._s.execute(stmt)).scalars().all()
+        await _flushed(self._s)
+        rows = await self._s.execute(_MESSAGES, {"case_id": case_id})
         return [
             CaseMessage(
                 at=r.at,
                 kind=r.kind,
-                body=self._v.decrypt_text(r.body_ct, _message_aad(r.id, r.case_id)),
+                body=self._v.decrypt_text(r.body_ct, _message_aad(r.id, case_id)),
                 author_officer_id=r.author_officer_id,
             )
             for r in rows
         ]
+
+    async def history(self, case_id: int) -> CaseHistory:
+        """The timeline and the messages, oldest first, and the slot of the active 领导接访
+        booking: what an employee's status view reads, in one statement."""
+        await _flushed(self._s)
+        events: builtins.list[TimelineEntry] = []
+        messages: builtins.list[CaseMessage] = []
+        slot_id: int | None = None
+        for r in await self._s.execute(_HISTORY, {"case_id": case_id}):
+            if r.part == "e":
+                events.append(
+                    TimelineEntry(
+                        at=r.at,
+                        kind=r.kind,
+                        actor_role=Role(r.role),
+                        from_state=CaseState(r.from_state) if r.from_state else None,
+                        to_state=CaseState(r.to_state) if r.to_state else None,
+                        detail=(
+                            self._v.decrypt_json(r.ct, _event_aad(r.id, case_id)) if r.ct else {}
+                        ),
+                        actor_officer_id=r.officer_id,
+                    )
+                )
+            elif r.part == "m":
+                messages.append(
+                    CaseMessage(
+                        at=r.at,
+                        kind=r.kind,
+                        body=self._v.decrypt_text(r.ct, _message_aad(r.id, case_id)),
+                        author_officer_id=r.officer_id,
+                    )
+                )
+            else:
+                slot_id = int(r.id)
+        return CaseHistory(events, messages, slot_id)
 
     async def add_linked(self, case: Case, tracking_code: str, source_case_id: int) -> Case:
         """Insert a case that reaches the same employee as another one (a retaliation
@@ -1247,10 +1399,10 @@ class SqlConversations:
 
     async def get(self, channel: str, sender_id: str) -> Conversation | None:
         """Return a sender's conversation, if any."""
-        row = await self._load(sender_index(self._v, channel, sender_id))
+        index = sender_index(self._v, channel, sender_id)
+        row = await self._load(index)
         if row is None:
             return None
-        index = sender_index(self._v, channel, sender_id)
         draft = (
             self._v.decrypt_json(row.draft_ct, aad("conversations", index, "draft"))
             if row.draft_ct
@@ -1969,6 +2121,31 @@ class SqlAudit:
 
 
 _RATE_LIMITS = cast(Table, RateLimitRow.__table__)
+# Every tracking-code look-up reads its sender's failures first: built once, in Core.
+_LIMIT_CURRENT = select(_RATE_LIMITS.c.window_start, _RATE_LIMITS.c.count).where(
+    _RATE_LIMITS.c.key_index == bindparam("ix")
+)
+
+
+def _limit_hit(postgres: bool) -> Any:
+    """The upsert of SqlRateLimits.hit for one database: key ``ix``, time ``now``, and
+    ``since``, the start of a window still current."""
+    table = _RATE_LIMITS
+    make = pg_insert if postgres else sqlite_insert
+    stmt = make(table).values(key_index=bindparam("ix"), window_start=bindparam("now"), count=1)
+    expired = table.c.window_start <= bindparam("since")
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.key_index],
+        set_={
+            "window_start": sql_case(
+                (expired, stmt.excluded.window_start), else_=table.c.window_start
+            ),
+            "count": sql_case((expired, 1), else_=table.c.count + 1),
+        },
+    ).returning(table.c.count)
+
+
+_LIMIT_HIT = {True: _limit_hit(True), False: _limit_hit(False)}
 
 
 class SqlRateLimits:
@@ -1979,21 +2156,19 @@ class SqlRateLimits:
         self._v = vault
 
     def _key(self, key: str) -> str:
-        return self._v.blind_index("limit", key)
+        return _limit_index(self._v, key)
 
     def _postgres(self) -> bool:
         return self._s.get_bind().dialect.name == "postgresql"
 
-    async def _current(self, key: str, window: timedelta, now: datetime) -> RateLimitRow | None:
-        row = await self._s.get(RateLimitRow, self._key(key))
-        if row is not None and now - row.window_start >= window:
-            row.window_start, row.count = now, 0
-        return row
-
     async def count(self, key: str, window: timedelta, now: datetime) -> int:
         """Return the hits in the current window."""
-        row = await self._current(key, window, now)
-        return row.count if row else 0
+        row = (await self._s.execute(_LIMIT_CURRENT, {"ix": self._key(key)})).first()
+        # A window that has run out counts nothing; the row is left as it is (hit() starts
+        # a new window): writing ``now`` into it would record when the account asked.
+        if row is None or now - row[0] >= window:
+            return 0
+        return int(row[1])  # by position: a Row's .count is tuple.count
 
     async def purge(self, before: datetime) -> int:
         """Forget counters whose window started before ``before``: kept any longer, they
@@ -2010,24 +2185,8 @@ class SqlRateLimits:
         workers counting at the same moment each get their own number (a read followed
         by a write would let them all see the same count).
         """
-        table = _RATE_LIMITS
-        make = pg_insert if self._postgres() else sqlite_insert
-        stmt = make(table).values(key_index=self._key(key), window_start=now, count=1)
-        expired = table.c.window_start <= now - window
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[table.c.key_index],
-            set_={
-                "window_start": sql_case(
-                    (expired, stmt.excluded.window_start), else_=table.c.window_start
-                ),
-                "count": sql_case((expired, 1), else_=table.c.count + 1),
-            },
-        ).returning(table.c.count)
-        total = int((await self._s.execute(upsert)).scalar_one())
-        for obj in builtins.list(self._s.identity_map.values()):
-            if isinstance(obj, RateLimitRow) and obj.key_index == self._key(key):
-                self._s.expire(obj)  # loaded by count() before: stale now
-        return total
+        values = {"ix": self._key(key), "now": now, "since": now - window}
+        return int((await self._s.execute(_LIMIT_HIT[self._postgres()], values)).scalar_one())
 
     async def refund(self, key: str) -> None:
         """Take one hit back (an attempt that turned out legitimate)."""
