@@ -21,7 +21,8 @@ __all__ = ["PERSON_LOCK_SPACE", "SqlWeComInbox"]
 PERSON_LOCK_SPACE = 0x5843
 _LOCK = text("SELECT pg_advisory_xact_lock(:space, :key)")
 _LOCK_AND_LOOK = text(
-    "SELECT EXISTS (SELECT 1 FROM wecom_inbox WHERE person = :person AND id < :row)"
+    "SELECT EXISTS (SELECT 1 FROM wecom_inbox WHERE person = :person AND id < :row),"
+    " EXISTS (SELECT 1 FROM wecom_inbox WHERE id = :row)"
     " FROM (SELECT pg_advisory_xact_lock(:space, :key)) AS locked"
 )
 _KEPT = select(WeComInboxRow.id, WeComInboxRow.key_index, WeComInboxRow.payload_ct).order_by(
@@ -82,26 +83,28 @@ class SqlWeComInbox:
             _KEPT.where(WeComInboxRow.person == self._person(userid), WeComInboxRow.id < row_id)
         )
 
-    async def lock_person(self, userid: str, *, before: int | None = None) -> bool:
+    async def lock_person(self, userid: str, row_id: int | None = None) -> tuple[bool, bool]:
         """Hold the sender's lock until this transaction ends, so that one worker at a time
-        handles a person's callbacks; with ``before``, say whether the sender has callbacks
-        kept before that row and not handled yet (kept by another worker, or left by one
-        that stopped).
+        handles a person's callbacks; with ``row_id``, say (a) whether the sender has
+        callbacks kept before that row and not handled yet (kept by another worker, or
+        left by one that stopped) and (b) whether that row is still kept (not handled by
+        another worker meanwhile). Without ``row_id``: (False, True).
 
-        PostgreSQL only: on SQLite (one process, one writer) it does nothing and says no.
-        One statement: the look for earlier rows reads the statement's snapshot, taken
-        before the lock is granted, so it may still see a row its worker has just handled
-        (the caller waits a moment and looks again), never miss one committed before.
+        PostgreSQL only: on SQLite (one process, one writer) it does nothing. One
+        statement: its look at the rows reads the snapshot taken before the lock was
+        granted, so right after another worker handled one it may still see it; handling
+        it again stops at its claim (``processed_updates``), never doing it twice.
         """
         if self._s.get_bind().dialect.name != "postgresql":
-            return False
+            return False, True
         person = self._person(userid)
         params = {"space": PERSON_LOCK_SPACE, "key": int(person[:8], 16) - 2**31}
-        if before is None:
+        if row_id is None:
             await self._s.execute(_LOCK, params)
-            return False
-        found = await self._s.execute(_LOCK_AND_LOOK, params | {"person": person, "row": before})
-        return bool(found.scalar_one())
+            return False, True
+        found = await self._s.execute(_LOCK_AND_LOOK, params | {"person": person, "row": row_id})
+        earlier, mine = found.one()
+        return bool(earlier), bool(mine)
 
     async def older(
         self, before: datetime, limit: int

@@ -46,7 +46,7 @@ from bot.wecom.client import Sleep, SlidingWindowLimiter, WeComApiError, WeComCl
 from bot.wecom.crypto import WeComCrypto
 from bot.wecom.inbox import InboxWriter, from_json
 from bot.wecom.messages import ENTER_AGENT, TEMPLATE_CARD_EVENT, WeComInbound
-from bot.wecom.order import ORPHAN_AGE, SWEEP_EVERY, TAKEOVER, Waiting
+from bot.wecom.order import ORPHAN_AGE, SWEEP_EVERY
 from bot.wecom.render import PendingChoices, render_reply
 from bot.wecom.sender import WeComSender, send_outgoing
 from handlers.inbound import FileIn, Inbound, Reply
@@ -132,7 +132,6 @@ class WeComChannel:
         backlog: int = DEFAULT_BACKLOG,
         max_unsent: int = DEFAULT_MAX_UNSENT,
         retry_sleep: Sleep = asyncio.sleep,
-        takeover: float = TAKEOVER,
         sweep_every: float = SWEEP_EVERY,
     ) -> None:
         self._container = container
@@ -153,7 +152,6 @@ class WeComChannel:
         self._retry_sleep = retry_sleep
         # Other worker processes may keep this person's callbacks too (bot/wecom/order.py).
         self._shared = container.engine.dialect.name == "postgresql"
-        self._takeover = takeover
         self._sweep_every = sweep_every
         self._sweeper: asyncio.Task[None] | None = None
         self._in_hand: set[int] = set()  # kept rows submitted here and not finished
@@ -357,9 +355,8 @@ class WeComChannel:
         self._send_later(message.from_user, replies, card)
 
     async def _replies_in_order(self, message: WeComInbound, claim: Claim) -> list[Reply] | None:
-        """``_replies_when_stored`` once the person's earlier callbacks kept by another
-        worker are handled: waited for, or taken over (bot/wecom/order.py)."""
-        waiting = Waiting(time.monotonic, self._takeover)
+        """``_replies_when_stored`` after the person's callbacks kept before this one and
+        not handled yet (kept by another worker) are handled, here (bot/wecom/order.py)."""
         while True:
             try:
                 return await self._replies_when_stored(message, claim)
@@ -367,15 +364,8 @@ class WeComChannel:
                 assert claim.row is not None
                 async with self._container.uow() as u:
                     earlier = await u.wecom_inbox.earlier(message.from_user, claim.row)
-                # One queued here, behind this one (the sweep found it late), would never
-                # come first: no use waiting for it.
-                if waiting.take_over() or any(row in self._in_hand for row, _ in earlier):
-                    log.info("wecom: taking over %d earlier callback(s) of a person", len(earlier))
-                    for row, data in earlier:
-                        await self._handle(row, from_json(data), wait_for_earlier=False)
-                    claim.wait_for_earlier = False
-                else:
-                    await self._retry_sleep(waiting.next_delay())
+                for row, data in earlier:
+                    await self._handle(row, from_json(data), wait_for_earlier=False)
 
     async def _replies_when_stored(
         self, message: WeComInbound, claim: Claim

@@ -26,7 +26,7 @@ class DuplicateDelivery(Exception):  # noqa: N818 - a signal
 
 
 class EarlierPending(Exception):  # noqa: N818 - a signal
-    """The person's earlier callback is kept and not handled yet: this one must wait."""
+    """The person's earlier callback is kept and not handled yet: it goes first."""
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Claim:
     done: bool = False
     row: int | None = None
     person: str | None = None
-    # False once the sender's earlier callbacks were handled here (taken over).
+    # False for an earlier callback being taken over (its own earlier ones come first).
     wait_for_earlier: bool = True
 
 
@@ -54,10 +54,13 @@ class _ClaimingUnitOfWork(SqlUnitOfWork):
         if claim.person is None:
             return self
         try:
-            look = not claim.done and claim.wait_for_earlier and claim.row is not None
-            if await self.wecom_inbox.lock_person(
-                claim.person, before=claim.row if look else None
-            ):
+            look = not claim.done and claim.row is not None
+            earlier, mine = await self.wecom_inbox.lock_person(
+                claim.person, claim.row if look else None
+            )
+            if not mine:
+                raise DuplicateDelivery()  # another worker handled it meanwhile
+            if earlier and claim.wait_for_earlier:
                 raise EarlierPending()
         except BaseException:
             await self.session.close()  # __aexit__ does not run when __aenter__ raises
