@@ -311,15 +311,15 @@ async def run_service(
     for channel in channels:
         if hasattr(channel, "worker"):
             channel.worker = worker  # lets the channel wake delivery after each update
-    started: list[Channel] = []
+    running: list[Channel] = []
     try:
         for channel in channels:
             await channel.start()
-            started.append(channel)
+            running.append(channel)
         settle()  # start-up's objects out of the garbage collector's walks (bot/heap.py)
         await _deliver_as_leader(container.engine, worker, stop, scheduler, leadership)
     finally:
-        for channel in reversed(started):
+        for channel in reversed(running):
             with contextlib.suppress(Exception):
                 await channel.stop()
         await runner.cleanup()
