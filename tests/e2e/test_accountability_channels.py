@@ -62,8 +62,12 @@ async def test_telegram_rating_review_result_and_automatic_close(
         token = unsatisfied.split(":")[1]
         await tg.press(EMPLOYEE, EMPLOYEE, unsatisfied, expect=f"fb:{token}:r")
         await tg.press(EMPLOYEE, EMPLOYEE, f"fb:{token}:r")
+        since = len(tg.fake.sent_to(EMPLOYEE))
         await tg.say(EMPLOYEE, EMPLOYEE, "加班记录漏了两周，请重新核对。")
-        assert "已申请复查" in tg.texts(EMPLOYEE)
+        # The press's own answers can still be arriving: wait for the request's answer.
+        await tg.until(
+            EMPLOYEE, since, lambda ms: any("已申请复查" in m.get("text", "") for m in ms)
+        )
         case = await load_case(container, 1)
         assert case.state is CaseState.REVIEW_REQUESTED and case.owner_officer_id is None
 

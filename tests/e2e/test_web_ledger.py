@@ -392,8 +392,9 @@ async def test_reindex_rebuilds_the_tokens_and_forget_removes_them(desk):
         await uow.commit()
     out = io.StringIO()
     assert await reindex_all(c.uow, batch=10, out=out) == 0
-    assert "done: 35 case(s) indexed" in out.getvalue()
-    assert "indexed 10/35" in out.getvalue()
+    # The command line speaks zh_CN unless told otherwise (bot/cli/common.py).
+    assert "完成：已索引 35 件" in out.getvalue()
+    assert "已索引 10/35 件" in out.getvalue()
     async with c.uow() as uow:
         after = await uow.session.execute(select(func.count()).select_from(SearchTokenRow))
         assert after.scalar_one() >= count_before
