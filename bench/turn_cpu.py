@@ -37,7 +37,6 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -46,6 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.pg import throwaway_database  # noqa: E402
 
 CODE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b")
 DESCRIPTION = "三个月没有发加班费了，车间主任说没有预算，要求按规定补发加班工资。"
@@ -73,23 +74,8 @@ async def database(url: str) -> AsyncIterator[str | None]:
     if url == "sqlite":
         yield None
         return
-    import asyncpg
-
-    admin = url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"xf_turncpu_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield f"{url.rpartition('/')[0]}/{name}"
-    finally:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    async with throwaway_database(url, "xf_turncpu") as made:
+        yield made
 
 
 class Counter:

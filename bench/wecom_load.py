@@ -52,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +62,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.fake_wecom import FakeWeCom, Sent  # noqa: E402
+from bench.pg import throwaway_database  # noqa: E402
 from tests.fakes.wecom_api import (  # noqa: E402
     AGENT_ID,
     CB_AES_KEY,
@@ -510,38 +510,14 @@ def _service_pid(proc: subprocess.Popen[bytes]) -> int:
     return proc.pid
 
 
-def _pg_admin_dsn(url: str) -> tuple[str, str]:
-    """(asyncpg DSN of the given database, the URL with the database left to fill in)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    return dsn, parsed.set(database="{db}").render_as_string(hide_password=False)
-
-
 @contextlib.asynccontextmanager
 async def fresh_database(opts: argparse.Namespace, shape: str) -> AsyncIterator[str]:
     """'sqlite', or a PostgreSQL database created for this shape and dropped afterwards."""
     if opts.db == "sqlite":
         yield "sqlite"
         return
-    import asyncpg
-
-    dsn, template = _pg_admin_dsn(opts.db)
-    name = f"xf_bench_{shape}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield template.replace("%7Bdb%7D", name).replace("{db}", name)
-    finally:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    async with throwaway_database(opts.db, f"xf_bench_{shape}") as url:
+        yield url
 
 
 @contextlib.asynccontextmanager
