@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select, text
+from sqlalchemy import Select, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import WeComInboxRow
+from storage.models import ProcessedUpdateRow, WeComInboxRow
 from storage.vault import Vault, aad
 
 __all__ = ["PERSON_LOCK_SPACE", "SqlWeComInbox"]
@@ -25,6 +25,24 @@ _LOCK_AND_LOOK = text(
     " EXISTS (SELECT 1 FROM wecom_inbox WHERE id = :row)"
     " FROM (SELECT pg_advisory_xact_lock(:space, :key)) AS locked"
 )
+_INBOX = WeComInboxRow.__table__
+_PROCESSED = ProcessedUpdateRow.__table__
+# Core statements on the tables, built once: the ORM's bulk DML would evaluate its criteria
+# against the session's objects for every callback, and there are none to keep in step.
+_INSERT = {True: pg_insert(_INBOX), False: sqlite_insert(_INBOX)}
+_DONE = delete(_INBOX).where(_INBOX.c.id == bindparam("row"))
+_MARK = {
+    True: pg_insert(_PROCESSED).on_conflict_do_nothing(),
+    False: sqlite_insert(_PROCESSED).on_conflict_do_nothing(),
+}
+# PostgreSQL: the delivery recorded and its row forgotten in one statement (one round trip
+# per callback fewer); the DELETE in the WITH runs whether or not the INSERT adds a row.
+_MARK_AND_DONE = (
+    pg_insert(_PROCESSED)
+    .values(key_index=bindparam("key_index"), at=bindparam("at"))
+    .on_conflict_do_nothing()
+    .add_cte(_DONE.cte("gone"))
+)
 _KEPT = select(WeComInboxRow.id, WeComInboxRow.key_index, WeComInboxRow.payload_ct).order_by(
     WeComInboxRow.id
 )
@@ -36,6 +54,10 @@ class SqlWeComInbox:
     def __init__(self, session: AsyncSession, vault: Vault) -> None:
         self._s = session
         self._v = vault
+
+    @property
+    def _postgres(self) -> bool:
+        return bool(self._s.get_bind().dialect.name == "postgresql")
 
     def _person(self, userid: str) -> str:
         return self._v.blind_index("wecom.inbox.person", userid)
@@ -65,14 +87,13 @@ class SqlWeComInbox:
             )
         if not rows:
             return {}
-        make = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
         # INSERT .. ON CONFLICT DO NOTHING is the claim of the delivery: of two workers
         # handed the same retry, one keeps it.
         stmt = (
-            make(WeComInboxRow)
+            _INSERT[self._postgres]
             .values(rows)
             .on_conflict_do_nothing()
-            .returning(WeComInboxRow.key_index, WeComInboxRow.id)
+            .returning(_INBOX.c.key_index, _INBOX.c.id)
         )
         return {keys[index]: int(row_id) for index, row_id in (await self._s.execute(stmt))}
 
@@ -95,7 +116,7 @@ class SqlWeComInbox:
         granted, so right after another worker handled one it may still see it; handling
         it again stops at its claim (``processed_updates``), never doing it twice.
         """
-        if self._s.get_bind().dialect.name != "postgresql":
+        if not self._postgres:
             return False, True
         person = self._person(userid)
         params = {"space": PERSON_LOCK_SPACE, "key": int(person[:8], 16) - 2**31}
@@ -115,7 +136,21 @@ class SqlWeComInbox:
 
     async def done(self, row_id: int) -> None:
         """Forget a kept callback (in the transaction that handles it)."""
-        await self._s.execute(delete(WeComInboxRow).where(WeComInboxRow.id == row_id))
+        await self._s.execute(_DONE, {"row": row_id})
+
+    async def handled(self, key: str, row_id: int | None, at: datetime) -> bool:
+        """Record delivery ``key`` as handled (``processed_updates``, as
+        ``ProcessedUpdates.mark`` does) and forget its kept row ``row_id``, in this
+        transaction; False if the delivery was recorded before (the row goes either way)."""
+        values = {"key_index": self._v.blind_index("update", key), "at": at}
+        if row_id is None:
+            result = await self._s.execute(_MARK[self._postgres], values)
+        elif self._postgres:
+            result = await self._s.execute(_MARK_AND_DONE, values | {"row": row_id})
+        else:
+            result = await self._s.execute(_MARK[False], values)
+            await self.done(row_id)
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
     async def kept(self) -> builtins.list[tuple[int, dict[str, Any]]]:
         """Every kept callback as (row id, message as JSON), in arrival order."""

@@ -41,6 +41,8 @@ class Claim:
     person: str | None = None
     # False for an earlier callback being taken over (its own earlier ones come first).
     wait_for_earlier: bool = True
+    # Its inbox row was found gone: another worker handled it and recorded that.
+    gone: bool = False
 
 
 class _ClaimingUnitOfWork(SqlUnitOfWork):
@@ -59,6 +61,7 @@ class _ClaimingUnitOfWork(SqlUnitOfWork):
                 claim.person, claim.row if look else None
             )
             if not mine:
+                claim.gone = True
                 raise DuplicateDelivery()  # another worker handled it meanwhile
             if earlier and claim.wait_for_earlier:
                 raise EarlierPending()
@@ -70,10 +73,8 @@ class _ClaimingUnitOfWork(SqlUnitOfWork):
     async def commit(self) -> None:
         claim = self._claim
         if not claim.done:
-            if not await self.processed.mark(claim.key, claim.at):
+            if not await self.wecom_inbox.handled(claim.key, claim.row, claim.at):
                 raise DuplicateDelivery()
-            if claim.row is not None:
-                await self.wecom_inbox.done(claim.row)
             await super().commit()
             claim.done = True
             return
@@ -99,10 +100,10 @@ async def claim_alone(uow: UnitOfWorkFactory, claim: Claim) -> bool:
     """
     if claim.done:
         return True
+    if claim.gone:
+        return False  # another worker handled it: its row went with that commit
     async with uow() as u:
-        fresh = await u.processed.mark(claim.key, claim.at)
-        if claim.row is not None:
-            await u.wecom_inbox.done(claim.row)
+        fresh = await u.wecom_inbox.handled(claim.key, claim.row, claim.at)
         await u.commit()
     claim.done = fresh
     return fresh
