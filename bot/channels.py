@@ -55,7 +55,11 @@ class Channel(Protocol):
     """A chat platform adapter started by ``xinfang run``."""
 
     name: str
-    sender: OutboxSender
+
+    # Read-only: nothing replaces a channel's sender, and a settable member would be
+    # invariant, so a channel could not hold its own sender class.
+    @property
+    def sender(self) -> OutboxSender: ...
 
     def add_routes(self, app: web.Application) -> None:
         """Add HTTP endpoints (webhooks, callbacks) to the shared aiohttp server."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -56,7 +57,7 @@ NOTICE_FILE = "notice_file"
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> float:
     """Seconds to wait before the next try: exponential with jitter, capped."""
-    delay = min(cap, base * (2 ** max(attempts, 0)))
+    delay: float = min(cap, base * (2 ** max(attempts, 0)))  # int ** int is typed Any
     return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not security
 
 
@@ -170,7 +171,7 @@ class DeliveryWorker:
                 for key, group in planned.items():
                     task = asyncio.create_task(self._deliver_group(group, gate, stop))
                     inflight[key] = task
-                    task.add_done_callback(lambda t, k=key: finished(k, t))
+                    task.add_done_callback(functools.partial(finished, key))
             except Exception as exc:  # keep delivering; the rows stay pending
                 wait = self.burst.failed(exc)
                 self.heartbeat.beat(wait)

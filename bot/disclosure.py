@@ -200,7 +200,7 @@ async def open_identity_request(
             raise CaseNotFound()
     people = [request.requester_officer_id]
     if request.approver_officer_id not in (None, request.requester_officer_id):
-        people.append(request.approver_officer_id)  # type: ignore[arg-type]
+        people.append(request.approver_officer_id)
     why: DisclosureError | None = None
     by_kid: dict[str, X25519PrivateKey] = {}
     if request.status == "pending":

@@ -26,7 +26,7 @@ import os
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -49,6 +49,9 @@ from bot.stats import (  # noqa: E402
 from i18n import N_  # noqa: E402
 from petitions.deadlines import DeadlinePolicy  # noqa: E402
 from petitions.statistics import MIN_CELL, Cell, Report, Shown, shown  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "CJK_FONTS",
@@ -163,7 +166,7 @@ def render_chart(report: Report | Shown, t: T, policy: DeadlinePolicy) -> bytes:
     """Draw the period's masked chart as PNG bytes (1200×900 px)."""
     r = report if isinstance(report, Shown) else shown(report)
     font = cjk_font()
-    params: dict[str, Any] = {"font.size": 11, "axes.unicode_minus": False}
+    params: dict[RcKeyType, Any] = {"font.size": 11, "axes.unicode_minus": False}
     if font:
         params["font.family"] = [font, "DejaVu Sans"]
     first, last = period_text(r, policy)
@@ -232,7 +235,7 @@ def render_unit_chart(
     r = report if isinstance(report, Shown) else shown(report)
     order = rank_units(units, t)
     font = cjk_font()
-    params: dict[str, Any] = {"font.size": 11, "axes.unicode_minus": False}
+    params: dict[RcKeyType, Any] = {"font.size": 11, "axes.unicode_minus": False}
     if font:
         params["font.family"] = [font, "DejaVu Sans"]
     first, last = period_text(r, policy)

@@ -595,21 +595,38 @@ class SimilarityLookup(Protocol):
 class UnitOfWork(Protocol):
     """One transaction; leaving without commit() rolls back."""
 
-    cases: CaseRepository
-    attachments: AttachmentRepository
-    conversations: ConversationRepository
-    outbox: OutboxRepository
-    officers: OfficerRepository
-    audit: AuditRepository
-    limits: RateLimitRepository
-    feedback: FeedbackRepository
-    notices: NoticeRepository
-    statistics: StatisticsRepository
-    disclosures: DisclosureRequestRepository
-    search: SearchIndex
-    units: UnitRepository
-    reception: ReceptionRepository
-    warnings: WarningRepository
+    # Read-only members: the handlers never replace a repository, and a settable member
+    # would be invariant, so storage could not hold its own, richer repository types.
+    @property
+    def cases(self) -> CaseRepository: ...
+    @property
+    def attachments(self) -> AttachmentRepository: ...
+    @property
+    def conversations(self) -> ConversationRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def officers(self) -> OfficerRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+    @property
+    def limits(self) -> RateLimitRepository: ...
+    @property
+    def feedback(self) -> FeedbackRepository: ...
+    @property
+    def notices(self) -> NoticeRepository: ...
+    @property
+    def statistics(self) -> StatisticsRepository: ...
+    @property
+    def disclosures(self) -> DisclosureRequestRepository: ...
+    @property
+    def search(self) -> SearchIndex: ...
+    @property
+    def units(self) -> UnitRepository: ...
+    @property
+    def reception(self) -> ReceptionRepository: ...
+    @property
+    def warnings(self) -> WarningRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -42,7 +42,7 @@ class Translate(Protocol):
 class IdentitySealer(Protocol):
     """Seals one identity field to the custodian at once, so no draft holds it readable."""
 
-    def __call__(self, field: str, value: str) -> str: ...
+    def __call__(self, field: str, value: str, /) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ The schema is created only by Alembic migrations (``storage/migrations``)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -64,7 +65,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the database")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -87,6 +88,9 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime(), bytes: LargeBinary()}
+
+    if TYPE_CHECKING:  # every model here maps one Table; SQLAlchemy types it as any FromClause
+        __table__: ClassVar[Table]
 
 
 class UnitRow(Base):

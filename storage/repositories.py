@@ -9,10 +9,10 @@ import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
-    Table,
+    BindParameter,
     and_,
     bindparam,
     delete,
@@ -215,7 +215,7 @@ _SCHEDULE_CONFIG = "schedule_config"
 # built once, in Core, and read plain rows: building each statement and loading ORM objects
 # per call was about a third of the turn's CPU (bench/turn_cpu.py). Core statements skip
 # the ORM's autoflush, so these reads flush rows still pending themselves (_flushed).
-_CASES = cast(Table, CaseRow.__table__)
+_CASES = CaseRow.__table__
 # What _case_from_row reads: the columns the ORM would load, less those it does not need.
 _CASE_COLUMNS = [
     c
@@ -236,7 +236,7 @@ _CASE_BY_ID_LOCKED = _CASE_BY_ID.with_for_update()
 _CASE_BY_TRACKING = select(*_CASE_COLUMNS).where(_CASES.c.tracking_index == bindparam("ix"))
 # SqlCases.lookup: the sender's failure counter (key ``lk``) and the case of the code
 # (``ix``), each joined to one constant row, so that a missing one reads as NULLs.
-_LIMIT_TABLE = cast(Table, RateLimitRow.__table__)
+_LIMIT_TABLE = RateLimitRow.__table__
 _LOOKUP = select(
     _LIMIT_TABLE.c.window_start.label("limit_start"),
     _LIMIT_TABLE.c.count.label("limit_count"),
@@ -247,7 +247,7 @@ _LOOKUP = select(
     .outerjoin(_LIMIT_TABLE, _LIMIT_TABLE.c.key_index == bindparam("lk"))
     .outerjoin(_CASES, _CASES.c.tracking_index == bindparam("ix"))
 )
-_EV = cast(Table, CaseEventRow.__table__).c
+_EV = CaseEventRow.__table__.c
 _EVENTS = (
     select(
         _EV.id,
@@ -262,13 +262,13 @@ _EVENTS = (
     .where(_EV.case_id == bindparam("case_id"))
     .order_by(_EV.id)  # insertion order: employees' times are coarse
 )
-_MSG = cast(Table, CaseMessageRow.__table__).c
+_MSG = CaseMessageRow.__table__.c
 _MESSAGES = (
     select(_MSG.id, _MSG.at, _MSG.kind, _MSG.author_officer_id, _MSG.body_ct)
     .where(_MSG.case_id == bindparam("case_id"))
     .order_by(_MSG.id)
 )
-_BOOKINGS = cast(Table, ReceptionBookingRow.__table__).c
+_BOOKINGS = ReceptionBookingRow.__table__.c
 # SqlCases.history: events (e), messages (m) and the active booking (b) of a case in one
 # round trip, each part in id order; a column a part lacks is NULL.
 _HISTORY = union_all(
@@ -881,7 +881,7 @@ class SqlCases:
             update(FeedbackRow).where(FeedbackRow.case_id.in_(ids)).values(comment_ct=None)
         )
         stone = tombstone(now)
-        cases = cast(Table, CaseRow.__table__)
+        cases = CaseRow.__table__
         # One statement for the batch: each tombstone is bound to its own row.
         await self._s.execute(
             update(cases)
@@ -1126,7 +1126,8 @@ def _list_statement(
         if kind != "undated":
             dated = [*base, CaseRow.deadline_at.is_not(None)]
             if kind == "dated":
-                at, case_id = bindparam("c_at"), bindparam("c_id")
+                at: BindParameter[datetime] = bindparam("c_at")
+                case_id: BindParameter[int] = bindparam("c_id")
                 dated += [
                     CaseRow.deadline_at >= at,
                     or_(CaseRow.deadline_at > at, CaseRow.id > case_id),
@@ -1185,10 +1186,10 @@ def _ledger_statement(
 
     def beyond() -> Any:
         # (k, id) after the cursor in reading order, written so an index range serves it.
-        case_id = bindparam("c_id")
+        case_id: BindParameter[int] = bindparam("c_id")
         if key is CaseRow.id:
             return CaseRow.id < case_id if down else CaseRow.id > case_id
-        at = bindparam("c_at")
+        at: BindParameter[datetime] = bindparam("c_at")  # key is a datetime column here
         if down:
             return and_(key <= at, or_(key < at, CaseRow.id < case_id))
         return and_(key >= at, or_(key > at, CaseRow.id > case_id))
@@ -1207,7 +1208,7 @@ def _ledger_statement(
         if nullable and not overdue:  # an undated case is never overdue
             undated = [*base, key.is_(None)]
             if kind == "undated":
-                case_id = bindparam("c_id")
+                case_id: BindParameter[int] = bindparam("c_id")
                 undated.append(CaseRow.id < case_id if down else CaseRow.id > case_id)
             if kind is None or not cursor_dated or not down:
                 parts.append(ordered(undated, CaseRow.id))
@@ -2120,7 +2121,7 @@ class SqlAudit:
         return (int(found[0]), str(found[1])) if found else None
 
 
-_RATE_LIMITS = cast(Table, RateLimitRow.__table__)
+_RATE_LIMITS = RateLimitRow.__table__
 # Every tracking-code look-up reads its sender's failures first: built once, in Core.
 _LIMIT_CURRENT = select(_RATE_LIMITS.c.window_start, _RATE_LIMITS.c.count).where(
     _RATE_LIMITS.c.key_index == bindparam("ix")

@@ -170,6 +170,7 @@ async def reseal_identities(
     async with sessions() as session:
         stmt = select(CaseRow.id, CaseRow.identity_ct).where(CaseRow.identity_ct.is_not(None))
         for case_id, blob in (await session.execute(stmt)).all():
+            assert blob is not None  # the query skips cases without an identity
             bound = aad("cases", case_id, "identity")
             inner = reseal_identity(old_private, vault.decrypt(blob, bound), new_public, new_kid)
             await session.execute(
@@ -202,6 +203,7 @@ async def reseal_all_identities(
             .order_by(CaseRow.id)
         )
         for case_id, blob in (await session.execute(stmt)).all():
+            assert blob is not None  # the query skips cases without an identity
             bound = aad("cases", case_id, "identity")
             inner = reseal_fields(keys, vault.decrypt(blob, bound), vault)
             await session.execute(

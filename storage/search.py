@@ -23,9 +23,9 @@ import builtins
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,7 +179,7 @@ class SqlSearch:
         return int(self._v.blind_index("search", token)[:16], 16) - (1 << 63)
 
     def _insert(self) -> Any:
-        table = cast(Table, SearchTokenRow.__table__)
+        table = SearchTokenRow.__table__
         if self._s.get_bind().dialect.name == "postgresql":
             return pg_insert(table).on_conflict_do_nothing()
         return sqlite_insert(table).on_conflict_do_nothing()

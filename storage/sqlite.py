@@ -130,9 +130,10 @@ class OneTripConnection(aiosqlite.Connection):
 
     async def run(self, function: Any, *args: Any) -> Any:
         """Run ``function(*args)`` on the worker thread."""
-        return await self._execute(function, *args)
+        # aiosqlite leaves its private _execute unannotated; it is the worker-thread queue.
+        return await self._execute(function, *args)  # type: ignore[no-untyped-call]
 
-    def cursor(self) -> Any:  # type: ignore[override]
+    def cursor(self) -> Any:
         """A cursor that runs each statement on the worker thread in one call."""
         return _Opening(_Cursor(self))
 
@@ -145,4 +146,6 @@ async def connect(path: str) -> OneTripConnection:
         # connection it never used from elsewhere, which check_same_thread would refuse.
         return sqlite3.connect(path, check_same_thread=False)
 
-    return await OneTripConnection(connector, iter_chunk_size=64)
+    connection = OneTripConnection(connector, iter_chunk_size=64)
+    await connection  # starts the thread and opens the file (aiosqlite types it as its base)
+    return connection

@@ -216,10 +216,10 @@ class _Dates:
         """``end - start`` as an orderable value, exact to the microsecond."""
         if self.sqlite:
 
-            def seconds(at: Any) -> Any:
+            def seconds(at: Any) -> ColumnElement[int]:
                 return cast(func.strftime("%s", func.substr(at, 1, 19)), Integer)
 
-            def micros(at: Any) -> Any:
+            def micros(at: Any) -> ColumnElement[int]:
                 return cast(func.substr(at, 21, 6), Integer)
 
             whole: ColumnElement[Any] = (seconds(end) - seconds(start)) * 1_000_000

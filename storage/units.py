@@ -96,7 +96,7 @@ class SqlUnits:
         if open_only:
             stmt = stmt.where(CaseRow.state.not_in(sorted(s.value for s in TERMINAL_STATES)))
         rows = (await self._s.execute(stmt.group_by(CaseRow.unit_id))).all()
-        return {int(unit_id): int(n) for unit_id, n in rows}
+        return {unit_id: int(n) for unit_id, n in rows if unit_id is not None}  # where() drops it
 
     async def has_cases(self, unit_id: int) -> bool:
         """Whether any case, open or not, names this unit (such a unit is retired, never

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, select, text
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +31,10 @@ _INBOX = WeComInboxRow.__table__
 _PROCESSED = ProcessedUpdateRow.__table__
 # Core statements on the tables, built once: the ORM's bulk DML would evaluate its criteria
 # against the session's objects for every callback, and there are none to keep in step.
-_INSERT = {True: pg_insert(_INBOX), False: sqlite_insert(_INBOX)}
+_INSERT: dict[bool, PgInsert | SqliteInsert] = {
+    True: pg_insert(_INBOX),
+    False: sqlite_insert(_INBOX),
+}
 _DONE = delete(_INBOX).where(_INBOX.c.id == bindparam("row"))
 _MARK = {
     True: pg_insert(_PROCESSED).on_conflict_do_nothing(),

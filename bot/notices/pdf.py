@@ -83,7 +83,7 @@ def missing_glyphs(font: str, chars: Iterable[str]) -> list[str]:
     return sorted({c for c in chars if not c.isspace() and ord(c) not in face.charToGlyph})
 
 
-class _Lines(Flowable):  # type: ignore[misc]  # ReportLab ships no type hints
+class _Lines(Flowable):
     """Paragraphs broken into lines by our kinsoku rules, splittable across pages."""
 
     def __init__(
@@ -199,7 +199,13 @@ class _Lines(Flowable):  # type: ignore[misc]  # ReportLab ships no type hints
             canvas.drawText(text)
 
 
-def _page_number(canvas: Canvas, doc: BaseDocTemplate) -> None:
+class _NoticeDoc(BaseDocTemplate):
+    """A notice's document: it carries the font its page numbers are drawn in."""
+
+    notice_font: str
+
+
+def _page_number(canvas: Canvas, doc: _NoticeDoc) -> None:
     # GB/T 9704: the page number between two dashes, centred under the text. Drawn when
     # the page ends, so that text extraction reads it after the page's text.
     canvas.saveState()
@@ -256,7 +262,7 @@ def render_pdf(notice: FilledNotice) -> bytes:
         )
         story[-1:] = [KeepTogether([story[-1], signature])]
     buffer = io.BytesIO()
-    doc = BaseDocTemplate(
+    doc = _NoticeDoc(
         buffer,
         pagesize=A4,
         topMargin=MARGINS["top"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telegram import Message, Update
 
@@ -109,18 +109,18 @@ async def to_inbound(
     in_admin = chat.id in admin_chats  # the root's admin chat or a unit's
     if chat.type != "private" and not in_admin:
         return None  # a group we were added to by someone else: not ours to answer
-    base = {
-        "channel": CHANNEL,
-        "chat_id": str(chat.id),
-        "sender_id": str(user.id),
-        "locale": user.language_code,
-        "in_admin_chat": in_admin,
-    }
+    base = Inbound(
+        channel=CHANNEL,
+        chat_id=str(chat.id),
+        sender_id=str(user.id),
+        locale=user.language_code,
+        in_admin_chat=in_admin,
+    )
     query = update.callback_query
     if query is not None:
         if not query.data:
             return None
-        return Inbound(**base, button=query.data)  # type: ignore[arg-type]
+        return replace(base, button=query.data)
     message = update.message
     if message is None:
         return None
@@ -129,14 +129,12 @@ async def to_inbound(
     wanted = _download_of(message)
     if wanted is not None:
         if wanted.size is not None and wanted.size > MAX_DOWNLOAD:
-            return Inbound(**base, unsupported=True)  # type: ignore[arg-type]
+            return replace(base, unsupported=True)
         data = await download(wanted.file_id)
         file = FileIn(wanted.kind, wanted.name, wanted.mime, data)
-        return Inbound(  # type: ignore[arg-type]
-            **base, text=text, file=file, case_ref=case_ref, unmapped_reply=unmapped
-        )
+        return replace(base, text=text, file=file, case_ref=case_ref, unmapped_reply=unmapped)
     if any(getattr(message, attr, None) for attr in _UNSUPPORTED):
-        return Inbound(**base, unsupported=True)  # type: ignore[arg-type]
+        return replace(base, unsupported=True)
     if text is None:
         return None  # joins, pins, topic creation and other service messages
-    return Inbound(**base, text=text, case_ref=case_ref, unmapped_reply=unmapped)  # type: ignore[arg-type]
+    return replace(base, text=text, case_ref=case_ref, unmapped_reply=unmapped)

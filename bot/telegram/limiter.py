@@ -324,7 +324,8 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
         chat_id = _chat_id(data)
         attempt = failures = 0  # retries of any kind; of network errors (for the backoff)
         while True:
-            slot: _Slot | None = await self.limiter.acquire(chat_id, interactive=not push)
+            slot = await self.limiter.acquire(chat_id, interactive=not push)
+            held = True  # False once released early, before a network error's backoff
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -346,8 +347,8 @@ class TelegramRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     retry_in,
                 )
                 self.limiter.release(slot)
-                slot = None
+                held = False
                 await self.limiter.pause(retry_in)
             finally:
-                if slot is not None:
+                if held:
                     self.limiter.release(slot)

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.error import TelegramError
+from telegram.ext import ExtBot
 
 from bot.telegram.limiter import PUSH
 from bot.telegram.text import split_text
@@ -38,7 +39,7 @@ class Output:
 
     def __init__(
         self,
-        bot: Callable[[], Bot],
+        bot: Callable[[], ExtBot[dict[str, Any]]],  # ExtBot: the one taking rate_limit_args
         uow: UnitOfWorkFactory,
         clock: Callable[[], datetime],
         admin_chat_id: int | None,

@@ -297,8 +297,8 @@ def _clean_people(name: str, root: etree._Element, found: set[str], people: _Peo
                 )
             )
             continue
-        if local == "author" and node.getparent() is not None and node.text:
-            if _local(node.getparent().tag) == "authors":  # xl/comments*.xml
+        if local == "author" and (parent := node.getparent()) is not None and node.text:
+            if _local(parent.tag) == "authors":  # xl/comments*.xml
                 node.text = people.alias(node.text)
                 found.add("comment_authors")
         for attr in list(node.attrib):
@@ -347,7 +347,7 @@ def _remove(node: etree._Element) -> None:
     if parent is None:
         return
     parent.remove(node)
-    while parent is not None and len(parent) == 0 and etree.QName(parent.tag).namespace == _MC:
+    while parent is not None and len(parent) == 0 and etree.QName(parent).namespace == _MC:
         grand = parent.getparent()
         if grand is None:
             break

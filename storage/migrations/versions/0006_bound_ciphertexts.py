@@ -13,8 +13,14 @@ migrate`` and the service pass the vault in the Alembic config's attributes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import sqlalchemy as sa
 from alembic import context, op
+
+if TYPE_CHECKING:
+    from storage.rotation import EncryptedColumn
+    from storage.vault import Vault
 
 revision = "0006"
 down_revision = "0005"
@@ -66,7 +72,9 @@ def _rebind(bind: sa.engine.Connection, *, back: bool = False) -> None:
                 bind.execute(sa.update(table).where(pk == row_id).values({spec.column: new}))
 
 
-def _rewrap(vault, spec, blob: bytes, key: tuple, *, back: bool) -> bytes:  # type: ignore[no-untyped-def]
+def _rewrap(
+    vault: Vault, spec: EncryptedColumn, blob: bytes, key: tuple[Any, ...], *, back: bool
+) -> bytes:
     old, new = spec.legacy, spec.bind(key)
     if back:
         old, new = new, old
