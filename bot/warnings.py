@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
+from bot.heap import settle
 from handlers.ports import PetitionRecord, UnitOfWork
 from handlers.warnings import open_records
 from petitions.units import UnitTree
@@ -246,7 +247,10 @@ class WarningIndex:
         assert self._index is not None
         with self._lock:
             pruned = self._index.prune(before)
-        _settle()
+        # Daily, so collect before freezing: a garbage cycle the service made meanwhile and
+        # frozen now would never be freed, one more each day for the process's life. The
+        # walk covers only what was made since the last freeze (a day's worth, not the index).
+        settle()
         return pruned
 
 
@@ -279,5 +283,7 @@ def _settle() -> None:
     petitions), each tracked by the collector: a full collection then walked them all,
     holding the GIL, and stalled the event loop for 100–300 ms (measured). None of them is
     part of a reference cycle (reference counting frees them when the index drops them),
-    so freezing them loses nothing; collections after that walk only what is new."""
+    so freezing them loses nothing; collections after that walk only what is new. Used
+    while the index is built (at start); a cycle of garbage frozen then stays for the
+    process's life, so what repeats (the daily prune) collects first (bot/heap.py)."""
     gc.freeze()

@@ -8,10 +8,12 @@ in the asker's part of the group; building the index does not stall the event lo
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import random
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -419,6 +421,32 @@ async def test_building_the_index_does_not_stall_the_event_loop(
           f"{probe.worst * 1000:.0f} ms")  # fmt: skip
     assert len(container.warnings) == 3000  # type: ignore[arg-type]
     assert probe.worst < 0.75  # generous for CI (tests/integration/test_scale_stalls.py)
+
+
+class _Node:
+    """A container object that can sit in a reference cycle."""
+
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+async def test_the_daily_prune_frees_garbage_cycles_instead_of_freezing_them_for_good(
+    container: Container,
+) -> None:
+    assert container.warnings is not None
+    await container.warnings.wait()
+    gc.unfreeze()  # the test process is shared: start and end with nothing frozen
+    try:
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        await container.warnings.prune()
+        assert gc.get_freeze_count() > 0  # what lives on is out of the collector's walks
+        gc.collect()  # a frozen cycle would survive this
+        assert gone() is None
+    finally:
+        gc.unfreeze()
 
 
 def test_xinfang_warnings_scan_prints_the_cluster_by_case_numbers_without_identity(
