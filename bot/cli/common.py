@@ -74,6 +74,8 @@ _ARGPARSE_WORDS = {
 
 
 _NAMED_FIELD = re.compile(r"%\((\w+)\)[sr]")
+# A help section's title line: flush left, ending in argparse's colon.
+_SECTION_TITLE = re.compile(r"^(\S[^\n]*?):$", re.MULTILINE)
 _BARE_FIELD = re.compile(r"%[sr]")
 
 
@@ -145,7 +147,12 @@ class CliParser(argparse.ArgumentParser):
     def format_help(self) -> str:
         """The help in the CLI's language."""
         with _argparse_words():
-            return super().format_help()
+            text = super().format_help()
+        if cli_locale() == "en":
+            return text
+        # argparse puts an ASCII colon after each section's title ("选项:"); Chinese
+        # punctuation is full width, as in the translated "用法：".
+        return _SECTION_TITLE.sub(r"\1：", text)
 
     def error(self, message: str) -> Any:
         """Print the usage and the error in the CLI's language; exit 2."""

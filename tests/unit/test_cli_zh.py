@@ -106,6 +106,14 @@ def test_argparse_s_own_words_are_chinese_and_restored_afterwards(chinese, capsy
     assert argparse.ArgumentParser(prog="x").format_usage().startswith("usage: x")
 
 
+def test_every_help_section_title_ends_in_a_full_width_colon():
+    for path, parser in parsers(build_parser()):
+        text = parser.format_help()
+        titles = [line for line in text.splitlines() if line and not line[0].isspace()]
+        assert not [t for t in titles if t.endswith(":")], path
+        assert "选项：" in text, path
+
+
 def test_an_unknown_locale_falls_back_to_chinese(monkeypatch):
     monkeypatch.setenv("XINFANG_DEFAULT_LOCALE", "fr")
     assert build_parser().format_usage().startswith("用法：")
