@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,7 +22,13 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from handlers.ports import Conflict
 from storage.sqlite import connect
 
-__all__ = ["create_engine", "default_sqlite_url", "is_sqlite", "session_factory"]
+__all__ = [
+    "create_engine",
+    "default_sqlite_url",
+    "is_sqlite",
+    "session_factory",
+    "unreachable",
+]
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -121,3 +129,36 @@ def _conflicts(context: Any) -> None:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit (DESIGN.md §8)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# SQLSTATEs of "the server is away, or not taking work yet": a connection exception (class
+# 08), the administrator's or a crash's shutdown, still starting up, too many connections.
+_AWAY_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+_AWAY_TYPES = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
+# asyncpg's own errors for a connection lost in the middle of an operation (wrapped by
+# SQLAlchemy in a plain DBAPIError or InternalError).
+_ASYNCPG_LOST = frozenset({"ConnectionDoesNotExistError", "InternalClientError"})
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database could not be reached or lost the connection
+    (nothing was committed, so the work may be tried again), not that it refused the work.
+
+    SQLAlchemy raises a lost connection as OperationalError or InterfaceError, but also as
+    a plain DBAPIError or InternalError (asyncpg: the server closed it mid-statement, or
+    within a millisecond of it; measured), or with the server's shutdown SQLSTATE."""
+    if isinstance(exc, _AWAY_TYPES):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str) and state.startswith(_AWAY_STATES):
+        return True
+    cause = getattr(orig, "__cause__", None)
+    return cause is not None and any(
+        k.__name__ in _ASYNCPG_LOST and k.__module__.startswith("asyncpg")
+        for k in type(cause).__mro__
+    )

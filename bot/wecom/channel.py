@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from bot.settings import WeComSettings
 from bot.wecom.admission import DEFAULT_CONCURRENCY, Admission, Busy
@@ -51,6 +49,7 @@ from bot.wecom.render import PendingChoices, render_reply
 from bot.wecom.sender import WeComSender, send_outgoing
 from handlers.inbound import FileIn, Inbound, Reply
 from handlers.router import Handlers
+from storage.db import unreachable
 
 if TYPE_CHECKING:
     from bot.container import Container
@@ -74,9 +73,6 @@ INBOX_TTL = timedelta(hours=12)
 # Handling that finds the database away waits and tries again (the callback is answered).
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0
 REMEMBER_HANDLED = 10_000  # recent deliveries whose retries are answered from memory
-# The database could not be reached or refused the work: nothing was recorded, so the
-# handling of a kept callback is tried again (rather than a failure reply).
-_STORAGE_TROUBLE = (OperationalError, InterfaceError, SqlTimeoutError, OSError, TimeoutError)
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +311,9 @@ class WeComChannel:
                     left = await u.wecom_inbox.older(
                         self._container.services.clock() - ORPHAN_AGE, limit=500
                     )
-            except _STORAGE_TROUBLE as exc:
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
                 log.warning("wecom inbox sweep skipped (%s)", type(exc).__name__)
                 continue
             for row, data in left:
@@ -376,8 +374,10 @@ class WeComChannel:
         while True:
             try:
                 return await self._replies(message, claim)
-            except _STORAGE_TROUBLE as exc:
-                if self._stopping:
+            except Exception as exc:
+                # The database could not be reached or lost the connection: nothing was
+                # recorded, so the kept callback's handling is tried again (no failure reply).
+                if not unreachable(exc) or self._stopping:
                     raise  # the row stays for the next start
                 log.warning("wecom handling waits for the database (%s)", type(exc).__name__)
                 await self._retry_sleep(delay)
@@ -407,12 +407,9 @@ class WeComChannel:
         except WeComApiError as exc:
             log.warning("wecom media download failed (errcode %d)", exc.errcode)
             replies = [self._failure_reply()]
-        except _STORAGE_TROUBLE:
-            if not claim.done:
-                raise  # nothing recorded: WeCom's retry will find the database back
-            log.exception("wecom handling failed after its first commit")
-            replies = [self._failure_reply()]
         except Exception as exc:
+            if unreachable(exc) and not claim.done:
+                raise  # nothing recorded: tried again once the database is back
             # Type only: the text of an exception may quote the petition.
             log.error("wecom handling failed: %s", type(exc).__name__)
             replies = [self._failure_reply()]

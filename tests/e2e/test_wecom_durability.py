@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from yarl import URL
 
 import bot.wecom.channel
@@ -225,9 +225,28 @@ async def test_a_burst_is_answered_before_it_is_handled_in_few_commits_and_in_or
     assert (counts["wecom_inbox"], counts["processed_updates"]) == (0, len(posts))
 
 
+class _Starting(Exception):
+    """A driver error carrying PostgreSQL's "the database system is starting up"."""
+
+    sqlstate = "57P03"
+
+
+# How SQLAlchemy and asyncpg report a database that is away (measured against a real
+# server: refused, closed mid-statement, not accepting connections yet).
+AWAY = {
+    "refused": lambda: OperationalError("connect", None, ConnectionRefusedError()),
+    "closed mid-statement": lambda: DBAPIError(
+        "SELECT 1", None, Exception("connection was closed"), connection_invalidated=True
+    ),
+    "starting up": lambda: DBAPIError("connect", None, _Starting()),
+}
+
+
+@pytest.mark.parametrize("away", sorted(AWAY))
 async def test_a_database_outage_while_handling_is_waited_out_and_handled_once(
     wecom: Harness,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    away: str,
 ) -> None:
     h = wecom
     outage, tries = [True], [0]
@@ -236,7 +255,7 @@ async def test_a_database_outage_while_handling_is_waited_out_and_handled_once(
         async def handle(self, inbound: Inbound) -> list[Reply]:
             if outage[0]:
                 tries[0] += 1
-                raise OperationalError("connect", None, ConnectionRefusedError())
+                raise AWAY[away]()
             return await super().handle(inbound)
 
     monkeypatch.setattr(bot.wecom.channel, "Handlers", Unreachable)

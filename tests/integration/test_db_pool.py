@@ -77,3 +77,38 @@ async def test_every_pooled_connection_closed_by_a_restart_is_replaced(
         await terminate(pid)
     for _ in range(4):
         assert await hold() not in pids
+
+
+async def test_a_connection_closed_mid_statement_reads_as_the_database_being_away(
+    engine: AsyncEngine,
+) -> None:
+    import asyncio
+
+    from storage.db import unreachable
+
+    async with engine.connect() as conn:
+        pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+        async def close_soon() -> None:
+            await asyncio.sleep(0.2)
+            await terminate(pid)
+
+        closing = asyncio.create_task(close_soon())
+        with pytest.raises(Exception) as caught:
+            await conn.execute(text("SELECT pg_sleep(5)"))
+        await closing
+    assert unreachable(caught.value)
+
+
+async def test_errors_in_the_work_itself_do_not_read_as_the_database_being_away(
+    engine: AsyncEngine,
+) -> None:
+    from storage.db import unreachable
+
+    for statement in ("SELEC 1", "SELECT 1/0", "SELECT * FROM no_such_table"):
+        async with engine.connect() as conn:
+            with pytest.raises(Exception) as caught:
+                await conn.execute(text(statement))
+        assert not unreachable(caught.value), statement
+    assert unreachable(ConnectionRefusedError()) and unreachable(TimeoutError())
+    assert not unreachable(ValueError("a bug"))
