@@ -39,6 +39,7 @@ from handlers.inbound import Inbound, Reply
 from handlers.officer import OFFICER_COMMANDS, parse_command
 from handlers.router import Handlers
 from handlers.unit_chats import covering_units
+from storage.db import unreachable
 
 __all__ = ["WEBHOOK_PATH", "TelegramChannel", "quiet_http_logs"]
 
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 ALLOWED_UPDATES = ["message", "callback_query"]
+# Handling that finds the database away waits and tries again (seconds, doubling).
+RETRY_FIRST, RETRY_MAX = 0.5, 30.0
 _MEMBER = ("creator", "administrator", "member", "restricted")
 
 
@@ -247,35 +250,7 @@ class TelegramChannel:
         if query is not None and not _in_admin_chat(update, self.staff_chats):
             early = asyncio.create_task(_answer(query, None))
         try:
-            inbound = await to_inbound(
-                update,
-                admin_chats=self.staff_chats,
-                bot_id=self.application.bot.id,
-                download=self._download,
-                lookup=self._lookup,
-            )
-            replies: list[Reply] = []
-            if inbound is not None:
-                refused = await self._refuse_outsider(inbound)
-                replies = refused if refused is not None else await self.handlers.handle(inbound)
-            if not claim.done and not await claim_alone(self.container.uow, claim):
-                raise DuplicateUpdate()
-            if self.worker is not None:
-                self.worker.wake()
-            if inbound is None or not replies:
-                return
-            chat = update.effective_chat
-            assert chat is not None
-            if query is not None and inbound.in_admin_chat and _is_notice(replies):
-                alert = replies[0].text[:200]  # a refusal: tell the presser, not the room
-                return
-            message = update.effective_message
-            thread = (
-                message.message_thread_id
-                if message is not None and message.is_topic_message
-                else None
-            )
-            await self.output.send(chat.id, replies, push=False, thread_id=thread)
+            alert = await self._handle_while_reachable(update, claim)
         except (DuplicateUpdate, IntegrityError):
             self.stats["duplicates"] += 1
             log.info("duplicate telegram update skipped")
@@ -285,6 +260,53 @@ class TelegramChannel:
                 await early
             elif query is not None:
                 await _answer(query, alert)
+
+    async def _handle_while_reachable(self, update: Update, claim: Claim) -> str | None:
+        """``_handle``, tried again while the database is away and nothing was recorded:
+        a webhook update is answered only after this returns, and a polled one was kept
+        and confirmed, so giving up would lose it (the update_id claim keeps it once)."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                return await self._handle(update, claim)
+            except Exception as exc:
+                if claim.done or not unreachable(exc) or not self._running:
+                    raise
+                log.warning("telegram handling waits for the database (%s)", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    async def _handle(self, update: Update, claim: Claim) -> str | None:
+        """Handle one update and send its replies; the alert for a refused button press in
+        the admin chat, if any."""
+        query = update.callback_query
+        inbound = await to_inbound(
+            update,
+            admin_chats=self.staff_chats,
+            bot_id=self.application.bot.id,
+            download=self._download,
+            lookup=self._lookup,
+        )
+        replies: list[Reply] = []
+        if inbound is not None:
+            refused = await self._refuse_outsider(inbound)
+            replies = refused if refused is not None else await self.handlers.handle(inbound)
+        if not claim.done and not await claim_alone(self.container.uow, claim):
+            raise DuplicateUpdate()
+        if self.worker is not None:
+            self.worker.wake()
+        if inbound is None or not replies:
+            return None
+        chat = update.effective_chat
+        assert chat is not None
+        if query is not None and inbound.in_admin_chat and _is_notice(replies):
+            return replies[0].text[:200]  # a refusal: tell the presser, not the room
+        message = update.effective_message
+        thread = (
+            message.message_thread_id if message is not None and message.is_topic_message else None
+        )
+        await self.output.send(chat.id, replies, push=False, thread_id=thread)
+        return None
 
     async def _refuse_outsider(self, inbound: Inbound) -> list[Reply] | None:
         """Officers act from a private chat only while they are members of an admin chat

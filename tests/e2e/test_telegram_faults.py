@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.exc import OperationalError
 
 from bot.container import Container
 from bot.runner import build_web_app
+from bot.telegram import WEBHOOK_PATH
 from handlers.ports import CaseFilter, Contact, OutboxMessage
 from tests.e2e.test_telegram_flow import CODE, EMPLOYEE, NUMBER, Harness, eventually, running
 from tests.helpers.builders import make_case
@@ -229,3 +232,46 @@ async def test_a_flood_from_one_employee_keeps_the_limits_delays_nobody_else_and
     await tg.press(flooder, flooder, "up:push", expect="rv:submit")
     [receipt] = await tg.press(flooder, flooder, "rv:submit")
     assert CODE.search(receipt["text"])
+
+
+@pytest.mark.parametrize("webhook", [False, True], ids=["polling", "webhook"])
+async def test_an_update_met_by_a_database_outage_is_handled_once_the_database_is_back(
+    container: Container, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, webhook: bool
+) -> None:
+    import bot.telegram.adapter as adapter
+    from handlers.inbound import Inbound, Reply
+
+    monkeypatch.setattr(adapter, "RETRY_FIRST", 0.01)
+    hook = "https://bot.example/telegram/webhook" if webhook else None
+    async with running(container, clock, webhook=hook) as tg:
+        real, tries = tg.channel.handlers.handle, [0]
+
+        async def away_twice(inbound: Inbound) -> list[Reply]:
+            tries[0] += 1
+            if tries[0] <= 2:  # nothing recorded: the database was not reached
+                raise OperationalError("connect", None, ConnectionRefusedError())
+            return await real(inbound)
+
+        monkeypatch.setattr(tg.channel.handlers, "handle", away_twice)
+        if webhook:
+            app = web.Application()
+            tg.channel.add_routes(app)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}{WEBHOOK_PATH}"
+            tg.fake.webhook_url = None
+            update = tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
+            tg.fake._updates.clear()
+            try:
+                # Answered only once handled: a 200 is never given for a lost update.
+                assert await tg.fake.post_webhook(url, update, "s3cret-token") == 200
+                assert tries[0] == 3 and tg.fake.sent_to(EMPLOYEE)
+            finally:
+                await runner.cleanup()
+        else:
+            tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
+            await tg.fake.wait_for_messages(EMPLOYEE, 1)
+        assert tries[0] == 3
+        assert len(tg.fake.sent_to(EMPLOYEE)) == 1  # handled once, answered once
