@@ -79,7 +79,10 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create an async engine with the right settings for the backend."""
+    """Create an async engine with the right settings for the backend.
+
+    Both keep statement parameters out of error messages (``hide_parameters``): they are
+    blind indexes and ciphertexts, and a logged traceback is no place for either."""
     if is_sqlite(url):
         path = make_url(url).database
         if path and path != ":memory:":
@@ -95,6 +98,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             poolclass=AsyncAdaptedQueuePool,
             pool_size=1,
             max_overflow=0,
@@ -108,7 +112,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     # work meets a dead connection, and not every caller could try again (a Telegram
     # webhook update is answered before it is handled). Checking only connections idle
     # for a while saved too little to measure (bench/README.md) and lost such updates.
-    engine = create_async_engine(url, echo=echo, pool_pre_ping=True)
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
     event.listen(engine.sync_engine, "handle_error", _conflicts)
     return engine
 

@@ -210,3 +210,23 @@ async def test_a_leader_sees_the_real_name_case_without_its_identity(container: 
     await leader.say(f"/case {filed.number}")
     assert NAMED_TEXT in leader.text and "实名信访" in leader.text
     assert_absent(leader.text.encode(), list(IDENTITY_MARKERS), "the leader's view")
+
+
+async def test_a_database_error_names_no_statement_parameter(container: Container) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.models import ProcessedUpdateRow
+
+    index = container.uow.vault.blind_index("update", "telegram:4242")
+    async with container.uow() as uow:
+        assert await uow.processed.mark("telegram:4242", container.services.clock())
+        await uow.commit()
+    # The same key once more, past the repository's ON CONFLICT: the database refuses it,
+    # and the error (which a traceback in the logs would quote) must not carry the value.
+    with pytest.raises(IntegrityError) as refused:
+        async with container.engine.begin() as conn:
+            await conn.execute(
+                ProcessedUpdateRow.__table__.insert(),
+                {"key_index": index, "at": container.services.clock()},
+            )
+    assert index not in str(refused.value) and index not in repr(refused.value)
