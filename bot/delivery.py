@@ -42,6 +42,7 @@ from handlers.ports import OutboxMessage
 from handlers.services import Translate
 from handlers.views import render_admin, render_employee
 from petitions.case import Case
+from storage.db import unreachable
 from storage.models import OutboxRow
 from storage.uow import UnitOfWorkFactory
 
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 # its payload is the status row's, with the instant that row was queued (``issued_at``),
 # so the notice is dated and filled as the one the other channels attach.
 NOTICE_FILE = "notice_file"
+# A row that went out but could not be recorded as sent (the database went away): the
+# record is tried again after this long, doubling up to the second figure (seconds).
+RECORD_RETRY_FIRST, RECORD_RETRY_MAX = 0.5, 30.0
 
 
 def backoff(attempts: int, *, base: float = 2.0, cap: float = 600.0) -> float:
@@ -346,13 +350,29 @@ class DeliveryWorker:
             self.stats.failed += 1
             log.error("outbox row %s rejected by %s", row.id, row.channel)
             return True, None
-        notice_row = None
-        if notice_payload is None:
-            await self._mark(row, "sent", self._clock())
-        else:
-            notice_row = await self._sent_with_notice(row, notice_payload)
+        notice_row = await self._record_sent(row, notice_payload)
         self.stats.sent += 1
         return True, notice_row
+
+    async def _record_sent(
+        self, row: OutboxRow, notice_payload: dict[str, Any] | None
+    ) -> OutboxRow | None:
+        """Record a row that went out (and queue its notice's row), tried again while the
+        database is away: left pending, the row would be sent a second time."""
+        delay = RECORD_RETRY_FIRST
+        while True:
+            try:
+                if notice_payload is None:
+                    await self._mark(row, "sent", self._clock())
+                    return None
+                return await self._sent_with_notice(row, notice_payload)
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                if delay == RECORD_RETRY_FIRST:  # one line per row, not one per try
+                    log.warning("outbox row %s sent; recording it waits for the database", row.id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX)
 
     async def _sent_with_notice(self, row: OutboxRow, payload: dict[str, Any]) -> OutboxRow:
         """Mark a status row sent and queue its notice's row, in one transaction: after a

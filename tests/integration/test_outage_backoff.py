@@ -110,3 +110,43 @@ async def test_the_scheduler_retries_a_failed_pass_with_backoff_and_one_line_per
     assert scheduler.last_pass_seconds is not None
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_a_row_sent_just_before_the_database_went_away_is_recorded_later_not_sent_again(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+):
+    import bot.delivery
+    from tests.helpers.chat import ChatUser
+    from tests.helpers.flow import file_petition
+
+    monkeypatch.setattr(bot.delivery, "RECORD_RETRY_FIRST", 0.01, raising=False)
+    await file_petition(container, ChatUser(container.handlers, chat_id="7001", sender_id="7001"))
+    uow = FlakyUnitOfWork(container.uow)
+    uow.down = False
+    sent: list[object] = []
+
+    class GoesDownAfterSending:
+        channel = "telegram"
+
+        async def send(self, delivery: object) -> None:
+            sent.append(delivery)
+            uow.down = True  # the send went out; the database goes away before the record
+
+            async def back() -> None:
+                await asyncio.sleep(0.1)
+                uow.down = False
+
+            asyncio.get_running_loop().create_task(back())
+
+    worker = DeliveryWorker(
+        uow,  # type: ignore[arg-type]
+        container.translator.t,
+        {"telegram": GoesDownAfterSending()},
+        container.services.clock,
+    )
+    assert await worker.run_once() >= 1
+    attempted = len(sent)
+    assert attempted >= 1 and worker.stats.sent == attempted
+    # Nothing is left pending to be sent a second time.
+    assert await worker.run_once() == 0
+    assert len(sent) == attempted
