@@ -142,6 +142,9 @@ class TelegramChannel:
         self._polling: asyncio.Task[None] | None = None
         self.problem: str | None = None  # why the channel stopped working, for /healthz
         self.stats = {"updates": 0, "duplicates": 0, "failed": 0}
+        # Webhook updates given up on while stopping during a database outage: answered
+        # 503, so Telegram delivers them again (to this or another worker).
+        self._given_up: set[int] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -226,6 +229,9 @@ class TelegramChannel:
         # crash mid-update loses nothing, and the update_id claim makes a redelivery (or
         # the same update posted to another worker process) a no-op.
         await self.processor.process_update(update, self.application.process_update(update))
+        if update.update_id in self._given_up:
+            self._given_up.discard(update.update_id)
+            return web.Response(status=503)
         return web.Response(status=200)
 
     # ------------------------------------------------------------------ updates
@@ -270,7 +276,11 @@ class TelegramChannel:
             try:
                 return await self._handle(update, claim)
             except Exception as exc:
-                if claim.done or not unreachable(exc) or not self._running:
+                if claim.done or not unreachable(exc):
+                    raise
+                if not self._running:  # stopping: kept (polling) or redelivered (webhook)
+                    if self.webhook:
+                        self._given_up.add(update.update_id)
                     raise
                 log.warning("telegram handling waits for the database (%s)", type(exc).__name__)
                 await asyncio.sleep(delay)

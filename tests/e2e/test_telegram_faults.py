@@ -275,3 +275,41 @@ async def test_an_update_met_by_a_database_outage_is_handled_once_the_database_i
             await tg.fake.wait_for_messages(EMPLOYEE, 1)
         assert tries[0] == 3
         assert len(tg.fake.sent_to(EMPLOYEE)) == 1  # handled once, answered once
+
+
+async def test_a_webhook_update_given_up_while_stopping_in_an_outage_is_answered_503(
+    container: Container, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.telegram.adapter as adapter
+    from handlers.inbound import Inbound, Reply
+
+    monkeypatch.setattr(adapter, "RETRY_FIRST", 0.01)
+    async with running(container, clock, webhook="https://bot.example/telegram/webhook") as tg:
+        tries = [0]
+
+        async def away(inbound: Inbound) -> list[Reply]:
+            tries[0] += 1
+            raise OperationalError("connect", None, ConnectionRefusedError())
+
+        monkeypatch.setattr(tg.channel.handlers, "handle", away)
+        app = web.Application()
+        tg.channel.add_routes(app)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}{WEBHOOK_PATH}"
+        tg.fake.webhook_url = None
+        update = tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
+        tg.fake._updates.clear()
+        try:
+            posted = asyncio.create_task(tg.fake.post_webhook(url, update, "s3cret-token"))
+            await eventually(lambda: tries[0] >= 2)  # waiting for the database
+            assert not posted.done()  # not answered while the update is not handled
+            tg.channel._running = False  # the service stops before the database is back
+            # Not a 200 for an update that was not handled: Telegram delivers it again.
+            assert await posted == 503
+            assert not tg.fake.sent_to(EMPLOYEE)
+        finally:
+            tg.channel._running = True
+            await runner.cleanup()
