@@ -9,15 +9,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.exc import OperationalError
 
 from bot.container import Container
 from bot.runner import build_web_app
-from bot.telegram import WEBHOOK_PATH
 from handlers.ports import CaseFilter, Contact, OutboxMessage
 from tests.e2e.test_telegram_flow import CODE, EMPLOYEE, NUMBER, Harness, eventually, running
+from tests.e2e.test_telegram_webhook import HOOK, webhook_server
 from tests.helpers.builders import make_case
 from tests.helpers.clock import FakeClock
 
@@ -242,7 +241,7 @@ async def test_an_update_met_by_a_database_outage_is_handled_once_the_database_i
     from handlers.inbound import Inbound, Reply
 
     monkeypatch.setattr(adapter, "RETRY_FIRST", 0.01)
-    hook = "https://bot.example/telegram/webhook" if webhook else None
+    hook = HOOK if webhook else None
     async with running(container, clock, webhook=hook) as tg:
         real, tries = tg.channel.handlers.handle, [0]
 
@@ -254,22 +253,13 @@ async def test_an_update_met_by_a_database_outage_is_handled_once_the_database_i
 
         monkeypatch.setattr(tg.channel.handlers, "handle", away_twice)
         if webhook:
-            app = web.Application()
-            tg.channel.add_routes(app)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            url = f"http://127.0.0.1:{runner.addresses[0][1]}{WEBHOOK_PATH}"
-            tg.fake.webhook_url = None
-            update = tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
-            tg.fake._updates.clear()
-            try:
+            async with webhook_server(tg) as url:
+                tg.fake.webhook_url = None
+                update = tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
+                tg.fake._updates.clear()
                 # Answered only once handled: a 200 is never given for a lost update.
                 assert await tg.fake.post_webhook(url, update, "s3cret-token") == 200
                 assert tries[0] == 3 and tg.fake.sent_to(EMPLOYEE)
-            finally:
-                await runner.cleanup()
         else:
             tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
             await tg.fake.wait_for_messages(EMPLOYEE, 1)
@@ -284,7 +274,7 @@ async def test_a_webhook_update_given_up_while_stopping_in_an_outage_is_answered
     from handlers.inbound import Inbound, Reply
 
     monkeypatch.setattr(adapter, "RETRY_FIRST", 0.01)
-    async with running(container, clock, webhook="https://bot.example/telegram/webhook") as tg:
+    async with running(container, clock, webhook=HOOK) as tg:
         tries = [0]
 
         async def away(inbound: Inbound) -> list[Reply]:
@@ -292,24 +282,17 @@ async def test_a_webhook_update_given_up_while_stopping_in_an_outage_is_answered
             raise OperationalError("connect", None, ConnectionRefusedError())
 
         monkeypatch.setattr(tg.channel.handlers, "handle", away)
-        app = web.Application()
-        tg.channel.add_routes(app)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}{WEBHOOK_PATH}"
-        tg.fake.webhook_url = None
-        update = tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
-        tg.fake._updates.clear()
-        try:
+        async with webhook_server(tg) as url:
+            tg.fake.webhook_url = None
+            update = tg.fake.user_message(EMPLOYEE, EMPLOYEE, "/start")
+            tg.fake._updates.clear()
             posted = asyncio.create_task(tg.fake.post_webhook(url, update, "s3cret-token"))
             await eventually(lambda: tries[0] >= 2)  # waiting for the database
             assert not posted.done()  # not answered while the update is not handled
             tg.channel._running = False  # the service stops before the database is back
-            # Not a 200 for an update that was not handled: Telegram delivers it again.
-            assert await posted == 503
-            assert not tg.fake.sent_to(EMPLOYEE)
-        finally:
-            tg.channel._running = True
-            await runner.cleanup()
+            try:
+                # Not a 200 for an update that was not handled: Telegram delivers it again.
+                assert await posted == 503
+                assert not tg.fake.sent_to(EMPLOYEE)
+            finally:
+                tg.channel._running = True  # the harness stops it for real

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
@@ -12,22 +13,29 @@ from bot.telegram import WEBHOOK_PATH
 from tests.e2e.test_telegram_flow import EMPLOYEE, Harness, running
 from tests.helpers.clock import FakeClock
 
+HOOK = "https://bot.example/telegram/webhook"
+
+
+@asynccontextmanager
+async def webhook_server(h: Harness) -> AsyncIterator[str]:
+    """The channel's webhook route on a real aiohttp server on a loopback port; its URL."""
+    app = web.Application()
+    h.channel.add_routes(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}{WEBHOOK_PATH}"
+    finally:
+        await runner.cleanup()
+
 
 @pytest.fixture
 async def hooked(container: Container, clock: FakeClock) -> AsyncIterator[tuple[Harness, str]]:
     """A bot in webhook mode behind a real aiohttp server on a loopback port."""
-    app = web.Application()
-    runner = web.AppRunner(app)
-    async with running(container, clock, webhook="https://bot.example/telegram/webhook") as h:
-        h.channel.add_routes(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        try:
-            yield h, f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
-        finally:
-            await runner.cleanup()
+    async with running(container, clock, webhook=HOOK) as h, webhook_server(h) as url:
+        yield h, url
 
 
 async def test_setwebhook_registers_the_url_and_secret(hooked: tuple[Harness, str]) -> None:
