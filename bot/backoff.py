@@ -10,12 +10,18 @@ logs one line when the task works again: "... works again after 12 failures, 70 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-__all__ = ["FailureBurst", "describe"]
+from storage.db import unreachable
+
+__all__ = ["FailureBurst", "describe", "while_unreachable"]
+
+T = TypeVar("T")
 
 _MAX_MESSAGE = 200
 
@@ -129,3 +135,27 @@ class FailureBurst:
         )
         self.failures = 0
         self.started = None
+
+
+async def while_unreachable(
+    attempt: Callable[[], Awaitable[T]],
+    waiting: Callable[[BaseException, int], bool],
+    *,
+    first: float = 0.5,
+    cap: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """``attempt()``, tried again after ``first`` seconds (doubling up to ``cap``) while it
+    fails because the database is away (:func:`storage.db.unreachable`) and
+    ``waiting(error, tries)`` agrees; any other error, or ``waiting`` saying False, is
+    raised. For work that must not be dropped: a message already answered, a push sent."""
+    delay, tries = first, 0
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            tries += 1
+            if not unreachable(exc) or not waiting(exc, tries):
+                raise
+            await sleep(delay)
+            delay = min(delay * 2, cap)

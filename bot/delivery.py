@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.backoff import FailureBurst
+from bot.backoff import FailureBurst, while_unreachable
 from bot.channels import Delivery, OutboxSender, Rejected, RetryLater, Unreachable
 from bot.health import Heartbeat
 from bot.notices import NoticeRenderer
@@ -42,7 +42,6 @@ from handlers.ports import OutboxMessage
 from handlers.services import Translate
 from handlers.views import render_admin, render_employee
 from petitions.case import Case
-from storage.db import unreachable
 from storage.models import OutboxRow
 from storage.uow import UnitOfWorkFactory
 
@@ -359,20 +358,21 @@ class DeliveryWorker:
     ) -> OutboxRow | None:
         """Record a row that went out (and queue its notice's row), tried again while the
         database is away: left pending, the row would be sent a second time."""
-        delay = RECORD_RETRY_FIRST
-        while True:
-            try:
-                if notice_payload is None:
-                    await self._mark(row, "sent", self._clock())
-                    return None
-                return await self._sent_with_notice(row, notice_payload)
-            except Exception as exc:
-                if not unreachable(exc):
-                    raise
-                if delay == RECORD_RETRY_FIRST:  # one line per row, not one per try
-                    log.warning("outbox row %s sent; recording it waits for the database", row.id)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RECORD_RETRY_MAX)
+
+        async def record() -> OutboxRow | None:
+            if notice_payload is None:
+                await self._mark(row, "sent", self._clock())
+                return None
+            return await self._sent_with_notice(row, notice_payload)
+
+        def waiting(_error: BaseException, tries: int) -> bool:
+            if tries == 1:  # one line per row, not one per try
+                log.warning("outbox row %s sent; recording it waits for the database", row.id)
+            return True
+
+        return await while_unreachable(
+            record, waiting, first=RECORD_RETRY_FIRST, cap=RECORD_RETRY_MAX
+        )
 
     async def _sent_with_notice(self, row: OutboxRow, payload: dict[str, Any]) -> OutboxRow:
         """Mark a status row sent and queue its notice's row, in one transaction: after a

@@ -18,6 +18,7 @@ from telegram import CallbackQuery, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bot.backoff import while_unreachable
 from bot.container import Container
 from bot.delivery import DeliveryWorker
 from bot.settings import TelegramSettings
@@ -39,7 +40,6 @@ from handlers.inbound import Inbound, Reply
 from handlers.officer import OFFICER_COMMANDS, parse_command
 from handlers.router import Handlers
 from handlers.unit_chats import covering_units
-from storage.db import unreachable
 
 __all__ = ["WEBHOOK_PATH", "TelegramChannel", "quiet_http_logs"]
 
@@ -271,20 +271,20 @@ class TelegramChannel:
         """``_handle``, tried again while the database is away and nothing was recorded:
         a webhook update is answered only after this returns, and a polled one was kept
         and confirmed, so giving up would lose it (the update_id claim keeps it once)."""
-        delay = RETRY_FIRST
-        while True:
-            try:
-                return await self._handle(update, claim)
-            except Exception as exc:
-                if claim.done or not unreachable(exc):
-                    raise
-                if not self._running:  # stopping: kept (polling) or redelivered (webhook)
-                    if self.webhook:
-                        self._given_up.add(update.update_id)
-                    raise
-                log.warning("telegram handling waits for the database (%s)", type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+
+        def waiting(error: BaseException, _tries: int) -> bool:
+            if claim.done:
+                return False  # recorded: trying again would do it twice
+            if not self._running:  # stopping: kept (polling) or redelivered (webhook)
+                if self.webhook:
+                    self._given_up.add(update.update_id)
+                return False
+            log.warning("telegram handling waits for the database (%s)", type(error).__name__)
+            return True
+
+        return await while_unreachable(
+            lambda: self._handle(update, claim), waiting, first=RETRY_FIRST, cap=RETRY_MAX
+        )
 
     async def _handle(self, update: Update, claim: Claim) -> str | None:
         """Handle one update and send its replies; the alert for a refused button press in

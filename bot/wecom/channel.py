@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
+from bot.backoff import while_unreachable
 from bot.settings import WeComSettings
 from bot.wecom.admission import DEFAULT_CONCURRENCY, Admission, Busy
 from bot.wecom.callback import MOUNT_PREFIX, create_callback_app
@@ -370,18 +371,21 @@ class WeComChannel:
     ) -> list[Reply] | None:
         """``_replies``, tried again while the database cannot be reached (the callback
         was answered, so waiting is the only way to keep the message and its order)."""
-        delay = RETRY_FIRST
-        while True:
-            try:
-                return await self._replies(message, claim)
-            except Exception as exc:
-                # The database could not be reached or lost the connection: nothing was
-                # recorded, so the kept callback's handling is tried again (no failure reply).
-                if not unreachable(exc) or self._stopping:
-                    raise  # the row stays for the next start
-                log.warning("wecom handling waits for the database (%s)", type(exc).__name__)
-                await self._retry_sleep(delay)
-                delay = min(delay * 2, RETRY_MAX)
+
+        def waiting(error: BaseException, _tries: int) -> bool:
+            if self._stopping:
+                return False  # the row stays for the next start
+            log.warning("wecom handling waits for the database (%s)", type(error).__name__)
+            return True
+
+        # Nothing was recorded (``_replies`` raises only then): no failure reply, a retry.
+        return await while_unreachable(
+            lambda: self._replies(message, claim),
+            waiting,
+            first=RETRY_FIRST,
+            cap=RETRY_MAX,
+            sleep=self._retry_sleep,
+        )
 
     async def _replies(self, message: WeComInbound, claim: Claim) -> list[Reply] | None:
         """Handle ``message`` under ``claim``: the replies to send, or None if nothing is due.

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot.backoff import FailureBurst, describe
+from bot.backoff import FailureBurst, describe, while_unreachable
 
 LOGGER = "tests.burst"
 
@@ -114,3 +114,49 @@ def test_an_sqlalchemy_error_is_described_without_its_sql_or_parameters():
 def test_a_long_message_is_cut_to_one_short_line():
     text = describe(ValueError("x" * 500 + "\nsecond line"))
     assert len(text) < 230 and "\n" not in text and text.endswith("…")
+
+
+# -- while_unreachable: work that must not be dropped, tried again while the database is away
+
+
+class _Flaky:
+    """Fails with ``error`` the first ``times`` calls, then returns "done"."""
+
+    def __init__(self, error: Exception, times: int) -> None:
+        self.error, self.times, self.calls = error, times, 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.times:
+            raise self.error
+        return "done"
+
+
+async def test_while_unreachable_waits_doubling_up_to_the_cap_until_the_database_is_back():
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    work = _Flaky(OperationalError("connect", None, ConnectionRefusedError()), 5)
+    seen: list[int] = []
+    result = await while_unreachable(
+        work, lambda _e, n: seen.append(n) is None, first=0.5, cap=3.0, sleep=sleep
+    )
+    assert result == "done" and work.calls == 6
+    assert slept == [0.5, 1.0, 2.0, 3.0, 3.0] and seen == [1, 2, 3, 4, 5]
+
+
+async def test_while_unreachable_raises_other_errors_and_gives_up_when_told():
+    async def no_sleep(_seconds: float) -> None:
+        return None
+
+    refused = _Flaky(IntegrityError("INSERT", None, Exception("duplicate key")), 1)
+    with pytest.raises(IntegrityError):
+        await while_unreachable(refused, lambda _e, _n: True, sleep=no_sleep)
+    assert refused.calls == 1  # a refused statement is not the database being away
+
+    away = _Flaky(ConnectionRefusedError(), 10)
+    with pytest.raises(ConnectionRefusedError):
+        await while_unreachable(away, lambda _e, n: n < 3, sleep=no_sleep)
+    assert away.calls == 3
