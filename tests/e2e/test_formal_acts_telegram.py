@@ -39,7 +39,13 @@ async def filed_case(tg: Harness) -> tuple[int, str, dict[str, Any]]:
     """An anonymous petition filed on Telegram; (case id, number, its card in the admin chat)."""
     await tg.file_petition()
     await tg.add_officer()
-    arrived = await tg.until(tg.admin, 0, lambda ms: any(labels(tg, m) for m in ms))
+    # The card, then the evidence photo in a call of its own: wait for both, or the photo can
+    # arrive later and be read as the answer to the next command typed in the admin chat.
+    arrived = await tg.until(
+        tg.admin,
+        0,
+        lambda ms: any(labels(tg, m) for m in ms) and any("photo" in m for m in ms),
+    )
     card = next(m for m in arrived if labels(tg, m))
     match = NUMBER.search(card["text"])
     assert match is not None

@@ -76,6 +76,10 @@ async def served_as_in_production(web: WebServer) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+def _closed_lines(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(r.getMessage() == "event stream closed by the page" for r in caplog.records)
+
+
 async def test_a_closed_tab_ends_its_event_stream_with_a_debug_line_not_a_traceback(
     web, monkeypatch, caplog
 ):
@@ -83,13 +87,19 @@ async def test_a_closed_tab_ends_its_event_stream_with_a_debug_line_not_a_traceb
     caplog.set_level(logging.DEBUG, logger="bot.web.context")
     await add_web_officer(web.container, "周专员", "zhou", PASSWORD)
     async with served_as_in_production(web) as base:
-        for path in ("/api/chat/events", "/api/officer/events"):
+        for streams, path in enumerate(("/api/chat/events", "/api/officer/events"), start=1):
             async with WebOfficer(base) as page:
                 if path.startswith("/api/officer"):
                     assert (await page.login("zhou", PASSWORD))[0] == 200
                 async with page.events(path):
                     pass  # the tab is closed
-            await asyncio.sleep(0.5)
+            # The next ping finds it gone: wait (up to 5 s) for the line, then a little more
+            # for anything worse that the same closing might log.
+            for _ in range(100):
+                if _closed_lines(caplog) >= streams:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
     problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert problems == [], [r.getMessage() for r in problems]
     assert not any(r.exc_info for r in caplog.records)

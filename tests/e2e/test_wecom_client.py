@@ -193,7 +193,7 @@ async def test_persistent_http_5xx_gives_up_with_the_status(time: FakeTime) -> N
 
 
 async def test_timeout_is_retried(time: FakeTime) -> None:
-    async with wecom(time, timeout=0.2) as (api, client):
+    async with wecom(time, timeout=1.0) as (api, client):
         api.hang_next(SEND)
         await client.send_text("a", "x")
     assert len(time.delays) == 1 and len(api.sent) == 1

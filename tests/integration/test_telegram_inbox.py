@@ -73,7 +73,7 @@ def message_update(update_id: int, text: str = TEXT, chat: int = CHAT) -> JSON:
     }
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 2.5) -> None:  # noqa: ASYNC109
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
     """Wait (bounded) for state nothing wakes us for."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

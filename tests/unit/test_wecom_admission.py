@@ -30,17 +30,18 @@ async def _settle() -> None:
 
 
 async def test_a_retry_during_handling_waits_for_the_same_work_and_it_runs_once() -> None:
-    admission, runs = Admission(), []
+    admission, runs, release = Admission(), [], asyncio.Event()
 
     async def work() -> None:
         runs.append(1)
-        await asyncio.sleep(0.01)
+        await release.wait()
 
     first = asyncio.create_task(admission.run("msg:1", "zhang", work))
     await _settle()
     retry = asyncio.create_task(admission.run("msg:1", "zhang", work))
     await _settle()
     assert not retry.done()  # answered only when the first delivery's work has finished
+    release.set()
     await asyncio.gather(first, retry)
     assert runs == [1]
 
@@ -57,17 +58,19 @@ async def test_a_retry_after_handling_is_answered_from_memory() -> None:
 
 
 async def test_a_retry_waiting_for_failed_work_gets_the_failure_and_the_next_one_runs_it() -> None:
-    admission, runs = Admission(), []
+    admission, runs, release = Admission(), [], asyncio.Event()
 
     async def fails_once() -> None:
         runs.append(1)
-        await asyncio.sleep(0.01)
+        await release.wait()
         if len(runs) == 1:
             raise ConnectionError("database away")
 
     first = asyncio.create_task(admission.run("msg:1", "zhang", fails_once))
     await _settle()
     retry = asyncio.create_task(admission.run("msg:1", "zhang", fails_once))
+    await _settle()  # the retry is waiting for the first delivery's work
+    release.set()
     for task in (first, retry):
         with pytest.raises(ConnectionError):
             await task
