@@ -446,7 +446,10 @@ async def test_waiting_too_long_for_a_pooled_connection_times_out(api: FakeApi):
     request = AiohttpRequest(1, pool_timeout=0.2, connect_timeout=0.2)
     async with make_bot(api, request) as bot:
         slow = asyncio.create_task(bot.send_chat_action(CHAT, "typing"))
-        await asyncio.sleep(0.1)  # the only connection is now busy
+        for _ in range(100):  # until the server has it: the only connection is now busy
+            if api.api_calls("sendChatAction"):
+                break
+            await asyncio.sleep(0.01)
         started = time.monotonic()
         with pytest.raises(TimedOut):
             await bot.send_message(CHAT, "queued")
