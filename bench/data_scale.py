@@ -62,6 +62,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, insert, select, text, update  # noqa: E402
 
+from bench.pg import create_database, drop_database  # noqa: E402
 from bot.container import Container, build_container  # noqa: E402
 from bot.heap import settle  # noqa: E402
 from bot.keys import create_keys  # noqa: E402
@@ -1114,19 +1115,13 @@ async def database(opts: argparse.Namespace, work: Path) -> AsyncIterator[tuple[
     if opts.backend == "sqlite":
         yield f"sqlite+aiosqlite:///{work / 'data' / 'xinfang.db'}", None
         return
-    import asyncpg
-
     admin = opts.pg_url.replace("postgresql+asyncpg://", "postgresql://")
     base = opts.pg_url.rpartition("/")[0]
     if opts.reuse:
         yield f"{base}/{opts.reuse}", f"{admin.rpartition('/')[0]}/{opts.reuse}"
         return
     name = opts.db_name
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await create_database(opts.pg_url, name)
     say(f"created database {name}")
     try:
         yield f"{base}/{name}", f"{admin.rpartition('/')[0]}/{name}"
@@ -1134,11 +1129,7 @@ async def database(opts: argparse.Namespace, work: Path) -> AsyncIterator[tuple[
         if opts.keep:
             say(f"kept database {name} (its keys and shape in {work}; --reuse {name})")
         else:
-            conn = await asyncpg.connect(admin)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
+            await drop_database(opts.pg_url, name)
             say(f"dropped database {name}")
 
 

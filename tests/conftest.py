@@ -4,12 +4,12 @@ and a fully wired container of the real service objects."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bench.pg import throwaway_database
 from bot.container import Container, build_container
 from bot.keys import create_keys
 from bot.settings import load_settings
@@ -44,23 +44,9 @@ async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'xinfang.db'}"
         return
-    import asyncpg  # only needed for PostgreSQL
-
     assert PG_URL is not None
-    admin_dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"xf_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _old = PG_URL.rpartition("/")
-    yield f"{base}/{name}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with throwaway_database(PG_URL, "xf") as url:
+        yield url
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from bench.pg import create_database, drop_database
 from storage.db import create_engine
 from storage.migrate import upgrade
 
@@ -45,19 +46,13 @@ def _dsn(url: str) -> str:
 @pytest.fixture(scope="session")
 def shared_postgres_database() -> Iterator[str]:
     """One migrated PostgreSQL database for the session; dropped at the end."""
-    import asyncpg
-
     assert PG_URL is not None
     name = f"xf_shared_{uuid.uuid4().hex[:10]}"
     base, _, _old = PG_URL.rpartition("/")
     url = f"{base}/{name}"
 
     async def create() -> None:
-        conn = await asyncpg.connect(_dsn(PG_URL))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+        await create_database(PG_URL, name)
         engine = create_engine(url)
         try:
             await upgrade(engine)
@@ -65,11 +60,7 @@ def shared_postgres_database() -> Iterator[str]:
             await engine.dispose()
 
     async def drop() -> None:
-        conn = await asyncpg.connect(_dsn(PG_URL))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await drop_database(PG_URL, name)
 
     _run(create)
     yield url

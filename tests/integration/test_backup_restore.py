@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import stat
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.pg import throwaway_database
 from bot.cli import main
 from bot.container import Container, build_container
 from bot.keys import create_keys
@@ -63,20 +63,9 @@ async def _new_database(backend: str, place: Path) -> AsyncIterator[str]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{place / 'data' / 'xinfang.db'}"
         return
-    import asyncpg
-
     assert PG_URL is not None
-    admin = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"xf_drill_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    try:
-        yield f"{PG_URL.rpartition('/')[0]}/{name}"
-    finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+    async with throwaway_database(PG_URL, "xf_drill") as url:
+        yield url
 
 
 @pytest.fixture
